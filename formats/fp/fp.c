@@ -1,0 +1,297 @@
+/* Family `fp`: sign + E exponent bits + M mantissa bits (ExMy), at unit scale.
+ *   value(e, m) = 2^(e - bias) (1 + m/2^M) for e >= 1, and the subnormals
+ *   2^(1 - bias) m/2^M for e = 0 (flushed to 0 with subnormals=0).
+ * special=none : every code finite (the scaling-law papers' convention,
+ *                Sun et al. arXiv 2501.02423);
+ * special=ieee : the top exponent is reserved for Inf/NaN;
+ * special=ocp  : OCP OFP8 — E4M3 keeps the top binade but S.1111.111 is NaN
+ *                (max 448), E5M2 is IEEE-like (max 57344), other widths have
+ *                no special codes (OCP MX v1.0 FP6/FP4); tests/anchors/formats.json.
+ * E = 0 is a pure fixed-point grid (subnormals only). Rounding to nearest,
+ * ties to even mantissa; saturation to the largest finite value (also for
+ * +-inf); NaN stays NaN. Codes: sign << (E+M) | e << M | m. */
+#include <capmetric/format.h>
+#include <capmetric/grid.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SP_NONE, SP_OCP, SP_IEEE };
+static const char *const sp_names[] = {"none", "ocp", "ieee"};
+
+typedef struct fp_params {
+    int E, M, special, subnormals, bias;
+    int emin;          /* exponent of the smallest normal: 1 - bias */
+    double maxv;       /* largest finite value */
+    double minnorm;    /* 2^emin */
+    double sub_q;      /* quantum of the subnormals: 2^(emin - M) */
+    int has_nan;
+    uint64_t nan_code; /* positive NaN code when has_nan */
+} fp_params;
+
+static const cm_param fp_keys[] = {
+    {.key = "e", .type = CM_PARAM_INT, .def = "2", .doc = "exponent bits E (0 = fixed point)",
+     .min = 0, .max = 8},
+    {.key = "m", .type = CM_PARAM_INT, .def = "1", .doc = "mantissa bits M", .min = 0, .max = 23},
+    {.key = "special", .type = CM_PARAM_ENUM, .def = "none",
+     .doc = "none: all codes finite; ieee: top exponent is Inf/NaN; ocp: OCP OFP8/MX rules",
+     .choices = "none|ocp|ieee"},
+    {.key = "subnormals", .type = CM_PARAM_INT, .def = "1",
+     .doc = "1: subnormals; 0: flush them to zero", .min = 0, .max = 1},
+    {.key = "bias", .type = CM_PARAM_REAL, .def = "auto",
+     .doc = "exponent bias (auto = 2^(E-1)-1); irrelevant to GMSE under scale=opt",
+     .choices = "auto", .min = -1100, .max = 1100},
+};
+
+static const cm_alias fp_aliases[] = {
+    {"fp4", "fp:e=2,m=1"},
+    {"e2m1", "fp:e=2,m=1"},
+    {"e2m3", "fp:e=2,m=3"},
+    {"e3m2", "fp:e=3,m=2"},
+    {"e4m3", "fp:e=4,m=3,special=ocp"},
+    {"e5m2", "fp:e=5,m=2,special=ocp"},
+    {"fp8", "fp:e=4,m=3,special=ocp"},
+    {"fp16", "fp:e=5,m=10,special=ieee"},
+    {"bf16", "fp:e=8,m=7,special=ieee"},
+};
+
+static double fp_value(const fp_params *p, int e, int m)
+{
+    if (e == 0)
+        return p->subnormals ? ldexp((double)m, p->emin - p->M) : 0.0;
+    return ldexp(1.0 + ldexp((double)m, -p->M), e - p->bias);
+}
+
+/* Is the code (e, m) a finite value of the format? */
+static int fp_finite(const fp_params *p, int e, int m)
+{
+    int top = (1 << p->E) - 1;
+    if (p->special == SP_IEEE && e == top && p->E > 0)
+        return 0;
+    if (p->special == SP_OCP && e == top && m == (1 << p->M) - 1)
+        return 0;
+    return 1;
+}
+
+static cm_status fp_parse(const cm_value *v, void **out, cm_diag *d)
+{
+    fp_params q = {0};
+    q.E = (int)v[0].num;
+    q.M = (int)v[1].num;
+    q.special = (int)v[2].num;
+    q.subnormals = (int)v[3].num;
+    if (q.E + q.M < 1)
+        return cm_diag_set_key(d, CM_ERANGE, "m", "fp: e + m must be at least 1 (e=0,m=0 has "
+                                                  "only zero)");
+    if (q.E == 0 && !q.subnormals)
+        return cm_diag_set_key(d, CM_ERANGE, "subnormals",
+                               "fp: e=0 is a fixed-point grid made of subnormals; it needs "
+                               "subnormals=1");
+    /* OCP defines special codes for E4M3 (fn) and E5M2 (IEEE) only */
+    if (q.special == SP_OCP)
+        q.special = (q.E == 5 && q.M == 2) ? SP_IEEE : (q.E == 4 && q.M == 3) ? SP_OCP : SP_NONE;
+    if (q.special == SP_IEEE && q.E < 2)
+        return cm_diag_set_key(d, CM_ERANGE, "special",
+                               "fp: special=ieee needs e >= 2 (the top exponent is reserved)");
+    if (v[4].is_word) {
+        q.bias = q.E ? (1 << (q.E - 1)) - 1 : 0;
+    } else {
+        if (v[4].num != floor(v[4].num))
+            return cm_diag_set_key(d, CM_ERANGE, "bias", "fp: bias must be an integer, not %s",
+                                   v[4].text);
+        q.bias = (int)v[4].num;
+    }
+    q.emin = 1 - q.bias;
+    int top = q.E ? (1 << q.E) - 1 : 0;
+    int emax = top - q.bias;
+    /* every value and its quantum must be a normal double */
+    if (q.emin - q.M < -1022 || emax > 1022)
+        return cm_diag_set_key(d, CM_ERANGE, "bias",
+                               "fp: bias %d puts the grid outside double range (accepted: "
+                               "%d..%d for e=%d, m=%d)",
+                               q.bias, top - 1022, 1023 - q.M, q.E, q.M);
+    q.minnorm = ldexp(1.0, q.emin);
+    q.sub_q = ldexp(1.0, q.emin - q.M);
+    /* largest finite: scan the top codes downwards */
+    q.maxv = 0;
+    for (int e = top; e >= 0 && q.maxv == 0; e--)
+        for (int m = (1 << q.M) - 1; m >= 0; m--)
+            if (fp_finite(&q, e, m)) {
+                q.maxv = fp_value(&q, e, m);
+                break;
+            }
+    q.has_nan = q.special == SP_OCP || (q.special == SP_IEEE && q.M >= 1);
+    if (q.has_nan)
+        q.nan_code = ((uint64_t)top << q.M) | (uint64_t)((1 << q.M) - 1);
+    fp_params *p = malloc(sizeof *p);
+    if (!p)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    *p = q;
+    *out = p;
+    return CM_OK;
+}
+
+static void fp_free(void *p) { free(p); }
+
+static double fp_bits(const void *pp)
+{
+    const fp_params *p = pp;
+    return 1.0 + p->E + p->M;
+}
+
+static size_t fp_group(const void *p)
+{
+    (void)p;
+    return 1;
+}
+
+static int fp_print(const void *pp, char *buf, size_t cap)
+{
+    const fp_params *p = pp;
+    return snprintf(buf, cap, "e=%d,m=%d,special=%s,subnormals=%d,bias=%d", p->E, p->M,
+                    sp_names[p->special], p->subnormals, p->bias);
+}
+
+/* 2^k for a normal-range k, built from the bits (no libm call in the hot loop) */
+static inline double pow2i(int k)
+{
+    uint64_t u = (uint64_t)(k + 1023) << 52;
+    double r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+static inline int ilog2_normal(double a)
+{
+    uint64_t u;
+    memcpy(&u, &a, sizeof u);
+    return (int)((u >> 52) & 0x7ff) - 1023;
+}
+
+static inline double fp_round(const fp_params *p, double v)
+{
+    double a = fabs(v), r;
+    if (!(a < p->maxv)) {
+        if (isnan(v))
+            return v;
+        r = p->maxv; /* saturate (also +-inf) */
+    } else if (a < p->minnorm) {
+        if (p->subnormals)
+            r = cm_round_even(a * pow2i(p->M - p->emin)) * p->sub_q;
+        else
+            r = a > 0.5 * p->minnorm ? p->minnorm : 0.0; /* tie -> 0, the even code */
+    } else {
+        int e = ilog2_normal(a);
+        r = cm_round_even(a * pow2i(p->M - e)) * pow2i(e - p->M);
+    }
+    return copysign(r, v);
+}
+
+static void fp_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
+{
+    const fp_params *p = pp;
+    (void)state;
+    for (size_t i = 0; i < n; i++)
+        y[i] = fp_round(p, x[i]);
+}
+
+#define FP_MAX_LEVEL_BITS 20 /* list grids of up to 2^21 codes */
+
+static cm_status fp_levels(const void *pp, double *out, size_t cap, size_t *count)
+{
+    const fp_params *p = pp;
+    if (p->E + p->M > FP_MAX_LEVEL_BITS)
+        return CM_EUNSUPPORTED;
+    int top = p->E ? (1 << p->E) - 1 : 0;
+    size_t nmag = 0;
+    for (int e = 0; e <= top; e++)
+        for (int m = 0; m < (1 << p->M); m++)
+            nmag += fp_finite(p, e, m) && !(e == 0 && m == 0);
+    *count = 2 * nmag + 1; /* +-magnitudes and one zero */
+    if (!out)
+        return CM_OK;
+    if (cap < *count)
+        return CM_ERANGE;
+    size_t i = nmag; /* zero in the middle; magnitudes increase with (e, m) */
+    out[i] = 0.0;
+    for (int e = 0; e <= top; e++)
+        for (int m = 0; m < (1 << p->M); m++)
+            if (fp_finite(p, e, m) && !(e == 0 && m == 0)) {
+                double val = fp_value(p, e, m);
+                i++;
+                out[i] = val;
+                out[2 * nmag - i] = -val;
+            }
+    return CM_OK;
+}
+
+static cm_status fp_encode(const void *pp, const double *x, uint64_t *codes, size_t n)
+{
+    const fp_params *p = pp;
+    for (size_t i = 0; i < n; i++) {
+        double r = fp_round(p, x[i]);
+        uint64_t s = signbit(r) ? (uint64_t)1 << (p->E + p->M) : 0;
+        if (isnan(r)) {
+            if (!p->has_nan)
+                return CM_EUNSUPPORTED;
+            codes[i] = s | p->nan_code;
+            continue;
+        }
+        double a = fabs(r);
+        uint64_t e, m;
+        if (a < p->minnorm) {
+            e = 0;
+            m = (uint64_t)(a / p->sub_q);
+        } else {
+            int ex = ilog2_normal(a);
+            e = (uint64_t)(ex + p->bias);
+            m = (uint64_t)(a * pow2i(p->M - ex)) - ((uint64_t)1 << p->M);
+        }
+        codes[i] = s | (e << p->M) | m;
+    }
+    return CM_OK;
+}
+
+static cm_status fp_decode(const void *pp, const uint64_t *codes, double *x, size_t n)
+{
+    const fp_params *p = pp;
+    uint64_t mmask = ((uint64_t)1 << p->M) - 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t c = codes[i];
+        if (c >> (p->E + p->M + 1))
+            return CM_ERANGE;
+        int e = (int)((c >> p->M) & (((uint64_t)1 << p->E) - 1));
+        int m = (int)(c & mmask);
+        double sgn = (c >> (p->E + p->M)) & 1 ? -1.0 : 1.0;
+        if (!fp_finite(p, e, m)) {
+            int inf = p->special == SP_IEEE && m == 0;
+            x[i] = inf ? sgn * INFINITY : copysign(NAN, sgn);
+            continue;
+        }
+        x[i] = sgn * fp_value(p, e, m);
+    }
+    return CM_OK;
+}
+
+const cm_format cm_format_fp = {
+    .abi = CM_ABI_VERSION,
+    .size = sizeof(cm_format),
+    .name = "fp",
+    .summary = "floating point ExMy (sign, E exponent bits, M mantissa bits)",
+    .params = fp_keys,
+    .n_params = sizeof fp_keys / sizeof fp_keys[0],
+    .flags = CM_FORMAT_SCALAR,
+    .params_parse = fp_parse,
+    .params_free = fp_free,
+    .bits_per_value = fp_bits,
+    .group = fp_group,
+    .quantize = fp_quantize,
+    .levels = fp_levels,
+    .encode = fp_encode,
+    .decode = fp_decode,
+    .aliases = fp_aliases,
+    .n_aliases = sizeof fp_aliases / sizeof fp_aliases[0],
+    .params_print = fp_print,
+};

@@ -1,0 +1,16 @@
+/* capmetric — umbrella header: the whole public API. */
+#ifndef CAPMETRIC_CAPMETRIC_H
+#define CAPMETRIC_CAPMETRIC_H
+
+#include <capmetric/errors.h>
+#include <capmetric/eval.h>
+#include <capmetric/exact.h>
+#include <capmetric/format.h>
+#include <capmetric/law.h>
+#include <capmetric/mc.h>
+#include <capmetric/registry.h>
+#include <capmetric/report.h>
+#include <capmetric/rng.h>
+#include <capmetric/spec.h>
+
+#endif

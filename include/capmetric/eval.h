@@ -1,0 +1,65 @@
+/* capmetric — evaluate pipelines: GMSE (exact or Monte Carlo), bits, rho. */
+#ifndef CAPMETRIC_EVAL_H
+#define CAPMETRIC_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capmetric/errors.h>
+#include <capmetric/law.h>
+#include <capmetric/spec.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cm_method {
+    CM_METHOD_AUTO = 0,  /* exact where the pipeline has an exact path, else mc */
+    CM_METHOD_EXACT = 1, /* exact or fail with CM_EUNSUPPORTED */
+    CM_METHOD_MC = 2     /* Monte Carlo for all */
+} cm_method;
+
+/*! cm_method_name() / cm_method_parse() */
+const char *cm_method_name(cm_method m);
+cm_status cm_method_parse(const char *text, cm_method *out, cm_diag *diag);
+
+typedef struct cm_eval_opts {
+    uint64_t samples;   /* default 2^24 */
+    uint64_t seed;      /* default 1 */
+    unsigned threads;   /* 0 = all cores */
+    cm_method method;
+    const cm_law *law;  /* NULL = unified-llama-c4 */
+} cm_eval_opts;
+
+/*! cm_eval_opts_default() : the defaults of DESIGN §4. */
+void cm_eval_opts_default(cm_eval_opts *o);
+
+typedef struct cm_result {
+    const char *spec;   /* canonical (owned by the pipeline) */
+    const char *input;  /* as typed (owned by the pipeline) */
+    const char *family;
+    double bits;
+    cm_method method;   /* CM_METHOD_EXACT or CM_METHOD_MC */
+    double gmse, gmse_se;
+    double scale;       /* scale of the first scalar stage; NaN if none */
+    double eff_bits, rho, rho_per_bit;
+    double seconds;
+    uint64_t samples;   /* 0 for exact */
+} cm_result;
+
+/*! cm_eval() : evaluate n pipelines (resolving their scales). Monte-Carlo
+ * pipelines share one run (common random numbers); with `run` non-NULL that
+ * run is handed back for paired differences (free with cm_mc_run_free), and
+ * mc_index[i] (if non-NULL) receives pipeline i's index in it or SIZE_MAX.
+ * @return CM_OK, or the first failure (diag says which spec). */
+typedef struct cm_mc_run cm_mc_run;
+cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *opts, cm_result *res,
+                  struct cm_mc_run **run, size_t *mc_index, cm_diag *diag);
+
+/*! cm_default_threads() : the number of online cores (at least 1). */
+unsigned cm_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* capmetric — exact GMSE of scalar grids on N(0,1) and the optimal scale.
+ *
+ * For nearest-value rounding onto s*G, GMSE is a sum over grid cells of
+ * ∫ (x - c)^2 φ(x) dx, computed in closed form (with a Taylor series about the
+ * cell midpoint where the closed form would cancel), relative error <= 1e-9.
+ * The optimal scale is found by a scan in log s followed by Brent's method
+ * (GSL) started from every local minimum of the scan that could be the best:
+ * the objective is not unimodal for every grid. */
+#ifndef CAPMETRIC_EXACT_H
+#define CAPMETRIC_EXACT_H
+
+#include <stddef.h>
+
+#include <capmetric/errors.h>
+#include <capmetric/spec.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*! cm_exact_grid_mse() : E[(X - s*Q_G(X/s))^2], X ~ N(0,1), for the k values
+ * of `levels` (sorted ascending, finite, at least one; duplicates allowed).
+ * @return CM_OK, CM_EINVAL (unsorted, non-finite, s <= 0), CM_ENOMEM. */
+cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse,
+                            cm_diag *diag);
+
+/*! cm_exact_opt_scale() : the s > 0 minimizing cm_exact_grid_mse, and that
+ * minimum. @return CM_OK, CM_EINVAL (grid has no non-zero value), CM_ENOMEM,
+ * CM_ENUMERIC (minimizer failed). */
+cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s, double *mse,
+                             cm_diag *diag);
+
+/*! cm_exact_pipeline_levels() : the unit-scale grid of stage i as a freshly
+ * malloc'ed sorted array (free with free()). CM_EUNSUPPORTED if the stage
+ * has no `levels`. */
+cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **levels, size_t *k,
+                                   cm_diag *diag);
+
+/*! cm_exact_gmse() : exact GMSE of a resolved pipeline, or CM_EUNSUPPORTED
+ * when it has no exact path (more than one stage, or a stage with neither a
+ * grid nor a closed form). */
+cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,157 @@
+/* capmetric — the format ABI: what a number format (built-in or plugin) is.
+ *
+ * A format is one `static const cm_format` of function pointers plus names,
+ * like GSL's gsl_rng_type or SQLite's sqlite3_vfs. The registry cannot tell a
+ * built-in family from a plugin: both go through this struct.
+ *
+ * Stability rules
+ *  - The struct starts with `abi` and `size`; members are only ever appended.
+ *    The host reads a member only if `size` says the plugin's struct has it.
+ *  - A change of CM_ABI_MAJOR means old plugins are refused; CM_ABI_MINOR grows
+ *    when members are appended.
+ *  - Members marked "optional" may be NULL; the host checks before calling.
+ *
+ * The unit-scale convention. A format whose flags contain CM_FORMAT_SCALAR is
+ * a scalar grid G applied at unit scale: `quantize` computes Q_G(x), rounding
+ * to the nearest grid value and saturating beyond the largest. The host then
+ * adds the generic key `scale=opt|VALUE` and evaluates R_s(x) = s*Q_G(x/s),
+ * with s the MSE-optimal scale for N(0,1) when `scale=opt` (the default); a
+ * format with `levels` gets the exact GMSE path and the optimal scale for
+ * free. A format without CM_FORMAT_SCALAR is applied as is.
+ *
+ * Thread safety. `params` are created once and then only read, from many
+ * threads at once. Everything a format writes during `quantize` lives in its
+ * per-thread `state`, which the host allocates (state_size bytes, aligned for
+ * any type) and passes to state_init once per thread; the hot loop never
+ * allocates.
+ *
+ * Self-contained: this header needs only C11 and the C library. */
+#ifndef CAPMETRIC_FORMAT_H
+#define CAPMETRIC_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capmetric/errors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CM_ABI_MAJOR 1u
+#define CM_ABI_MINOR 0u
+#define CM_ABI_VERSION ((CM_ABI_MAJOR << 16) | CM_ABI_MINOR)
+#define CM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+
+/* Kinds of parameter value. The host parses and range-checks every value
+ * against the descriptor before the format sees it. */
+typedef enum cm_param_type {
+    CM_PARAM_INT = 1,    /* integer in [min, max] */
+    CM_PARAM_REAL = 2,   /* finite real in [min, max], or one of `choices` */
+    CM_PARAM_ENUM = 3,   /* one of `choices` ("a|b|c") */
+    CM_PARAM_STRING = 4, /* free text without ',', '+' (a file path, a name) */
+    CM_PARAM_LIST = 5    /* ';'-separated finite reals, length in [min, max] */
+} cm_param_type;
+
+/* One key of a format's spec (`int:bits=4` has key "bits"). */
+typedef struct cm_param {
+    const char *key;     /* [a-z0-9_]+ */
+    cm_param_type type;
+    const char *def;     /* default as spec text; NULL = no default (key unset) */
+    const char *doc;     /* one line for `capmetric formats` */
+    const char *choices; /* ENUM: accepted words "a|b"; REAL: words accepted besides numbers */
+    double min, max;     /* INT/REAL: inclusive range; LIST: length range */
+} cm_param;
+
+/* A parsed value, passed to params_parse in the order of the descriptor.
+ * Pointers stay valid only during the params_parse call: copy what you keep. */
+typedef struct cm_value {
+    int present;         /* 1 if given (by the user or an alias) or defaulted */
+    int is_word;         /* REAL given as one of `choices`; ENUM always */
+    const char *text;    /* canonical text of the value ("" when !present) */
+    double num;          /* INT, REAL: the number; ENUM, word: index in choices */
+    const double *list;  /* LIST: the numbers */
+    size_t len;          /* LIST: how many */
+} cm_value;
+
+/* A short name that expands to a spec ("int4" -> "int:bits=4"). */
+typedef struct cm_alias {
+    const char *name;
+    const char *spec;
+} cm_alias;
+
+/* Flags. */
+#define CM_FORMAT_SCALAR 0x1u /* unit-scale scalar grid; host adds `scale` */
+
+typedef struct cm_format cm_format;
+
+struct cm_format {
+    /* --- header: never moves --- */
+    uint32_t abi;              /* CM_ABI_VERSION the format was compiled against */
+    uint32_t size;             /* sizeof(cm_format) as compiled */
+
+    /* --- mandatory --- */
+    const char *name;          /* family name, [a-z][a-z0-9_]*, unique */
+    const char *summary;       /* one line */
+    const cm_param *params;    /* descriptor of the keys (may be NULL if n_params == 0) */
+    size_t n_params;
+    uint32_t flags;            /* CM_FORMAT_* */
+
+    /*! params_parse() : build the format's parameter object from `values`
+     * (values[i] belongs to params[i]). On success store an object in
+     * *params (may be NULL if the format needs none) and return CM_OK; on
+     * failure return a status and say why in `diag` (cm_diag_set_key). */
+    cm_status (*params_parse)(const cm_value *values, void **params, cm_diag *diag);
+    /*! params_free() : release what params_parse made. Must accept NULL. */
+    void (*params_free)(void *params);
+    /*! bits_per_value() : storage bits per value, everything included. */
+    double (*bits_per_value)(const void *params);
+    /*! group() : how many consecutive values the format needs together
+     * (1 for scalar grids; block size, N:M group, VQ dimension). */
+    size_t (*group)(const void *params);
+    /*! quantize() : y[i] = R(x[i]) for i < n; n is a multiple of group().
+     * x and y do not overlap. Must not allocate, print or fail. */
+    void (*quantize)(const void *params, void *state, const double *x, double *y, size_t n);
+
+    /* --- optional (NULL = not provided) --- */
+    /*! levels() : the grid at unit scale, sorted ascending (duplicates such
+     * as +-0 allowed). With out == NULL only *count is set. Returns
+     * CM_EUNSUPPORTED when the grid is too large to list, CM_ERANGE when
+     * cap < count. Enables the exact path and the optimal scale. */
+    cm_status (*levels)(const void *params, double *out, size_t cap, size_t *count);
+    /*! exact_mse() : closed-form GMSE on N(0,1) input, when the format has one. */
+    cm_status (*exact_mse)(const void *params, double *mse);
+    /*! encode() / decode() : bit-exact codes at unit scale;
+     * decode(encode(x)) must equal quantize(x) bit for bit. */
+    cm_status (*encode)(const void *params, const double *x, uint64_t *codes, size_t n);
+    cm_status (*decode)(const void *params, const uint64_t *codes, double *x, size_t n);
+    /*! state_size() : bytes of per-thread scratch the host must allocate. */
+    size_t (*state_size)(const void *params);
+    /*! state_init() / state_fini() : prepare and release a thread's state. */
+    cm_status (*state_init)(const void *params, void *state);
+    void (*state_fini)(const void *params, void *state);
+    /* Aliases this format brings (may be NULL). */
+    const cm_alias *aliases;
+    size_t n_aliases;
+    /*! params_print() : canonical key list ("bits=4,grid=midrise") when the
+     * host's printing of `values` would not be canonical (e.g. a table read
+     * from a file). Writes at most cap bytes including the NUL; returns the
+     * length it needed, like snprintf. */
+    int (*params_print)(const void *params, char *buf, size_t cap);
+};
+
+/* The one symbol a plugin exports:
+ *   const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count);
+ * returns the plugin's formats (static storage) and their number, or NULL if
+ * it cannot serve a host of that ABI. */
+typedef const cm_format *const *(*cm_plugin_query_fn)(uint32_t host_abi, size_t *count);
+#define CM_PLUGIN_QUERY_SYMBOL "cm_plugin_query"
+
+/* Offset past a member: the smallest `size` a format must declare to have it. */
+#define CM_FORMAT_HAS(fmt, member) \
+    ((fmt)->size >= offsetof(cm_format, member) + sizeof((fmt)->member) && (fmt)->member)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,62 @@
+/* capmetric — nearest-value rounding onto a sorted scalar grid.
+ *
+ * A helper for formats (built-in and plugins) whose quantizer is "round to
+ * the nearest of these values": O(log k) branch-free search, ties to the
+ * even index, saturation beyond the ends, NaN passed through. Plugins that
+ * use it resolve the symbols from the host's libcapmetric at load time. */
+#ifndef CAPMETRIC_GRID_H
+#define CAPMETRIC_GRID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capmetric/errors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cm_grid {
+    double *lv;      /* k sorted distinct values */
+    double *t;       /* P thresholds: midpoints, padded with +inf (P = power of two) */
+    size_t k, P;
+} cm_grid;
+
+/*! cm_round_even() : round to the nearest integer, ties to even, without a
+ * libm call (baseline x86-64 has no rounding instruction): adding and
+ * subtracting 1.5 * 2^52 lets the FPU round in its default mode. Exact for
+ * |v| < 2^51 (zero comes back as +0); larger values come back as large values
+ * of the same sign (callers clamp); inf stays inf and NaN stays NaN. Needs
+ * IEEE double arithmetic: not for -ffast-math or x87 excess precision. */
+static inline double cm_round_even(double v)
+{
+    const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    return (v + magic) - magic;
+}
+
+/*! cm_grid_init() : copy k >= 1 values (sorted ascending, distinct, finite).
+ * @return CM_OK, CM_EINVAL (not sorted, repeated or not finite), CM_ENOMEM. */
+cm_status cm_grid_init(cm_grid *g, const double *levels, size_t k, cm_diag *diag);
+
+/*! cm_grid_fini() : release; accepts a zeroed or already released grid. */
+void cm_grid_fini(cm_grid *g);
+
+/*! cm_grid_index() : index of the value nearest to v (ties to the even index;
+ * saturating); v must not be NaN. */
+size_t cm_grid_index(const cm_grid *g, double v);
+
+/*! cm_grid_quantize() : y[i] = nearest value to x[i] (NaN stays NaN). */
+void cm_grid_quantize(const cm_grid *g, const double *x, double *y, size_t n);
+
+/*! cm_grid_levels() : the levels() member of a grid-backed format. */
+cm_status cm_grid_levels(const cm_grid *g, double *out, size_t cap, size_t *count);
+
+/*! cm_grid_encode() / cm_grid_decode() : codes = indices into the grid;
+ * NaN has no code (CM_EUNSUPPORTED), a code >= k is CM_ERANGE. */
+cm_status cm_grid_encode(const cm_grid *g, const double *x, uint64_t *codes, size_t n);
+cm_status cm_grid_decode(const cm_grid *g, const uint64_t *codes, double *x, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

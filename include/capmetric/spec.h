@@ -1,0 +1,81 @@
+/* capmetric — spec strings and the pipelines they describe.
+ *
+ * Grammar (DESIGN §4):  SPEC  := STAGE ('+' STAGE)*
+ *                       STAGE := NAME [':' KEY '=' VALUE (',' KEY '=' VALUE)*]
+ * NAME is a family or an alias; list values use ';'. Stages are applied left
+ * to right. Every pipeline has a canonical spec: all keys, defaults filled in,
+ * fixed order, so that two spellings of one format compare equal. */
+#ifndef CAPMETRIC_SPEC_H
+#define CAPMETRIC_SPEC_H
+
+#include <stddef.h>
+
+#include <capmetric/errors.h>
+#include <capmetric/format.h>
+#include <capmetric/registry.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cm_pipeline cm_pipeline;
+
+/*! cm_spec_parse() : parse `text` against the formats of `reg`.
+ * @return CM_OK and a pipeline in *out (free with cm_pipeline_free), or
+ *   CM_EPARSE (malformed), CM_ENOTFOUND (unknown family or key), CM_EDUP
+ *   (a key given twice), CM_ERANGE (value out of range) or a status from the
+ *   format; diag->pos/len point at the offending text. The registry must
+ *   outlive the pipeline. */
+cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **out,
+                        cm_diag *diag);
+
+/*! cm_pipeline_free() : release a pipeline. NULL is accepted. */
+void cm_pipeline_free(cm_pipeline *p);
+
+/*! cm_pipeline_canonical() / cm_pipeline_input() : canonical and typed spec. */
+const char *cm_pipeline_canonical(const cm_pipeline *p);
+const char *cm_pipeline_input(const cm_pipeline *p);
+
+/*! cm_pipeline_family() : family names of the stages joined by '+'. */
+const char *cm_pipeline_family(const cm_pipeline *p);
+
+/*! cm_pipeline_stages() / cm_pipeline_format() / cm_pipeline_params() */
+size_t cm_pipeline_stages(const cm_pipeline *p);
+const cm_format *cm_pipeline_format(const cm_pipeline *p, size_t i);
+const void *cm_pipeline_params(const cm_pipeline *p, size_t i);
+
+/*! cm_pipeline_bits() : storage bits per value. A pipeline stores what its
+ * last stage stores (sparsity mask costs will be added by sparse stages). */
+double cm_pipeline_bits(const cm_pipeline *p);
+
+/*! cm_pipeline_group() : least common multiple of the stages' groups. */
+size_t cm_pipeline_group(const cm_pipeline *p);
+
+/*! cm_pipeline_scale() : the scale of stage i: 1 for a non-scalar stage, the
+ * fixed value for `scale=VALUE`, and for `scale=opt` the optimum once
+ * cm_pipeline_resolve() has run (NaN before). */
+double cm_pipeline_scale(const cm_pipeline *p, size_t i);
+
+/*! cm_pipeline_scale_is_opt() : 1 when stage i asks for the optimal scale. */
+int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i);
+
+/*! cm_pipeline_resolve() : compute the MSE-optimal scale of every
+ * `scale=opt` stage (exact integration over the stage's grid, see exact.h).
+ * Idempotent. CM_EUNSUPPORTED if a stage asks for scale=opt but cannot list
+ * its grid. */
+cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *diag);
+
+/*! cm_pipeline_apply() : y = pipeline(x) for n values (a multiple of the
+ * group), using per-stage states from cm_pipeline_state_alloc. For tests and
+ * tools; the Monte-Carlo engine uses the same code. */
+typedef struct cm_pipeline_state cm_pipeline_state;
+cm_status cm_pipeline_state_alloc(const cm_pipeline *p, size_t chunk, cm_pipeline_state **out,
+                                  cm_diag *diag);
+void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *st);
+void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *st, const double *x, double *y,
+                       size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

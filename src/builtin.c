@@ -1,0 +1,22 @@
+/* The table of built-in families: one const pointer per family folder. */
+#include "builtin_int.h"
+
+extern const cm_format cm_format_int;
+extern const cm_format cm_format_fp;
+extern const cm_format cm_format_lut;
+extern const cm_format cm_format_lloydmax;
+
+static const cm_format *const builtin[] = {
+    &cm_format_int,
+    &cm_format_fp,
+    &cm_format_lut,
+    &cm_format_lloydmax,
+};
+
+const cm_format *const *cm_builtin_query(uint32_t host_abi, size_t *count)
+{
+    if (CM_ABI_MAJOR_OF(host_abi) != CM_ABI_MAJOR)
+        return NULL;
+    *count = sizeof builtin / sizeof builtin[0];
+    return builtin;
+}

@@ -1,0 +1,148 @@
+/* Evaluate pipelines: resolve scales, take the exact path where there is one
+ * (and the method allows), run every other pipeline in one Monte-Carlo run
+ * with common random numbers, then derive eff_bits, rho and rho_per_bit. */
+#include <capmetric/eval.h>
+#include <capmetric/exact.h>
+#include <capmetric/mc.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spec_int.h"
+#include "util_int.h"
+
+const char *cm_method_name(cm_method m)
+{
+    switch (m) {
+    case CM_METHOD_AUTO: return "auto";
+    case CM_METHOD_EXACT: return "exact";
+    case CM_METHOD_MC: return "mc";
+    }
+    return "?";
+}
+
+cm_status cm_method_parse(const char *t, cm_method *out, cm_diag *d)
+{
+    for (int m = CM_METHOD_AUTO; m <= CM_METHOD_MC; m++)
+        if (!strcmp(t, cm_method_name((cm_method)m))) {
+            *out = (cm_method)m;
+            return CM_OK;
+        }
+    return cm_diag_set(d, CM_EPARSE, "unknown method '%s' (accepted: auto, exact, mc)", t);
+}
+
+unsigned cm_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 1024 ? (unsigned)n : 1u;
+}
+
+void cm_eval_opts_default(cm_eval_opts *o)
+{
+    o->samples = UINT64_C(1) << 24;
+    o->seed = 1;
+    o->threads = 0;
+    o->method = CM_METHOD_AUTO;
+    o->law = NULL;
+}
+
+static void derive(cm_result *r, const cm_law *law)
+{
+    r->eff_bits = cm_eff_bits(r->gmse);
+    r->rho = cm_law_rho(law, r->gmse);
+    r->rho_per_bit = r->rho * 16.0 / r->bits;
+}
+
+cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_result *res,
+                  cm_mc_run **run_out, size_t *mc_index, cm_diag *d)
+{
+    const cm_law *law = o->law;
+    if (!law && cm_law_find("unified-llama-c4", &law, d))
+        return CM_ENOTFOUND;
+    if (run_out)
+        *run_out = NULL;
+    cm_pipeline **mc = malloc((n ? n : 1) * sizeof *mc);
+    size_t *who = malloc((n ? n : 1) * sizeof *who);
+    if (!mc || !who) {
+        free(mc);
+        free(who);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    size_t nmc = 0;
+    cm_status st = CM_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        cm_result *r = &res[i];
+        memset(r, 0, sizeof *r);
+        r->spec = p[i]->canonical;
+        r->input = p[i]->input;
+        r->family = p[i]->family;
+        r->bits = cm_pipeline_bits(p[i]);
+        r->scale = NAN;
+        if (mc_index)
+            mc_index[i] = SIZE_MAX;
+        double t0 = cm_now();
+        st = cm_pipeline_resolve(p[i], d);
+        if (st)
+            break;
+        for (size_t s = 0; s < p[i]->n; s++)
+            if (p[i]->st[s].scalar) {
+                r->scale = p[i]->st[s].scale;
+                break;
+            }
+        cm_status ex = CM_EUNSUPPORTED;
+        if (o->method != CM_METHOD_MC) {
+            cm_diag tmp;
+            cm_diag_clear(&tmp);
+            ex = cm_exact_gmse(p[i], &r->gmse, &tmp);
+            if (ex && ex != CM_EUNSUPPORTED) {
+                if (d)
+                    *d = tmp;
+                st = ex;
+                break;
+            }
+            if (ex == CM_EUNSUPPORTED && o->method == CM_METHOD_EXACT) {
+                if (d)
+                    *d = tmp;
+                st = CM_EUNSUPPORTED;
+                break;
+            }
+        }
+        r->seconds = cm_now() - t0;
+        if (ex == CM_OK) {
+            r->method = CM_METHOD_EXACT;
+            r->gmse_se = 0.0;
+            derive(r, law);
+        } else {
+            r->method = CM_METHOD_MC;
+            who[nmc] = i;
+            mc[nmc++] = p[i];
+        }
+    }
+    if (!st && nmc) {
+        cm_mc_opts mo = {.samples = o->samples, .seed = o->seed,
+                         .threads = o->threads ? o->threads : cm_default_threads()};
+        cm_mc_run *run = NULL;
+        st = cm_mc_run_alloc(mc, nmc, &mo, &run, d);
+        if (!st) {
+            double secs = cm_mc_seconds(run) / (double)nmc;
+            for (size_t k = 0; k < nmc; k++) {
+                cm_result *r = &res[who[k]];
+                cm_mc_gmse(run, k, &r->gmse, &r->gmse_se);
+                r->samples = cm_mc_samples(run);
+                r->seconds += secs; /* the shared run's time, split evenly */
+                derive(r, law);
+                if (mc_index)
+                    mc_index[who[k]] = k;
+            }
+            if (run_out)
+                *run_out = run;
+            else
+                cm_mc_run_free(run);
+        }
+    }
+    free(mc);
+    free(who);
+    return st;
+}

@@ -1,0 +1,410 @@
+/* Exact GMSE of nearest-value rounding onto a scaled grid, X ~ N(0,1).
+ *
+ * A cell [a, b] with code c contributes I = ∫_a^b (x - c)^2 φ(x) dx. With the
+ * antiderivative F(x) = (1 + c^2) Φ(x) - (x - 2c) φ(x):
+ *     I = (1 + c^2) [Φ(b) - Φ(a)] - [(b - 2c) φ(b) - (a - 2c) φ(a)].
+ * For a narrow cell the two terms nearly cancel (relative size ~ w^2/12), so
+ * there we expand φ about the midpoint m instead: with φ^(k)(m) =
+ * (-1)^k He_k(m) φ(m) (probabilists' Hermite polynomials), h the half-width
+ * and d = m - c,
+ *     I = φ(m) Σ_k (-1)^k He_k(m)/k! ∫_{-h}^{h} (u + d)^2 u^k du,
+ * which converges fast when h (|m| + 4) <= 1/2. Both are accurate to ~1e-14
+ * relative per cell; the cells are all non-negative, so the sum is too. */
+#include <capmetric/exact.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_min.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec_int.h"
+#include "util_int.h"
+
+#define INV_SQRT_2PI 0.39894228040143267794
+#define TAIL_CUT 12.0 /* P(|X| > 12) < 4e-33 */
+
+static inline double npdf(double x) { return isinf(x) ? 0.0 : INV_SQRT_2PI * exp(-0.5 * x * x); }
+/* upper tail Q(x) = P(X > x), accurate in both tails */
+static inline double nq(double x) { return 0.5 * erfc(x * M_SQRT1_2); }
+
+static double cell_closed(double a, double b, double c)
+{
+    double D;
+    if (a >= 0)
+        D = nq(a) - nq(b);
+    else if (b <= 0)
+        D = nq(-b) - nq(-a);
+    else
+        D = 1.0 - nq(b) - nq(-a);
+    double tb = isinf(b) ? 0.0 : (b - 2 * c) * npdf(b);
+    double ta = isinf(a) ? 0.0 : (a - 2 * c) * npdf(a);
+    double I = (1 + c * c) * D - (tb - ta);
+    return I > 0 ? I : 0.0;
+}
+
+static double cell_series(double m, double h, double c)
+{
+    double d = m - c, d2 = d * d;
+    double he_prev = 1.0, he = m;   /* He_0, He_1 */
+    double fact = 1.0;              /* k! */
+    double hp = h;                  /* h^(k+1) */
+    double sum = 2.0 * h * h * h / 3.0 + d2 * 2.0 * h; /* k = 0 */
+    for (int k = 1; k < 60; k++) {
+        fact *= k;
+        hp *= h;                    /* h^(k+1) */
+        double J;
+        if (k & 1)
+            J = 4.0 * d * hp * h / (k + 2);
+        else
+            J = 2.0 * hp * h * h / (k + 3) + d2 * 2.0 * hp / (k + 1);
+        double t = ((k & 1) ? -he : he) / fact * J;
+        sum += t;
+        if (k >= 4 && fabs(t) < 1e-18 * fabs(sum))
+            break;
+        double next = m * he - k * he_prev;
+        he_prev = he;
+        he = next;
+    }
+    return npdf(m) * sum;
+}
+
+static inline double cell_mse(double a, double b, double c)
+{
+    if (isfinite(a) && isfinite(b)) {
+        double h = 0.5 * (b - a), m = 0.5 * (a + b);
+        if (h * (fabs(m) + 4.0) <= 0.5)
+            return cell_series(m, h, c);
+    }
+    return cell_closed(a, b, c);
+}
+
+/* First index j with v[j] * s >= x (v sorted ascending), by bisection. */
+static size_t lower_index(const double *v, size_t k, double s, double x)
+{
+    size_t lo = 0, hi = k;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s * v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* MSE of unique sorted levels v[0..k) at scale s; sym != 0 when v is
+ * symmetric about 0 (then only the upper half is integrated).
+ * Two kinds of cells are left out, each with a bound far below the 1e-9
+ * relative target: cells wholly beyond |x| > TAIL_CUT (probability < 2e-33,
+ * times a squared width), and inner cells narrower than NARROW, whose
+ * contribution is at most φ(0) w^3 < 4e-31 each. The two outermost cells
+ * (the saturation regions) are always integrated. */
+#define NARROW 1e-10
+static double grid_mse_unique(const double *v, size_t k, double s, int sym)
+{
+    if (k == 1)
+        return 1.0 + s * v[0] * s * v[0]; /* E(X - c)^2 */
+    double total = 0.0;
+    /* cells j0..j1 can reach into [-TAIL_CUT, TAIL_CUT] */
+    size_t j0 = lower_index(v, k, s, -TAIL_CUT);
+    size_t j1 = lower_index(v, k, s, TAIL_CUT);
+    j0 = j0 > 0 ? j0 - 1 : 0;
+    j1 = j1 < k ? j1 : k - 1;
+    if (sym && j0 < k / 2)
+        j0 = k / 2;
+    for (size_t j = j0; j <= j1; j++) {
+        double a = j == 0 ? -INFINITY : 0.5 * s * (v[j - 1] + v[j]);
+        double b = j + 1 == k ? INFINITY : 0.5 * s * (v[j] + v[j + 1]);
+        if (sym && a < 0)
+            a = 0.0; /* the centre cell of an odd symmetric grid: its upper half */
+        if (b - a < NARROW)
+            continue;
+        total += cell_mse(a, b, s * v[j]);
+    }
+    if (!sym) {
+        if (j0 > 0)
+            total += cell_mse(-INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
+        if (j1 + 1 < k)
+            total += cell_mse(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+    } else if (j1 + 1 < k) {
+        total += cell_mse(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+    }
+    return sym ? 2.0 * total : total;
+}
+
+/* Copy, check and de-duplicate levels; detect symmetry. */
+static cm_status prep(const double *levels, size_t k, double **out, size_t *ku, int *sym,
+                      cm_diag *d)
+{
+    if (!levels || k == 0)
+        return cm_diag_set(d, CM_EINVAL, "empty grid");
+    double *v = malloc(k * sizeof *v);
+    if (!v)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (!isfinite(levels[i])) {
+            free(v);
+            return cm_diag_set(d, CM_EINVAL, "grid value %zu is not finite", i);
+        }
+        if (i && levels[i] < levels[i - 1]) {
+            free(v);
+            return cm_diag_set(d, CM_EINVAL, "grid is not sorted at value %zu", i);
+        }
+        if (n == 0 || levels[i] != v[n - 1])
+            v[n++] = levels[i] == 0.0 ? 0.0 : levels[i]; /* -0 -> +0 */
+    }
+    *sym = 1;
+    for (size_t i = 0; i < n / 2 + 1 && i < n; i++)
+        if (v[i] != -v[n - 1 - i]) {
+            *sym = 0;
+            break;
+        }
+    *out = v;
+    *ku = n;
+    return CM_OK;
+}
+
+cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse, cm_diag *d)
+{
+    if (!(s > 0) || !isfinite(s))
+        return cm_diag_set(d, CM_EINVAL, "scale must be positive and finite");
+    double *v;
+    size_t n;
+    int sym;
+    cm_status st = prep(levels, k, &v, &n, &sym, d);
+    if (st)
+        return st;
+    *mse = grid_mse_unique(v, n, s, sym);
+    free(v);
+    return CM_OK;
+}
+
+/* ---- optimal scale ------------------------------------------------------------ */
+
+typedef struct objective {
+    const double *v;
+    size_t k;
+    int sym;
+} objective;
+
+static double f_logscale(double ls, void *arg)
+{
+    const objective *o = arg;
+    return grid_mse_unique(o->v, o->k, exp(ls), o->sym);
+}
+
+/* Brent (GSL) on log s inside [lo, hi] around mid with known values. */
+static cm_status brent(objective *o, double lo, double flo, double mid, double fmid, double hi,
+                       double fhi, double *xbest, double *fbest)
+{
+    *xbest = mid;
+    *fbest = fmid;
+    if (!(fmid < flo && fmid < fhi))
+        return CM_OK; /* flat: the scan point is as good as it gets */
+    gsl_min_fminimizer *m = gsl_min_fminimizer_alloc(gsl_min_fminimizer_brent);
+    if (!m)
+        return CM_ENOMEM;
+    gsl_function F = {.function = f_logscale, .params = o};
+    int rc = gsl_min_fminimizer_set_with_values(m, &F, mid, fmid, lo, flo, hi, fhi);
+    for (int it = 0; rc == GSL_SUCCESS && it < 200; it++) {
+        rc = gsl_min_fminimizer_iterate(m);
+        if (rc != GSL_SUCCESS)
+            break;
+        double a = gsl_min_fminimizer_x_lower(m), b = gsl_min_fminimizer_x_upper(m);
+        if (gsl_min_test_interval(a, b, 1e-10, 0.0) == GSL_SUCCESS)
+            break;
+    }
+    double x = gsl_min_fminimizer_x_minimum(m), fx = gsl_min_fminimizer_f_minimum(m);
+    gsl_min_fminimizer_free(m);
+    if (rc != GSL_SUCCESS && rc != GSL_CONTINUE)
+        return CM_ENUMERIC;
+    if (fx < *fbest) {
+        *xbest = x;
+        *fbest = fx;
+    }
+    return CM_OK;
+}
+
+#define SCAN_STEP (M_LN2 / 8.0) /* 1/8 octave */
+#define SCAN_MAX 1024
+#define N_REFINE 4
+
+cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, double *mse,
+                             cm_diag *d)
+{
+    cm_gsl_quiet();
+    double *v;
+    size_t n;
+    int sym;
+    cm_status st = prep(levels, k, &v, &n, &sym, d);
+    if (st)
+        return st;
+    double amax = 0, aminpos = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double a = fabs(v[i]);
+        if (a > amax)
+            amax = a;
+        if (a > 0 && a < aminpos)
+            aminpos = a;
+    }
+    if (amax == 0) {
+        free(v);
+        return cm_diag_set(d, CM_EINVAL, "grid has no non-zero value: no scale to optimize");
+    }
+    objective o = {.v = v, .k = n, .sym = sym};
+    /* Scan log s from "largest level at 0.1 sigma" up to "smallest non-zero
+     * level at 16 sigma", at most 20 octaves; widen if the best point is on
+     * an edge. */
+    double ls0 = log(0.1 / amax), ls1 = log(16.0 / aminpos);
+    if (ls1 - ls0 > 20 * M_LN2)
+        ls1 = ls0 + 20 * M_LN2;
+    if (ls1 < ls0 + 4 * M_LN2)
+        ls1 = ls0 + 4 * M_LN2;
+    size_t np = (size_t)ceil((ls1 - ls0) / SCAN_STEP) + 1;
+    double *xs = malloc(SCAN_MAX * sizeof *xs), *fs = malloc(SCAN_MAX * sizeof *fs);
+    if (!xs || !fs) {
+        free(v);
+        free(xs);
+        free(fs);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < np; i++) {
+        xs[i] = ls0 + (double)i * SCAN_STEP;
+        fs[i] = f_logscale(xs[i], &o);
+    }
+    for (int widen = 0; widen < 40 && np + 8 < SCAN_MAX; widen++) {
+        size_t ib = 0;
+        for (size_t i = 1; i < np; i++)
+            if (fs[i] < fs[ib])
+                ib = i;
+        if (ib == np - 1) {
+            for (int j = 0; j < 8; j++, np++) {
+                xs[np] = xs[np - 1] + SCAN_STEP;
+                fs[np] = f_logscale(xs[np], &o);
+            }
+        } else if (ib == 0) {
+            memmove(xs + 8, xs, np * sizeof *xs);
+            memmove(fs + 8, fs, np * sizeof *fs);
+            for (int j = 7; j >= 0; j--) {
+                xs[j] = xs[j + 1] - SCAN_STEP;
+                fs[j] = f_logscale(xs[j], &o);
+            }
+            np += 8;
+        } else {
+            break;
+        }
+    }
+    /* Refine the N_REFINE lowest interior local minima of the scan. */
+    size_t cand[N_REFINE];
+    size_t nc = 0;
+    for (size_t i = 1; i + 1 < np; i++) {
+        if (!(fs[i] <= fs[i - 1] && fs[i] <= fs[i + 1]))
+            continue;
+        if (nc < N_REFINE) {
+            cand[nc++] = i;
+        } else {
+            size_t w = 0;
+            for (size_t c = 1; c < nc; c++)
+                if (fs[cand[c]] > fs[cand[w]])
+                    w = c;
+            if (fs[i] < fs[cand[w]])
+                cand[w] = i;
+        }
+    }
+    double bx = xs[0], bf = fs[0];
+    for (size_t i = 1; i < np; i++)
+        if (fs[i] < bf) {
+            bf = fs[i];
+            bx = xs[i];
+        }
+    st = CM_OK;
+    for (size_t c = 0; c < nc && !st; c++) {
+        size_t i = cand[c];
+        double x, fx;
+        st = brent(&o, xs[i - 1], fs[i - 1], xs[i], fs[i], xs[i + 1], fs[i + 1], &x, &fx);
+        if (!st && fx < bf) {
+            bf = fx;
+            bx = x;
+        }
+    }
+    free(xs);
+    free(fs);
+    free(v);
+    if (st)
+        return cm_diag_set(d, st, "optimal scale search failed (%s)", cm_strerror(st));
+    *s_out = exp(bx);
+    *mse = bf;
+    return CM_OK;
+}
+
+/* ---- pipelines ------------------------------------------------------------------ */
+
+#define MAX_LEVELS ((size_t)1 << 24)
+
+cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **out, size_t *k,
+                                   cm_diag *d)
+{
+    const cm_stage *st = &p->st[i];
+    const cm_format *f = st->fmt;
+    *out = NULL;
+    if (!CM_FORMAT_HAS(f, levels))
+        return cm_diag_set(d, CM_EUNSUPPORTED, "format '%s' has no grid", f->name);
+    size_t n = 0;
+    cm_status s = f->levels(st->params, NULL, 0, &n);
+    if (s == CM_EUNSUPPORTED)
+        return cm_diag_set(d, s, "format '%s' cannot list its grid here", f->name);
+    if (s || n == 0 || n > MAX_LEVELS)
+        return cm_diag_set(d, s ? s : CM_EPLUGIN, "format '%s': levels() failed (%s, %zu values)",
+                           f->name, cm_strerror(s), n);
+    double *v = malloc(n * sizeof *v);
+    if (!v)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    size_t n2 = 0;
+    s = f->levels(st->params, v, n, &n2);
+    if (s || n2 != n) {
+        free(v);
+        return cm_diag_set(d, CM_EPLUGIN, "format '%s': levels() failed on the second call",
+                           f->name);
+    }
+    for (size_t j = 0; j < n; j++)
+        if (!isfinite(v[j]) || (j && v[j] < v[j - 1])) {
+            free(v);
+            return cm_diag_set(d, CM_EPLUGIN,
+                               "format '%s': levels() returned a non-finite or unsorted grid",
+                               f->name);
+        }
+    *out = v;
+    *k = n;
+    return CM_OK;
+}
+
+cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
+{
+    if (p->n != 1)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': no exact path for a composition",
+                           p->input);
+    const cm_stage *st = &p->st[0];
+    const cm_format *f = st->fmt;
+    if (st->scalar && st->scale_opt && !isnan(st->opt_mse)) {
+        *mse = st->opt_mse;
+        return CM_OK;
+    }
+    if (CM_FORMAT_HAS(f, levels) && (st->scalar ? !isnan(st->scale) : 1)) {
+        double *v;
+        size_t k;
+        cm_status s = cm_exact_pipeline_levels(p, 0, &v, &k, d);
+        if (s == CM_OK) {
+            s = cm_exact_grid_mse(v, k, st->scalar ? st->scale : 1.0, mse, d);
+            free(v);
+            return s;
+        }
+        if (s != CM_EUNSUPPORTED)
+            return s;
+    }
+    if (CM_FORMAT_HAS(f, exact_mse) && !st->scalar)
+        return f->exact_mse(st->params, mse);
+    return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': format '%s' has no exact path", p->input,
+                       f->name);
+}

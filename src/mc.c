@@ -1,0 +1,255 @@
+/* Monte-Carlo GMSE. Work is cut into fixed batches: batch b holds values
+ * [b*bs, (b+1)*bs) and is always drawn from PCG stream b of the seed; each
+ * batch's squared-error sum is stored per pipeline and reduced in batch order
+ * after the threads join, so results do not depend on the thread count. Every
+ * pipeline sees the same values (common random numbers). Each thread owns its
+ * buffers and format states, allocated before the hot loop. */
+#include <capmetric/mc.h>
+#include <capmetric/rng.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec_int.h"
+#include "util_int.h"
+
+#define MC_BATCH 65536u /* values per batch for large runs */
+#define MC_MIN_BATCHES 64u
+#define MC_CHUNK 4096u  /* values generated and quantized at a time (L1/L2 resident) */
+
+struct cm_mc_run {
+    size_t n;            /* pipelines */
+    uint64_t samples, nb, bs;
+    double *sse;         /* nb x n, batch-major */
+    double seconds;
+};
+
+typedef struct shared {
+    cm_pipeline *const *p;
+    size_t n;
+    const cm_mc_opts *o;
+    cm_mc_run *run;
+    size_t chunk;
+    atomic_uint_fast64_t next;
+    atomic_int failed;
+    cm_status status;
+    cm_diag diag;
+    pthread_mutex_t lock;
+} shared;
+
+static double sumsq_diff(const double *x, const double *y, size_t n)
+{
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        double d0 = x[i] - y[i], d1 = x[i + 1] - y[i + 1];
+        double d2 = x[i + 2] - y[i + 2], d3 = x[i + 3] - y[i + 3];
+        a0 += d0 * d0;
+        a1 += d1 * d1;
+        a2 += d2 * d2;
+        a3 += d3 * d3;
+    }
+    for (; i < n; i++) {
+        double e = x[i] - y[i];
+        a0 += e * e;
+    }
+    return (a0 + a1) + (a2 + a3);
+}
+
+static void fail(shared *sh, cm_status st, const cm_diag *d)
+{
+    pthread_mutex_lock(&sh->lock);
+    if (!sh->status) {
+        sh->status = st;
+        sh->diag = *d;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    atomic_store(&sh->failed, 1);
+}
+
+static void *worker(void *arg)
+{
+    shared *sh = arg;
+    cm_mc_run *run = sh->run;
+    size_t n = sh->n, C = sh->chunk;
+    cm_diag d;
+    cm_diag_clear(&d);
+    double *x = malloc(2 * C * sizeof *x);
+    double *acc = malloc(n * sizeof *acc);
+    cm_pipeline_state **ps = calloc(n, sizeof *ps);
+    if (!x || !acc || !ps) {
+        cm_diag_set(&d, CM_ENOMEM, "out of memory");
+        fail(sh, CM_ENOMEM, &d);
+        goto out;
+    }
+    double *y = x + C;
+    for (size_t f = 0; f < n; f++) {
+        cm_status st = cm_pipeline_state_alloc(sh->p[f], C, &ps[f], &d);
+        if (st) {
+            fail(sh, st, &d);
+            goto out;
+        }
+    }
+    for (;;) {
+        uint64_t b = atomic_fetch_add(&sh->next, 1);
+        if (b >= run->nb || atomic_load(&sh->failed))
+            break;
+        cm_pcg64 g;
+        cm_pcg64_stream(&g, sh->o->seed, b);
+        uint64_t m = b + 1 == run->nb ? run->samples - b * run->bs : run->bs;
+        memset(acc, 0, n * sizeof *acc);
+        for (uint64_t off = 0; off < m; off += C) {
+            size_t c = (size_t)(m - off < C ? m - off : C);
+            cm_gauss_fill(&g, x, c);
+            for (size_t f = 0; f < n; f++) {
+                cm_pipeline_apply(sh->p[f], ps[f], x, y, c);
+                acc[f] += sumsq_diff(x, y, c);
+            }
+        }
+        memcpy(run->sse + b * n, acc, n * sizeof *acc);
+    }
+out:
+    if (ps)
+        for (size_t f = 0; f < n; f++)
+            cm_pipeline_state_free(sh->p[f], ps[f]);
+    free(ps);
+    free(acc);
+    free(x);
+    return NULL;
+}
+
+static size_t gcd(size_t a, size_t b)
+{
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
+                          cm_mc_run **out, cm_diag *d)
+{
+    *out = NULL;
+    if (!o || n == 0 || !p)
+        return cm_diag_set(d, CM_EINVAL, "nothing to run");
+    if (o->samples < CM_MC_MIN_SAMPLES || o->samples > CM_MC_MAX_SAMPLES)
+        return cm_diag_set(d, CM_ERANGE, "samples must be from %u to 2^40, not %llu",
+                           CM_MC_MIN_SAMPLES, (unsigned long long)o->samples);
+    if (o->threads < 1 || o->threads > 1024)
+        return cm_diag_set(d, CM_ERANGE, "threads must be from 1 to 1024, not %u", o->threads);
+    size_t group = 1;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 0; s < p[i]->n; s++)
+            if (isnan(p[i]->st[s].scale))
+                return cm_diag_set(d, CM_EINVAL, "'%s' is not resolved (scale unknown)",
+                                   p[i]->input);
+        size_t g = p[i]->group;
+        group = group / gcd(group, g) * g;
+        if (group > MC_CHUNK)
+            return cm_diag_set(d, CM_ERANGE,
+                               "the formats' combined group size exceeds %u values", MC_CHUNK);
+    }
+    cm_mc_run *run = calloc(1, sizeof *run);
+    if (!run)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    run->n = n;
+    /* samples: rounded up to whole groups; at least two batches for an SE */
+    uint64_t S = (o->samples + group - 1) / group * group;
+    if (S < 2 * group)
+        S = 2 * group;
+    uint64_t bs = S >= (uint64_t)MC_BATCH * MC_MIN_BATCHES ? MC_BATCH : S / MC_MIN_BATCHES;
+    bs = bs / group * group;
+    if (bs < group)
+        bs = group;
+    run->samples = S;
+    run->bs = bs;
+    run->nb = (S + bs - 1) / bs;
+    if (run->nb < 2) {
+        run->bs = bs = (S / 2 + group - 1) / group * group;
+        run->nb = (S + bs - 1) / bs;
+    }
+    run->sse = calloc(run->nb * n, sizeof *run->sse);
+    if (!run->sse) {
+        unsigned long long nb = run->nb;
+        free(run);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory (%llu batches)", nb);
+    }
+    shared sh = {.p = p, .n = n, .o = o, .run = run, .status = CM_OK};
+    sh.chunk = MC_CHUNK / group * group;
+    atomic_init(&sh.next, 0);
+    atomic_init(&sh.failed, 0);
+    cm_diag_clear(&sh.diag);
+    pthread_mutex_init(&sh.lock, NULL);
+    unsigned T = o->threads;
+    if ((uint64_t)T > run->nb)
+        T = (unsigned)run->nb;
+    double t0 = cm_now();
+    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
+    unsigned started = 0;
+    if (T > 1 && th)
+        for (; started < T - 1; started++)
+            if (pthread_create(&th[started], NULL, worker, &sh))
+                break;
+    worker(&sh);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    pthread_mutex_destroy(&sh.lock);
+    run->seconds = cm_now() - t0;
+    if (sh.status) {
+        if (d)
+            *d = sh.diag;
+        cm_mc_run_free(run);
+        return sh.status;
+    }
+    *out = run;
+    return CM_OK;
+}
+
+void cm_mc_run_free(cm_mc_run *run)
+{
+    if (!run)
+        return;
+    free(run->sse);
+    free(run);
+}
+
+/* Ratio estimator over batches: mean = Σ s_b / N; its variance from the
+ * spread of batch sums around m_b * mean (batches may differ in size). */
+static void estimate(const cm_mc_run *r, size_t i, size_t j, int diff, double *mean, double *se)
+{
+    double tot = 0;
+    for (uint64_t b = 0; b < r->nb; b++) {
+        double s = r->sse[b * r->n + i] - (diff ? r->sse[b * r->n + j] : 0.0);
+        tot += s;
+    }
+    double N = (double)r->samples, m = tot / N, ss = 0;
+    for (uint64_t b = 0; b < r->nb; b++) {
+        double s = r->sse[b * r->n + i] - (diff ? r->sse[b * r->n + j] : 0.0);
+        double mb = (double)(b + 1 == r->nb ? r->samples - b * r->bs : r->bs);
+        double e = s - mb * m;
+        ss += e * e;
+    }
+    double nb = (double)r->nb;
+    *mean = m;
+    *se = sqrt(ss * nb / (nb - 1)) / N;
+}
+
+void cm_mc_gmse(const cm_mc_run *r, size_t i, double *mean, double *se)
+{
+    estimate(r, i, i, 0, mean, se);
+}
+
+void cm_mc_diff(const cm_mc_run *r, size_t i, size_t j, double *diff, double *se)
+{
+    estimate(r, i, j, 1, diff, se);
+}
+
+uint64_t cm_mc_samples(const cm_mc_run *r) { return r->samples; }
+uint64_t cm_mc_batches(const cm_mc_run *r) { return r->nb; }
+double cm_mc_seconds(const cm_mc_run *r) { return r->seconds; }

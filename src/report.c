@@ -1,0 +1,128 @@
+/* JSON and CSV writers for results (DESIGN §4). All JSON goes through cJSON;
+ * non-finite numbers are written as strings because JSON has no inf/nan. */
+#include <capmetric/report.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util_int.h"
+
+#ifndef CM_VERSION
+#define CM_VERSION "0.0.0"
+#endif
+
+const char *cm_version(void) { return CM_VERSION; }
+
+static cJSON *num(double x)
+{
+    if (isnan(x))
+        return cJSON_CreateString("nan");
+    if (isinf(x))
+        return cJSON_CreateString(x > 0 ? "inf" : "-inf");
+    return cJSON_CreateNumber(x);
+}
+
+static int add(cJSON *o, const char *k, cJSON *v)
+{
+    if (!v)
+        return -1;
+    return cJSON_AddItemToObject(o, k, v) ? 0 : (cJSON_Delete(v), -1);
+}
+
+cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, char **out,
+                         cm_diag *d)
+{
+    *out = NULL;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *rs = root ? cJSON_AddArrayToObject(root, "results") : NULL;
+    int bad = !rs;
+    bad = bad || add(root, "tool", cJSON_CreateString("capmetric"));
+    bad = bad || add(root, "version", cJSON_CreateString(CM_VERSION));
+    bad = bad || add(root, "seed", cJSON_CreateNumber((double)o->seed));
+    bad = bad || add(root, "samples", cJSON_CreateNumber((double)o->samples));
+    bad = bad || add(root, "law", cJSON_CreateString(o->law ? cm_law_name(o->law)
+                                                            : "unified-llama-c4"));
+    bad = bad || add(root, "method", cJSON_CreateString(cm_method_name(o->method)));
+    for (size_t i = 0; i < n && !bad; i++) {
+        const cm_result *r = &res[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(rs, e)) {
+            cJSON_Delete(e);
+            bad = 1;
+            break;
+        }
+        bad = bad || add(e, "spec", cJSON_CreateString(r->spec));
+        bad = bad || add(e, "input", cJSON_CreateString(r->input));
+        bad = bad || add(e, "family", cJSON_CreateString(r->family));
+        bad = bad || add(e, "bits", num(r->bits));
+        bad = bad || add(e, "method", cJSON_CreateString(cm_method_name(r->method)));
+        bad = bad || add(e, "gmse", num(r->gmse));
+        bad = bad || add(e, "gmse_se", num(r->gmse_se));
+        bad = bad || add(e, "scale", num(r->scale));
+        bad = bad || add(e, "eff_bits", num(r->eff_bits));
+        bad = bad || add(e, "rho", num(r->rho));
+        bad = bad || add(e, "rho_per_bit", num(r->rho_per_bit));
+        bad = bad || add(e, "seconds", num(r->seconds));
+        bad = bad || add(e, "samples", cJSON_CreateNumber((double)r->samples));
+    }
+    char *s = bad ? NULL : cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory while writing JSON");
+    /* hand over a malloc'ed copy so callers free() it regardless of cJSON's hooks */
+    *out = cm_strdup(s);
+    cJSON_free(s);
+    return *out ? CM_OK : cm_diag_set(d, CM_ENOMEM, "out of memory");
+}
+
+static void csv_num(cm_buf *b, double x)
+{
+    char t[64];
+    if (isnan(x))
+        cm_buf_puts(b, "nan");
+    else if (isinf(x))
+        cm_buf_puts(b, x > 0 ? "inf" : "-inf");
+    else {
+        cm_fmt_double(t, sizeof t, x);
+        cm_buf_puts(b, t);
+    }
+}
+
+/* Specs contain ',' and ';': quote every text field (RFC 4180). */
+static void csv_text(cm_buf *b, const char *s)
+{
+    cm_buf_puts(b, "\"");
+    for (; *s; s++)
+        cm_buf_puts(b, *s == '"' ? "\"\"" : (char[2]){*s, 0});
+    cm_buf_puts(b, "\"");
+}
+
+cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
+{
+    cm_buf b;
+    cm_buf_init(&b);
+    cm_buf_puts(&b, "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
+                    "seconds,samples\n");
+    for (size_t i = 0; i < n; i++) {
+        const cm_result *r = &res[i];
+        const double v[] = {r->gmse, r->gmse_se, r->scale, r->eff_bits, r->rho, r->rho_per_bit,
+                            r->seconds};
+        csv_text(&b, r->spec);
+        cm_buf_puts(&b, ",");
+        csv_text(&b, r->input);
+        cm_buf_puts(&b, ",");
+        csv_text(&b, r->family);
+        cm_buf_puts(&b, ",");
+        csv_num(&b, r->bits);
+        cm_buf_printf(&b, ",%s", cm_method_name(r->method));
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+            cm_buf_puts(&b, ",");
+            csv_num(&b, v[k]);
+        }
+        cm_buf_printf(&b, ",%llu\n", (unsigned long long)r->samples);
+    }
+    *out = cm_buf_take(&b);
+    return *out ? CM_OK : cm_diag_set(d, CM_ENOMEM, "out of memory");
+}

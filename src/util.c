@@ -1,0 +1,152 @@
+#include "util_int.h"
+
+#include <errno.h>
+#include <gsl/gsl_errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cm_buf_init(cm_buf *b)
+{
+    b->s = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+}
+
+void cm_buf_free(cm_buf *b)
+{
+    free(b->s);
+    cm_buf_init(b);
+}
+
+static int buf_reserve(cm_buf *b, size_t extra)
+{
+    if (b->oom)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        b->oom = 1;
+        return -1;
+    }
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+void cm_buf_putn(cm_buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n))
+        return;
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void cm_buf_puts(cm_buf *b, const char *s) { cm_buf_putn(b, s, strlen(s)); }
+
+void cm_buf_printf(cm_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+char *cm_buf_take(cm_buf *b)
+{
+    if (b->oom) {
+        cm_buf_free(b);
+        return NULL;
+    }
+    if (!b->s && buf_reserve(b, 0))
+        return NULL;
+    char *s = b->s;
+    cm_buf_init(b);
+    return s;
+}
+
+void cm_fmt_double(char *out, size_t cap, double x)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            return;
+    }
+}
+
+char *cm_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *cm_strdup(const char *s) { return cm_strndup(s, strlen(s)); }
+
+int cm_parse_double(const char *s, size_t n, double *out)
+{
+    char tmp[128];
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    /* strtod accepts "nan", "inf" and hex floats; only plain decimals here */
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789+-.eE", tmp[i]))
+            return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (*end != '\0' || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cm_parse_int(const char *s, size_t n, long long *out)
+{
+    char tmp[64];
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789+-", tmp[i]))
+            return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (*end != '\0' || errno == ERANGE)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static pthread_once_t gsl_once = PTHREAD_ONCE_INIT;
+static void gsl_off(void) { gsl_set_error_handler_off(); }
+void cm_gsl_quiet(void) { pthread_once(&gsl_once, gsl_off); }
+
+double cm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,45 @@
+/* Private helpers shared by the library modules. */
+#ifndef CM_UTIL_INT_H
+#define CM_UTIL_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capmetric/errors.h>
+
+/* A growable string. On allocation failure `oom` is set and further appends
+ * are ignored, so callers check once at the end. */
+typedef struct cm_buf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} cm_buf;
+
+void cm_buf_init(cm_buf *b);
+void cm_buf_free(cm_buf *b);
+void cm_buf_putn(cm_buf *b, const char *s, size_t n);
+void cm_buf_puts(cm_buf *b, const char *s);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void cm_buf_printf(cm_buf *b, const char *fmt, ...);
+/* Hand over the string (the buffer is left empty); NULL if out of memory. */
+char *cm_buf_take(cm_buf *b);
+
+/* Shortest "%.*g" text that reads back as exactly x (at most 17 digits). */
+void cm_fmt_double(char *out, size_t cap, double x);
+
+char *cm_strdup(const char *s);
+char *cm_strndup(const char *s, size_t n);
+
+/* Parse all of s[0..n) as a finite double / an integer; 0 on success. */
+int cm_parse_double(const char *s, size_t n, double *out);
+int cm_parse_int(const char *s, size_t n, long long *out);
+
+/* Turn GSL's aborting error handler off (once, process-wide). */
+void cm_gsl_quiet(void);
+
+/* Monotonic wall clock in seconds. */
+double cm_now(void);
+
+#endif
