@@ -1,0 +1,155 @@
+/* The Monte-Carlo engine: thread-count independence (bit for bit), agreement
+ * with the exact path within 4 standard errors for every exact-capable
+ * format family, common random numbers (paired SE far below single SE), and
+ * refusals of bad options. */
+#include <capmetric/capmetric.h>
+
+#include "../testutil.h"
+
+static cm_registry *reg;
+
+static cm_pipeline *parse(const char *spec)
+{
+    cm_pipeline *p = NULL;
+    cm_diag d;
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
+        fprintf(stderr, "cannot use '%s': %s\n", spec, d.msg);
+        exit(99);
+    }
+    return p;
+}
+
+static const char *const specs[] = {
+    "int1", "int2", "int3", "int4", "int8", "ternary", "int:bits=4,grid=twos",
+    "int:bits=5,grid=symmetric", "e2m1", "e3m2", "e2m3", "e4m3", "e5m2",
+    "fp:e=3,m=0", "fp:e=1,m=2", "fp:e=4,m=3,subnormals=0", "fp:e=0,m=3",
+    "lut:name=nf4", "lut:name=af4", "lut:values=-2;-0.3;0.1;1;4", "lloydmax:levels=3",
+    "lloydmax:levels=16", "lloydmax:levels=100", "int:bits=4,scale=0.2", "fp:e=2,m=1,scale=3",
+    "int4+e2m1",
+};
+#define NS (sizeof specs / sizeof specs[0])
+
+static void threads_identical(cm_pipeline **p)
+{
+    cm_mc_run *r[3];
+    unsigned th[3] = {1, 2, 7};
+    for (int k = 0; k < 3; k++) {
+        cm_mc_opts o = {.samples = (1u << 20) + 12345, .seed = 42, .threads = th[k]};
+        cm_diag d;
+        CHECK(cm_mc_run_alloc(p, NS, &o, &r[k], &d) == CM_OK, "mc run: %s", d.msg);
+    }
+    for (size_t i = 0; i < NS; i++) {
+        double m[3], s[3];
+        for (int k = 0; k < 3; k++)
+            cm_mc_gmse(r[k], i, &m[k], &s[k]);
+        CHECK(m[0] == m[1] && m[0] == m[2] && s[0] == s[1] && s[0] == s[2],
+              "%s: threads 1/2/7 give %.17g/%.17g/%.17g", specs[i], m[0], m[1], m[2]);
+    }
+    CHECK(cm_mc_samples(r[0]) >= (1u << 20) + 12345, "samples rounded up, not down");
+    for (int k = 0; k < 3; k++)
+        cm_mc_run_free(r[k]);
+}
+
+static void agrees_with_exact(cm_pipeline **p)
+{
+    cm_mc_opts o = {.samples = 1u << 22, .seed = 7, .threads = 2};
+    cm_mc_run *r;
+    cm_diag d;
+    CHECK(cm_mc_run_alloc(p, NS, &o, &r, &d) == CM_OK, "mc: %s", d.msg);
+    int compared = 0;
+    for (size_t i = 0; i < NS; i++) {
+        double ex, m, se;
+        if (cm_exact_gmse(p[i], &ex, &d) != CM_OK)
+            continue; /* compositions have no exact path */
+        cm_mc_gmse(r, i, &m, &se);
+        CHECK(se > 0 && se < 0.05 * ex, "%s: implausible SE %g for gmse %g", specs[i], se, ex);
+        CHECK(fabs(m - ex) <= 4 * se, "%s: mc %.8g vs exact %.8g, |z| = %.2f > 4", specs[i], m,
+              ex, fabs(m - ex) / se);
+        compared++;
+    }
+    CHECK(compared == (int)NS - 1, "compared %d formats with their exact values", compared);
+    /* common random numbers: int4 vs twos-complement int4 differ little and
+     * their paired SE is far smaller than either SE */
+    double diff, dse, m3, s3, m6, s6;
+    cm_mc_diff(r, 3, 6, &diff, &dse);
+    cm_mc_gmse(r, 3, &m3, &s3);
+    cm_mc_gmse(r, 6, &m6, &s6);
+    CHECK(dse < 0.5 * s3 && dse < 0.5 * s6, "paired SE %g vs single SEs %g, %g", dse, s3, s6);
+    CHECK(fabs(diff - (m3 - m6)) < 1e-15, "difference of means");
+    double ex3, ex6;
+    cm_exact_gmse(p[3], &ex3, &d);
+    cm_exact_gmse(p[6], &ex6, &d);
+    CHECK(fabs(diff - (ex3 - ex6)) <= 4 * dse, "paired difference %.4g vs exact %.4g (se %.2g)",
+          diff, ex3 - ex6, dse);
+    cm_mc_run_free(r);
+}
+
+static void se_is_calibrated(void)
+{
+    /* over 40 seeds the spread of the estimates matches the reported SE:
+     * the ratio of empirical SD to mean SE is within its sampling range
+     * (chi distribution with 39 dof: 5th..95th percentile ~ 0.74..1.26, use 0.6..1.4) */
+    cm_pipeline *p = parse("int3");
+    double sum = 0, sum2 = 0, sesum = 0;
+    for (int k = 0; k < 40; k++) {
+        cm_mc_opts o = {.samples = 1u << 16, .seed = (uint64_t)k + 100, .threads = 1};
+        cm_mc_run *r;
+        cm_diag d;
+        cm_mc_run_alloc(&p, 1, &o, &r, &d);
+        double m, se;
+        cm_mc_gmse(r, 0, &m, &se);
+        sum += m;
+        sum2 += m * m;
+        sesum += se;
+        cm_mc_run_free(r);
+    }
+    double mean = sum / 40, sd = sqrt((sum2 - 40 * mean * mean) / 39), ratio = sd / (sesum / 40);
+    CHECK(ratio > 0.6 && ratio < 1.4, "empirical SD / reported SE = %.3f", ratio);
+    cm_pipeline_free(p);
+}
+
+static void refusals(void)
+{
+    cm_pipeline *p = parse("int4");
+    cm_mc_run *r = NULL;
+    cm_diag d;
+    cm_mc_opts o = {.samples = 0, .seed = 1, .threads = 1};
+    CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_ERANGE && !r, "samples 0 refused");
+    o.samples = 1;
+    CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_ERANGE, "samples 1 refused");
+    o.samples = CM_MC_MAX_SAMPLES + 1;
+    CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_ERANGE, "samples > 2^40 refused");
+    o.samples = 1000;
+    o.threads = 0;
+    CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_ERANGE, "threads 0 refused");
+    o.threads = 1;
+    CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_OK, "1000 samples work: %s", d.msg);
+    CHECK(cm_mc_batches(r) >= 2, "at least two batches for an SE");
+    cm_mc_run_free(r);
+    o.samples = 2;
+    CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_OK, "2 samples work: %s", d.msg);
+    cm_mc_run_free(r);
+    cm_pipeline *u = NULL;
+    cm_spec_parse(reg, "int4", &u, &d); /* not resolved: scale unknown */
+    CHECK(cm_mc_run_alloc(&u, 1, &o, &r, &d) == CM_EINVAL, "unresolved pipeline refused");
+    cm_pipeline_free(u);
+    cm_pipeline_free(p);
+}
+
+int main(void)
+{
+    cm_diag d;
+    if (cm_registry_alloc(&reg, &d))
+        return 99;
+    cm_pipeline *p[NS];
+    for (size_t i = 0; i < NS; i++)
+        p[i] = parse(specs[i]);
+    threads_identical(p);
+    agrees_with_exact(p);
+    se_is_calibrated();
+    refusals();
+    for (size_t i = 0; i < NS; i++)
+        cm_pipeline_free(p[i]);
+    cm_registry_free(reg);
+    return t_done("mc");
+}
