@@ -4,7 +4,8 @@
  *   symmetric : 2^B - 1 levels -(2^(B-1)-1) .. 2^(B-1)-1 (with zero)
  *   twos      : 2^B levels -2^(B-1) .. 2^(B-1)-1 (two's complement)
  * Rounding to nearest, ties to the even code, saturation; NaN stays NaN,
- * +-inf saturate; the zero level is +0. Codes: k - kmin. */
+ * +-inf saturate; the zero level is +0. Codes: k in B-bit two's complement
+ * (so an even code is an even k; -2^(B-1) is not a code of the symmetric grid). */
 #include <capmetric/format.h>
 #include <capmetric/grid.h>
 
@@ -79,12 +80,21 @@ static inline double level_of(const int_params *p, double k)
     return p->grid == GRID_MIDRISE ? k + 0.5 : k;
 }
 
-/* grid units: the code k nearest to v, saturated; NaN propagates. For the
- * midrise grid (levels k + 1/2) the nearest code is round(v - 1/2), whose
- * ties-to-even rounding is exactly "ties to the even code". */
+/* grid units: the code k nearest to v, saturated; NaN propagates.
+ * Midrise (levels k + 1/2): k = floor(v), exact for every v (v - 1/2 would
+ * round away values below half an ulp of 1/2); v exactly on an integer is a
+ * tie between codes v-1 and v, which goes to the even one. */
 static inline double code_of(const int_params *p, double v)
 {
-    double k = cm_round_even(v - (p->grid == GRID_MIDRISE ? 0.5 : 0.0));
+    double k;
+    if (p->grid == GRID_MIDRISE) {
+        double r = cm_round_even(v);
+        k = r > v ? r - 1.0 : r;
+        double odd = k != 2.0 * cm_round_even(0.5 * k) ? 1.0 : 0.0;
+        k -= v == k ? odd : 0.0;
+    } else {
+        k = cm_round_even(v);
+    }
     k = k < p->kmin ? p->kmin : k;
     k = k > p->kmax ? p->kmax : k;
     return k;
@@ -93,9 +103,33 @@ static inline double code_of(const int_params *p, double v)
 static void int_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     const int_params *p = pp;
+    const double lo = p->kmin, hi = p->kmax;
     (void)state;
-    for (size_t i = 0; i < n; i++)
-        y[i] = level_of(p, code_of(p, x[i]));
+    if (p->grid != GRID_MIDRISE) {
+        for (size_t i = 0; i < n; i++) {
+            double k = cm_round_even(x[i]);
+            k = k < lo ? lo : k;
+            y[i] = (k > hi ? hi : k);
+        }
+        return;
+    }
+    /* nearest level = round(x - 1/2) + 1/2, except where x - 1/2 is a tie:
+     * a true tie (x an integer, whose even code code_of() picks) or x - 1/2
+     * rounded (|x| below 2^-54, beyond the clamp otherwise); those few are
+     * redone by code_of() in a second pass, only when one occurred */
+    double tie = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double t = x[i] - 0.5, k = cm_round_even(t);
+        tie = fabs(t - k) == 0.5 ? 1.0 : tie;
+        k = k < lo ? lo : k;
+        y[i] = (k > hi ? hi : k) + 0.5;
+    }
+    if (__builtin_expect(tie != 0.0, 0))
+        for (size_t i = 0; i < n; i++) {
+            double t = x[i] - 0.5;
+            if (fabs(t - cm_round_even(t)) == 0.5)
+                y[i] = code_of(p, x[i]) + 0.5;
+        }
 }
 
 static cm_status int_levels(const void *pp, double *out, size_t cap, size_t *count)
@@ -115,10 +149,11 @@ static cm_status int_levels(const void *pp, double *out, size_t cap, size_t *cou
 static cm_status int_encode(const void *pp, const double *x, uint64_t *codes, size_t n)
 {
     const int_params *p = pp;
+    const uint64_t mask = ((uint64_t)1 << p->bits) - 1;
     for (size_t i = 0; i < n; i++) {
         if (isnan(x[i]))
             return CM_EUNSUPPORTED; /* integer grids have no NaN code */
-        codes[i] = (uint64_t)(code_of(p, x[i]) - p->kmin);
+        codes[i] = (uint64_t)(int64_t)code_of(p, x[i]) & mask;
     }
     return CM_OK;
 }
@@ -126,10 +161,14 @@ static cm_status int_encode(const void *pp, const double *x, uint64_t *codes, si
 static cm_status int_decode(const void *pp, const uint64_t *codes, double *x, size_t n)
 {
     const int_params *p = pp;
+    const uint64_t span = (uint64_t)1 << p->bits;
     for (size_t i = 0; i < n; i++) {
-        if (codes[i] >= int_count(p))
+        if (codes[i] >= span)
             return CM_ERANGE;
-        x[i] = level_of(p, p->kmin + (double)codes[i]);
+        double k = codes[i] < span / 2 ? (double)codes[i] : (double)codes[i] - (double)span;
+        if (k < p->kmin)
+            return CM_ERANGE;
+        x[i] = level_of(p, k);
     }
     return CM_OK;
 }
