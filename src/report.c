@@ -36,8 +36,7 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
 {
     *out = NULL;
     cJSON *root = cJSON_CreateObject();
-    cJSON *rs = root ? cJSON_AddArrayToObject(root, "results") : NULL;
-    int bad = !rs;
+    int bad = !root;
     bad = bad || add(root, "tool", cJSON_CreateString("capmetric"));
     bad = bad || add(root, "version", cJSON_CreateString(CM_VERSION));
     bad = bad || add(root, "seed", cJSON_CreateNumber((double)o->seed));
@@ -45,6 +44,8 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
     bad = bad || add(root, "law", cJSON_CreateString(o->law ? cm_law_name(o->law)
                                                             : "unified-llama-c4"));
     bad = bad || add(root, "method", cJSON_CreateString(cm_method_name(o->method)));
+    cJSON *rs = bad ? NULL : cJSON_AddArrayToObject(root, "results");
+    bad = bad || !rs;
     for (size_t i = 0; i < n && !bad; i++) {
         const cm_result *r = &res[i];
         cJSON *e = cJSON_CreateObject();

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# CLI tests: good runs (table, JSON, CSV; exact vs Monte Carlo; thread-count
+# independence) and every bad input: exit code 2, a message on stderr that
+# names the problem, and nothing on stdout.
+set -u
+CM=$1
+JQ=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect_fail "message part" args...
+expect_fail() {
+    local want=$1
+    shift
+    "$CM" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [ $rc -ne 2 ]; then bad "capmetric $* exited $rc, expected 2"; return; fi
+    if [ -s "$tmp/out" ]; then bad "capmetric $* wrote to stdout on failure"; return; fi
+    if ! grep -qF -- "$want" "$tmp/err"; then
+        bad "capmetric $*: message lacks '$want': $(cat "$tmp/err")"
+        return
+    fi
+    ok
+}
+
+# --- good runs -----------------------------------------------------------------
+if "$CM" eval >"$tmp/t" 2>"$tmp/e" && grep -q "^spec .*gmse" "$tmp/t" && grep -q "^int4 " "$tmp/t"; then ok; else bad "default eval: $(cat "$tmp/e")"; fi
+if "$CM" help | grep -q "capmetric eval"; then ok; else bad "help"; fi
+if "$CM" version | grep -q "^capmetric [0-9]"; then ok; else bad "version"; fi
+if "$CM" formats | grep -q "^lloydmax"; then ok; else bad "formats"; fi
+"$CM" formats --json >"$tmp/f.json" && [ "$("$JQ" "$tmp/f.json" families.0.name)" = int ] && ok || bad "formats --json"
+[ "$("$JQ" "$tmp/f.json" aliases)" -ge 20 ] && ok || bad "formats --json aliases"
+
+specs="int4 e2m1 lut:name=nf4 lloydmax:levels=16"
+"$CM" eval $specs --json >"$tmp/ex.json" || bad "eval --json"
+"$CM" eval $specs --json --method mc --samples 2^22 >"$tmp/mc.json" || bad "eval --method mc"
+for i in 0 1 2 3; do
+    m=$("$JQ" "$tmp/ex.json" results.$i.method)
+    [ "$m" = exact ] && ok || bad "result $i method $m, expected exact"
+    for k in spec input family bits method gmse gmse_se scale eff_bits rho rho_per_bit seconds; do
+        "$JQ" "$tmp/ex.json" results.$i.$k >/dev/null && ok || bad "result $i lacks key $k"
+    done
+    e=$("$JQ" "$tmp/ex.json" results.$i.gmse)
+    g=$("$JQ" "$tmp/mc.json" results.$i.gmse)
+    s=$("$JQ" "$tmp/mc.json" results.$i.gmse_se)
+    # Monte Carlo within 4 standard errors of the exact value
+    awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' &&
+        ok || bad "result $i: mc $g vs exact $e (se $s)"
+done
+[ "$("$JQ" "$tmp/ex.json" results.0.spec)" = "int:bits=4,grid=midrise,pack=code,scale=opt" ] && ok || bad "canonical spec in JSON"
+[ "$("$JQ" "$tmp/ex.json" results.0.gmse_se)" = 0 ] && ok || bad "exact gmse_se must be 0"
+
+# the same seed gives identical numbers for any thread count
+for t in 1 2 7; do
+    "$CM" eval int4 e2m1 "int:bits=3,grid=symmetric" --method mc --samples 1000000 --threads $t --json |
+        grep -v '"seconds"' >"$tmp/t$t.json"
+done
+cmp -s "$tmp/t1.json" "$tmp/t2.json" && cmp -s "$tmp/t1.json" "$tmp/t7.json" && ok || bad "threads 1/2/7 differ"
+"$CM" eval int4 --method mc --samples 100000 --seed 2 --json | grep -v '"seconds"' >"$tmp/s2.json"
+"$CM" eval int4 --method mc --samples 100000 --seed 3 --json | grep -v '"seconds"' >"$tmp/s3.json"
+cmp -s "$tmp/s2.json" "$tmp/s3.json" && bad "different seeds gave identical output" || ok
+
+"$CM" eval int4 "lut:values=-1;0;1" --csv >"$tmp/c.csv"
+[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples" ] && ok || bad "csv header"
+[ "$(wc -l <"$tmp/c.csv")" -eq 3 ] && ok || bad "csv rows"
+grep -q '^"lut:values=-1;0;1,pack=code,scale=opt"' "$tmp/c.csv" && ok || bad "csv quotes specs"
+"$CM" eval int4 --law unified-olmo2 --json >"$tmp/l.json" && [ "$("$JQ" "$tmp/l.json" law)" = unified-olmo2 ] && ok || bad "--law"
+"$CM" bench int4 --samples 2^20 --threads 1 >"$tmp/b" && grep -q "int4" "$tmp/b" && ok || bad "bench"
+
+# --- bad input -------------------------------------------------------------------
+expect_fail "unknown format 'foo'" eval foo
+expect_fail "families: int, fp, lut, lloydmax" eval foo
+expect_fail "no key 'bitz'" eval int:bitz=4
+expect_fail "out of range" eval int:bits=0
+expect_fail "key 'e'" eval fp:e=9
+expect_fail "key 'levels'" eval lloydmax:levels=1
+expect_fail "empty value" eval int:bits=
+expect_fail "stray ','" eval int:bits=4,,
+expect_fail "empty stage" eval +int4
+expect_fail "empty stage" eval int4+
+expect_fail "not an integer" eval int:bits=four
+expect_fail "given twice" eval int:bits=4,bits=5
+expect_fail "not a finite number" eval int:scale=nan
+expect_fail "cannot open" eval lut:file=/nonexistent.json
+printf '{"values": [1, 2' >"$tmp/broken.json"
+expect_fail "not valid JSON" eval "lut:file=$tmp/broken.json"
+expect_fail "    int:bits=0" eval int:bits=0
+expect_fail "--samples '0' is not accepted" eval int4 --samples 0
+expect_fail "--samples 'abc' is not accepted" eval int4 --samples abc
+expect_fail "--samples '2^41' is not accepted" eval int4 --samples 2^41
+expect_fail "--samples '-5' is not accepted" eval int4 --samples -5
+expect_fail "--threads '0' is not accepted" eval int4 --threads 0
+expect_fail "--seed 'x' is not accepted" eval int4 --seed x
+expect_fail "unknown method 'fast'" eval int4 --method fast
+expect_fail "unknown law 'chinchilla'" eval int4 --law chinchilla
+expect_fail "needs a value" eval int4 --samples
+expect_fail "exclude each other" eval int4 --json --csv
+expect_fail "unknown option '--frobnicate'" eval int4 --frobnicate
+expect_fail "unknown command 'evaluate'" evaluate int4
+expect_fail "not available" rank int4
+expect_fail "no exact path" eval int4+e2m1 --method exact
+expect_fail "plugin '/nonexistent.so'" eval int4 --plugin /nonexistent.so
+expect_fail "unexpected argument" formats int4
+"$CM" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "no arguments must exit 2"
+
+# an unwritable output is a runtime failure with a message
+if [ -w /dev/full ]; then
+    "$CM" eval int4 >/dev/full 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "cannot write" "$tmp/err" && ok || bad "write to /dev/full: rc $rc"
+fi
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
