@@ -15,6 +15,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_min.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,22 +44,39 @@ static double cell_closed(double a, double b, double c)
     return I > 0 ? I : 0.0;
 }
 
-static double cell_series(double m, double h, double c)
+#define SERIES_MAX 40
+/* 1/k!, 1/(k+1), 1/(k+2), 1/(k+3): multiplications instead of divisions */
+static double inv_fact[SERIES_MAX], inv_k1[SERIES_MAX], inv_k2[SERIES_MAX], inv_k3[SERIES_MAX];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables_init(void)
+{
+    double f = 1.0;
+    for (int k = 0; k < SERIES_MAX; k++) {
+        if (k)
+            f *= k;
+        inv_fact[k] = 1.0 / f;
+        inv_k1[k] = 1.0 / (k + 1);
+        inv_k2[k] = 1.0 / (k + 2);
+        inv_k3[k] = 1.0 / (k + 3);
+    }
+}
+
+/* Narrow cell about midpoint m, half-width h, code c; phi_m = φ(m). */
+static double cell_series(double m, double h, double c, double phi_m)
 {
     double d = m - c, d2 = d * d;
     double he_prev = 1.0, he = m;   /* He_0, He_1 */
-    double fact = 1.0;              /* k! */
     double hp = h;                  /* h^(k+1) */
     double sum = 2.0 * h * h * h / 3.0 + d2 * 2.0 * h; /* k = 0 */
-    for (int k = 1; k < 60; k++) {
-        fact *= k;
+    for (int k = 1; k < SERIES_MAX; k++) {
         hp *= h;                    /* h^(k+1) */
         double J;
         if (k & 1)
-            J = 4.0 * d * hp * h / (k + 2);
+            J = 4.0 * d * hp * h * inv_k2[k];
         else
-            J = 2.0 * hp * h * h / (k + 3) + d2 * 2.0 * hp / (k + 1);
-        double t = ((k & 1) ? -he : he) / fact * J;
+            J = 2.0 * hp * (h * h * inv_k3[k] + d2 * inv_k1[k]);
+        double t = ((k & 1) ? -he : he) * inv_fact[k] * J;
         sum += t;
         if (k >= 4 && fabs(t) < 1e-18 * fabs(sum))
             break;
@@ -66,7 +84,7 @@ static double cell_series(double m, double h, double c)
         he_prev = he;
         he = next;
     }
-    return npdf(m) * sum;
+    return phi_m * sum;
 }
 
 static inline double cell_mse(double a, double b, double c)
@@ -74,7 +92,7 @@ static inline double cell_mse(double a, double b, double c)
     if (isfinite(a) && isfinite(b)) {
         double h = 0.5 * (b - a), m = 0.5 * (a + b);
         if (h * (fabs(m) + 4.0) <= 0.5)
-            return cell_series(m, h, c);
+            return cell_series(m, h, c, npdf(m));
     }
     return cell_closed(a, b, c);
 }
@@ -103,6 +121,7 @@ static size_t lower_index(const double *v, size_t k, double s, double x)
 #define NARROW 1e-10
 static double grid_mse_unique(const double *v, size_t k, double s, int sym)
 {
+    pthread_once(&tables_once, tables_init);
     if (k == 1)
         return 1.0 + s * v[0] * s * v[0]; /* E(X - c)^2 */
     double total = 0.0;
@@ -195,7 +214,20 @@ static double f_logscale(double ls, void *arg)
     return grid_mse_unique(o->v, o->k, exp(ls), o->sym);
 }
 
-/* Brent (GSL) on log s inside [lo, hi] around mid with known values. */
+typedef struct shifted {
+    objective *o;
+    double x0;
+} shifted;
+
+static double f_shifted(double u, void *arg)
+{
+    const shifted *sh = arg;
+    return f_logscale(sh->x0 + u, sh->o);
+}
+
+/* Brent (GSL) on log s inside [lo, hi] around mid with known values. The
+ * variable is the offset from mid, so that GSL's own tolerance (relative to
+ * |x|) does not stall the search when |log s| is large. */
 static cm_status brent(objective *o, double lo, double flo, double mid, double fmid, double hi,
                        double fhi, double *xbest, double *fbest)
 {
@@ -206,14 +238,18 @@ static cm_status brent(objective *o, double lo, double flo, double mid, double f
     gsl_min_fminimizer *m = gsl_min_fminimizer_alloc(gsl_min_fminimizer_brent);
     if (!m)
         return CM_ENOMEM;
-    gsl_function F = {.function = f_logscale, .params = o};
-    int rc = gsl_min_fminimizer_set_with_values(m, &F, mid, fmid, lo, flo, hi, fhi);
-    for (int it = 0; rc == GSL_SUCCESS && it < 200; it++) {
+    shifted sh = {o, mid};
+    gsl_function F = {.function = f_shifted, .params = &sh};
+    int rc = gsl_min_fminimizer_set_with_values(m, &F, 0.0, fmid, lo - mid, flo, hi - mid, fhi);
+    for (int it = 0; rc == GSL_SUCCESS && it < 100; it++) {
         rc = gsl_min_fminimizer_iterate(m);
         if (rc != GSL_SUCCESS)
             break;
         double a = gsl_min_fminimizer_x_lower(m), b = gsl_min_fminimizer_x_upper(m);
-        if (gsl_min_test_interval(a, b, 1e-10, 0.0) == GSL_SUCCESS)
+        /* 1e-7 in log s: the objective is flat there (a relative scale error
+         * e changes GMSE by ~e^2), and Brent cannot resolve much below
+         * sqrt(machine epsilon) anyway */
+        if (gsl_min_test_interval(a, b, 1e-7, 0.0) == GSL_SUCCESS)
             break;
     }
     double x = gsl_min_fminimizer_x_minimum(m), fx = gsl_min_fminimizer_f_minimum(m);
@@ -221,15 +257,39 @@ static cm_status brent(objective *o, double lo, double flo, double mid, double f
     if (rc != GSL_SUCCESS && rc != GSL_CONTINUE)
         return CM_ENUMERIC;
     if (fx < *fbest) {
-        *xbest = x;
+        *xbest = mid + x;
         *fbest = fx;
     }
     return CM_OK;
 }
 
-#define SCAN_STEP (M_LN2 / 8.0) /* 1/8 octave */
-#define SCAN_MAX 1024
-#define N_REFINE 4
+#define COARSE_STEP (M_LN2 / 2.0) /* 1/2 octave */
+#define FINE_PER_COARSE 8          /* fine step: 1/16 octave */
+#define SCAN_MAX 4096
+#define N_COARSE 2                 /* coarse minima whose neighbourhood is scanned finely */
+#define N_REFINE 3                 /* fine minima refined by Brent */
+
+/* Indices of the (at most) `want` lowest local minima of f[0..n), edges
+ * included, lowest first. */
+static size_t local_minima(const double *f, size_t n, size_t *out, size_t want)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((i > 0 && f[i] > f[i - 1]) || (i + 1 < n && f[i] > f[i + 1]))
+            continue;
+        size_t j = m < want ? m++ : want - 1;
+        if (m == want && j == want - 1 && f[i] >= f[out[j]])
+            continue;
+        out[j] = i;
+        while (j > 0 && f[out[j]] < f[out[j - 1]]) { /* keep sorted */
+            size_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+            j--;
+        }
+    }
+    return m;
+}
 
 cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, double *mse,
                              cm_diag *d)
@@ -254,15 +314,6 @@ cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, doub
         return cm_diag_set(d, CM_EINVAL, "grid has no non-zero value: no scale to optimize");
     }
     objective o = {.v = v, .k = n, .sym = sym};
-    /* Scan log s from "largest level at 0.1 sigma" up to "smallest non-zero
-     * level at 16 sigma", at most 20 octaves; widen if the best point is on
-     * an edge. */
-    double ls0 = log(0.1 / amax), ls1 = log(16.0 / aminpos);
-    if (ls1 - ls0 > 20 * M_LN2)
-        ls1 = ls0 + 20 * M_LN2;
-    if (ls1 < ls0 + 4 * M_LN2)
-        ls1 = ls0 + 4 * M_LN2;
-    size_t np = (size_t)ceil((ls1 - ls0) / SCAN_STEP) + 1;
     double *xs = malloc(SCAN_MAX * sizeof *xs), *fs = malloc(SCAN_MAX * sizeof *fs);
     if (!xs || !fs) {
         free(v);
@@ -270,62 +321,89 @@ cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, doub
         free(fs);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < np; i++) {
-        xs[i] = ls0 + (double)i * SCAN_STEP;
+    /* 1. Coarse scan of log s from "largest level at 0.1 sigma" to "smallest
+     * non-zero level at 16 sigma" (at least 4, at most 20 octaves), widened
+     * while the best point sits on an edge. */
+    double ls0 = log(0.1 / amax), ls1 = log(16.0 / aminpos);
+    if (ls1 - ls0 > 20 * M_LN2)
+        ls1 = ls0 + 20 * M_LN2;
+    if (ls1 < ls0 + 4 * M_LN2)
+        ls1 = ls0 + 4 * M_LN2;
+    size_t nc = (size_t)ceil((ls1 - ls0) / COARSE_STEP) + 1;
+    for (size_t i = 0; i < nc; i++) {
+        xs[i] = ls0 + (double)i * COARSE_STEP;
         fs[i] = f_logscale(xs[i], &o);
     }
-    for (int widen = 0; widen < 40 && np + 8 < SCAN_MAX; widen++) {
+    for (int widen = 0; widen < 40 && nc + 4 < SCAN_MAX / 2; widen++) {
         size_t ib = 0;
-        for (size_t i = 1; i < np; i++)
+        for (size_t i = 1; i < nc; i++)
             if (fs[i] < fs[ib])
                 ib = i;
-        if (ib == np - 1) {
-            for (int j = 0; j < 8; j++, np++) {
-                xs[np] = xs[np - 1] + SCAN_STEP;
-                fs[np] = f_logscale(xs[np], &o);
+        if (ib == nc - 1) {
+            for (int j = 0; j < 4; j++, nc++) {
+                xs[nc] = xs[nc - 1] + COARSE_STEP;
+                fs[nc] = f_logscale(xs[nc], &o);
             }
         } else if (ib == 0) {
-            memmove(xs + 8, xs, np * sizeof *xs);
-            memmove(fs + 8, fs, np * sizeof *fs);
-            for (int j = 7; j >= 0; j--) {
-                xs[j] = xs[j + 1] - SCAN_STEP;
+            memmove(xs + 4, xs, nc * sizeof *xs);
+            memmove(fs + 4, fs, nc * sizeof *fs);
+            for (int j = 3; j >= 0; j--) {
+                xs[j] = xs[j + 1] - COARSE_STEP;
                 fs[j] = f_logscale(xs[j], &o);
             }
-            np += 8;
+            nc += 4;
         } else {
             break;
         }
     }
-    /* Refine the N_REFINE lowest interior local minima of the scan. */
-    size_t cand[N_REFINE];
-    size_t nc = 0;
-    for (size_t i = 1; i + 1 < np; i++) {
-        if (!(fs[i] <= fs[i - 1] && fs[i] <= fs[i + 1]))
-            continue;
-        if (nc < N_REFINE) {
-            cand[nc++] = i;
-        } else {
-            size_t w = 0;
-            for (size_t c = 1; c < nc; c++)
-                if (fs[cand[c]] > fs[cand[w]])
-                    w = c;
-            if (fs[i] < fs[cand[w]])
-                cand[w] = i;
+    /* 2. Fine scan, one coarse step either side of the best coarse minima.
+     * The objective is not unimodal (FP grids repeat every octave, tables
+     * with outliers have separate basins): several basins are kept. */
+    size_t cm[N_COARSE] = {0};
+    size_t ncm = local_minima(fs, nc, cm, N_COARSE);
+    double bx = xs[cm[0]], bf = fs[cm[0]];
+    double *fx = xs + nc, *ff = fs + nc;
+    size_t nf = 0;
+    for (size_t c = 0; c < ncm; c++) {
+        double x0 = xs[cm[c]];
+        for (int j = -FINE_PER_COARSE; j <= FINE_PER_COARSE && nc + nf < SCAN_MAX; j++) {
+            fx[nf] = x0 + j * (COARSE_STEP / FINE_PER_COARSE);
+            ff[nf] = j == 0 ? fs[cm[c]] : f_logscale(fx[nf], &o);
+            nf++;
         }
     }
-    double bx = xs[0], bf = fs[0];
-    for (size_t i = 1; i < np; i++)
-        if (fs[i] < bf) {
-            bf = fs[i];
-            bx = xs[i];
+    /* 3. Brent on the lowest interior minima of the fine scans (each fine
+     * scan is its own segment: neighbours must come from the same one). */
+    const size_t seg = 2 * FINE_PER_COARSE + 1;
+    size_t cand[N_REFINE * N_COARSE];
+    size_t ncand = 0;
+    for (size_t c = 0; c < ncm; c++) {
+        size_t loc[N_REFINE];
+        size_t m = local_minima(ff + c * seg, seg, loc, N_REFINE);
+        for (size_t j = 0; j < m; j++)
+            cand[ncand++] = c * seg + loc[j];
+    }
+    for (size_t i = 0; i < nf; i++)
+        if (ff[i] < bf) {
+            bf = ff[i];
+            bx = fx[i];
         }
-    st = CM_OK;
-    for (size_t c = 0; c < nc && !st; c++) {
-        size_t i = cand[c];
-        double x, fx;
-        st = brent(&o, xs[i - 1], fs[i - 1], xs[i], fs[i], xs[i + 1], fs[i + 1], &x, &fx);
-        if (!st && fx < bf) {
-            bf = fx;
+    /* refine the N_REFINE lowest candidates */
+    for (size_t r = 0; r < N_REFINE && r < ncand && !st; r++) {
+        size_t best = r;
+        for (size_t j = r + 1; j < ncand; j++)
+            if (ff[cand[j]] < ff[cand[best]])
+                best = j;
+        size_t t = cand[r];
+        cand[r] = cand[best];
+        cand[best] = t;
+        size_t i = cand[r], pos = i % seg;
+        if (pos == 0 || pos == seg - 1)
+            continue; /* on the edge of its fine scan: no bracket */
+        double x, fxv;
+        st = brent(&o, fx[i - 1], ff[i - 1], fx[i], ff[i], fx[i + 1], ff[i + 1], &x, &fxv);
+        if (!st && fxv < bf) {
+            bf = fxv;
             bx = x;
         }
     }
