@@ -121,16 +121,6 @@ out:
     return NULL;
 }
 
-static size_t gcd(size_t a, size_t b)
-{
-    while (b) {
-        size_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
                           cm_mc_run **out, cm_diag *d)
 {
@@ -149,7 +139,7 @@ cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
                 return cm_diag_set(d, CM_EINVAL, "'%s' is not resolved (scale unknown)",
                                    p[i]->input);
         size_t g = p[i]->group;
-        group = group / gcd(group, g) * g;
+        group = cm_lcm(group, g);
         if (group > MC_CHUNK)
             return cm_diag_set(d, CM_ERANGE,
                                "the formats' combined group size exceeds %u values", MC_CHUNK);

@@ -252,6 +252,15 @@ cm_status cm_registry_find(const cm_registry *r, const char *name, size_t len,
     return CM_ENOTFOUND;
 }
 
+/* Forget the formats and aliases registered after counts n0, na0. */
+static void rollback(cm_registry *r, size_t n0, size_t na0)
+{
+    for (size_t j = n0; j < r->n; j++)
+        free(r->e[j].origin);
+    r->n = n0;
+    r->na = na0;
+}
+
 cm_status cm_registry_load_plugin(cm_registry *r, const char *path, cm_diag *d)
 {
     struct stat sb;
@@ -295,10 +304,7 @@ cm_status cm_registry_load_plugin(cm_registry *r, const char *path, cm_diag *d)
         if (st) {
             char why[sizeof d->msg];
             snprintf(why, sizeof why, "%s", d ? d->msg : "");
-            for (size_t j = n0; j < r->n; j++)
-                free(r->e[j].origin);
-            r->n = n0;
-            r->na = na0;
+            rollback(r, n0, na0);
             dlclose(h);
             return cm_diag_set(d, st, "plugin '%s': format %zu refused: %s", path, i, why);
         }
@@ -307,10 +313,7 @@ cm_status cm_registry_load_plugin(cm_registry *r, const char *path, cm_diag *d)
         size_t cap = r->dlcap ? 2 * r->dlcap : 4;
         void **dl = realloc(r->dl, cap * sizeof *dl);
         if (!dl) {
-            for (size_t j = n0; j < r->n; j++)
-                free(r->e[j].origin);
-            r->n = n0;
-            r->na = na0;
+            rollback(r, n0, na0);
             dlclose(h);
             return cm_diag_set(d, CM_ENOMEM, "out of memory");
         }

@@ -493,16 +493,6 @@ void cm_pipeline_free(cm_pipeline *p)
     free(p);
 }
 
-static size_t gcd(size_t a, size_t b)
-{
-    while (b) {
-        size_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **out,
                         cm_diag *d)
 {
@@ -560,7 +550,7 @@ cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **
         p->group = 1;
         for (size_t i = 0; i < p->n; i++) {
             size_t g = p->st[i].group;
-            p->group = p->group / gcd(p->group, g) * g;
+            p->group = cm_lcm(p->group, g);
             if (p->group > 4096) {
                 st = cm_diag_set(d, CM_ERANGE, "the stages' combined group size exceeds 4096");
                 break;

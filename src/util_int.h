@@ -36,6 +36,18 @@ char *cm_strndup(const char *s, size_t n);
 int cm_parse_double(const char *s, size_t n, double *out);
 int cm_parse_int(const char *s, size_t n, long long *out);
 
+/* Least common multiple of two group sizes (both >= 1). */
+static inline size_t cm_lcm(size_t a, size_t b)
+{
+    size_t x = a, y = b;
+    while (y) {
+        size_t t = x % y;
+        x = y;
+        y = t;
+    }
+    return a / x * b;
+}
+
 /* Turn GSL's aborting error handler off (once, process-wide). */
 void cm_gsl_quiet(void);
 

@@ -59,6 +59,20 @@ static inline void cm_diag_clear(cm_diag *d)
     d->msg[0] = '\0';
 }
 
+/*! cm_diag_vset() : the va_list form behind cm_diag_set and cm_diag_set_key;
+ * `key` may be NULL. Returns `code`. */
+static inline cm_status cm_diag_vset(cm_diag *d, cm_status code, const char *key,
+                                     const char *fmt, va_list ap)
+{
+    if (d) {
+        vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+        d->code = code;
+        if (key)
+            snprintf(d->key, sizeof d->key, "%s", key);
+    }
+    return code;
+}
+
 /*! cm_diag_set() : record status `code` and a printf-style message in `d`
  * (NULL is accepted) and return `code`, so that callers can write
  * `return cm_diag_set(d, CM_ERANGE, "...")`. Inline so that plugins, which
@@ -68,13 +82,10 @@ __attribute__((format(printf, 3, 4)))
 #endif
 static inline cm_status cm_diag_set(cm_diag *d, cm_status code, const char *fmt, ...)
 {
-    if (d) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-        va_end(ap);
-        d->code = code;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    cm_diag_vset(d, code, NULL, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -86,14 +97,10 @@ __attribute__((format(printf, 4, 5)))
 static inline cm_status cm_diag_set_key(cm_diag *d, cm_status code, const char *key,
                                         const char *fmt, ...)
 {
-    if (d) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-        va_end(ap);
-        d->code = code;
-        snprintf(d->key, sizeof d->key, "%s", key ? key : "");
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    cm_diag_vset(d, code, key ? key : "", fmt, ap);
+    va_end(ap);
     return code;
 }
 
