@@ -140,10 +140,20 @@ struct cm_format {
     int (*params_print)(const void *params, char *buf, size_t cap);
 };
 
-/* The one symbol a plugin exports:
- *   const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count);
- * returns the plugin's formats (static storage) and their number, or NULL if
- * it cannot serve a host of that ABI. */
+
+
+/* The one symbol a plugin exports. It returns the plugin's formats (static
+ * storage, valid until the plugin is unloaded) and stores their number in
+ * *count, or returns NULL if it cannot serve a host of ABI `host_abi`
+ * (compare CM_ABI_MAJOR_OF(host_abi) with CM_ABI_MAJOR). Build plugins with
+ * -fvisibility=hidden and mark this one function CM_PLUGIN_EXPORT. */
+#if defined(__GNUC__)
+#define CM_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define CM_PLUGIN_EXPORT
+#endif
+CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count);
+
 typedef const cm_format *const *(*cm_plugin_query_fn)(uint32_t host_abi, size_t *count);
 #define CM_PLUGIN_QUERY_SYMBOL "cm_plugin_query"
 

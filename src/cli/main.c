@@ -173,8 +173,40 @@ static void opts_fini(opts *o)
     free(o->plugins);
 }
 
+/* Plugins from every directory of a ':'-separated list (missing directories
+ * are skipped). */
+static int load_plugin_dirs(cm_registry *reg, const char *dirs)
+{
+    char *copy = strdup(dirs);
+    if (!copy)
+        return EXIT_RUNTIME;
+    int rc = 0;
+    cm_diag d;
+    cm_diag_clear(&d);
+    for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir && !rc;
+         dir = strtok_r(NULL, ":", &save)) {
+        DIR *dh = opendir(dir);
+        if (!dh)
+            continue;
+        struct dirent *e;
+        while (!rc && (e = readdir(dh))) {
+            size_t l = strlen(e->d_name);
+            if (l < 4 || strcmp(e->d_name + l - 3, ".so"))
+                continue;
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            cm_status s = cm_registry_load_plugin(reg, path, &d);
+            if (s)
+                rc = report(s, &d, NULL, NULL);
+        }
+        closedir(dh);
+    }
+    free(copy);
+    return rc;
+}
+
 /* Registry with built-ins, --plugin files, $CAPMETRIC_PLUGIN_PATH and the
- * installed plugin directory. */
+ * installed plugin directory. On failure *reg is NULL and nothing leaks. */
 static int load_registry(const opts *o, cm_registry **reg)
 {
     cm_diag d;
@@ -182,43 +214,22 @@ static int load_registry(const opts *o, cm_registry **reg)
     cm_status s = cm_registry_alloc(reg, &d);
     if (s)
         return report(s, &d, "registry", NULL);
-    for (size_t i = 0; i < o->nplugins; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < o->nplugins && !rc; i++) {
         s = cm_registry_load_plugin(*reg, o->plugins[i], &d);
         if (s)
-            return report(s, &d, NULL, NULL);
+            rc = report(s, &d, NULL, NULL);
     }
     const char *env = getenv("CAPMETRIC_PLUGIN_PATH");
-    const char *dirs[2] = {env, CM_PLUGINDIR};
-    for (int k = 0; k < 2; k++) {
-        if (!dirs[k] || !*dirs[k])
-            continue;
-        char *copy = strdup(dirs[k]);
-        if (!copy)
-            return EXIT_RUNTIME;
-        for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir;
-             dir = strtok_r(NULL, ":", &save)) {
-            DIR *dh = opendir(dir);
-            if (!dh)
-                continue; /* a missing directory on the path is not an error */
-            struct dirent *e;
-            while ((e = readdir(dh))) {
-                size_t l = strlen(e->d_name);
-                if (l < 4 || strcmp(e->d_name + l - 3, ".so"))
-                    continue;
-                char path[4096];
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                s = cm_registry_load_plugin(*reg, path, &d);
-                if (s) {
-                    closedir(dh);
-                    free(copy);
-                    return report(s, &d, NULL, NULL);
-                }
-            }
-            closedir(dh);
-        }
-        free(copy);
+    if (!rc && env && *env)
+        rc = load_plugin_dirs(*reg, env);
+    if (!rc && *CM_PLUGINDIR)
+        rc = load_plugin_dirs(*reg, CM_PLUGINDIR);
+    if (rc) {
+        cm_registry_free(*reg);
+        *reg = NULL;
     }
-    return 0;
+    return rc;
 }
 
 static int parse_specs(const cm_registry *reg, const char *const *specs, size_t n,
@@ -337,11 +348,10 @@ static int cmd_formats(int argc, char **argv)
         for (size_t i = 0; i < cm_registry_count(reg); i++) {
             const char *origin;
             const cm_format *f = cm_registry_get(reg, i, &origin);
-            printf("%s — %s%s%s\n", f->name, f->summary,
-                   strcmp(origin, "built-in") ? "  [from " : "",
-                   strcmp(origin, "built-in") ? origin : "");
             if (strcmp(origin, "built-in"))
-                printf("]\n");
+                printf("%s — %s  [from %s]\n", f->name, f->summary, origin);
+            else
+                printf("%s — %s\n", f->name, f->summary);
             size_t tot = f->n_params + ((f->flags & CM_FORMAT_SCALAR) ? ng : 0);
             for (size_t k = 0; k < tot; k++) {
                 const cm_param *p = k < f->n_params ? &f->params[k] : &g[k - f->n_params];
