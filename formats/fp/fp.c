@@ -27,6 +27,7 @@ typedef struct fp_params {
     double maxv;       /* largest finite value */
     double minnorm;    /* 2^emin */
     double sub_q;      /* quantum of the subnormals: 2^(emin - M) */
+    cm_fpgrid grid;    /* what cm_fp_round needs */
     int has_nan;
     uint64_t nan_code; /* positive NaN code when has_nan */
 } fp_params;
@@ -125,6 +126,10 @@ static cm_status fp_parse(const cm_value *v, void **out, cm_diag *d)
     q.has_nan = q.special == SP_OCP || (q.special == SP_IEEE && q.M >= 1);
     if (q.has_nan)
         q.nan_code = ((uint64_t)top << q.M) | (uint64_t)((1 << q.M) - 1);
+    q.grid.M = q.M;
+    q.grid.emin = q.emin;
+    q.grid.subnormals = q.subnormals;
+    q.grid.maxv = q.maxv;
     fp_params *p = malloc(sizeof *p);
     if (!p)
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
@@ -154,40 +159,7 @@ static int fp_print(const void *pp, char *buf, size_t cap)
                     sp_names[p->special], p->subnormals, p->bias);
 }
 
-/* 2^k for a normal-range k, built from the bits (no libm call in the hot loop) */
-static inline double pow2i(int k)
-{
-    uint64_t u = (uint64_t)(k + 1023) << 52;
-    double r;
-    memcpy(&r, &u, sizeof r);
-    return r;
-}
-
-static inline int ilog2_normal(double a)
-{
-    uint64_t u;
-    memcpy(&u, &a, sizeof u);
-    return (int)((u >> 52) & 0x7ff) - 1023;
-}
-
-static inline double fp_round(const fp_params *p, double v)
-{
-    double a = fabs(v), r;
-    if (!(a < p->maxv)) {
-        if (isnan(v))
-            return v;
-        r = p->maxv; /* saturate (also +-inf) */
-    } else if (a < p->minnorm) {
-        if (p->subnormals)
-            r = cm_round_even(a * pow2i(p->M - p->emin)) * p->sub_q;
-        else
-            r = a > 0.5 * p->minnorm ? p->minnorm : 0.0; /* tie -> 0, the even code */
-    } else {
-        int e = ilog2_normal(a);
-        r = cm_round_even(a * pow2i(p->M - e)) * pow2i(e - p->M);
-    }
-    return copysign(r, v);
-}
+static inline double fp_round(const fp_params *p, double v) { return cm_fp_round(&p->grid, v); }
 
 static void fp_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
@@ -245,9 +217,9 @@ static cm_status fp_encode(const void *pp, const double *x, uint64_t *codes, siz
             e = 0;
             m = (uint64_t)(a / p->sub_q);
         } else {
-            int ex = ilog2_normal(a);
+            int ex = cm_ilog2(a);
             e = (uint64_t)(ex + p->bias);
-            m = (uint64_t)(a * pow2i(p->M - ex)) - ((uint64_t)1 << p->M);
+            m = (uint64_t)(a * cm_pow2i(p->M - ex)) - ((uint64_t)1 << p->M);
         }
         codes[i] = s | (e << p->M) | m;
     }

@@ -7,6 +7,7 @@
 #ifndef CAPMETRIC_GRID_H
 #define CAPMETRIC_GRID_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,60 @@ static inline double cm_round_even(double v)
 {
     const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
     return (v + magic) - magic;
+}
+
+/* A binary floating-point grid for cm_fp_round(): M mantissa bits, smallest
+ * normal exponent emin, largest finite value maxv, with or without
+ * subnormals. emin - M >= -1022 and maxv < 2^1023 (normal doubles). */
+typedef struct cm_fpgrid {
+    int M, emin, subnormals;
+    double maxv;
+} cm_fpgrid;
+
+/* 2^k for -1022 <= k <= 1023, from the bits (no libm call) */
+static inline double cm_pow2i(int k)
+{
+    union {
+        uint64_t u;
+        double d;
+    } r;
+    r.u = (uint64_t)(k + 1023) << 52;
+    return r.d;
+}
+
+/* floor(log2 a) for a normal positive double a */
+static inline int cm_ilog2(double a)
+{
+    union {
+        double d;
+        uint64_t u;
+    } r;
+    r.d = a;
+    return (int)((r.u >> 52) & 0x7ff) - 1023;
+}
+
+/*! cm_fp_round() : v rounded to the nearest value of the FP grid g, ties to
+ * the even mantissa; |v| beyond the largest value (and +-inf) saturates to
+ * +-maxv; NaN stays NaN; the sign of zero is kept. Used by the fp family and
+ * by the host for scale formats (E4M3, E5M2, BF16, FP16, FP32). */
+static inline double cm_fp_round(const cm_fpgrid *g, double v)
+{
+    double a = fabs(v), r;
+    double minnorm = cm_pow2i(g->emin);
+    if (!(a < g->maxv)) {
+        if (v != v)
+            return v;
+        r = g->maxv;
+    } else if (a < minnorm) {
+        if (g->subnormals)
+            r = cm_round_even(a * cm_pow2i(g->M - g->emin)) * cm_pow2i(g->emin - g->M);
+        else
+            r = a > 0.5 * minnorm ? minnorm : 0.0; /* the tie goes to 0, the even code */
+    } else {
+        int e = cm_ilog2(a);
+        r = cm_round_even(a * cm_pow2i(g->M - e)) * cm_pow2i(e - g->M);
+    }
+    return copysign(r, v);
 }
 
 /*! cm_grid_init() : copy k >= 1 values (sorted ascending, distinct, finite).
