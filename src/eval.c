@@ -88,7 +88,8 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
             break;
         for (size_t s = 0; s < p[i]->n; s++)
             if (p[i]->st[s].scalar) {
-                r->scale = p[i]->st[s].scale;
+                /* block formats have one scale per block: none to report */
+                r->scale = p[i]->st[s].blk.K ? NAN : p[i]->st[s].scale;
                 break;
             }
         cm_status ex = CM_EUNSUPPORTED;

@@ -15,10 +15,10 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_min.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exact_int.h"
 #include "spec_int.h"
 #include "util_int.h"
 
@@ -45,22 +45,42 @@ static double cell_closed(double a, double b, double c)
 }
 
 #define SERIES_MAX 40
-/* 1/k!, 1/(k+1), 1/(k+2), 1/(k+3): multiplications instead of divisions */
-static double inv_fact[SERIES_MAX], inv_k1[SERIES_MAX], inv_k2[SERIES_MAX], inv_k3[SERIES_MAX];
-static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-
-static void tables_init(void)
-{
-    double f = 1.0;
-    for (int k = 0; k < SERIES_MAX; k++) {
-        if (k)
-            f *= k;
-        inv_fact[k] = 1.0 / f;
-        inv_k1[k] = 1.0 / (k + 1);
-        inv_k2[k] = 1.0 / (k + 2);
-        inv_k3[k] = 1.0 / (k + 3);
-    }
-}
+/* 1/k!, 1/(k+1), 1/(k+2), 1/(k+3): multiplications instead of divisions.
+ * Compile-time constants, so that no entry point can meet them unset. */
+static const double inv_fact[SERIES_MAX] = {
+    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+    0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06,
+    2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+    1.1470745597729725e-11, 7.647163731819816e-13, 4.779477332387385e-14,
+    2.8114572543455206e-15, 1.5619206968586225e-16, 8.22063524662433e-18, 4.110317623312165e-19,
+    1.9572941063391263e-20, 8.896791392450574e-22, 3.8681701706306835e-23,
+    1.6117375710961184e-24, 6.446950284384474e-26, 2.4795962632247972e-27,
+    9.183689863795546e-29, 3.279889237069838e-30, 1.1309962886447718e-31,
+    3.7699876288159054e-33, 1.2161250415535181e-34, 3.800390754854744e-36,
+    1.151633562077195e-37, 3.387157535521162e-39, 9.67759295863189e-41, 2.688220266286636e-42,
+    7.265460179153071e-44, 1.911963205040282e-45, 4.902469756513544e-47,
+};
+static const double inv_k1[SERIES_MAX] = {
+    1.0 / 1, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10,
+    1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 / 19,
+    1.0 / 20, 1.0 / 21, 1.0 / 22, 1.0 / 23, 1.0 / 24, 1.0 / 25, 1.0 / 26, 1.0 / 27, 1.0 / 28,
+    1.0 / 29, 1.0 / 30, 1.0 / 31, 1.0 / 32, 1.0 / 33, 1.0 / 34, 1.0 / 35, 1.0 / 36, 1.0 / 37,
+    1.0 / 38, 1.0 / 39, 1.0 / 40,
+};
+static const double inv_k2[SERIES_MAX] = {
+    1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11,
+    1.0 / 12, 1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 / 19, 1.0 / 20,
+    1.0 / 21, 1.0 / 22, 1.0 / 23, 1.0 / 24, 1.0 / 25, 1.0 / 26, 1.0 / 27, 1.0 / 28, 1.0 / 29,
+    1.0 / 30, 1.0 / 31, 1.0 / 32, 1.0 / 33, 1.0 / 34, 1.0 / 35, 1.0 / 36, 1.0 / 37, 1.0 / 38,
+    1.0 / 39, 1.0 / 40, 1.0 / 41,
+};
+static const double inv_k3[SERIES_MAX] = {
+    1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11, 1.0 / 12,
+    1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 / 19, 1.0 / 20, 1.0 / 21,
+    1.0 / 22, 1.0 / 23, 1.0 / 24, 1.0 / 25, 1.0 / 26, 1.0 / 27, 1.0 / 28, 1.0 / 29, 1.0 / 30,
+    1.0 / 31, 1.0 / 32, 1.0 / 33, 1.0 / 34, 1.0 / 35, 1.0 / 36, 1.0 / 37, 1.0 / 38, 1.0 / 39,
+    1.0 / 40, 1.0 / 41, 1.0 / 42,
+};
 
 /* Narrow cell about midpoint m, half-width h, code c; phi_m = φ(m). */
 static double cell_series(double m, double h, double c, double phi_m)
@@ -125,7 +145,6 @@ static size_t lower_index(const double *v, size_t k, double s, double x)
 #define NARROW 1e-10
 static double grid_mse_unique(const double *v, size_t k, double s, int sym)
 {
-    pthread_once(&tables_once, tables_init);
     if (k == 1)
         return 1.0 + s * v[0] * s * v[0]; /* E(X - c)^2 */
     double total = 0.0;
@@ -477,6 +496,23 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
                            p->input);
     const cm_stage *st = &p->st[0];
     const cm_format *f = st->fmt;
+    if (st->blk.K) {
+        if (st->blk.rule == CM_RULE_MSE)
+            return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse has no exact path", p->input);
+        double *lv, *v;
+        size_t k, n;
+        int sym;
+        cm_status s = cm_exact_pipeline_levels(p, 0, &lv, &k, d);
+        if (s)
+            return s;
+        s = prep(lv, k, &v, &n, &sym, d);
+        free(lv);
+        if (s)
+            return s;
+        s = cm_block_exact(&st->blk, v, n, mse, d);
+        free(v);
+        return s;
+    }
     if (st->scalar && st->scale_opt && !isnan(st->opt_mse)) {
         *mse = st->opt_mse;
         return CM_OK;
@@ -498,3 +534,5 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
     return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': format '%s' has no exact path", p->input,
                        f->name);
 }
+
+double cm_exact_cell(double a, double b, double c) { return cell_mse(a, b, c); }

@@ -299,7 +299,121 @@ static void list_keys(const cm_format *f, cm_buf *b)
         cm_buf_puts(b, "(none)");
 }
 
+/* ---- the host's generic keys of scalar formats -------------------------------
+ * index: 0 scale, 1 block, 2 scale_fmt, 3 tensor_scale, 4 tensor_amax, 5 candidates */
+enum { G_SCALE, G_BLOCK, G_SFMT, G_TENSOR, G_TAMAX, G_CAND };
+
+static const cm_rule word_rule[] = {CM_RULE_OPT,  CM_RULE_ABSMAX, CM_RULE_FLOOR, CM_RULE_CEIL,
+                                    CM_RULE_EVEN, CM_RULE_RCEIL,  CM_RULE_MSE};
+
+/* Which generic keys the canonical spec shows: scale always; the block keys
+ * when there are blocks; tensor_amax and candidates when they matter. */
+static int generic_shown(const cm_stage *st, size_t g)
+{
+    if (g == G_SCALE)
+        return 1;
+    if (!st->blk.K)
+        return 0;
+    if (g == G_TAMAX)
+        return st->blk.tensor;
+    if (g == G_CAND)
+        return st->blk.rule == CM_RULE_MSE;
+    return 1;
+}
+
+static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
+{
+    static const char *const rules[] = {"opt", "fixed", "absmax", "floor",
+                                        "ceil", "even", "rceil", "mse"};
+    if (g == G_SCALE && st->blk.K)
+        return rules[st->blk.rule]; /* block given without scale: absmax */
+    return v->text;
+}
+
+/* Interpret and check the generic values of a scalar stage. */
+static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *params,
+                              const cm_value *v, const long *given, const kv *kvs, cm_diag *d)
+{
+    (void)kvs;
+    cm_blockspec *b = &st->blk;
+    memset(b, 0, sizeof *b);
+    b->K = (size_t)v[G_BLOCK].num;
+    b->rule = v[G_SCALE].is_word ? word_rule[(int)v[G_SCALE].num] : CM_RULE_FIXED;
+    b->sfmt = (cm_sfmt)(int)v[G_SFMT].num;
+    b->tensor = (int)v[G_TENSOR].num;
+    b->tensor_amax = v[G_TAMAX].num;
+    b->ncand = (int)v[G_CAND].num;
+    st->scale_opt = b->rule == CM_RULE_OPT;
+    st->scale = b->rule == CM_RULE_FIXED ? v[G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
+    if (!b->K) {
+        if (b->rule != CM_RULE_OPT && b->rule != CM_RULE_FIXED)
+            return cm_diag_set_key(d, CM_EINVAL, "scale",
+                                   "scale=%s is a per-block rule: give block=K too", v[G_SCALE].text);
+        const char *needs = given[G_SFMT] >= 0 ? "scale_fmt" : given[G_TENSOR] >= 0 ? "tensor_scale"
+                            : given[G_TAMAX] >= 0 ? "tensor_amax" : given[G_CAND] >= 0 ? "candidates"
+                                                                                        : NULL;
+        if (needs)
+            return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
+                                   needs);
+        return CM_OK;
+    }
+    if (b->rule == CM_RULE_FIXED)
+        return cm_diag_set_key(d, CM_EINVAL, "scale",
+                               "scale=%s is one fixed scale for the tensor; with block=%zu give a "
+                               "block rule (absmax, floor, ceil, even, rceil or mse)",
+                               v[G_SCALE].text, b->K);
+    if (b->rule == CM_RULE_OPT) {
+        if (given[G_SCALE] >= 0)
+            return cm_diag_set_key(d, CM_EINVAL, "scale",
+                                   "scale=opt is one global MSE-optimal scale; with block=%zu give "
+                                   "a block rule (absmax, floor, ceil, even, rceil or mse)",
+                                   b->K);
+        b->rule = CM_RULE_ABSMAX;
+    }
+    if (b->tensor && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32))
+        return cm_diag_set_key(d, CM_EINVAL, "tensor_scale",
+                               "tensor_scale=fp32 serves a narrow scale format: give scale_fmt="
+                               "e4m3, ue4m3, e5m2, bf16 or fp16");
+    if (given[G_CAND] >= 0 && b->rule != CM_RULE_MSE)
+        return cm_diag_set_key(d, CM_EINVAL, "candidates", "candidates applies to scale=mse only");
+    if (given[G_TAMAX] >= 0 && !b->tensor)
+        return cm_diag_set_key(d, CM_EINVAL, "tensor_amax",
+                               "tensor_amax applies to tensor_scale=fp32 only");
+    if (!CM_FORMAT_HAS(f, levels))
+        return cm_diag_set_key(d, CM_EUNSUPPORTED, "block",
+                               "block scaling needs the grid of '%s' (its levels)", f->name);
+    size_t k = 0;
+    if (f->levels(params, NULL, 0, &k) || k == 0)
+        return cm_diag_set_key(d, CM_EUNSUPPORTED, "block",
+                               "block scaling needs the grid of '%s', which it cannot list",
+                               f->name);
+    double *lv = malloc(k * sizeof *lv);
+    if (!lv)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    cm_status s = f->levels(params, lv, k, &k);
+    if (!s)
+        s = cm_block_prepare(b, f, lv, k, d);
+    free(lv);
+    return s;
+}
+
 #define MAX_KV 64
+
+/* Point the diagnostic at the key it blames (if the user typed it), else at
+ * the stage text[b..e). */
+static void blame(cm_diag *d, const cm_format *f, const long *given, const kv *kvs, size_t b,
+                  size_t e, cm_status s)
+{
+    if (!d)
+        return;
+    long pos = (long)b, len = (long)(e - b);
+    long pi = d->key[0] ? find_param(f, d->key, strlen(d->key)) : -1;
+    if (pi >= 0 && given[pi] >= 0 && !kvs[given[pi]].from_alias) {
+        pos = kvs[given[pi]].pos;
+        len = (long)(kvs[given[pi]].kn + 1 + kvs[given[pi]].vn);
+    }
+    err_at(d, pos, len, s);
+}
 
 static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b, size_t e,
                              cm_stage *st, cm_buf *canon, cm_buf *fam, cm_diag *d)
@@ -393,16 +507,8 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
         if (d)
             d->key[0] = '\0';
         s = f->params_parse(vals, &params, d);
-        if (s && d) {
-            /* point at the key the format blames, else at the stage */
-            long pos = (long)b, len = (long)(e - b);
-            long pi = d->key[0] ? find_param(f, d->key, strlen(d->key)) : -1;
-            if (pi >= 0 && given[pi] >= 0 && !kvs[given[pi]].from_alias) {
-                pos = kvs[given[pi]].pos;
-                len = (long)(kvs[given[pi]].kn + 1 + kvs[given[pi]].vn);
-            }
-            err_at(d, pos, len, s);
-        }
+        if (s)
+            blame(d, f, given, kvs, b, e, s);
     }
     if (!s) {
         st->fmt = f;
@@ -411,12 +517,16 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
         st->scale = 1.0;
         st->opt_mse = NAN;
         if (st->scalar) {
-            const cm_value *sv = &vals[f->n_params]; /* generic "scale" */
-            st->scale_opt = sv->is_word;
-            st->scale = sv->is_word ? NAN : sv->num;
+            if (d)
+                d->key[0] = '\0';
+            s = generic_keys(st, f, params, vals + f->n_params, given + f->n_params, kvs, d);
+            if (s)
+                blame(d, f, given, kvs, b, e, s);
         }
-        st->group = f->group(params);
-        if (st->group == 0) {
+        st->group = s ? 1 : f->group(params);
+        if (st->blk.K)
+            st->group = cm_lcm(st->group, st->blk.K);
+        if (!s && st->group == 0) {
             s = cm_diag_set(d, CM_EPLUGIN, "format '%s' reports a group size of 0", f->name);
             err_at(d, (long)b, (long)(e - b), s);
         }
@@ -439,16 +549,18 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
                 }
             }
             for (size_t i = f->n_params; i < tot; i++)
-                if (vals[i].present) {
+                if (vals[i].present && generic_shown(st, i - f->n_params)) {
                     cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
-                                  vals[i].text);
+                                  generic_text(st, i - f->n_params, &vals[i]));
                     first = 0;
                 }
         } else {
             for (size_t i = 0; i < tot; i++)
-                if (vals[i].present) {
+                if (vals[i].present &&
+                    (i < f->n_params || generic_shown(st, i - f->n_params))) {
                     cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
-                                  vals[i].text);
+                                  i < f->n_params ? vals[i].text
+                                                  : generic_text(st, i - f->n_params, &vals[i]));
                     first = 0;
                 }
         }
@@ -580,7 +692,10 @@ int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i) { return p->st[i].s
 double cm_pipeline_bits(const cm_pipeline *p)
 {
     const cm_stage *last = &p->st[p->n - 1];
-    return last->fmt->bits_per_value(last->params);
+    double bits = last->fmt->bits_per_value(last->params);
+    if (last->blk.K)
+        bits += cm_sfmt_bits(last->blk.sfmt) / (double)last->blk.K;
+    return bits;
 }
 
 cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *d)
@@ -619,7 +734,7 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, size_t chunk, cm_pipelin
     s->chunk = chunk - chunk % p->group;
     if (s->chunk == 0)
         s->chunk = p->group;
-    s->t0 = malloc(3 * s->chunk * sizeof(double));
+    s->t0 = malloc(5 * s->chunk * sizeof(double));
     s->t1 = s->t0 ? s->t0 + s->chunk : NULL;
     s->fstate = calloc(p->n, sizeof *s->fstate);
     if (!s->t0 || !s->fstate) {
@@ -674,20 +789,24 @@ void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *s)
 void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *s, const double *x, double *y,
                        size_t n)
 {
-    double *u = s->t1 + s->chunk; /* third scratch vector: scaled input */
+    double *u = s->t1 + s->chunk; /* scaled input */
+    double *sc = u + s->chunk, *tmp = sc + s->chunk; /* block scales, scratch */
     for (size_t off = 0; off < n; off += s->chunk) {
         size_t m = n - off < s->chunk ? n - off : s->chunk;
         const double *in = x + off;
         for (size_t i = 0; i < p->n; i++) {
             const cm_stage *st = &p->st[i];
             double *out = i + 1 == p->n ? y + off : (i % 2 ? s->t1 : s->t0);
-            if (st->scalar && st->scale != 1.0) {
-                const double sc = st->scale, inv = 1.0 / st->scale;
+            if (st->blk.K) {
+                cm_block_apply(&st->blk, st->fmt, st->params, s->fstate[i], in, out, m, u, sc,
+                               tmp);
+            } else if (st->scalar && st->scale != 1.0) {
+                const double scale = st->scale, inv = 1.0 / st->scale;
                 for (size_t j = 0; j < m; j++)
                     u[j] = in[j] * inv;
                 st->fmt->quantize(st->params, s->fstate[i], u, out, m);
                 for (size_t j = 0; j < m; j++)
-                    out[j] *= sc;
+                    out[j] *= scale;
             } else {
                 st->fmt->quantize(st->params, s->fstate[i], in, out, m);
             }

@@ -4,6 +4,8 @@
 #define CM_SPEC_INT_H
 
 #include <capmetric/format.h>
+
+#include "block_int.h"
 #include <capmetric/spec.h>
 
 /* Parse text[0..n) as a value of parameter `p`. On success fills *v (text
@@ -24,6 +26,7 @@ typedef struct cm_stage {
     double scale;      /* fixed value, or the optimum once resolved (NaN before) */
     double opt_mse;    /* exact GMSE at the optimum when resolved by the exact path */
     size_t group;
+    cm_blockspec blk;  /* blk.K > 0: block scaling (then `scale` is unused) */
 } cm_stage;
 
 struct cm_pipeline {
@@ -40,7 +43,7 @@ struct cm_pipeline {
  * scratch vectors of `chunk` values. */
 struct cm_pipeline_state {
     size_t chunk;
-    double *t0, *t1;
+    double *t0, *t1;   /* stage outputs; followed by u, sc, tmp (chunk values each) */
     void **fstate;     /* per stage; NULL where the format has no state */
 };
 

@@ -56,6 +56,16 @@ static const cm_alias fp_aliases[] = {
     {"fp8", "fp:e=4,m=3,special=ocp"},
     {"fp16", "fp:e=5,m=10,special=ieee"},
     {"bf16", "fp:e=8,m=7,special=ieee"},
+    /* OCP MX v1.0: blocks of 32, E8M0 scale, shared_exp = floor(log2 amax) - emax_elem */
+    {"mxfp4", "fp:e=2,m=1,block=32,scale=floor,scale_fmt=e8m0"},
+    {"mxfp6_e2m3", "fp:e=2,m=3,block=32,scale=floor,scale_fmt=e8m0"},
+    {"mxfp6_e3m2", "fp:e=3,m=2,block=32,scale=floor,scale_fmt=e8m0"},
+    {"mxfp8_e4m3", "fp:e=4,m=3,special=ocp,block=32,scale=floor,scale_fmt=e8m0"},
+    {"mxfp8_e5m2", "fp:e=5,m=2,special=ocp,block=32,scale=floor,scale_fmt=e8m0"},
+    /* NVIDIA NVFP4: blocks of 16, E4M3 block scale under an FP32 tensor scale */
+    {"nvfp4", "fp:e=2,m=1,block=16,scale=absmax,scale_fmt=e4m3,tensor_scale=fp32"},
+    /* "four over six" (arXiv 2512.02010): block max mapped to 6 or 4, the better kept */
+    {"nvfp4_4o6", "fp:e=2,m=1,block=16,scale=mse,candidates=2,scale_fmt=e4m3,tensor_scale=fp32"},
 };
 
 static double fp_value(const fp_params *p, int e, int m)
@@ -254,7 +264,7 @@ const cm_format cm_format_fp = {
     .summary = "floating point ExMy (sign, E exponent bits, M mantissa bits)",
     .params = fp_keys,
     .n_params = sizeof fp_keys / sizeof fp_keys[0],
-    .flags = CM_FORMAT_SCALAR,
+    .flags = CM_FORMAT_SCALAR | CM_FORMAT_POW2,
     .params_parse = fp_parse,
     .params_free = fp_free,
     .bits_per_value = fp_bits,

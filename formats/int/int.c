@@ -37,6 +37,12 @@ static const cm_alias int_aliases[] = {
     {"int4", "int:bits=4"}, {"int5", "int:bits=5"}, {"int6", "int:bits=6"},
     {"int7", "int:bits=7"}, {"int8", "int:bits=8"},
     {"ternary", "int:bits=2,grid=symmetric,pack=dense"},
+    /* OCP MX v1.0 MXINT8: elements +-127/64 (codes clamped to +-127), E8M0 scale */
+    {"mxint8", "int:bits=8,grid=symmetric,block=32,scale=floor,scale_fmt=e8m0"},
+    /* group-wise INT4 (levels -7..7, absmax scale per group) */
+    {"int4_g32", "int:bits=4,grid=symmetric,block=32"},
+    {"int4_g64", "int:bits=4,grid=symmetric,block=64"},
+    {"int4_g128", "int:bits=4,grid=symmetric,block=128"},
 };
 
 static cm_status int_parse(const cm_value *v, void **out, cm_diag *d)
@@ -180,7 +186,7 @@ const cm_format cm_format_int = {
     .summary = "uniform integer grid (midrise, symmetric or two's complement)",
     .params = int_keys,
     .n_params = sizeof int_keys / sizeof int_keys[0],
-    .flags = CM_FORMAT_SCALAR,
+    .flags = CM_FORMAT_SCALAR | CM_FORMAT_POW2,
     .params_parse = int_parse,
     .params_free = int_free,
     .bits_per_value = int_bits,

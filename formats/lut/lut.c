@@ -49,6 +49,9 @@ static const cm_param lut_keys[] = {
 };
 
 static const cm_alias lut_aliases[] = {
+    /* bitsandbytes: absmax blocks of 64 */
+    {"nf4", "lut:name=nf4,block=64"},
+    {"af4", "lut:name=af4,block=64"},
     {"nf4_global", "lut:name=nf4"},
     {"af4_global", "lut:name=af4"},
 };

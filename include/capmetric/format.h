@@ -81,7 +81,9 @@ typedef struct cm_alias {
 } cm_alias;
 
 /* Flags. */
-#define CM_FORMAT_SCALAR 0x1u /* unit-scale scalar grid; host adds `scale` */
+#define CM_FORMAT_SCALAR 0x1u /* unit-scale scalar grid; host adds `scale`, `block`, ... */
+#define CM_FORMAT_POW2 0x2u   /* an OCP MX kind of element grid (FP or integer): the
+                                 power-of-two block rules floor, ceil, even apply */
 
 typedef struct cm_format cm_format;
 

@@ -15,7 +15,7 @@ typedef struct item {
     char sanchor[128]; /* path of the scale anchor, or "" */
 } item;
 
-static item items[64];
+static item items[96];
 static size_t nitems;
 
 static void add(const char *spec, const char *anchor, const char *sanchor)
@@ -48,6 +48,15 @@ static void collect(void)
         "fixed_grids_optimal_scale.int3_symmetric_7_levels.s");
     add("lut:name=nf4", "fixed_grids_optimal_scale.nf4_global.mse",
         "fixed_grids_optimal_scale.nf4_global.scale_a");
+    /* block formats (block_formats_mc: exact quadrature over the block maximum) */
+    add("mxfp4", "block_formats_mc.mxfp4_e2m1_k32_e8m0_floor.mse", NULL);
+    add("mxint8", "block_formats_mc.mxint8_k32.mse", NULL);
+    add("int4_g32", "block_formats_mc.int4_symmetric_absmax.k32", NULL);
+    add("int4_g64", "block_formats_mc.int4_symmetric_absmax.k64", NULL);
+    add("int4_g128", "block_formats_mc.int4_symmetric_absmax.k128", NULL);
+    add("int:bits=8,grid=symmetric,block=128", "block_formats_mc.int8_symmetric_absmax_k128.mse",
+        NULL);
+    add("nf4", "block_formats_mc.nf4_absmax_k64.mse", NULL);
     const cJSON *fp = t_at(gauss, "fp_exmy_optimal_scale.mse"), *e;
     cJSON_ArrayForEach(e, fp)
     {
@@ -64,14 +73,14 @@ static void collect(void)
 
 static void exact_and_mc(void)
 {
-    cm_pipeline *p[64];
+    cm_pipeline *p[96];
     cm_diag d;
     for (size_t i = 0; i < nitems; i++)
         if (cm_spec_parse(reg, items[i].spec, &p[i], &d) != CM_OK) {
             fprintf(stderr, "%s: %s\n", items[i].spec, d.msg);
             exit(99);
         }
-    cm_result ex[64], mc[64];
+    cm_result ex[96], mc[96];
     cm_eval_opts o;
     cm_eval_opts_default(&o);
     CHECK(cm_eval(p, nitems, &o, ex, NULL, NULL, &d) == CM_OK, "exact eval: %s", d.msg);
@@ -188,6 +197,29 @@ static void lloyd_max_levels(void)
     }
 }
 
+/* bits of the block formats (block_formats_mc.*.bits, formats.json mx_block) */
+static void block_bits(void)
+{
+    const char *sp[] = {"mxfp4", "mxint8", "nf4", "mxfp6_e2m3", "mxfp8_e4m3", "nvfp4"};
+    const char *an[] = {"block_formats_mc.mxfp4_e2m1_k32_e8m0_floor.bits",
+                        "block_formats_mc.mxint8_k32.bits", "block_formats_mc.nf4_absmax_k64.bits",
+                        NULL, NULL, NULL};
+    cJSON *fmts = t_load_json("formats.json");
+    const double from_formats[] = {0, 0, 0, t_num(fmts, "mx_block.bits_per_value.mxfp6"),
+                                   t_num(fmts, "mx_block.bits_per_value.mxfp8"),
+                                   t_num(fmts, "nvfp4.bits_per_value")};
+    for (int i = 0; i < 6; i++) {
+        cm_pipeline *p;
+        cm_diag d;
+        cm_spec_parse(reg, sp[i], &p, &d);
+        double want = an[i] ? t_num(gauss, an[i]) : from_formats[i];
+        CHECK(cm_pipeline_bits(p) == want, "%s: %g bits, expected %g", sp[i], cm_pipeline_bits(p),
+              want);
+        cm_pipeline_free(p);
+    }
+    cJSON_Delete(fmts);
+}
+
 static void law_constants(void)
 {
     /* the built-in tanh laws carry the constants of capacity.json */
@@ -227,6 +259,7 @@ int main(int argc, char **argv)
     exact_and_mc();
     quest_published();
     lloyd_max_levels();
+    block_bits();
     law_constants();
     printf("golden: %zu anchored formats\n", nitems);
     cm_registry_free(reg);

@@ -107,10 +107,12 @@ static void good_specs(void)
 
 static void bad_specs(void)
 {
+    char *c;
     bad("", CM_EPARSE, "empty spec", 0);
     bad("foo", CM_ENOTFOUND, "unknown format 'foo'", 0);
     bad("foo", CM_ENOTFOUND, "int, fp, lut, lloydmax", 0);
-    bad("int:bitz=4", CM_ENOTFOUND, "no key 'bitz' (keys: bits, grid, pack, scale)", 4);
+    bad("int:bitz=4", CM_ENOTFOUND,
+        "no key 'bitz' (keys: bits, grid, pack, scale, block, scale_fmt, tensor_scale", 4);
     bad("int:bits=0", CM_ERANGE, "out of range", 9);
     bad("int:bits=17", CM_ERANGE, "from 1 to 16", 9);
     bad("fp:e=9", CM_ERANGE, "key 'e'", 5);
@@ -144,6 +146,42 @@ static void bad_specs(void)
     bad("fp:bias=2000", CM_ERANGE, "key 'bias'", 8);
     bad("fp:bias=1.5", CM_ERANGE, "bias must be an integer", 3);
     bad("fp:e=8,m=2,bias=-900", CM_ERANGE, "outside double range", 11);
+    /* block scaling */
+    bad("int:block=32,scale=0.5", CM_EINVAL, "one fixed scale for the tensor", 13);
+    bad("int:block=32,scale=opt", CM_EINVAL, "one global MSE-optimal scale", 13);
+    bad("int:scale=absmax", CM_EINVAL, "per-block rule: give block=K", 4);
+    bad("int:scale_fmt=e8m0", CM_EINVAL, "scale_fmt applies to block scales", 4);
+    bad("int:tensor_scale=fp32", CM_EINVAL, "tensor_scale applies to block scales", 4);
+    bad("int:block=-1", CM_ERANGE, "key 'block'", 10);
+    bad("int:block=4097", CM_ERANGE, "key 'block'", 10);
+    bad("int:block=32,scale_fmt=e9m0", CM_EPARSE, "exact|fp32|bf16|fp16|e8m0|e4m3|ue4m3|e5m2", 23);
+    bad("int:block=32,scale=median", CM_EPARSE, "opt|absmax|floor|ceil|even|rceil|mse", 19);
+    bad("int:block=16,tensor_scale=fp32", CM_EINVAL, "narrow scale format", 13);
+    bad("int:block=16,candidates=3", CM_EINVAL, "candidates applies to scale=mse only", 13);
+    bad("int:block=16,scale_fmt=e4m3,tensor_amax=3", CM_EINVAL, "tensor_scale=fp32 only", 28);
+    bad("lut:name=nf4,block=64,scale=floor", CM_EINVAL, "OCP MX power-of-two rules", 22);
+    bad("lloydmax:levels=16,block=64,scale=even", CM_EINVAL, "OCP MX power-of-two rules", 28);
+    bad("mxfp4:scale=opt", CM_EINVAL, "one global MSE-optimal scale", 6);
+    same("mxfp4", "fp:e=2,m=1,block=32,scale=floor,scale_fmt=e8m0");
+    same("int4_g32", "int:block=32,bits=4,grid=symmetric,scale=absmax");
+    same("int:bits=4,grid=symmetric,block=32", "int4_g32"); /* absmax is the block default */
+    same("nvfp4", "fp:e=2,m=1,block=16,scale_fmt=e4m3,tensor_scale=fp32,tensor_amax=6");
+    c = canon("nf4");
+    CHECK(strstr(c, ",scale=absmax,block=64,scale_fmt=exact,tensor_scale=none") != NULL,
+          "canonical block keys: %s", c);
+    free(c);
+    cm_pipeline *bp;
+    cm_diag bd;
+    cm_spec_parse(reg, "mxfp4", &bp, &bd);
+    CHECK(cm_pipeline_bits(bp) == 4.25 && cm_pipeline_group(bp) == 32, "mxfp4: 4.25 bits, group 32");
+    cm_pipeline_free(bp);
+    cm_spec_parse(reg, "nvfp4", &bp, &bd);
+    CHECK(cm_pipeline_bits(bp) == 4.5 && cm_pipeline_group(bp) == 16, "nvfp4: 4.5 bits, group 16");
+    cm_pipeline_free(bp);
+    cm_spec_parse(reg, "nf4", &bp, &bd);
+    CHECK(cm_pipeline_bits(bp) == 4.25, "nf4 (absmax, exact scale counted as 16 bits): 4.25 bits");
+    cm_pipeline_free(bp);
+
     bad("lut", CM_EINVAL, "exactly one of", 0);
     bad("lut:name=nf4,values=1;2", CM_EINVAL, "exactly one of", -1);
     bad("lut:name=nf5", CM_EPARSE, "nf4|af4", 9);

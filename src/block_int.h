@@ -1,0 +1,68 @@
+/* Private: block scaling (one scale per K consecutive values), shared by the
+ * parser (spec.c), the data path (cm_pipeline_apply) and the exact engine. */
+#ifndef CM_BLOCK_INT_H
+#define CM_BLOCK_INT_H
+
+#include <stddef.h>
+
+#include <capmetric/errors.h>
+#include <capmetric/format.h>
+
+typedef enum cm_rule {
+    CM_RULE_OPT = 0,  /* one global MSE-optimal scale (no blocks) */
+    CM_RULE_FIXED,    /* scale=VALUE (no blocks) */
+    CM_RULE_ABSMAX,   /* s = amax / gmax */
+    CM_RULE_FLOOR,    /* OCP MX: 2^(floor(log2 amax) - emax_elem) */
+    CM_RULE_CEIL,     /* 2^ceil(log2(amax) - emax_elem) */
+    CM_RULE_EVEN,     /* floor rule on amax rounded to the element mantissa width */
+    CM_RULE_RCEIL,    /* 2^ceil(log2(amax / gmax)) */
+    CM_RULE_MSE       /* best of `candidates` scales per block */
+} cm_rule;
+
+typedef enum cm_sfmt {
+    CM_SF_EXACT = 0, CM_SF_FP32, CM_SF_BF16, CM_SF_FP16, CM_SF_E8M0, CM_SF_E4M3, CM_SF_UE4M3,
+    CM_SF_E5M2
+} cm_sfmt;
+
+#define CM_MAX_CAND 16
+
+typedef struct cm_blockspec {
+    size_t K;            /* values per block; 0 = no blocks */
+    cm_rule rule;
+    cm_sfmt sfmt;
+    int tensor;          /* tensor_scale=fp32 */
+    double tensor_amax;
+    double sg;           /* tensor scale (1 without) */
+    double gmax;         /* largest |level| of the unit grid */
+    int emax;            /* floor(log2 gmax): OCP emax_elem */
+    int melem;           /* element mantissa bits (rule even) */
+    int ncand;           /* rule mse: candidate block maxima */
+    double cand[CM_MAX_CAND];
+} cm_blockspec;
+
+/* Scale of a block whose largest finite |x| is amax: the rule, then the
+ * scale format (with the tensor scale). 0 for an all-zero block; NaN when
+ * the E8M0 exponent overflows. */
+double cm_block_scale(const cm_blockspec *b, double amax);
+/* The same with amax mapped onto the candidate level c (rule mse). */
+double cm_block_scale_to(const cm_blockspec *b, double amax, double c);
+
+/* Storage bits of one scale in format f. */
+double cm_sfmt_bits(cm_sfmt f);
+
+/* Fill the derived fields (gmax, emax, melem, candidates, sg) from the unit
+ * grid; check the rule makes sense for it. */
+cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv, size_t k,
+                           cm_diag *diag);
+
+/* y = block-scaled quantization of x (n a multiple of K); u, sc and tmp are
+ * scratch vectors of n values. */
+void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
+                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp);
+
+/* Exact GMSE of a block format whose scale is a function of the block
+ * maximum (every rule but mse), for the unit grid lv[0..k) (sorted). */
+cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, double *mse,
+                         cm_diag *diag);
+
+#endif
