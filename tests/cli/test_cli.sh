@@ -71,6 +71,21 @@ grep -q '^"lut:values=-1;0;1,pack=code,scale=opt"' "$tmp/c.csv" && ok || bad "cs
 "$CM" eval int4 --law unified-olmo2 --json >"$tmp/l.json" && [ "$("$JQ" "$tmp/l.json" law)" = unified-olmo2 ] && ok || bad "--law"
 "$CM" bench int4 --samples 2^20 --threads 1 >"$tmp/b" && grep -q "int4" "$tmp/b" && ok || bad "bench"
 
+# block formats: the issue's list, exact where the rule allows, agreeing with Monte Carlo
+blk="mxfp4 mxfp6_e2m3 mxfp6_e3m2 mxfp8_e4m3 mxfp8_e5m2 mxint8 nvfp4 nf4 af4 int4_g32"
+"$CM" eval $blk --json >"$tmp/bx.json" || bad "eval block aliases"
+"$CM" eval $blk --json --method mc --samples 2^21 >"$tmp/bm.json" || bad "eval block aliases mc"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+    [ "$("$JQ" "$tmp/bx.json" results.$i.method)" = exact ] && ok || bad "block result $i not exact"
+    e=$("$JQ" "$tmp/bx.json" results.$i.gmse); g=$("$JQ" "$tmp/bm.json" results.$i.gmse); s=$("$JQ" "$tmp/bm.json" results.$i.gmse_se)
+    awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' &&
+        ok || bad "block result $i: mc $g vs exact $e (se $s)"
+done
+[ "$("$JQ" "$tmp/bx.json" results.0.scale)" = nan ] && ok || bad "block formats report no single scale"
+"$CM" eval "fp:e=2,m=1,block=32,scale=ceil,scale_fmt=e8m0" "fp:e=2,m=1,block=32,scale=rceil,scale_fmt=e8m0" \
+    "fp:e=2,m=1,block=32,scale=even,scale_fmt=e8m0" nvfp4_4o6 --quiet >"$tmp/r" && ok || bad "block rules"
+grep -q "^nvfp4_4o6 .* mc " "$tmp/r" && ok || bad "scale=mse falls back to Monte Carlo and says so"
+
 # --- bad input -------------------------------------------------------------------
 expect_fail "unknown format 'foo'" eval foo
 expect_fail "families: int, fp, lut, lloydmax" eval foo
@@ -104,6 +119,12 @@ expect_fail "unknown command 'evaluate'" evaluate int4
 expect_fail "not available" rank int4
 expect_fail "no exact path" eval int4+e2m1 --method exact
 expect_fail "plugin '/nonexistent.so'" eval int4 --plugin /nonexistent.so
+expect_fail "per-block rule: give block=K" eval int:scale=floor
+expect_fail "one global MSE-optimal scale" eval mxfp4:scale=opt
+expect_fail "OCP MX power-of-two rules" eval lut:name=nf4,block=64,scale=floor
+expect_fail "key 'block'" eval int:block=0.5
+expect_fail "narrow scale format" eval int:block=16,tensor_scale=fp32
+expect_fail "no exact path" eval nvfp4_4o6 --method exact
 expect_fail "unexpected argument" formats int4
 "$CM" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "no arguments must exit 2"
 
