@@ -247,7 +247,29 @@ typedef struct bx {
     size_t k;
     cm_grid g;
     double s;         /* the scale on the current piece (NaN: compute from m) */
+    int sr;           /* stochastic rounding */
 } bx;
+
+/* expected squared error of one value v (unit grid) under stochastic
+ * rounding, in grid units: (v - lo)(hi - v) inside, squared distance outside */
+static double sr_err(const bx *c, double v)
+{
+    const double *lv = c->lv;
+    size_t k = c->k;
+    if (v <= lv[0])
+        return (v - lv[0]) * (v - lv[0]);
+    if (v >= lv[k - 1])
+        return (v - lv[k - 1]) * (v - lv[k - 1]);
+    size_t lo = 0, hi = k - 1;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (lv[mid] <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (v - lv[lo]) * (lv[hi] - v);
+}
 
 static double nearest(const bx *c, double v) { return c->lv[cm_grid_index(&c->g, v)]; }
 
@@ -255,14 +277,32 @@ static double integrand(double m, void *arg)
 {
     const bx *c = arg;
     const size_t K = c->b->K;
-    double s = isnan(c->s) ? cm_block_scale(c->b, m) : c->s;
-    double ep = m - s * nearest(c, m / s), en = -m - s * nearest(c, -m / s);
-    double emax = 0.5 * (ep * ep + en * en);
+    double s = isnan(c->s) ? cm_block_scale(c->b, m) : c->s, emax;
+    if (c->sr) {
+        emax = 0.5 * s * s * (sr_err(c, m / s) + sr_err(c, -m / s));
+    } else {
+        double ep = m - s * nearest(c, m / s), en = -m - s * nearest(c, -m / s);
+        emax = 0.5 * (ep * ep + en * en);
+    }
     double P = erf(m * M_SQRT1_2);
     double logP = m < 1 ? log(P) : log1p(-erfc(m * M_SQRT1_2));
     double phi2 = 2 * 0.39894228040143267794 * exp(-0.5 * m * m);
     double r = phi2 * exp((double)(K - 1) * logP) * emax;
-    if (K > 1) {
+    if (K > 1 && c->sr) {
+        double I = 0;
+        const double lo0 = s * c->lv[0], hik = s * c->lv[c->k - 1];
+        if (-m < lo0)
+            I += cm_exact_cell(-m, fmin(lo0, m), lo0);
+        if (m > hik)
+            I += cm_exact_cell(fmax(hik, -m), m, hik);
+        for (size_t j = 0; j + 1 < c->k; j++) {
+            double A = s * c->lv[j], B = s * c->lv[j + 1];
+            double a = A < -m ? -m : A, b = B > m ? m : B;
+            if (b > a)
+                I += cm_exact_sr_cell(a, b, A, B);
+        }
+        r += (double)(K - 1) * phi2 * exp((double)(K - 2) * logP) * I;
+    } else if (K > 1) {
         double I = 0;
         for (size_t j = 0; j < c->k; j++) {
             double a = j ? 0.5 * s * (c->lv[j - 1] + c->lv[j]) : -INFINITY;
@@ -307,13 +347,13 @@ static int cmpd(const void *p, const void *q)
     return (x > y) - (x < y);
 }
 
-cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, double *mse,
-                         cm_diag *d)
+cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
+                         double *mse, cm_diag *d)
 {
     if (b->rule == CM_RULE_MSE)
         return cm_diag_set(d, CM_EUNSUPPORTED, "scale=mse searches per block: no exact path");
     cm_gsl_quiet();
-    bx c = {.b = b, .lv = lv, .k = k, .s = NAN};
+    bx c = {.b = b, .lv = lv, .k = k, .s = NAN, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
     cm_status st = cm_grid_init(&c.g, lv, k, d);
     if (st)
         return st;
@@ -339,8 +379,9 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, doub
             /* constant scale on (m0, m1): F has kinks where m crosses s * t_j */
             double s = cm_block_scale(b, 0.5 * (m0 + m1));
             c.s = isnan(s) || s == 0 ? NAN : s;
-            for (size_t j = 0; j + 1 < k; j++) {
-                double t = fabs(0.5 * s * (lv[j] + lv[j + 1]));
+            /* kinks: cell boundaries (nearest) or the levels (stochastic) */
+            for (size_t j = 0; j < k; j++) {
+                double t = c.sr ? fabs(s * lv[j]) : j + 1 < k ? fabs(0.5 * s * (lv[j] + lv[j + 1])) : 0;
                 if (t > m0 && t < m1)
                     kinks[nk++] = t;
             }

@@ -61,8 +61,9 @@ void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *param
                     const double *x, double *y, size_t n, double *u, double *sc, double *tmp);
 
 /* Exact GMSE of a block format whose scale is a function of the block
- * maximum (every rule but mse), for the unit grid lv[0..k) (sorted). */
-cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, double *mse,
-                         cm_diag *diag);
+ * maximum (every rule but mse), for the unit grid lv[0..k) (sorted, unique)
+ * and the stage's rounding (nearest or stochastic). */
+cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
+                         double *mse, cm_diag *diag);
 
 #endif

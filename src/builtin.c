@@ -5,12 +5,14 @@ extern const cm_format cm_format_int;
 extern const cm_format cm_format_fp;
 extern const cm_format cm_format_lut;
 extern const cm_format cm_format_lloydmax;
+extern const cm_format cm_format_e8m0;
 
 static const cm_format *const builtin[] = {
     &cm_format_int,
     &cm_format_fp,
     &cm_format_lut,
     &cm_format_lloydmax,
+    &cm_format_e8m0,
 };
 
 const cm_format *const *cm_builtin_query(uint32_t host_abi, size_t *count)

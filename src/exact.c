@@ -121,6 +121,60 @@ static inline double cell_mse(double a, double b, double c)
     return cell_closed(a, b, c);
 }
 
+/* Stochastic rounding between neighbouring values A < B: E[(x - Q)^2] =
+ * (x - A)(B - x). ∫_lo^hi (x - A)(B - x) φ(x) dx in closed form, with
+ * ∫ x^2 φ = Φ - x φ and ∫ x φ = -φ; for a narrow interval, where the closed
+ * form cancels, 8-point Gauss–Legendre (exact for the quadratic, and φ is
+ * smooth on the interval). */
+static double sr_cell(double lo, double hi, double A, double B)
+{
+    double h = 0.5 * (hi - lo), m = 0.5 * (hi + lo);
+    if (h * (fabs(m) + 4.0) <= 1.0) {
+        static const double gx[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
+                                     0.9602898564975363};
+        static const double gw[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
+                                     0.1012285362903763};
+        double t = 0;
+        for (int i = 0; i < 4; i++)
+            for (int sgn = -1; sgn <= 1; sgn += 2) {
+                double x = m + sgn * h * gx[i];
+                t += gw[i] * (x - A) * (B - x) * npdf(x);
+            }
+        return t * h;
+    }
+    double D;
+    if (lo >= 0)
+        D = nq(lo) - nq(hi);
+    else if (hi <= 0)
+        D = nq(-hi) - nq(-lo);
+    else
+        D = 1.0 - nq(hi) - nq(-lo);
+    double x2 = D - (hi * npdf(hi) - lo * npdf(lo)); /* ∫ x^2 φ */
+    double x1 = npdf(lo) - npdf(hi);                 /* ∫ x φ */
+    double r = -x2 + (A + B) * x1 - A * B * D;
+    return r > 0 ? r : 0.0;
+}
+
+double cm_exact_sr_cell(double lo, double hi, double A, double B) { return sr_cell(lo, hi, A, B); }
+
+/* GMSE of stochastic rounding onto s*v (unique, sorted), saturating beyond
+ * the ends; intervals beyond |x| > TAIL_CUT or narrower than NARROW are left
+ * out as for nearest rounding. */
+static double grid_mse_sr(const double *v, size_t k, double s)
+{
+    if (k == 1)
+        return 1.0 + s * v[0] * s * v[0];
+    double total = cell_mse(-INFINITY, s * v[0], s * v[0]) +
+                   cell_mse(s * v[k - 1], INFINITY, s * v[k - 1]);
+    for (size_t j = 0; j + 1 < k; j++) {
+        double A = s * v[j], B = s * v[j + 1];
+        if (B < -12.0 || A > 12.0 || B - A < 1e-10)
+            continue;
+        total += sr_cell(A, B, A, B);
+    }
+    return total;
+}
+
 /* First index j with v[j] * s >= x (v sorted ascending), by bisection. */
 static size_t lower_index(const double *v, size_t k, double s, double x)
 {
@@ -208,7 +262,25 @@ static cm_status prep(const double *levels, size_t k, double **out, size_t *ku, 
     return CM_OK;
 }
 
+typedef struct objective {
+    const double *v;
+    size_t k;
+    int sym;
+    int sr; /* stochastic rounding */
+} objective;
+
+static double objective_at(const objective *o, double s)
+{
+    return o->sr ? grid_mse_sr(o->v, o->k, s) : grid_mse_unique(o->v, o->k, s, o->sym);
+}
+
 cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse, cm_diag *d)
+{
+    return cm_exact_grid_mse_ex(levels, k, s, CM_ROUND_NEAREST, mse, d);
+}
+
+cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigned rounding,
+                               double *mse, cm_diag *d)
 {
     if (!(s > 0) || !isfinite(s))
         return cm_diag_set(d, CM_EINVAL, "scale must be positive and finite");
@@ -218,24 +290,15 @@ cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *ms
     cm_status st = prep(levels, k, &v, &n, &sym, d);
     if (st)
         return st;
-    *mse = grid_mse_unique(v, n, s, sym);
+    objective o = {.v = v, .k = n, .sym = sym, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+    *mse = objective_at(&o, s);
     free(v);
     return CM_OK;
 }
 
 /* ---- optimal scale ------------------------------------------------------------ */
 
-typedef struct objective {
-    const double *v;
-    size_t k;
-    int sym;
-} objective;
-
-static double f_logscale(double ls, void *arg)
-{
-    const objective *o = arg;
-    return grid_mse_unique(o->v, o->k, exp(ls), o->sym);
-}
+static double f_logscale(double ls, void *arg) { return objective_at(arg, exp(ls)); }
 
 typedef struct shifted {
     objective *o;
@@ -323,6 +386,12 @@ static size_t local_minima(const double *f, size_t n, size_t *out, size_t want)
 cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, double *mse,
                              cm_diag *d)
 {
+    return cm_exact_opt_scale_ex(levels, k, CM_ROUND_NEAREST, s_out, mse, d);
+}
+
+cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s_out,
+                                double *mse, cm_diag *d)
+{
     cm_gsl_quiet();
     double *v;
     size_t n;
@@ -342,7 +411,7 @@ cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, doub
         free(v);
         return cm_diag_set(d, CM_EINVAL, "grid has no non-zero value: no scale to optimize");
     }
-    objective o = {.v = v, .k = n, .sym = sym};
+    objective o = {.v = v, .k = n, .sym = sym, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
     const double COARSE_STEP = n <= SMALL_GRID ? M_LN2 / 8 : M_LN2 / 2;
     const size_t N_COARSE = n <= SMALL_GRID ? 4 : 2;
     double *xs = malloc(SCAN_MAX * sizeof *xs), *fs = malloc(SCAN_MAX * sizeof *fs);
@@ -496,6 +565,12 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
                            p->input);
     const cm_stage *st = &p->st[0];
     const cm_format *f = st->fmt;
+    unsigned rounding = cm_stage_rounding(st);
+    if (rounding & CM_ROUND_OVERFLOW_INF) {
+        /* Gaussian values exceed any threshold with positive probability */
+        *mse = INFINITY;
+        return CM_OK;
+    }
     if (st->blk.K) {
         if (st->blk.rule == CM_RULE_MSE)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse has no exact path", p->input);
@@ -509,7 +584,7 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
         free(lv);
         if (s)
             return s;
-        s = cm_block_exact(&st->blk, v, n, mse, d);
+        s = cm_block_exact(&st->blk, v, n, rounding, mse, d);
         free(v);
         return s;
     }
@@ -522,7 +597,7 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
         size_t k;
         cm_status s = cm_exact_pipeline_levels(p, 0, &v, &k, d);
         if (s == CM_OK) {
-            s = cm_exact_grid_mse(v, k, st->scalar ? st->scale : 1.0, mse, d);
+            s = cm_exact_grid_mse_ex(v, k, st->scalar ? st->scale : 1.0, rounding, mse, d);
             free(v);
             return s;
         }

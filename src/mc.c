@@ -101,6 +101,14 @@ static void *worker(void *arg)
         cm_pcg64_stream(&g, sh->o->seed, b);
         uint64_t m = b + 1 == run->nb ? run->samples - b * run->bs : run->bs;
         memset(acc, 0, n * sizeof *acc);
+        /* randomized formats: a seed per (run seed, batch, pipeline), not drawn
+         * from the batch's stream, so that the values x of batch b stay the
+         * same whatever else is in the run */
+        for (size_t f = 0; f < n; f++)
+            cm_pipeline_state_seed(sh->p[f], ps[f],
+                                   sh->o->seed * UINT64_C(0x9e3779b97f4a7c15) ^
+                                       (b + 1) * UINT64_C(0xbf58476d1ce4e5b9) ^
+                                       (uint64_t)(f + 1) * UINT64_C(0x94d049bb133111eb));
         for (uint64_t off = 0; off < m; off += C) {
             size_t c = (size_t)(m - off < C ? m - off : C);
             cm_gauss_fill(&g, x, c);

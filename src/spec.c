@@ -714,7 +714,7 @@ cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *d)
                                p->input, st->fmt->name);
         if (s)
             return s;
-        s = cm_exact_opt_scale(lv, k, &st->scale, &st->opt_mse, d);
+        s = cm_exact_opt_scale_ex(lv, k, cm_stage_rounding(st), &st->scale, &st->opt_mse, d);
         free(lv);
         if (s)
             return s;
@@ -784,6 +784,21 @@ void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *s)
     free(s->fstate);
     free(s->t0);
     free(s);
+}
+
+void cm_pipeline_state_seed(const cm_pipeline *p, cm_pipeline_state *s, uint64_t seed)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const cm_format *f = p->st[i].fmt;
+        if (s->fstate[i] && CM_FORMAT_HAS(f, state_seed))
+            f->state_seed(p->st[i].params, s->fstate[i],
+                          seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
+    }
+}
+
+unsigned cm_stage_rounding(const cm_stage *st)
+{
+    return CM_FORMAT_HAS(st->fmt, rounding) ? st->fmt->rounding(st->params) : CM_ROUND_NEAREST;
 }
 
 void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *s, const double *x, double *y,

@@ -39,6 +39,9 @@ struct cm_pipeline {
     size_t group;
 };
 
+/* CM_ROUND_* of a stage (nearest when the format does not say). */
+unsigned cm_stage_rounding(const cm_stage *st);
+
 /* Per-thread working memory for one pipeline: per-stage format state and two
  * scratch vectors of `chunk` values. */
 struct cm_pipeline_state {

@@ -7,11 +7,19 @@
  * special=ocp  : OCP OFP8 — E4M3 keeps the top binade but S.1111.111 is NaN
  *                (max 448), E5M2 is IEEE-like (max 57344), other widths have
  *                no special codes (OCP MX v1.0 FP6/FP4); tests/anchors/formats.json.
- * E = 0 is a pure fixed-point grid (subnormals only). Rounding to nearest,
- * ties to even mantissa; saturation to the largest finite value (also for
- * +-inf); NaN stays NaN. Codes: sign << (E+M) | e << M | m. */
+ * E = 0 is a pure fixed-point grid (subnormals only).
+ * round=rne (default): nearest, ties to the even mantissa; round=away: ties
+ * away from zero; round=stochastic: up or down with probability by distance
+ * (the state's random stream, reseeded by the engine per batch).
+ * overflow=saturate (default): beyond the largest finite value (and +-inf)
+ * saturates; overflow=inf (special=ocp|ieee only): a value that rounds past
+ * the largest finite value becomes Inf (IEEE-like) or NaN (E4M3, which has no
+ * Inf), as OCP OFP8's non-saturating conversion. NaN stays NaN.
+ * Codes: sign << (E+M) | e << M | m; encode rounds like quantize (to nearest
+ * for round=stochastic, which needs the state). */
 #include <capmetric/format.h>
 #include <capmetric/grid.h>
+#include <capmetric/rng.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -21,8 +29,10 @@
 enum { SP_NONE, SP_OCP, SP_IEEE };
 static const char *const sp_names[] = {"none", "ocp", "ieee"};
 
+enum { RND_RNE, RND_AWAY, RND_SR };
+
 typedef struct fp_params {
-    int E, M, special, subnormals, bias;
+    int E, M, special, subnormals, bias, round, overflow_inf;
     int emin;          /* exponent of the smallest normal: 1 - bias */
     double maxv;       /* largest finite value */
     double minnorm;    /* 2^emin */
@@ -44,6 +54,13 @@ static const cm_param fp_keys[] = {
     {.key = "bias", .type = CM_PARAM_REAL, .def = "auto",
      .doc = "exponent bias (auto = 2^(E-1)-1); irrelevant to GMSE under scale=opt",
      .choices = "auto", .min = -1100, .max = 1100},
+    {.key = "round", .type = CM_PARAM_ENUM, .def = "rne",
+     .doc = "rne: nearest, ties to even; away: ties away from zero; stochastic: unbiased random",
+     .choices = "rne|away|stochastic"},
+    {.key = "overflow", .type = CM_PARAM_ENUM, .def = "saturate",
+     .doc = "saturate: clamp to the largest finite value; inf: Inf/NaN as OCP's non-saturating "
+            "mode (special=ocp|ieee)",
+     .choices = "saturate|inf"},
 };
 
 static const cm_alias fp_aliases[] = {
@@ -114,6 +131,12 @@ static cm_status fp_parse(const cm_value *v, void **out, cm_diag *d)
                                    v[4].text);
         q.bias = (int)v[4].num;
     }
+    q.round = (int)v[5].num;
+    q.overflow_inf = (int)v[6].num;
+    if (q.overflow_inf && q.special == SP_NONE)
+        return cm_diag_set_key(d, CM_EINVAL, "overflow",
+                               "fp: overflow=inf needs Inf or NaN codes (special=ocp with e4m3/"
+                               "e5m2, or special=ieee)");
     q.emin = 1 - q.bias;
     int top = q.E ? (1 << q.E) - 1 : 0;
     int emax = top - q.bias;
@@ -164,19 +187,103 @@ static size_t fp_group(const void *p)
 
 static int fp_print(const void *pp, char *buf, size_t cap)
 {
+    static const char *const rnd[] = {"rne", "away", "stochastic"};
     const fp_params *p = pp;
-    return snprintf(buf, cap, "e=%d,m=%d,special=%s,subnormals=%d,bias=%d", p->E, p->M,
-                    sp_names[p->special], p->subnormals, p->bias);
+    return snprintf(buf, cap, "e=%d,m=%d,special=%s,subnormals=%d,bias=%d,round=%s,overflow=%s",
+                    p->E, p->M, sp_names[p->special], p->subnormals, p->bias, rnd[p->round],
+                    p->overflow_inf ? "inf" : "saturate");
 }
 
-static inline double fp_round(const fp_params *p, double v) { return cm_fp_round(&p->grid, v); }
+/* quantum exponent of |v| = a: the spacing of the grid around a is 2^q */
+static inline int fp_quantum(const fp_params *p, double a)
+{
+    return a < p->minnorm ? p->emin - p->M : cm_ilog2(a) - p->M;
+}
+
+/* Rounding other than the fast RNE path: away from zero, stochastic (u in
+ * [0,1)), and non-saturating overflow. */
+static double fp_round_slow(const fp_params *p, double v, double u)
+{
+    double a = fabs(v);
+    if (isnan(v))
+        return v;
+    if (!(a < INFINITY))
+        return p->overflow_inf ? (p->special == SP_IEEE ? v : NAN) : copysign(p->maxv, v);
+    double r;
+    if (!p->subnormals && a < p->minnorm) {
+        r = p->round == RND_SR ? (u * p->minnorm < a ? p->minnorm : 0.0)
+            : (a > 0.5 * p->minnorm || (p->round == RND_AWAY && a == 0.5 * p->minnorm))
+                ? p->minnorm
+                : 0.0;
+    } else {
+        int q = fp_quantum(p, a);
+        double t = a * cm_pow2i(-q), k = cm_round_even(t);
+        if (p->round == RND_AWAY && t - (k > t ? k - 1 : k) == 0.5)
+            k = (k > t ? k : k + 1); /* ties up in magnitude */
+        else if (p->round == RND_SR) {
+            double fl = k > t ? k - 1 : k;
+            k = fl + (u < t - fl ? 1.0 : 0.0);
+        }
+        r = k * cm_pow2i(q);
+    }
+    if (r > p->maxv)
+        r = p->overflow_inf ? (p->special == SP_IEEE ? INFINITY : NAN) : p->maxv;
+    return copysign(r, v);
+}
+
+static inline double fp_round(const fp_params *p, double v)
+{
+    if (p->round == RND_RNE && !p->overflow_inf)
+        return cm_fp_round(&p->grid, v);
+    return fp_round_slow(p, v, 0.5); /* stochastic without a state: u = 1/2 */
+}
+
+typedef struct fp_state {
+    cm_pcg64 g;
+} fp_state;
 
 static void fp_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     const fp_params *p = pp;
-    (void)state;
+    if (p->round == RND_SR && state) {
+        fp_state *st = state;
+        for (size_t i = 0; i < n; i++)
+            y[i] = fp_round_slow(p, x[i], cm_uniform01(&st->g));
+        return;
+    }
+    if (p->round == RND_RNE && !p->overflow_inf) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = cm_fp_round(&p->grid, x[i]);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         y[i] = fp_round(p, x[i]);
+}
+
+static size_t fp_state_size(const void *pp)
+{
+    return ((const fp_params *)pp)->round == RND_SR ? sizeof(fp_state) : 0;
+}
+
+static cm_status fp_state_init(const void *pp, void *state)
+{
+    (void)pp;
+    cm_pcg64_stream(&((fp_state *)state)->g, 0, 0);
+    return CM_OK;
+}
+
+static void fp_state_seed(const void *pp, void *state, uint64_t seed)
+{
+    (void)pp;
+    cm_pcg64_stream(&((fp_state *)state)->g, seed, 0);
+}
+
+static unsigned fp_rounding(const void *pp)
+{
+    const fp_params *p = pp;
+    return (p->round == RND_SR ? CM_ROUND_STOCHASTIC : CM_ROUND_NEAREST) |
+           (p->overflow_inf ? CM_ROUND_OVERFLOW_INF : 0u) |
+           (p->round == RND_AWAY ? CM_ROUND_TIES_AWAY : 0u);
 }
 
 #define FP_MAX_LEVEL_BITS 20 /* list grids of up to 2^21 codes */
@@ -215,6 +322,10 @@ static cm_status fp_encode(const void *pp, const double *x, uint64_t *codes, siz
     for (size_t i = 0; i < n; i++) {
         double r = fp_round(p, x[i]);
         uint64_t s = signbit(r) ? (uint64_t)1 << (p->E + p->M) : 0;
+        if (isinf(r)) { /* overflow=inf with IEEE codes */
+            codes[i] = s | ((uint64_t)((1 << p->E) - 1) << p->M);
+            continue;
+        }
         if (isnan(r)) {
             if (!p->has_nan)
                 return CM_EUNSUPPORTED;
@@ -276,4 +387,8 @@ const cm_format cm_format_fp = {
     .aliases = fp_aliases,
     .n_aliases = sizeof fp_aliases / sizeof fp_aliases[0],
     .params_print = fp_print,
+    .state_size = fp_state_size,
+    .state_init = fp_state_init,
+    .rounding = fp_rounding,
+    .state_seed = fp_state_seed,
 };

@@ -8,6 +8,7 @@
  * (so an even code is an even k; -2^(B-1) is not a code of the symmetric grid). */
 #include <capmetric/format.h>
 #include <capmetric/grid.h>
+#include <capmetric/rng.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,8 +16,10 @@
 enum { GRID_MIDRISE, GRID_SYMMETRIC, GRID_TWOS };
 enum { PACK_CODE, PACK_DENSE };
 
+enum { RND_RNE, RND_AWAY, RND_SR };
+
 typedef struct int_params {
-    int bits, grid, pack;
+    int bits, grid, pack, round;
     double kmin, kmax; /* code range in grid units */
 } int_params;
 
@@ -30,6 +33,10 @@ static const cm_param int_keys[] = {
     {.key = "pack", .type = CM_PARAM_ENUM, .def = "code",
      .doc = "bits reported: code = B; dense = log2(number of levels) (ideal packing)",
      .choices = "code|dense"},
+    {.key = "round", .type = CM_PARAM_ENUM, .def = "rne",
+     .doc = "rne: nearest, ties to the even code; away: ties away from zero; stochastic: "
+            "unbiased random (saturating outside the grid)",
+     .choices = "rne|away|stochastic"},
 };
 
 static const cm_alias int_aliases[] = {
@@ -53,6 +60,7 @@ static cm_status int_parse(const cm_value *v, void **out, cm_diag *d)
     p->bits = (int)v[0].num;
     p->grid = (int)v[1].num;
     p->pack = (int)v[2].num;
+    p->round = (int)v[3].num;
     double h = ldexp(1.0, p->bits - 1);
     if (p->grid == GRID_SYMMETRIC && p->bits < 2) {
         free(p);
@@ -106,11 +114,37 @@ static inline double code_of(const int_params *p, double v)
     return k;
 }
 
+/* round=away and round=stochastic (u in [0,1); u = 1/2 without a state) */
+static double code_slow(const int_params *p, double v, double u)
+{
+    double off = p->grid == GRID_MIDRISE ? 0.5 : 0.0, t = v - off;
+    double r = cm_round_even(t), fl = r > t ? r - 1 : r, k;
+    if (p->round == RND_SR)
+        k = fl + (u < t - fl ? 1.0 : 0.0);
+    else if (t - fl == 0.5) /* a tie: away from zero (the level, not the code) */
+        k = v >= 0 ? fl + 1 : fl;
+    else
+        k = r;
+    k = k < p->kmin ? p->kmin : k;
+    k = k > p->kmax ? p->kmax : k;
+    return isnan(v) ? v : k;
+}
+
+typedef struct int_state {
+    cm_pcg64 g;
+} int_state;
+
 static void int_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     const int_params *p = pp;
     const double lo = p->kmin, hi = p->kmax;
-    (void)state;
+    if (p->round != RND_RNE) {
+        const double off = p->grid == GRID_MIDRISE ? 0.5 : 0.0;
+        int_state *st = state;
+        for (size_t i = 0; i < n; i++)
+            y[i] = code_slow(p, x[i], st && p->round == RND_SR ? cm_uniform01(&st->g) : 0.5) + off;
+        return;
+    }
     if (p->grid != GRID_MIDRISE) {
         for (size_t i = 0; i < n; i++) {
             double k = cm_round_even(x[i]);
@@ -159,7 +193,8 @@ static cm_status int_encode(const void *pp, const double *x, uint64_t *codes, si
     for (size_t i = 0; i < n; i++) {
         if (isnan(x[i]))
             return CM_EUNSUPPORTED; /* integer grids have no NaN code */
-        codes[i] = (uint64_t)(int64_t)code_of(p, x[i]) & mask;
+        double k = p->round == RND_RNE ? code_of(p, x[i]) : code_slow(p, x[i], 0.5);
+        codes[i] = (uint64_t)(int64_t)k & mask;
     }
     return CM_OK;
 }
@@ -177,6 +212,30 @@ static cm_status int_decode(const void *pp, const uint64_t *codes, double *x, si
         x[i] = level_of(p, k);
     }
     return CM_OK;
+}
+
+static size_t int_state_size(const void *pp)
+{
+    return ((const int_params *)pp)->round == RND_SR ? sizeof(int_state) : 0;
+}
+
+static cm_status int_state_init(const void *pp, void *state)
+{
+    (void)pp;
+    cm_pcg64_stream(&((int_state *)state)->g, 0, 0);
+    return CM_OK;
+}
+
+static void int_state_seed(const void *pp, void *state, uint64_t seed)
+{
+    (void)pp;
+    cm_pcg64_stream(&((int_state *)state)->g, seed, 0);
+}
+
+static unsigned int_rounding(const void *pp)
+{
+    int r = ((const int_params *)pp)->round;
+    return r == RND_SR ? CM_ROUND_STOCHASTIC : r == RND_AWAY ? CM_ROUND_TIES_AWAY : CM_ROUND_NEAREST;
 }
 
 const cm_format cm_format_int = {
@@ -197,4 +256,8 @@ const cm_format cm_format_int = {
     .decode = int_decode,
     .aliases = int_aliases,
     .n_aliases = sizeof int_aliases / sizeof int_aliases[0],
+    .state_size = int_state_size,
+    .state_init = int_state_init,
+    .rounding = int_rounding,
+    .state_seed = int_state_seed,
 };

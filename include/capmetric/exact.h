@@ -30,6 +30,13 @@ cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *ms
 cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s, double *mse,
                              cm_diag *diag);
 
+/*! cm_exact_grid_mse_ex() / cm_exact_opt_scale_ex() : the same for a given
+ * rounding (CM_ROUND_NEAREST or CM_ROUND_STOCHASTIC, see format.h). */
+cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigned rounding,
+                               double *mse, cm_diag *diag);
+cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s,
+                                double *mse, cm_diag *diag);
+
 /*! cm_exact_pipeline_levels() : the unit-scale grid of stage i as a freshly
  * malloc'ed sorted array (free with free()). CM_EUNSUPPORTED if the stage
  * has no `levels`. */

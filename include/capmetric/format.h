@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define CM_ABI_MAJOR 1u
-#define CM_ABI_MINOR 0u
+#define CM_ABI_MINOR 1u /* 1: rounding, state_seed */
 #define CM_ABI_VERSION ((CM_ABI_MAJOR << 16) | CM_ABI_MINOR)
 #define CM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 
@@ -79,6 +79,15 @@ typedef struct cm_alias {
     const char *name;
     const char *spec;
 } cm_alias;
+
+/* What rounding() may return. */
+#define CM_ROUND_NEAREST 0u      /* to the nearest grid value (ties: the format's rule) */
+#define CM_ROUND_STOCHASTIC 1u   /* to one of the two neighbouring grid values, up with
+                                    probability (x - lo)/(hi - lo); saturating outside */
+#define CM_ROUND_OVERFLOW_INF 0x100u /* or'ed in: beyond the largest value gives Inf/NaN, so
+                                    GMSE on Gaussian data is infinite */
+#define CM_ROUND_TIES_AWAY 0x200u /* or'ed in (informational): nearest rounding sends ties
+                                    away from zero instead of to the even code */
 
 /* Flags. */
 #define CM_FORMAT_SCALAR 0x1u /* unit-scale scalar grid; host adds `scale`, `block`, ... */
@@ -140,6 +149,17 @@ struct cm_format {
      * from a file). Writes at most cap bytes including the NUL; returns the
      * length it needed, like snprintf. */
     int (*params_print)(const void *params, char *buf, size_t cap);
+
+    /* --- appended in ABI 1.1 --- */
+    /*! rounding() : how quantize() rounds onto the grid of levels(): a
+     * CM_ROUND_* value. NULL means CM_ROUND_NEAREST. The exact engine
+     * integrates stochastic rounding as well as nearest rounding. */
+    unsigned (*rounding)(const void *params);
+    /*! state_seed() : give the per-thread state a new random seed. The
+     * engine calls it at the start of every batch with a value derived from
+     * the run's seed and the batch index, so that randomized formats
+     * (stochastic rounding) give the same results for any thread count. */
+    void (*state_seed)(const void *params, void *state, uint64_t seed);
 };
 
 

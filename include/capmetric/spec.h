@@ -9,6 +9,7 @@
 #define CAPMETRIC_SPEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <capmetric/errors.h>
 #include <capmetric/format.h>
@@ -74,6 +75,10 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, size_t chunk, cm_pipelin
 void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *st);
 void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *st, const double *x, double *y,
                        size_t n);
+
+/*! cm_pipeline_state_seed() : reseed the randomized stages (stochastic
+ * rounding) of a state; the Monte-Carlo engine does it at every batch. */
+void cm_pipeline_state_seed(const cm_pipeline *p, cm_pipeline_state *st, uint64_t seed);
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,7 @@ for i in 0 1 2 3; do
     awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' &&
         ok || bad "result $i: mc $g vs exact $e (se $s)"
 done
-[ "$("$JQ" "$tmp/ex.json" results.0.spec)" = "int:bits=4,grid=midrise,pack=code,scale=opt" ] && ok || bad "canonical spec in JSON"
+[ "$("$JQ" "$tmp/ex.json" results.0.spec)" = "int:bits=4,grid=midrise,pack=code,round=rne,scale=opt" ] && ok || bad "canonical spec in JSON"
 [ "$("$JQ" "$tmp/ex.json" results.0.gmse_se)" = 0 ] && ok || bad "exact gmse_se must be 0"
 
 # the same seed gives identical numbers for any thread count

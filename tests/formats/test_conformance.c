@@ -21,7 +21,9 @@ static const char *const extra[] = {
     "fp:e=4,m=3,subnormals=0", "fp:e=5,m=2,special=ieee", "fp:e=2,m=3,bias=5",
     "fp:e=8,m=1", "fp:e=3,m=0,special=ieee", "lut:values=-3;-1;0.25;2", "lut:name=af4",
     "lut:name=nf4", "lloydmax:levels=2", "lloydmax:levels=7", "lloydmax:levels=64",
-    "int:bits=4,scale=0.25",
+    "int:bits=4,scale=0.25", "e2m1:round=away", "int:bits=3,grid=symmetric,round=away",
+    "int:bits=4,round=away", "e2m1:round=stochastic", "int4:round=stochastic", "e8m0",
+    "fp:e=2,m=1,block=7", "mxfp4", "lut:name=af4,block=3,scale=rceil,scale_fmt=bf16",
 };
 
 static uint64_t rs = 0x9e3779b97f4a7c15ull;
@@ -50,6 +52,11 @@ static void check_spec(const cm_registry *reg, const char *spec)
     }
     const cm_format *f = cm_pipeline_format(p, 0);
     const void *par = cm_pipeline_params(p, 0);
+    const unsigned rmode = CM_FORMAT_HAS(f, rounding) ? f->rounding(par) : CM_ROUND_NEAREST;
+    /* stochastic rounding is deterministic for a given state and seed, but
+     * consumes its random stream in call order, is not symmetric and has no
+     * ties: those three checks apply to nearest rounding only */
+    const int sr = (rmode & 0xff) == CM_ROUND_STOCHASTIC, away = (rmode & CM_ROUND_TIES_AWAY) != 0;
     size_t g = cm_pipeline_group(p);
     const size_t N = 4099 * g;
     double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y), *z = malloc(N * sizeof *z);
@@ -139,7 +146,7 @@ static void check_spec(const cm_registry *reg, const char *spec)
         f->quantize(par, NULL, w, z, N);
         /* exact ties (e.g. x = 0 in an even-sized grid) go to the even code
          * on both sides, so they are the one place symmetry cannot hold */
-        for (size_t i = 0; symgrid && i < N; i++)
+        for (size_t i = 0; symgrid && !sr && i < N; i++)
             if (!isnan(x[i]) && x[i] != 0.0)
                 sym &= z[i] == -y[i];
         for (size_t i = 0; i < 2000; i++) {
@@ -171,15 +178,22 @@ static void check_spec(const cm_registry *reg, const char *spec)
             rt &= same_bits(y[i], z[i]);
         CHECK(rt, "%s: decode(encode(x)) != quantize(x)", spec);
         /* ties between neighbouring levels go to the even code */
-        if (ls == CM_OK && strcmp(f->name, "fp") != 0) {
-            int even = 1;
+        if (ls == CM_OK && !sr) {
+            /* ties: the even code (fp: the even mantissa, checked below), or
+             * away from zero with CM_ROUND_TIES_AWAY */
+            int ok = 1;
             for (size_t i = 0; i + 1 < k && i < 4000; i++) {
-                double mid = 0.5 * (lv[i] + lv[i + 1]);
+                double mid = 0.5 * (lv[i] + lv[i + 1]), q;
                 uint64_t code;
                 f->encode(par, &mid, &code, 1);
-                even &= (code & 1) == 0;
+                f->quantize(par, NULL, &mid, &q, 1);
+                if (away)
+                    ok &= fabs(q) >= fabs(mid);
+                else if (strcmp(f->name, "fp") != 0)
+                    ok &= (code & 1) == 0;
             }
-            CHECK(even, "%s: a tie did not go to the even code", spec);
+            CHECK(ok, "%s: a tie did not go to the %s", spec,
+                  away ? "value farther from zero" : "even code");
         }
         /* exhaustive: every code decodes to a value that encodes back to it */
         double bits = f->bits_per_value(par);
@@ -201,7 +215,7 @@ static void check_spec(const cm_registry *reg, const char *spec)
             CHECK(bad == 0 && checked > 0, "%s: %zu of %zu codes do not round-trip", spec, bad,
                   checked);
         }
-        if (!strcmp(f->name, "fp") && ls == CM_OK && bits <= 9) {
+        if (!strcmp(f->name, "fp") && ls == CM_OK && bits <= 9 && !sr && !away) {
             /* fp ties: halfway between neighbours the even mantissa wins */
             size_t odd = 0;
             for (size_t i = 0; i + 1 < k; i++) {
@@ -221,7 +235,7 @@ static void check_spec(const cm_registry *reg, const char *spec)
     }
     /* the pipeline with its scale also handles group sizes identically */
     cm_pipeline_state *st;
-    if (cm_pipeline_state_alloc(p, 1024, &st, &d) == CM_OK) {
+    if (!sr && cm_pipeline_state_alloc(p, 1024, &st, &d) == CM_OK) {
         cm_pipeline_apply(p, st, x, y, N);
         int same = 1;
         for (size_t i = 0; i < N; i += g) {

@@ -59,7 +59,7 @@ static char *write_tmp(const char *name, const char *content)
 static void good_specs(void)
 {
     char *c = canon("int4");
-    CHECK(!strcmp(c, "int:bits=4,grid=midrise,pack=code,scale=opt"), "canonical of int4: %s", c);
+    CHECK(!strcmp(c, "int:bits=4,grid=midrise,pack=code,round=rne,scale=opt"), "canonical of int4: %s", c);
     free(c);
     same("int4", "int:bits=4");
     same("int4", "int:grid=midrise,bits=4,scale=opt");
@@ -112,7 +112,7 @@ static void bad_specs(void)
     bad("foo", CM_ENOTFOUND, "unknown format 'foo'", 0);
     bad("foo", CM_ENOTFOUND, "int, fp, lut, lloydmax", 0);
     bad("int:bitz=4", CM_ENOTFOUND,
-        "no key 'bitz' (keys: bits, grid, pack, scale, block, scale_fmt, tensor_scale", 4);
+        "no key 'bitz' (keys: bits, grid, pack, round, scale, block, scale_fmt, tensor_scale", 4);
     bad("int:bits=0", CM_ERANGE, "out of range", 9);
     bad("int:bits=17", CM_ERANGE, "from 1 to 16", 9);
     bad("fp:e=9", CM_ERANGE, "key 'e'", 5);
