@@ -29,15 +29,19 @@ static inline double npdf(double x) { return isinf(x) ? 0.0 : INV_SQRT_2PI * exp
 /* upper tail Q(x) = P(X > x), accurate in both tails */
 static inline double nq(double x) { return 0.5 * erfc(x * M_SQRT1_2); }
 
+/* P(a < X < b), from whichever tail keeps its digits */
+static double nprob(double a, double b)
+{
+    if (a >= 0)
+        return nq(a) - nq(b);
+    if (b <= 0)
+        return nq(-b) - nq(-a);
+    return 1.0 - nq(b) - nq(-a);
+}
+
 static double cell_closed(double a, double b, double c)
 {
-    double D;
-    if (a >= 0)
-        D = nq(a) - nq(b);
-    else if (b <= 0)
-        D = nq(-b) - nq(-a);
-    else
-        D = 1.0 - nq(b) - nq(-a);
+    double D = nprob(a, b);
     double tb = isinf(b) ? 0.0 : (b - 2 * c) * npdf(b);
     double ta = isinf(a) ? 0.0 : (a - 2 * c) * npdf(a);
     double I = (1 + c * c) * D - (tb - ta);
@@ -142,13 +146,7 @@ static double sr_cell(double lo, double hi, double A, double B)
             }
         return t * h;
     }
-    double D;
-    if (lo >= 0)
-        D = nq(lo) - nq(hi);
-    else if (hi <= 0)
-        D = nq(-hi) - nq(-lo);
-    else
-        D = 1.0 - nq(hi) - nq(-lo);
+    double D = nprob(lo, hi);
     double x2 = D - (hi * npdf(hi) - lo * npdf(lo)); /* ∫ x^2 φ */
     double x1 = npdf(lo) - npdf(hi);                 /* ∫ x φ */
     double r = -x2 + (A + B) * x1 - A * B * D;

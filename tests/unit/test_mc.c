@@ -84,6 +84,32 @@ static void agrees_with_exact(cm_pipeline **p)
     cm_mc_run_free(r);
 }
 
+/* batch b's values depend on (seed, b) only: a format's estimate is the same
+ * whatever else shares the run (also with stochastic rounding) */
+static void companions_do_not_matter(void)
+{
+    cm_pipeline *a[2] = {parse("e2m1:round=stochastic"), parse("int4")};
+    cm_pipeline *b[3] = {parse("mxfp4"), parse("int4"), parse("e2m1:round=stochastic")};
+    cm_mc_opts o = {.samples = 1u << 20, .seed = 5, .threads = 2};
+    cm_mc_run *ra, *rb;
+    cm_diag d;
+    cm_mc_run_alloc(a, 2, &o, &ra, &d);
+    cm_mc_run_alloc(b, 3, &o, &rb, &d);
+    double m1, s1, m2, s2, m3, s3, m4, s4;
+    cm_mc_gmse(ra, 0, &m1, &s1);
+    cm_mc_gmse(rb, 2, &m2, &s2);
+    cm_mc_gmse(ra, 1, &m3, &s3);
+    cm_mc_gmse(rb, 1, &m4, &s4);
+    CHECK(m3 == m4 && s3 == s4, "int4 alone-ish and with others: %.17g vs %.17g", m3, m4);
+    CHECK(fabs(m1 - m2) <= 4 * hypot(s1, s2), "stochastic rounding estimates consistent");
+    cm_mc_run_free(ra);
+    cm_mc_run_free(rb);
+    for (int i = 0; i < 2; i++)
+        cm_pipeline_free(a[i]);
+    for (int i = 0; i < 3; i++)
+        cm_pipeline_free(b[i]);
+}
+
 static void se_is_calibrated(void)
 {
     /* over 40 seeds the spread of the estimates matches the reported SE:
@@ -146,6 +172,7 @@ int main(void)
         p[i] = parse(specs[i]);
     threads_identical(p);
     agrees_with_exact(p);
+    companions_do_not_matter();
     se_is_calibrated();
     refusals();
     for (size_t i = 0; i < NS; i++)
