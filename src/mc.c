@@ -35,6 +35,7 @@ typedef struct shared {
     size_t chunk;
     atomic_uint_fast64_t next;
     atomic_int failed;
+    const uint64_t *spec_hash; /* FNV-1a of each canonical spec */
     cm_status status;
     cm_diag diag;
     pthread_mutex_t lock;
@@ -101,14 +102,13 @@ static void *worker(void *arg)
         cm_pcg64_stream(&g, sh->o->seed, b);
         uint64_t m = b + 1 == run->nb ? run->samples - b * run->bs : run->bs;
         memset(acc, 0, n * sizeof *acc);
-        /* randomized formats: a seed per (run seed, batch, pipeline), not drawn
-         * from the batch's stream, so that the values x of batch b stay the
-         * same whatever else is in the run */
+        /* randomized formats: a seed per (run seed, batch, canonical spec), not
+         * drawn from the batch's stream, so that batch b's values and each
+         * format's rounding are the same whatever else is in the run */
         for (size_t f = 0; f < n; f++)
             cm_pipeline_state_seed(sh->p[f], ps[f],
                                    sh->o->seed * UINT64_C(0x9e3779b97f4a7c15) ^
-                                       (b + 1) * UINT64_C(0xbf58476d1ce4e5b9) ^
-                                       (uint64_t)(f + 1) * UINT64_C(0x94d049bb133111eb));
+                                       (b + 1) * UINT64_C(0xbf58476d1ce4e5b9) ^ sh->spec_hash[f]);
         for (uint64_t off = 0; off < m; off += C) {
             size_t c = (size_t)(m - off < C ? m - off : C);
             cm_gauss_fill(&g, x, c);
@@ -177,7 +177,18 @@ cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
         free(run);
         return cm_diag_set(d, CM_ENOMEM, "out of memory (%llu batches)", nb);
     }
-    shared sh = {.p = p, .n = n, .o = o, .run = run, .status = CM_OK};
+    uint64_t *hash = malloc(n * sizeof *hash);
+    if (!hash) {
+        cm_mc_run_free(run);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        for (const char *c = p[i]->canonical; *c; c++)
+            h = (h ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
+        hash[i] = h;
+    }
+    shared sh = {.p = p, .n = n, .o = o, .run = run, .status = CM_OK, .spec_hash = hash};
     sh.chunk = MC_CHUNK / group * group;
     atomic_init(&sh.next, 0);
     atomic_init(&sh.failed, 0);
@@ -198,6 +209,7 @@ cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
         pthread_join(th[i], NULL);
     free(th);
     pthread_mutex_destroy(&sh.lock);
+    free(hash);
     run->seconds = cm_now() - t0;
     if (sh.status) {
         if (d)
