@@ -710,7 +710,8 @@ cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *d)
         if (s == CM_EUNSUPPORTED)
             return cm_diag_set(d, s,
                                "'%s': scale=opt needs the format's grid, which '%s' cannot "
-                               "list here; give scale=VALUE",
+                               "list (the exact path lists grids of up to 2^21 values, e.g. fp "
+                               "with e + m <= 20); give scale=VALUE to evaluate it by Monte Carlo",
                                p->input, st->fmt->name);
         if (s)
             return s;

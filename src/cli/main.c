@@ -66,6 +66,7 @@ typedef struct opts {
     size_t nspecs;
     const char **plugins;
     size_t nplugins;
+    const char *by; /* rank: sort key */
 } opts;
 
 /* Integers: digits, or 2^K, or an integral decimal like 1e7. */
@@ -110,7 +111,8 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
         const char *a = argv[i];
         const char *val = NULL;
         int takes = !strcmp(a, "--samples") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
-                    !strcmp(a, "--method") || !strcmp(a, "--law") || !strcmp(a, "--plugin");
+                    !strcmp(a, "--method") || !strcmp(a, "--law") || !strcmp(a, "--plugin") ||
+                    !strcmp(a, "--by");
         if (takes) {
             if (i + 1 >= argc)
                 return usage_error("option '%s' needs a value", a);
@@ -144,6 +146,13 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                 return usage_error("--law: %s", d.msg);
         } else if (!strcmp(a, "--plugin")) {
             o->plugins[o->nplugins++] = val;
+        } else if (!strcmp(a, "--by")) {
+            if (strcmp(val, "rho_per_bit") && strcmp(val, "gmse") && strcmp(val, "rho") &&
+                strcmp(val, "bits"))
+                return usage_error("--by '%s' is not accepted (accepted: rho_per_bit, gmse, rho, "
+                                   "bits)",
+                                   val);
+            o->by = val;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "--csv")) {
@@ -154,7 +163,7 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->help = 1;
         } else if (a[0] == '-' && a[1] == '-') {
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
-                               "--method, --law, --plugin, --json, --csv, --quiet, --help)",
+                               "--method, --law, --plugin, --by, --json, --csv, --quiet, --help)",
                                a);
         } else if (allow_specs) {
             o->specs[o->nspecs++] = a;
@@ -654,6 +663,181 @@ out:
     return rc;
 }
 
+/* ---- rank ------------------------------------------------------------------------ */
+
+typedef struct ranked {
+    size_t i;       /* index into the results */
+    double key;
+} ranked;
+
+static int by_key_desc(const void *a, const void *b)
+{
+    double x = ((const ranked *)a)->key, y = ((const ranked *)b)->key;
+    return (x < y) - (x > y);
+}
+
+static int cmd_rank(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    cm_result *res = NULL;
+    size_t *mci = NULL;
+    ranked *rk = NULL;
+    cm_mc_run *run = NULL;
+    if (rc || (rc = load_registry(&o, &reg)))
+        goto out;
+    if (o.nspecs < 1) {
+        rc = usage_error("%s", "rank needs at least one SPEC");
+        goto out;
+    }
+    if ((rc = parse_specs(reg, o.specs, o.nspecs, &p)))
+        goto out;
+    size_t n = o.nspecs;
+    res = calloc(n, sizeof *res);
+    mci = calloc(n, sizeof *mci);
+    rk = calloc(n, sizeof *rk);
+    if (!res || !mci || !rk) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    cm_diag d;
+    cm_diag_clear(&d);
+    cm_status s = cm_eval(p, n, &o.ev, res, &run, mci, &d);
+    if (s) {
+        rc = report(s, &d, "rank", NULL);
+        goto out;
+    }
+    const char *by = o.by ? o.by : "rho_per_bit";
+    for (size_t i = 0; i < n; i++) {
+        rk[i].i = i;
+        rk[i].key = !strcmp(by, "gmse") ? -res[i].gmse
+                    : !strcmp(by, "rho") ? res[i].rho
+                    : !strcmp(by, "bits") ? -res[i].bits
+                                          : res[i].rho_per_bit;
+    }
+    qsort(rk, n, sizeof *rk, by_key_desc);
+    /* Pareto frontier in (bits, gmse): nothing else has both no more bits and
+     * no more error, one of them strictly less */
+    int *pareto = calloc(n, sizeof *pareto);
+    double *dn = calloc(n, sizeof *dn), *dse = calloc(n, sizeof *dse);
+    if (!pareto || !dn || !dse) {
+        free(pareto);
+        free(dn);
+        free(dse);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pareto[i] = 1;
+        for (size_t j = 0; j < n && pareto[i]; j++)
+            if (j != i && res[j].bits <= res[i].bits && res[j].gmse <= res[i].gmse &&
+                (res[j].bits < res[i].bits || res[j].gmse < res[i].gmse))
+                pareto[i] = 0;
+    }
+    /* GMSE difference to the next in the ranking, with its standard error:
+     * paired on the common samples when both are Monte Carlo */
+    for (size_t r = 0; r + 1 < n; r++) {
+        size_t a = rk[r].i, b = rk[r + 1].i;
+        dn[r] = res[a].gmse - res[b].gmse;
+        if (mci[a] != SIZE_MAX && mci[b] != SIZE_MAX)
+            cm_mc_diff(run, mci[a], mci[b], &dn[r], &dse[r]);
+        else
+            dse[r] = hypot(res[a].gmse_se, res[b].gmse_se);
+    }
+    if (o.json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "tool", "capmetric");
+        cJSON_AddStringToObject(root, "version", cm_version());
+        cJSON_AddNumberToObject(root, "seed", (double)o.ev.seed);
+        cJSON_AddNumberToObject(root, "samples", (double)o.ev.samples);
+        cJSON_AddStringToObject(root, "law", o.ev.law ? cm_law_name(o.ev.law) : "unified-llama-c4");
+        cJSON_AddStringToObject(root, "by", by);
+        char *base = NULL;
+        cm_result *sorted = calloc(n, sizeof *sorted);
+        for (size_t r = 0; sorted && r < n; r++)
+            sorted[r] = res[rk[r].i];
+        if (sorted && cm_report_json(sorted, n, &o.ev, &base, &d) == CM_OK) {
+            cJSON *b = cJSON_Parse(base);
+            cJSON *arr = b ? cJSON_DetachItemFromObject(b, "results") : NULL;
+            cJSON *e;
+            size_t r = 0;
+            cJSON_ArrayForEach(e, arr)
+            {
+                cJSON_AddNumberToObject(e, "rank", (double)(r + 1));
+                cJSON_AddBoolToObject(e, "pareto", pareto[rk[r].i]);
+                if (r + 1 < n) {
+                    cJSON_AddNumberToObject(e, "diff_next", dn[r]);
+                    cJSON_AddNumberToObject(e, "diff_next_se", dse[r]);
+                } else {
+                    cJSON_AddNullToObject(e, "diff_next");
+                    cJSON_AddNullToObject(e, "diff_next_se");
+                }
+                r++;
+            }
+            if (arr)
+                cJSON_AddItemToObject(root, "results", arr);
+            cJSON_Delete(b);
+        }
+        free(base);
+        free(sorted);
+        char *txt = cJSON_Print(root);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        cJSON_Delete(root);
+    } else {
+        static const char *const head[] = {"#", "spec", "bits", "method", "gmse", "se", "rho",
+                                           "rho/bit", "pareto", "gmse - next", "se", "z"};
+        static const int right[] = {1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1};
+        cli_table t;
+        cli_table_init(&t, 12, head, right);
+        for (size_t r = 0; r < n; r++) {
+            const cm_result *x = &res[rk[r].i];
+            char c[10][40];
+            snprintf(c[0], 40, "%zu", r + 1);
+            fmt_g(c[1], 40, x->bits, 5);
+            fmt_g(c[2], 40, x->gmse, x->method == CM_METHOD_EXACT ? 10 : 6);
+            fmt_g(c[3], 40, x->gmse_se, 2);
+            snprintf(c[4], 40, "%.4f", x->rho);
+            snprintf(c[5], 40, "%.4f", x->rho_per_bit);
+            c[6][0] = c[7][0] = c[8][0] = '\0';
+            if (r + 1 < n) {
+                snprintf(c[6], 40, "%.3g", dn[r]);
+                snprintf(c[7], 40, "%.2g", dse[r]);
+                if (dse[r] > 0)
+                    snprintf(c[8], 40, "%.1f", dn[r] / dse[r]);
+                else
+                    snprintf(c[8], 40, "exact");
+            }
+            const char *row[] = {c[0], x->input, c[1], cm_method_name(x->method), c[2],
+                                 x->method == CM_METHOD_EXACT ? "0" : c[3], c[4], c[5],
+                                 pareto[rk[r].i] ? "*" : "", c[6], c[7], c[8]};
+            cli_table_row(&t, row);
+        }
+        cli_table_print(&t);
+        cli_table_fini(&t);
+        if (!o.quiet)
+            printf("\nsorted by %s; pareto = no other format has both fewer bits and lower GMSE;"
+                   "\ngmse - next: difference to the next row with its standard error (paired on "
+                   "common samples when both are Monte Carlo) and z = difference / se\n",
+                   by);
+    }
+    free(pareto);
+    free(dn);
+    free(dse);
+out:
+    cm_mc_run_free(run);
+    free(rk);
+    free(mci);
+    free(res);
+    free_specs(p, o.nspecs);
+    cm_registry_free(reg);
+    opts_fini(&o);
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static void help(FILE *f)
@@ -663,6 +847,8 @@ static void help(FILE *f)
             "usage:\n"
             "  capmetric formats [--json]          families, their keys and defaults, aliases\n"
             "  capmetric eval [SPEC...] [options]  GMSE, bits, eff_bits, rho, rho_per_bit\n"
+            "  capmetric rank SPEC... [--by KEY]   the same, sorted (rho_per_bit, gmse, rho, bits),\n"
+            "                                      Pareto frontier, paired differences with z-scores\n"
             "  capmetric bench [SPEC...]           Monte-Carlo samples/s and exact-path time\n"
             "  capmetric help | version\n\n"
             "options:\n"
@@ -693,6 +879,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "rank"))
+        return cmd_rank(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         help(stdout);
         return 0;
@@ -701,13 +889,14 @@ int main(int argc, char **argv)
         printf("capmetric %s\n", cm_version());
         return 0;
     }
-    static const char *const later[] = {"rank", "grid", "predict", "fit", "validate", "merge"};
+    static const char *const later[] = {"grid", "predict", "fit", "validate", "merge"};
     for (size_t i = 0; i < sizeof later / sizeof *later; i++)
         if (!strcmp(cmd, later[i])) {
             fprintf(stderr, "%s: '%s' is not available in version %s yet (available: formats, "
-                            "eval, bench)\n",
+                            "eval, rank, bench)\n",
                     prog, cmd, cm_version());
             return EXIT_USAGE;
         }
-    return usage_error("unknown command '%s' (commands: formats, eval, bench, help, version)", cmd);
+    return usage_error("unknown command '%s' (commands: formats, eval, rank, bench, help, version)",
+                       cmd);
 }

@@ -86,6 +86,19 @@ done
     "fp:e=2,m=1,block=32,scale=even,scale_fmt=e8m0" nvfp4_4o6 --quiet >"$tmp/r" && ok || bad "block rules"
 grep -q "^nvfp4_4o6 .* mc " "$tmp/r" && ok || bad "scale=mse falls back to Monte Carlo and says so"
 
+# rank: sorted, Pareto frontier, paired differences
+"$CM" rank int4 e2m1 int3 nf4 e4m3 --json >"$tmp/rk.json" || bad "rank --json"
+[ "$("$JQ" "$tmp/rk.json" results.0.input)" = int3 ] && ok || bad "rank: int3 has the most rho per bit"
+[ "$("$JQ" "$tmp/rk.json" results.0.rank)" = 1 ] && [ "$("$JQ" "$tmp/rk.json" results.4.rank)" = 5 ] && ok || bad "rank numbers"
+for i in 0 1 2 3 4; do
+    in=$("$JQ" "$tmp/rk.json" results.$i.input); pa=$("$JQ" "$tmp/rk.json" results.$i.pareto)
+    case "$in" in e2m1) [ "$pa" = false ] && ok || bad "e2m1 is dominated by int4" ;;
+                  int3|int4|e4m3) [ "$pa" = true ] && ok || bad "$in is on the Pareto frontier" ;; esac
+done
+"$JQ" "$tmp/rk.json" results.0.diff_next_se >/dev/null && ok || bad "rank: diff_next_se"
+"$CM" rank int4 e2m1 --by gmse --json >"$tmp/rg.json" && [ "$("$JQ" "$tmp/rg.json" results.0.input)" = int4 ] && ok || bad "rank --by gmse"
+"$CM" rank int4 "int:bits=4,grid=twos" --method mc --samples 2^20 >"$tmp/rm" && grep -q "^1 " "$tmp/rm" && ok || bad "rank table"
+
 # --- bad input -------------------------------------------------------------------
 expect_fail "unknown format 'foo'" eval foo
 expect_fail "families: int, fp, lut, lloydmax" eval foo
@@ -116,7 +129,9 @@ expect_fail "needs a value" eval int4 --samples
 expect_fail "exclude each other" eval int4 --json --csv
 expect_fail "unknown option '--frobnicate'" eval int4 --frobnicate
 expect_fail "unknown command 'evaluate'" evaluate int4
-expect_fail "not available" rank int4
+expect_fail "not available" grid x.json
+expect_fail "rank needs at least one SPEC" rank
+expect_fail "--by 'speed' is not accepted" rank int4 --by speed
 expect_fail "no exact path" eval int4+e2m1 --method exact
 expect_fail "plugin '/nonexistent.so'" eval int4 --plugin /nonexistent.so
 expect_fail "per-block rule: give block=K" eval int:scale=floor
