@@ -6,6 +6,9 @@ extern const cm_format cm_format_fp;
 extern const cm_format cm_format_lut;
 extern const cm_format cm_format_lloydmax;
 extern const cm_format cm_format_e8m0;
+extern const cm_format cm_format_sparse;
+extern const cm_format cm_format_nm;
+extern const cm_format cm_format_outlier;
 
 static const cm_format *const builtin[] = {
     &cm_format_int,
@@ -13,6 +16,9 @@ static const cm_format *const builtin[] = {
     &cm_format_lut,
     &cm_format_lloydmax,
     &cm_format_e8m0,
+    &cm_format_sparse,
+    &cm_format_nm,
+    &cm_format_outlier,
 };
 
 const cm_format *const *cm_builtin_query(uint32_t host_abi, size_t *count)

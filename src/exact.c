@@ -260,15 +260,140 @@ static cm_status prep(const double *levels, size_t k, double **out, size_t *ku, 
     return CM_OK;
 }
 
+/* ---- values selected by a preceding stage (sparsity, outliers) ---------------
+ * A stage after a selecting one sees the values that pass, each with
+ * probability π(|x|): an indicator |x| > t or |x| < t (integrated in closed
+ * form on clipped cells) or a smooth probability (N:M: 20-point
+ * Gauss–Legendre on pieces of width <= 1/8, where π and φ are analytic). */
+typedef struct weight {
+    int type;       /* 0 none, 1 |x| > t passes, 2 |x| < t passes, 3 probability */
+    double t;
+    const cm_format *f;
+    const void *params;
+} weight;
+
+static const double GL20X[10] = {0.0765265211334973, 0.2277858511416451, 0.3737060887154195,
+                                 0.5108670019508271, 0.6360536807265150, 0.7463319064601508,
+                                 0.8391169718222188, 0.9122344282513259, 0.9639719272779138,
+                                 0.9931285991850949};
+static const double GL20W[10] = {0.1527533871307258, 0.1491729864726037, 0.1420961093183820,
+                                 0.1316886384491766, 0.1181945319615184, 0.1019301198172404,
+                                 0.0832767415767048, 0.0626720483341091, 0.0406014298003869,
+                                 0.0176140071391521};
+
+typedef double (*wfun)(const weight *w, double x, double c);
+
+/* ∫_a^b g(x) dx, finite a < b, by 20-point Gauss–Legendre on pieces of <= 1/8 */
+static double gl_integrate(wfun g, const weight *w, double a, double b, double c)
+{
+    int pieces = (int)ceil((b - a) * 8.0);
+    pieces = pieces < 1 ? 1 : pieces;
+    double h = (b - a) / pieces, tot = 0;
+    for (int i = 0; i < pieces; i++) {
+        double m = a + (i + 0.5) * h, r = 0.5 * h;
+        for (int j = 0; j < 10; j++)
+            tot += GL20W[j] * (g(w, m - r * GL20X[j], c) + g(w, m + r * GL20X[j], c)) * r;
+    }
+    return tot;
+}
+
+static double pass_sq(const weight *w, double x, double c)
+{
+    return w->f->pass_prob(w->params, fabs(x)) * (x - c) * (x - c) * npdf(x);
+}
+
+static double reject_fn(const weight *w, double x, double c)
+{
+    (void)c;
+    double a = fabs(x), pr = w->type == 3 ? w->f->pass_prob(w->params, a) : 0.0;
+    return (1.0 - pr) * w->f->reject_mse(w->params, a) * npdf(x);
+}
+
+/* ∫_a^b π(|x|) (x - c)^2 φ(x) dx */
+static double weighted_cell(const weight *w, double a, double b, double c)
+{
+    switch (w->type) {
+    case 1: { /* (-inf, -t] and [t, inf) */
+        double r = 0;
+        if (a < -w->t)
+            r += cell_mse(a, fmin(b, -w->t), c);
+        if (b > w->t)
+            r += cell_mse(fmax(a, w->t), b, c);
+        return r;
+    }
+    case 2: { /* [-t, t] */
+        double lo = fmax(a, -w->t), hi = fmin(b, w->t);
+        return hi > lo ? cell_mse(lo, hi, c) : 0.0;
+    }
+    case 3: {
+        double lo = fmax(a, -TAIL_CUT), hi = fmin(b, TAIL_CUT), r = 0;
+        if (!(hi > lo))
+            return 0.0;
+        if (lo < 0 && hi > 0) /* π(|x|) has a kink at 0 */
+            return gl_integrate(pass_sq, w, lo, 0, c) + gl_integrate(pass_sq, w, 0, hi, c);
+        r = gl_integrate(pass_sq, w, lo, hi, c);
+        return r;
+    }
+    default:
+        return cell_mse(a, b, c);
+    }
+}
+
+/* error of the values the selecting stage settles itself: ∫ (1 - π) reject φ */
+static double reject_part(const weight *w)
+{
+    switch (w->type) {
+    case 1: return 2.0 * gl_integrate(reject_fn, w, 0, w->t, 0);
+    case 2: return w->t < TAIL_CUT ? 2.0 * gl_integrate(reject_fn, w, w->t, TAIL_CUT, 0) : 0.0;
+    case 3: return 2.0 * gl_integrate(reject_fn, w, 0, TAIL_CUT, 0);
+    default: return 0.0;
+    }
+}
+
+/* the weight a selecting stage puts on the next one (type 0: none usable) */
+static weight stage_weight(const cm_stage *st)
+{
+    weight w = {0, 0, st->fmt, st->params};
+    if (!st->sel)
+        return w;
+    int above = 1;
+    double t = CM_FORMAT_HAS(st->fmt, pass_threshold) ? st->fmt->pass_threshold(st->params, &above)
+                                                        : NAN;
+    if (!isnan(t)) {
+        w.type = above ? 1 : 2;
+        w.t = t;
+    } else if (CM_FORMAT_HAS(st->fmt, pass_prob) && !isnan(st->fmt->pass_prob(st->params, 1.0))) {
+        w.type = 3;
+    }
+    return w;
+}
+
+/* nearest rounding onto s*v (unique, sorted) of the passing values */
+static double grid_mse_weighted(const double *v, size_t k, double s, const weight *w)
+{
+    double total = 0;
+    for (size_t j = 0; j < k; j++) {
+        double a = j == 0 ? -INFINITY : 0.5 * s * (v[j - 1] + v[j]);
+        double b = j + 1 == k ? INFINITY : 0.5 * s * (v[j] + v[j + 1]);
+        if (j != 0 && j + 1 != k && (a > TAIL_CUT || b < -TAIL_CUT || b - a < NARROW))
+            continue;
+        total += weighted_cell(w, a, b, s * v[j]);
+    }
+    return total;
+}
+
 typedef struct objective {
     const double *v;
     size_t k;
     int sym;
-    int sr; /* stochastic rounding */
+    int sr;             /* stochastic rounding */
+    const weight *w;    /* values selected by a preceding stage, or NULL */
 } objective;
 
 static double objective_at(const objective *o, double s)
 {
+    if (o->w && o->w->type)
+        return grid_mse_weighted(o->v, o->k, s, o->w);
     return o->sr ? grid_mse_sr(o->v, o->k, s) : grid_mse_unique(o->v, o->k, s, o->sym);
 }
 
@@ -387,8 +512,17 @@ cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, doub
     return cm_exact_opt_scale_ex(levels, k, CM_ROUND_NEAREST, s_out, mse, d);
 }
 
+static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, const weight *w,
+                           double *s_out, double *mse, cm_diag *d);
+
 cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s_out,
                                 double *mse, cm_diag *d)
+{
+    return opt_scale(levels, k, rounding, NULL, s_out, mse, d);
+}
+
+static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, const weight *w,
+                           double *s_out, double *mse, cm_diag *d)
 {
     cm_gsl_quiet();
     double *v;
@@ -409,7 +543,8 @@ cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned roundin
         free(v);
         return cm_diag_set(d, CM_EINVAL, "grid has no non-zero value: no scale to optimize");
     }
-    objective o = {.v = v, .k = n, .sym = sym, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+    objective o = {.v = v, .k = n, .sym = sym, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC,
+                   .w = w};
     const double COARSE_STEP = n <= SMALL_GRID ? M_LN2 / 8 : M_LN2 / 2;
     const size_t N_COARSE = n <= SMALL_GRID ? 4 : 2;
     double *xs = malloc(SCAN_MAX * sizeof *xs), *fs = malloc(SCAN_MAX * sizeof *fs);
@@ -556,8 +691,55 @@ cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **out,
     return CM_OK;
 }
 
+/* the scale optimum of stage i (> 0) after a selecting stage i-1 that sees
+ * N(0,1) input: minimizes the error over the passing values */
+cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
+                                   unsigned rounding, double *s, double *mse, cm_diag *d)
+{
+    weight w = {0, 0, NULL, NULL};
+    if (i == 1 && (rounding & 0xff) == CM_ROUND_NEAREST)
+        w = stage_weight(&p->st[0]);
+    return opt_scale(lv, k, rounding, w.type ? &w : NULL, s, mse, d);
+}
+
+/* selecting stage alone, or followed by one scalar grid stage (nearest
+ * rounding, one global scale) */
+static cm_status exact_selected(const cm_pipeline *p, double *mse, cm_diag *d)
+{
+    weight w = stage_weight(&p->st[0]);
+    if (!w.type)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
+    double r = reject_part(&w);
+    if (p->n == 1) {
+        *mse = r;
+        return CM_OK;
+    }
+    const cm_stage *q = &p->st[1];
+    if (p->n != 2 || !q->scalar || q->blk.K || cm_stage_rounding(q) != CM_ROUND_NEAREST ||
+        isnan(q->scale))
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': the exact path covers a selection followed by one grid format "
+                           "with a global scale and nearest rounding",
+                           p->input);
+    double *lv, *v;
+    size_t k, n;
+    int sym;
+    cm_status s = cm_exact_pipeline_levels(p, 1, &lv, &k, d);
+    if (s)
+        return s;
+    s = prep(lv, k, &v, &n, &sym, d);
+    free(lv);
+    if (s)
+        return s;
+    *mse = r + grid_mse_weighted(v, n, q->scale, &w);
+    free(v);
+    return CM_OK;
+}
+
 cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
 {
+    if (p->st[0].sel)
+        return exact_selected(p, mse, d);
     if (p->n != 1)
         return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': no exact path for a composition",
                            p->input);

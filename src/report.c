@@ -65,6 +65,10 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
         bad = bad || add(e, "eff_bits", num(r->eff_bits));
         bad = bad || add(e, "rho", num(r->rho));
         bad = bad || add(e, "rho_per_bit", num(r->rho_per_bit));
+        bad = bad || add(e, "shannon_gmse", num(r->shannon_gmse));
+        bad = bad || add(e, "gap_db", num(r->gap_db));
+        bad = bad || add(e, "gap_bits", num(r->gap_bits));
+        bad = bad || add(e, "rho_product", num(r->rho_product));
         bad = bad || add(e, "seconds", num(r->seconds));
         bad = bad || add(e, "samples", cJSON_CreateNumber((double)r->samples));
     }
@@ -105,7 +109,7 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
     cm_buf b;
     cm_buf_init(&b);
     cm_buf_puts(&b, "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
-                    "seconds,samples\n");
+                    "seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product\n");
     for (size_t i = 0; i < n; i++) {
         const cm_result *r = &res[i];
         const double v[] = {r->gmse, r->gmse_se, r->scale, r->eff_bits, r->rho, r->rho_per_bit,
@@ -122,7 +126,13 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
             cm_buf_puts(&b, ",");
             csv_num(&b, v[k]);
         }
-        cm_buf_printf(&b, ",%llu\n", (unsigned long long)r->samples);
+        cm_buf_printf(&b, ",%llu", (unsigned long long)r->samples);
+        const double w[] = {r->shannon_gmse, r->gap_db, r->gap_bits, r->rho_product};
+        for (size_t k = 0; k < sizeof w / sizeof w[0]; k++) {
+            cm_buf_puts(&b, ",");
+            csv_num(&b, w[k]);
+        }
+        cm_buf_puts(&b, "\n");
     }
     *out = cm_buf_take(&b);
     return *out ? CM_OK : cm_diag_set(d, CM_ENOMEM, "out of memory");

@@ -530,7 +530,9 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             s = cm_diag_set(d, CM_EPLUGIN, "format '%s' reports a group size of 0", f->name);
             err_at(d, (long)b, (long)(e - b), s);
         }
+        st->sel = CM_FORMAT_HAS(f, select);
         /* canonical text */
+        size_t canon_start = canon->len;
         cm_buf_puts(canon, f->name);
         cm_buf_puts(fam, f->name);
         int first = 1;
@@ -564,6 +566,11 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
                     first = 0;
                 }
         }
+        if (!s && !canon->oom) {
+            st->canon = cm_strndup(canon->s + canon_start, canon->len - canon_start);
+            if (!st->canon)
+                s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+        }
         if (s) {
             f->params_free(params);
             st->params = NULL;
@@ -595,9 +602,11 @@ void cm_pipeline_free(cm_pipeline *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         if (p->st[i].fmt)
             p->st[i].fmt->params_free(p->st[i].params);
+        free(p->st[i].canon);
+    }
     free(p->st);
     free(p->canonical);
     free(p->input);
@@ -689,14 +698,26 @@ size_t cm_pipeline_group(const cm_pipeline *p) { return p->group; }
 double cm_pipeline_scale(const cm_pipeline *p, size_t i) { return p->st[i].scale; }
 int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i) { return p->st[i].scale_opt; }
 
-double cm_pipeline_bits(const cm_pipeline *p)
+/* Bits from stage i on: a selecting stage costs its own bits (mask, stored
+ * outliers) plus the passing fraction times what stores the passing values
+ * (the next stages, or 16 bits when nothing follows); otherwise the values
+ * are stored by the last stage. */
+static double bits_from(const cm_pipeline *p, size_t i)
 {
-    const cm_stage *last = &p->st[p->n - 1];
-    double bits = last->fmt->bits_per_value(last->params);
-    if (last->blk.K)
-        bits += cm_sfmt_bits(last->blk.sfmt) / (double)last->blk.K;
-    return bits;
+    const cm_stage *st = &p->st[i];
+    double own = st->fmt->bits_per_value(st->params);
+    if (st->sel) {
+        double pf = CM_FORMAT_HAS(st->fmt, pass_fraction) ? st->fmt->pass_fraction(st->params) : 1;
+        return own + pf * (i + 1 < p->n ? bits_from(p, i + 1) : 16.0);
+    }
+    if (i + 1 < p->n)
+        return bits_from(p, i + 1);
+    if (st->blk.K)
+        own += cm_sfmt_bits(st->blk.sfmt) / (double)st->blk.K;
+    return own;
 }
+
+double cm_pipeline_bits(const cm_pipeline *p) { return bits_from(p, 0); }
 
 cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *d)
 {
@@ -715,7 +736,11 @@ cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *d)
                                p->input, st->fmt->name);
         if (s)
             return s;
-        s = cm_exact_opt_scale_ex(lv, k, cm_stage_rounding(st), &st->scale, &st->opt_mse, d);
+        if (i > 0 && p->st[i - 1].sel)
+            s = cm_exact_opt_scale_after(p, i, lv, k, cm_stage_rounding(st), &st->scale,
+                                         &st->opt_mse, d);
+        else
+            s = cm_exact_opt_scale_ex(lv, k, cm_stage_rounding(st), &st->scale, &st->opt_mse, d);
         free(lv);
         if (s)
             return s;
@@ -737,8 +762,10 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, size_t chunk, cm_pipelin
         s->chunk = p->group;
     s->t0 = malloc(5 * s->chunk * sizeof(double));
     s->t1 = s->t0 ? s->t0 + s->chunk : NULL;
+    s->stage = malloc(3 * p->n * s->chunk * sizeof(double));
+    s->pass = malloc(p->n * s->chunk);
     s->fstate = calloc(p->n, sizeof *s->fstate);
-    if (!s->t0 || !s->fstate) {
+    if (!s->t0 || !s->stage || !s->pass || !s->fstate) {
         cm_pipeline_state_free(p, s);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
@@ -784,6 +811,8 @@ void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *s)
             }
     free(s->fstate);
     free(s->t0);
+    free(s->stage);
+    free(s->pass);
     free(s);
 }
 
@@ -802,31 +831,58 @@ unsigned cm_stage_rounding(const cm_stage *st)
     return CM_FORMAT_HAS(st->fmt, rounding) ? st->fmt->rounding(st->params) : CM_ROUND_NEAREST;
 }
 
+/* one stage on its own: block-scaled, scaled, or as is */
+static void apply_stage(const cm_pipeline *p, cm_pipeline_state *s, size_t i, const double *in,
+                        double *out, size_t m)
+{
+    const cm_stage *st = &p->st[i];
+    double *u = s->t1 + s->chunk; /* scaled input */
+    double *sc = u + s->chunk, *tmp = sc + s->chunk; /* block scales, scratch */
+    if (st->blk.K) {
+        cm_block_apply(&st->blk, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp);
+    } else if (st->scalar && st->scale != 1.0) {
+        const double scale = st->scale, inv = 1.0 / st->scale;
+        for (size_t j = 0; j < m; j++)
+            u[j] = in[j] * inv;
+        st->fmt->quantize(st->params, s->fstate[i], u, out, m);
+        for (size_t j = 0; j < m; j++)
+            out[j] *= scale;
+    } else {
+        st->fmt->quantize(st->params, s->fstate[i], in, out, m);
+    }
+}
+
+/* stages i.. of the pipeline; a selecting stage sends only its passing
+ * values on (the others enter the next stage as 0 and keep the value the
+ * selecting stage gave them) */
+static void apply_from(const cm_pipeline *p, cm_pipeline_state *s, size_t i, const double *in,
+                       double *out, size_t m)
+{
+    if (i + 1 == p->n) {
+        apply_stage(p, s, i, in, out, m);
+        return;
+    }
+    const cm_stage *st = &p->st[i];
+    double *mid = s->stage + 3 * i * s->chunk, *u = mid + s->chunk, *tmp = u + s->chunk;
+    if (st->sel) {
+        unsigned char *pass = s->pass + i * s->chunk;
+        st->fmt->select(st->params, s->fstate[i], in, mid, pass, m);
+        for (size_t j = 0; j < m; j++)
+            u[j] = pass[j] ? mid[j] : 0.0;
+        apply_from(p, s, i + 1, u, tmp, m);
+        for (size_t j = 0; j < m; j++)
+            out[j] = pass[j] ? tmp[j] : mid[j];
+    } else {
+        apply_stage(p, s, i, in, mid, m);
+        apply_from(p, s, i + 1, mid, out, m);
+    }
+}
+
 void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *s, const double *x, double *y,
                        size_t n)
 {
-    double *u = s->t1 + s->chunk; /* scaled input */
-    double *sc = u + s->chunk, *tmp = sc + s->chunk; /* block scales, scratch */
     for (size_t off = 0; off < n; off += s->chunk) {
         size_t m = n - off < s->chunk ? n - off : s->chunk;
-        const double *in = x + off;
-        for (size_t i = 0; i < p->n; i++) {
-            const cm_stage *st = &p->st[i];
-            double *out = i + 1 == p->n ? y + off : (i % 2 ? s->t1 : s->t0);
-            if (st->blk.K) {
-                cm_block_apply(&st->blk, st->fmt, st->params, s->fstate[i], in, out, m, u, sc,
-                               tmp);
-            } else if (st->scalar && st->scale != 1.0) {
-                const double scale = st->scale, inv = 1.0 / st->scale;
-                for (size_t j = 0; j < m; j++)
-                    u[j] = in[j] * inv;
-                st->fmt->quantize(st->params, s->fstate[i], u, out, m);
-                for (size_t j = 0; j < m; j++)
-                    out[j] *= scale;
-            } else {
-                st->fmt->quantize(st->params, s->fstate[i], in, out, m);
-            }
-            in = out;
-        }
+        apply_from(p, s, 0, x + off, y + off, m);
     }
 }

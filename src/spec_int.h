@@ -27,6 +27,8 @@ typedef struct cm_stage {
     double opt_mse;    /* exact GMSE at the optimum when resolved by the exact path */
     size_t group;
     cm_blockspec blk;  /* blk.K > 0: block scaling (then `scale` is unused) */
+    int sel;           /* the format selects values (sparsity, outliers) */
+    char *canon;       /* this stage's canonical spec */
 } cm_stage;
 
 struct cm_pipeline {
@@ -39,6 +41,10 @@ struct cm_pipeline {
     size_t group;
 };
 
+/* exact.c: the optimal scale of stage i given what the previous stage passes */
+cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
+                                   unsigned rounding, double *s, double *mse, cm_diag *d);
+
 /* CM_ROUND_* of a stage (nearest when the format does not say). */
 unsigned cm_stage_rounding(const cm_stage *st);
 
@@ -46,7 +52,9 @@ unsigned cm_stage_rounding(const cm_stage *st);
  * scratch vectors of `chunk` values. */
 struct cm_pipeline_state {
     size_t chunk;
-    double *t0, *t1;   /* stage outputs; followed by u, sc, tmp (chunk values each) */
+    double *t0, *t1;   /* t0: u, sc, tmp scratch (chunk values each); t1 unused */
+    double *stage;     /* per stage: 3 vectors of chunk values (mid/ysel, u, tmp) */
+    unsigned char *pass; /* per stage: chunk flags */
     void **fstate;     /* per stage; NULL where the format has no state */
 };
 

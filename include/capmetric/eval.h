@@ -43,6 +43,10 @@ typedef struct cm_result {
     double gmse, gmse_se;
     double scale;       /* scale of the first scalar stage; NaN if none */
     double eff_bits, rho, rho_per_bit;
+    double shannon_gmse; /* D(R) = 2^(-2 bits): the rate-distortion bound at these bits */
+    double gap_db;       /* 10 log10(gmse / D(R)) */
+    double gap_bits;     /* bits - eff_bits: the same gap in bits */
+    double rho_product;  /* compositions: product of the stages' rho alone; NaN otherwise */
     double seconds;
     uint64_t samples;   /* 0 for exact */
 } cm_result;

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define CM_ABI_MAJOR 1u
-#define CM_ABI_MINOR 1u /* 1: rounding, state_seed */
+#define CM_ABI_MINOR 2u /* 1: rounding, state_seed; 2: select, pass_* */
 #define CM_ABI_VERSION ((CM_ABI_MAJOR << 16) | CM_ABI_MINOR)
 #define CM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 
@@ -160,6 +160,27 @@ struct cm_format {
      * the run's seed and the batch index, so that randomized formats
      * (stochastic rounding) give the same results for any thread count. */
     void (*state_seed)(const void *params, void *state, uint64_t seed);
+
+    /* --- appended in ABI 1.2: formats that select values (sparsity, outliers) --- */
+    /*! select() : split x into values that continue to the next stage of a
+     * composition (pass[i] = 1, y[i] = x[i]) and values this format settles
+     * itself (pass[i] = 0, y[i] = their final value: 0 for pruned values, the
+     * stored value for outliers). With select, quantize() must give the
+     * format's result when it stands alone (passing values kept exactly). */
+    void (*select)(const void *params, void *state, const double *x, double *y,
+                   unsigned char *pass, size_t n);
+    /*! pass_fraction() : the expected fraction of N(0,1) values that pass. */
+    double (*pass_fraction)(const void *params);
+    /*! pass_prob() : for the exact path, the probability that a value of
+     * magnitude a passes (N(0,1) input); NULL if there is no closed form. */
+    double (*pass_prob)(const void *params, double a);
+    /*! pass_threshold() : when passing is exactly |x| > t (*above = 1) or
+     * |x| < t (*above = 0), return t; else NaN. Lets the exact path integrate
+     * cells in closed form instead of by quadrature. */
+    double (*pass_threshold)(const void *params, int *above);
+    /*! reject_mse() : squared error of a settled value of magnitude a
+     * (a^2 for pruning, 0 for an outlier kept exactly). */
+    double (*reject_mse)(const void *params, double a);
 };
 
 

@@ -89,6 +89,15 @@ static inline double cm_fp_round(const cm_fpgrid *g, double v)
     return copysign(r, v);
 }
 
+/*! cm_binary_entropy() : H(p) = -p log2 p - (1-p) log2(1-p) bits, the cost
+ * per value of an entropy-coded mask that keeps a fraction p. */
+static inline double cm_binary_entropy(double p)
+{
+    if (!(p > 0) || !(p < 1))
+        return 0.0;
+    return -p * log2(p) - (1 - p) * log2(1 - p);
+}
+
 /*! cm_grid_init() : copy k >= 1 values (sorted ascending, distinct, finite).
  * @return CM_OK, CM_EINVAL (not sorted, repeated or not finite), CM_ENOMEM. */
 cm_status cm_grid_init(cm_grid *g, const double *levels, size_t k, cm_diag *diag);

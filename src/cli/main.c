@@ -411,10 +411,13 @@ static void fmt_g(char *b, size_t n, double x, int prec)
 static void print_results(const cm_result *r, size_t n)
 {
     static const char *const head[] = {"spec", "bits", "method", "gmse", "se", "scale",
-                                       "eff_bits", "rho", "rho/bit", "seconds"};
-    static const int right[] = {0, 1, 0, 1, 1, 1, 1, 1, 1, 1};
+                                       "eff_bits", "rho", "rho/bit", "D(R) gap dB", "seconds"};
+    static const int right[] = {0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    int comp = 0;
+    for (size_t i = 0; i < n; i++)
+        comp |= !isnan(r[i].rho_product);
     cli_table t;
-    if (cli_table_init(&t, 10, head, right))
+    if (cli_table_init(&t, 11, head, right))
         return;
     for (size_t i = 0; i < n; i++) {
         char c[9][40];
@@ -426,13 +429,21 @@ static void print_results(const cm_result *r, size_t n)
         snprintf(c[5], 40, "%.4f", r[i].rho);
         snprintf(c[6], 40, "%.4f", r[i].rho_per_bit);
         snprintf(c[7], 40, "%.3f", r[i].seconds);
+        snprintf(c[8], 40, "%.2f", r[i].gap_db);
         const char *row[] = {r[i].input, c[0], cm_method_name(r[i].method), c[1],
                              r[i].method == CM_METHOD_EXACT ? "0" : c[2], c[3], c[4], c[5], c[6],
-                             c[7]};
+                             c[8], c[7]};
         cli_table_row(&t, row);
     }
     cli_table_print(&t);
     cli_table_fini(&t);
+    if (comp) {
+        printf("\ncompositions: rho(A+B) beside rho(A) * rho(B) (each stage alone):\n");
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(r[i].rho_product))
+                printf("  %-40s rho %.4f   product %.4f\n", r[i].input, r[i].rho,
+                       r[i].rho_product);
+    }
 }
 
 static int cmd_eval(int argc, char **argv)
