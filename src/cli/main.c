@@ -397,7 +397,8 @@ static int cmd_formats(int argc, char **argv)
 
 static const char *const default_specs[] = {
     "int2", "int3", "int4", "int8", "ternary", "e2m1", "e2m3", "e3m2", "e4m3", "e5m2",
-    "lut:name=nf4", "lut:name=af4", "lloydmax:levels=4", "lloydmax:levels=16",
+    "lut:name=nf4", "lut:name=af4", "mxfp4", "nvfp4", "nf4", "int4_g128", "mxfp8_e4m3",
+    "2:4+int4", "lloydmax:levels=4", "lloydmax:levels=16",
 };
 
 static void fmt_g(char *b, size_t n, double x, int prec)

@@ -86,6 +86,22 @@ done
     "fp:e=2,m=1,block=32,scale=even,scale_fmt=e8m0" nvfp4_4o6 --quiet >"$tmp/r" && ok || bad "block rules"
 grep -q "^nvfp4_4o6 .* mc " "$tmp/r" && ok || bad "scale=mse falls back to Monte Carlo and says so"
 
+# sparsity and compositions (issue 5's command minus vector quantization)
+"$CM" eval 2:4 "sparse:density=0.5" "2:4+int:bits=4" --json >"$tmp/sx.json" || bad "eval sparsity"
+"$CM" eval 2:4 "sparse:density=0.5" "2:4+int:bits=4" --json --method mc --samples 2^21 >"$tmp/sm.json" || bad "eval sparsity mc"
+for i in 0 1 2; do
+    [ "$("$JQ" "$tmp/sx.json" results.$i.method)" = exact ] && ok || bad "sparsity result $i not exact"
+    e=$("$JQ" "$tmp/sx.json" results.$i.gmse); g=$("$JQ" "$tmp/sm.json" results.$i.gmse); s=$("$JQ" "$tmp/sm.json" results.$i.gmse_se)
+    awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' &&
+        ok || bad "sparsity result $i: mc $g vs exact $e (se $s)"
+done
+"$JQ" "$tmp/sx.json" results.2.rho_product >/dev/null && [ "$("$JQ" "$tmp/sx.json" results.0.rho_product)" = nan ] && ok || bad "rho_product"
+awk -v g="$("$JQ" "$tmp/sx.json" results.0.gap_bits)" -v b="$("$JQ" "$tmp/sx.json" results.0.bits)" -v e="$("$JQ" "$tmp/sx.json" results.0.eff_bits)" \
+    'BEGIN { d = g - (b - e); if (d < 0) d = -d; exit !(d < 1e-12) }' && ok || bad "gap_bits = bits - eff_bits"
+expect_fail "n must be below m" eval nm:n=4,m=4
+expect_fail "key 'density'" eval sparse:density=0
+expect_fail "key 'frac'" eval outlier:frac=0.7
+
 # rank: sorted, Pareto frontier, paired differences
 "$CM" rank int4 e2m1 int3 nf4 e4m3 --json >"$tmp/rk.json" || bad "rank --json"
 [ "$("$JQ" "$tmp/rk.json" results.0.input)" = int3 ] && ok || bad "rank: int3 has the most rho per bit"
