@@ -9,6 +9,7 @@ extern const cm_format cm_format_e8m0;
 extern const cm_format cm_format_sparse;
 extern const cm_format cm_format_nm;
 extern const cm_format cm_format_outlier;
+extern const cm_format cm_format_vq;
 
 static const cm_format *const builtin[] = {
     &cm_format_int,
@@ -19,6 +20,7 @@ static const cm_format *const builtin[] = {
     &cm_format_sparse,
     &cm_format_nm,
     &cm_format_outlier,
+    &cm_format_vq,
 };
 
 const cm_format *const *cm_builtin_query(uint32_t host_abi, size_t *count)

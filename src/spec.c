@@ -424,7 +424,9 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
     for (size_t i = 0; i < cm_registry_alias_count(reg); i++) {
         const char *an = cm_registry_alias_get(reg, i, NULL)->name;
         size_t l = strlen(an);
-        if (l > hn && l <= e - b && !memcmp(text + b, an, l) && (b + l == e || text[b + l] == ':')) {
+        /* an alias that holds a ':' (vq:kmeans) may go on with ',key=value' */
+        if (l > hn && l <= e - b && !memcmp(text + b, an, l) &&
+            (b + l == e || text[b + l] == ':' || (strchr(an, ':') && text[b + l] == ','))) {
             hn = l;
             aspec = cm_registry_alias_get(reg, i, NULL)->spec;
         }

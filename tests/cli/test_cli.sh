@@ -98,6 +98,10 @@ done
 "$JQ" "$tmp/sx.json" results.2.rho_product >/dev/null && [ "$("$JQ" "$tmp/sx.json" results.0.rho_product)" = nan ] && ok || bad "rho_product"
 awk -v g="$("$JQ" "$tmp/sx.json" results.0.gap_bits)" -v b="$("$JQ" "$tmp/sx.json" results.0.bits)" -v e="$("$JQ" "$tmp/sx.json" results.0.eff_bits)" \
     'BEGIN { d = g - (b - e); if (d < 0) d = -d; exit !(d < 1e-12) }' && ok || bad "gap_bits = bits - eff_bits"
+CAPMETRIC_CACHE_DIR="$tmp/cache" "$CM" eval "vq:lattice=d4,bits=1" "vq:kmeans,dim=2,bits=1" lloydmax:levels=2 --samples 2^18 --json >"$tmp/v.json" || bad "eval vq"
+[ "$("$JQ" "$tmp/v.json" results.0.method)" = mc ] && [ "$("$JQ" "$tmp/v.json" results.1.bits)" = 1 ] && ok || bad "vq results"
+expect_fail "give exactly one of" eval vq
+expect_fail "MiB of codebook" eval vq:lattice=e8,bits=4
 expect_fail "n must be below m" eval nm:n=4,m=4
 expect_fail "key 'density'" eval sparse:density=0
 expect_fail "key 'frac'" eval outlier:frac=0.7

@@ -1,0 +1,222 @@
+/* Vector quantization.
+ *  - the lattice decoders reproduce the normalized second moments G of
+ *    tests/anchors/gaussian.json (bounds_and_lattices, Conway & Sloane) on
+ *    input uniform over a union of fundamental regions, within 4 SE;
+ *  - k-means in dimension 1 is Lloyd-Max (within 4 SE);
+ *  - at 2 bits, dimensions 2, 4 and 8 beat scalar Lloyd-Max (paired z < -4);
+ *  - the Z lattice with cube shaping is the scalar midrise grid, value for value;
+ *  - codebook files and their refusals; the k-means cache. */
+#include <capmetric/capmetric.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../testutil.h"
+
+int cm_vq_lattice_decode(const char *name, const double *x, double *c);
+
+static cm_registry *reg;
+static cJSON *gauss;
+static char tmpdir[] = "/tmp/cm_vq_XXXXXX";
+
+static void second_moments(void)
+{
+    struct {
+        const char *name, *anchor;
+        size_t d;
+        double vol;
+        double box[8]; /* a box that is a union of fundamental regions */
+    } L[] = {
+        {"z", "bounds_and_lattices.normalized_second_moment_G.Z", 1, 1, {1}},
+        {"a2", "bounds_and_lattices.normalized_second_moment_G.A2", 2, 0.8660254037844386,
+         {1, 1.7320508075688772}},
+        {"d4", "bounds_and_lattices.normalized_second_moment_G.D4", 4, 2, {2, 2, 2, 2}},
+        {"e8", "bounds_and_lattices.normalized_second_moment_G.E8", 8, 1,
+         {2, 2, 2, 2, 2, 2, 2, 2}},
+    };
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 8, 8);
+    for (int l = 0; l < 4; l++) {
+        const size_t n = 1 << 20, d = L[l].d;
+        double s = 0, s2 = 0, x[8], c[8];
+        for (size_t i = 0; i < n; i++) {
+            for (size_t k = 0; k < d; k++)
+                x[k] = (cm_uniform01(&g) - 0.5) * L[l].box[k] * 3; /* 3 periods per axis */
+            cm_vq_lattice_decode(L[l].name, x, c);
+            double e = 0;
+            for (size_t k = 0; k < d; k++)
+                e += (x[k] - c[k]) * (x[k] - c[k]);
+            e /= (double)d;
+            s += e;
+            s2 += e * e;
+        }
+        double m = s / (double)n, se = sqrt((s2 / (double)n - m * m) / (double)n);
+        double norm = pow(L[l].vol, 2.0 / (double)d), ref = t_num(gauss, L[l].anchor);
+        CHECK_NEAR(m / norm, ref, 4 * se / norm + t_digits_tol(ref), L[l].anchor);
+    }
+}
+
+static cm_pipeline *parse(const char *spec)
+{
+    cm_pipeline *p = NULL;
+    cm_diag d;
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
+        fprintf(stderr, "%s: %s\n", spec, d.msg);
+        exit(99);
+    }
+    return p;
+}
+
+static void against_scalar(void)
+{
+    const char *specs[] = {"lloydmax:levels=4", "vq:kmeans,dim=1,bits=2", "vq:kmeans,dim=2,bits=2",
+                           "vq:kmeans,dim=4,bits=2", "vq:lattice=e8,bits=2",
+                           "vq:lattice=z,dim=2,bits=3,shape=cube,scale=0.5", "int:bits=3,scale=0.5"};
+    cm_pipeline *p[7];
+    for (int i = 0; i < 7; i++)
+        p[i] = parse(specs[i]);
+    cm_mc_opts o = {.samples = 1u << 22, .seed = 77, .threads = 2};
+    cm_mc_run *r;
+    cm_diag d;
+    CHECK(cm_mc_run_alloc(p, 7, &o, &r, &d) == CM_OK, "mc: %s", d.msg);
+    double lm, m, se, diff, dse;
+    cm_exact_gmse(p[0], &lm, &d);
+    cm_mc_gmse(r, 1, &m, &se);
+    CHECK(fabs(m - lm) <= 4 * se, "k-means dim 1 %.6g vs Lloyd-Max %.6g (se %.2g)", m, lm, se);
+    for (int i = 2; i <= 4; i++) {
+        cm_mc_diff(r, (size_t)i, 0, &diff, &dse);
+        CHECK(diff / dse < -4, "%s beats Lloyd-Max 2 bits: difference %.4g, z = %.1f", specs[i],
+              diff, diff / dse);
+    }
+    double a, b;
+    cm_mc_gmse(r, 5, &a, &se);
+    cm_mc_gmse(r, 6, &b, &se);
+    CHECK(fabs(a - b) <= 1e-12 * b, "Z lattice, cube shaping = scalar midrise grid: %.15g vs %.15g",
+          a, b);
+    CHECK(cm_pipeline_bits(p[4]) == 2 && cm_pipeline_group(p[4]) == 8, "e8: 2 bits, group 8");
+    CHECK(cm_exact_gmse(p[4], &a, &d) == CM_EUNSUPPORTED, "VQ has no exact path (Monte Carlo)");
+    cm_mc_run_free(r);
+    for (int i = 0; i < 7; i++)
+        cm_pipeline_free(p[i]);
+}
+
+static char *write_tmp(const char *name, const char *content)
+{
+    static char path[600];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    fputs(content, f);
+    fclose(f);
+    return path;
+}
+
+static void bad(const char *spec, cm_status want, const char *msg)
+{
+    cm_pipeline *p = NULL;
+    cm_diag d;
+    cm_status s = cm_spec_parse(reg, spec, &p, &d);
+    CHECK(s == want && strstr(d.msg, msg), "'%s': status %d (want %d), message '%s' lacks '%s'",
+          spec, s, want, d.msg, msg);
+    cm_pipeline_free(p);
+}
+
+static void files_and_refusals(void)
+{
+    char spec[800];
+    snprintf(spec, sizeof spec, "vq:file=%s",
+             write_tmp("cb.json", "{\"dim\": 2, \"codewords\": [[1, 1], [-1, -1], [1, -1], [-1, 1]]}"));
+    cm_pipeline *p = parse(spec);
+    CHECK(cm_pipeline_bits(p) == 1.0 && cm_pipeline_group(p) == 2, "file codebook: 1 bit, dim 2");
+    cm_pipeline_free(p);
+    /* the 4-point file codebook at the same scale is 1-bit scalar sign quantization per axis */
+    char s1[900];
+    snprintf(s1, sizeof s1, "vq:file=%s/cb.json,scale=0.7978845608028654", tmpdir);
+    p = parse(s1);
+    cm_pipeline *q = parse("int:bits=1,scale=1.5957691216057308");
+    cm_pipeline *pq[2] = {p, q};
+    cm_mc_opts o = {.samples = 1u << 20, .seed = 3, .threads = 1};
+    cm_mc_run *r;
+    cm_diag d;
+    cm_mc_run_alloc(pq, 2, &o, &r, &d);
+    double a, b, se;
+    cm_mc_gmse(r, 0, &a, &se);
+    cm_mc_gmse(r, 1, &b, &se);
+    CHECK(fabs(a - b) <= 1e-12 * b, "file codebook {+-1}^2 = sign quantizer: %.15g vs %.15g", a, b);
+    cm_mc_run_free(r);
+    cm_pipeline_free(p);
+    cm_pipeline_free(q);
+
+    snprintf(spec, sizeof spec, "vq:file=%s", write_tmp("shape.json", "{\"dim\": 2, \"codewords\": [[1, 1], [1]]}"));
+    bad(spec, CM_EPARSE, "codeword 2 does not have 2 numbers");
+    snprintf(spec, sizeof spec, "vq:file=%s", write_tmp("nan.json", "{\"dim\": 1, \"codewords\": [[1], [\"nan\"]]}"));
+    bad(spec, CM_EPARSE, "not a finite number");
+    snprintf(spec, sizeof spec, "vq:file=%s", write_tmp("dup.json", "{\"dim\": 1, \"codewords\": [[1], [2], [1]]}"));
+    bad(spec, CM_EINVAL, "appears twice");
+    snprintf(spec, sizeof spec, "vq:file=%s", write_tmp("nodim.json", "{\"codewords\": [[1], [2]]}"));
+    bad(spec, CM_EPARSE, "must hold {\"dim\"");
+    snprintf(spec, sizeof spec, "vq:file=%s", write_tmp("broken.json", "{\"dim\": 1,\n \"codewords\": [[1]"));
+    bad(spec, CM_EPARSE, "not valid JSON (line 2");
+    bad("vq:file=/nonexistent/cb.json", CM_EIO, "cannot open");
+    bad("vq:lattice=e8,bits=4", CM_ERANGE, "MiB of codebook");
+    bad("vq:codebook=kmeans,dim=16,bits=2", CM_ERANGE, "codewords");
+    bad("vq:lattice=e8,dim=4", CM_EINVAL, "lattice e8 has dimension 8");
+    bad("vq:lattice=z", CM_EINVAL, "give dim=");
+    bad("vq", CM_EINVAL, "give exactly one of");
+    bad("vq:lattice=d4,codebook=kmeans", CM_EINVAL, "give exactly one of");
+    bad("vq:lattice=leech", CM_EPARSE, "none|z|a2|d4|e8");
+    bad("vq:lattice=z,dim=3,bits=0.5", CM_ERANGE, "whole number of codewords");
+}
+
+static void cache(void)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/cache", tmpdir);
+    setenv("CAPMETRIC_CACHE_DIR", dir, 1);
+    const char *spec = "vq:kmeans,dim=2,bits=2,seed=7,scale=1";
+    double x[64], y1[64], y2[64];
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 1, 1);
+    cm_gauss_fill(&g, x, 64);
+    for (int pass = 0; pass < 2; pass++) {
+        cm_pipeline *p = parse(spec);
+        cm_pipeline_state *st;
+        cm_diag d;
+        cm_pipeline_state_alloc(p, 64, &st, &d);
+        cm_pipeline_apply(p, st, x, pass ? y2 : y1, 64);
+        cm_pipeline_state_free(p, st);
+        cm_pipeline_free(p);
+    }
+    CHECK(memcmp(y1, y2, sizeof y1) == 0, "trained and cached codebooks quantize alike");
+    struct stat sb;
+    char path[900];
+    snprintf(path, sizeof path, "%s/kmeans-v1-d2-k16-s7.json", dir);
+    CHECK(stat(path, &sb) == 0, "the codebook is cached at %s", path);
+    setenv("CAPMETRIC_CACHE_DIR", "/proc/nonexistent", 1); /* unwritable: still works */
+    cm_pipeline *p = parse("vq:kmeans,dim=1,bits=1,seed=9");
+    cm_pipeline_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
+    gauss = t_load_json("gaussian.json");
+    if (!mkdtemp(tmpdir))
+        return 99;
+    char cdir[700];
+    snprintf(cdir, sizeof cdir, "%s/cache0", tmpdir);
+    setenv("CAPMETRIC_CACHE_DIR", cdir, 1);
+    cm_diag d;
+    if (cm_registry_alloc(&reg, &d))
+        return 99;
+    second_moments();
+    against_scalar();
+    files_and_refusals();
+    cache();
+    cm_registry_free(reg);
+    cJSON_Delete(gauss);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return t_done("vq");
+}
