@@ -10,6 +10,8 @@
 #include <capmetric/format.h>
 #include <capmetric/grid.h>
 
+#include <gsl/gsl_cdf.h>
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -36,15 +38,7 @@ static cm_status ol_parse(const cm_value *v, void **out, cm_diag *d)
     p->frac = v[0].num;
     p->bits = (int)v[1].num;
     p->mask = (int)v[2].num;
-    double lo = 0, hi = 40; /* t with P(|X| >= t) = frac */
-    for (int i = 0; i < 200; i++) {
-        double mid = 0.5 * (lo + hi);
-        if (erfc(mid * M_SQRT1_2) > p->frac)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    p->t = 0.5 * (lo + hi);
+    p->t = gsl_cdf_ugaussian_Qinv(0.5 * p->frac); /* P(|X| >= t) = frac */
     *out = p;
     return CM_OK;
 }

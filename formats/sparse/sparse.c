@@ -18,6 +18,8 @@
 #include <capmetric/format.h>
 #include <capmetric/grid.h>
 
+#include <gsl/gsl_cdf.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,20 +39,6 @@ static double mask_bits(int mask, double group, double kept, double frac)
     if (mask == MASK_NONE)
         return 0.0;
     return group > 0 ? log2_choose(group, kept) / group : cm_binary_entropy(frac);
-}
-
-/* Φ^-1 by bisection on erfc (only at parse time) */
-static double norm_quantile(double p)
-{
-    double lo = -40, hi = 40;
-    for (int i = 0; i < 200; i++) {
-        double mid = 0.5 * (lo + hi);
-        if (0.5 * erfc(-mid * M_SQRT1_2) < p)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return 0.5 * (lo + hi);
 }
 
 static double square(const void *p, double a)
@@ -151,7 +139,7 @@ static cm_status sparse_parse(const cm_value *v, void **out, cm_diag *d)
     p->mask = (int)v[2].num;
     /* zeroed fraction s: threshold Φ^-1((1 + s)/2) */
     double s = 1.0 - p->density;
-    p->t = s > 0 ? norm_quantile(0.5 * (1.0 + s)) : 0.0;
+    p->t = s > 0 ? gsl_cdf_ugaussian_Pinv(0.5 * (1.0 + s)) : 0.0;
     *out = p;
     return CM_OK;
 }
