@@ -830,6 +830,16 @@ static int cmd_rank(int argc, char **argv)
         }
         cli_table_print(&t);
         cli_table_fini(&t);
+        int comp = 0;
+        for (size_t r = 0; r < n; r++)
+            comp |= !isnan(res[r].rho_product);
+        if (comp) {
+            printf("\ncompositions: rho(A+B) beside rho(A) * rho(B) (each stage alone):\n");
+            for (size_t r = 0; r < n; r++)
+                if (!isnan(res[rk[r].i].rho_product))
+                    printf("  %-40s rho %.4f   product %.4f\n", res[rk[r].i].input,
+                           res[rk[r].i].rho, res[rk[r].i].rho_product);
+        }
         if (!o.quiet)
             printf("\nsorted by %s; pareto = no other format has both fewer bits and lower GMSE;"
                    "\ngmse - next: difference to the next row with its standard error (paired on "
