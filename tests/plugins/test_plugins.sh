@@ -60,6 +60,9 @@ for i in 0 1; do
         bad "mulaw $i: mc $g vs exact $e (se $s)"
 done
 [ "$("$JQ" "$tmp/e.json" results.1.spec)" = "mulaw:bits=8,mu=255,scale=opt" ] && ok || bad "plugin canonical spec"
+"$CM" rank --plugin "$GOOD/mulaw.so" mulaw8 int8 "mulaw:bits=8,mu=40" --json >"$tmp/r.json" &&
+    [ "$("$JQ" "$tmp/r.json" results)" = 3 ] && grep -q '"input":[[:space:]]*"mulaw:bits=8,mu=40"' "$tmp/r.json" && ok ||
+    bad "a plugin format in rank"
 CAPMETRIC_PLUGIN_PATH="$GOOD" "$CM" eval fixture_ok mulaw --quiet >"$tmp/p" && grep -q "^fixture_ok" "$tmp/p" && ok ||
     bad "plugins from CAPMETRIC_PLUGIN_PATH"
 "$CM" eval --plugin "$GOOD/mulaw.so" "mulaw:mu=0" >/dev/null 2>"$tmp/err"
