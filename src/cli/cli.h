@@ -2,7 +2,9 @@
 #ifndef CM_CLI_H
 #define CM_CLI_H
 
+#include <capmetric/capmetric.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A text table printed with aligned columns. */
 typedef struct cli_table {
@@ -15,5 +17,41 @@ int cli_table_init(cli_table *t, size_t ncol, const char *const *head, const int
 int cli_table_row(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t);
 void cli_table_fini(cli_table *t);
+
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+extern const char *prog;
+
+typedef struct opts {
+    cm_eval_opts ev;
+    int json, csv, quiet, help;
+    int samples_given;
+    const char **specs;
+    size_t nspecs;
+    const char **plugins;
+    size_t nplugins;
+    const char *by; /* rank: sort key */
+    /* grid and merge */
+    const char *out_dir;
+    int resume, force, use_default, shard_i, shard_n;
+} opts;
+
+int exit_code_for(cm_status s);
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 0)))
+#endif
+int usage_error(const char *fmt, const char *arg);
+int report(cm_status s, const cm_diag *d, const char *what, const char *text);
+int parse_opts(int argc, char **argv, opts *o, int allow_specs);
+void opts_fini(opts *o);
+int load_registry(const opts *o, cm_registry **reg);
+void print_results(const cm_result *r, size_t n);
+void fmt_g(char *b, size_t n, double x, int prec);
+
+/* grid.c */
+int cmd_grid(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

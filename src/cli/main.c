@@ -19,12 +19,10 @@
 #define CM_PLUGINDIR ""
 #endif
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
-static const char *prog = "capmetric";
+const char *prog = "capmetric";
 
-static int exit_code_for(cm_status s)
+int exit_code_for(cm_status s)
 {
     switch (s) {
     case CM_OK: return 0;
@@ -34,7 +32,7 @@ static int exit_code_for(cm_status s)
     }
 }
 
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
@@ -43,7 +41,7 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* Print a diagnostic; with `text` show the text and a caret under diag->pos. */
-static int report(cm_status s, const cm_diag *d, const char *what, const char *text)
+int report(cm_status s, const cm_diag *d, const char *what, const char *text)
 {
     fprintf(stderr, "%s: error: %s%s%s\n", prog, what ? what : "", what ? ": " : "",
             d->msg[0] ? d->msg : cm_strerror(s));
@@ -58,16 +56,6 @@ static int report(cm_status s, const cm_diag *d, const char *what, const char *t
 
 /* ---- options -------------------------------------------------------------- */
 
-typedef struct opts {
-    cm_eval_opts ev;
-    int json, csv, quiet, help;
-    int samples_given;
-    const char **specs;
-    size_t nspecs;
-    const char **plugins;
-    size_t nplugins;
-    const char *by; /* rank: sort key */
-} opts;
 
 /* Integers: digits, or 2^K, or an integral decimal like 1e7. */
 static int parse_count(const char *s, uint64_t *out)
@@ -97,7 +85,7 @@ static int parse_count(const char *s, uint64_t *out)
     return 0;
 }
 
-static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
+int parse_opts(int argc, char **argv, opts *o, int allow_specs)
 {
     memset(o, 0, sizeof *o);
     cm_eval_opts_default(&o->ev);
@@ -112,7 +100,7 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
         const char *val = NULL;
         int takes = !strcmp(a, "--samples") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
                     !strcmp(a, "--method") || !strcmp(a, "--law") || !strcmp(a, "--plugin") ||
-                    !strcmp(a, "--by");
+                    !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard");
         if (takes) {
             if (i + 1 >= argc)
                 return usage_error("option '%s' needs a value", a);
@@ -153,6 +141,23 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                                    "bits)",
                                    val);
             o->by = val;
+        } else if (!strcmp(a, "-o")) {
+            o->out_dir = val;
+        } else if (!strcmp(a, "--shard")) {
+            int si = 0, sn = 0, used = 0;
+            if (sscanf(val, "%d/%d%n", &si, &sn, &used) != 2 || val[used] || sn < 1 ||
+                sn > 100000 || si < 1 || si > sn)
+                return usage_error("--shard '%s' is not accepted (accepted: I/N with 1 <= I <= N, "
+                                   "e.g. 1/4)",
+                                   val);
+            o->shard_i = si;
+            o->shard_n = sn;
+        } else if (!strcmp(a, "--resume")) {
+            o->resume = 1;
+        } else if (!strcmp(a, "--force")) {
+            o->force = 1;
+        } else if (!strcmp(a, "--default")) {
+            o->use_default = 1;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "--csv")) {
@@ -163,7 +168,8 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->help = 1;
         } else if (a[0] == '-' && a[1] == '-') {
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
-                               "--method, --law, --plugin, --by, --json, --csv, --quiet, --help)",
+                               "--method, --law, --plugin, --by, --json, --csv, --quiet, --help; "
+                               "grid: -o, --resume, --force, --shard, --default)",
                                a);
         } else if (allow_specs) {
             o->specs[o->nspecs++] = a;
@@ -176,7 +182,7 @@ static int parse_opts(int argc, char **argv, opts *o, int allow_specs)
     return 0;
 }
 
-static void opts_fini(opts *o)
+void opts_fini(opts *o)
 {
     free(o->specs);
     free(o->plugins);
@@ -216,7 +222,7 @@ static int load_plugin_dirs(cm_registry *reg, const char *dirs)
 
 /* Registry with built-ins, --plugin files, $CAPMETRIC_PLUGIN_PATH and the
  * installed plugin directory. On failure *reg is NULL and nothing leaks. */
-static int load_registry(const opts *o, cm_registry **reg)
+int load_registry(const opts *o, cm_registry **reg)
 {
     cm_diag d;
     cm_diag_clear(&d);
@@ -401,7 +407,7 @@ static const char *const default_specs[] = {
     "2:4+int4", "lloydmax:levels=4", "lloydmax:levels=16",
 };
 
-static void fmt_g(char *b, size_t n, double x, int prec)
+void fmt_g(char *b, size_t n, double x, int prec)
 {
     if (isnan(x))
         snprintf(b, n, "-");
@@ -409,7 +415,7 @@ static void fmt_g(char *b, size_t n, double x, int prec)
         snprintf(b, n, "%.*g", prec, x);
 }
 
-static void print_results(const cm_result *r, size_t n)
+void print_results(const cm_result *r, size_t n)
 {
     static const char *const head[] = {"spec", "bits", "method", "gmse", "se", "scale",
                                        "eff_bits", "rho", "rho/bit", "D(R) gap dB", "seconds"};
@@ -871,6 +877,9 @@ static void help(FILE *f)
             "  capmetric eval [SPEC...] [options]  GMSE, bits, eff_bits, rho, rho_per_bit\n"
             "  capmetric rank SPEC... [--by KEY]   the same, sorted (rho_per_bit, gmse, rho, bits),\n"
             "                                      Pareto frontier, paired differences with z-scores\n"
+            "  capmetric grid FILE.json|--default [-o DIR] [--resume] [--force] [--shard I/N]\n"
+            "                                      sweep a grid; reports and plots in results/NAME/\n"
+            "  capmetric merge DIR... -o OUT       shards of one grid into one report\n"
             "  capmetric bench [SPEC...]           Monte-Carlo samples/s and exact-path time\n"
             "  capmetric help | version\n\n"
             "options:\n"
@@ -903,6 +912,10 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "rank"))
         return cmd_rank(argc - 2, argv + 2);
+    if (!strcmp(cmd, "grid"))
+        return cmd_grid(argc - 2, argv + 2);
+    if (!strcmp(cmd, "merge"))
+        return cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         help(stdout);
         return 0;
@@ -911,14 +924,15 @@ int main(int argc, char **argv)
         printf("capmetric %s\n", cm_version());
         return 0;
     }
-    static const char *const later[] = {"grid", "predict", "fit", "validate", "merge"};
+    static const char *const later[] = {"predict", "fit", "validate"};
     for (size_t i = 0; i < sizeof later / sizeof *later; i++)
         if (!strcmp(cmd, later[i])) {
             fprintf(stderr, "%s: '%s' is not available in version %s yet (available: formats, "
-                            "eval, rank, bench)\n",
+                            "eval, rank, grid, merge, bench)\n",
                     prog, cmd, cm_version());
             return EXIT_USAGE;
         }
-    return usage_error("unknown command '%s' (commands: formats, eval, rank, bench, help, version)",
+    return usage_error("unknown command '%s' (commands: formats, eval, rank, grid, merge, bench, "
+                       "help, version)",
                        cmd);
 }

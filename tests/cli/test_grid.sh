@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# capmetric grid / merge: reports (JSON, CSV, meta, summary, two SVGs that a
+# real renderer accepts), --force, a run killed and resumed, shards merged:
+# each must equal the uninterrupted single run (timing fields aside); and
+# every bad input: exit 2, a message naming the problem, nothing half-written.
+set -u
+CM=$1
+JQ=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+export CAPMETRIC_CACHE_DIR="$tmp/cache"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect_fail() {
+    local want=$1
+    shift
+    "$CM" "$@" >out 2>err
+    local rc=$?
+    [ $rc -eq 2 ] || { bad "capmetric $* exited $rc, expected 2 ($(cat err))"; return; }
+    grep -qF -- "$want" err && ok || bad "capmetric $*: message lacks '$want': $(cat err)"
+}
+strip() { grep -v '"seconds"' "$1"; }
+
+cat >g.json <<'G'
+{"name": "t", "options": {"samples": 131072, "seed": 5},
+ "sweeps": {
+   "int": {"spec": "int", "keys": {"bits": {"from": 2, "to": 4}, "grid": ["midrise", "symmetric"]}},
+   "fp6": {"spec": "fp", "keys": {"e": {"from": 1, "to": 4}, "m": {"from": 0, "to": 4}}, "where": {"e + m + 1": 6}},
+   "named": {"specs": ["mxfp4", "int4", "2:4+int4", "nvfp4_4o6", "vq:lattice=d4,bits=1"]}
+ }}
+G
+"$CM" grid g.json -o full --quiet || bad "grid run"
+for f in results.json results.csv meta.json summary.md gmse_vs_bits.svg rho_vs_bits.svg; do
+    [ -s "full/$f" ] && ok || bad "missing full/$f"
+done
+[ ! -e full/progress.jsonl ] && ok || bad "progress file left after a finished run"
+# 6 int + 4 fp6 + 5 named, int4 (= int:bits=4) counted once
+[ "$("$JQ" full/results.json results)" = 14 ] && [ "$("$JQ" full/results.json points)" = 14 ] && ok ||
+    bad "14 points expected, got $("$JQ" full/results.json results)"
+[ "$(wc -l <full/results.csv)" -eq 15 ] && ok || bad "csv rows"
+grep -q '^| 1 |' full/summary.md && grep -q '\*\*P\*\*' full/summary.md && ok || bad "summary table"
+"$JQ" full/meta.json wall_seconds >/dev/null && "$JQ" full/meta.json machine >/dev/null && ok || bad "meta"
+if command -v rsvg-convert >/dev/null; then
+    for s in gmse_vs_bits rho_vs_bits; do
+        rsvg-convert "full/$s.svg" -o "$s.png" 2>err && [ -s "$s.png" ] && ok || bad "$s.svg does not render: $(cat err)"
+    done
+else
+    bad "rsvg-convert is not installed (librsvg2-bin)"
+fi
+grep -q "Pareto optimal" full/gmse_vs_bits.svg && grep -q "bits per value" full/gmse_vs_bits.svg && ok || bad "axis label and legend"
+
+# existing results: refused without --force, replaced with it
+expect_fail "already holds results" grid g.json -o full
+"$CM" grid g.json -o full --force --quiet && ok || bad "--force"
+
+# a run killed after 4 points, then resumed: the same results
+(CAPMETRIC_TEST_ABORT_AFTER=4 "$CM" grid g.json -o killed --quiet >/dev/null 2>&1) 2>/dev/null
+[ -e killed/progress.jsonl ] && [ "$(wc -l <killed/progress.jsonl)" -eq 4 ] && [ ! -e killed/results.json ] && ok ||
+    bad "after a kill: 4 saved points, no report"
+"$CM" grid g.json -o killed --resume --quiet && ok || bad "--resume"
+cmp -s <(strip full/results.json) <(strip killed/results.json) && ok || bad "resumed run differs from the single run"
+
+# shards, merged: the same results
+"$CM" grid g.json -o s1 --shard 1/3 --quiet && "$CM" grid g.json -o s2 --shard 2/3 --quiet &&
+    "$CM" grid g.json -o s3 --shard 3/3 --quiet || bad "shard runs"
+[ "$("$JQ" s2/results.json results)" = 5 ] && ok || bad "shard 2/3 has 5 points"
+"$CM" merge s1 s2 s3 -o merged --quiet && ok || bad "merge"
+cmp -s <(strip full/results.json) <(strip merged/results.json) && ok || bad "merged shards differ from the single run"
+expect_fail "point 1 is missing" merge s1 s3 -o m2
+"$CM" grid g.json -o other --seed 9 --shard 2/3 --quiet
+expect_fail "differ in 'seed'" merge s1 other s3 -o m3
+expect_fail "cannot read" merge s1 nowhere -o m4
+expect_fail "merge takes DIR... -o OUT" merge s1
+
+# bad grid files
+printf '{"name": "x",\n "sweeps": {' >broken.json
+expect_fail "not valid JSON (line 2" grid broken.json
+echo '{"name": "x", "sweep": {}}' >k.json
+expect_fail "unknown key 'sweep' (accepted: name, options, max_points, sweeps)" grid k.json
+echo '{"name": "x", "sweeps": {"a": {"spec": "int", "kyes": {}}}}' >sk.json
+expect_fail "sweep 'a': unknown key 'kyes'" grid sk.json
+echo '{"name": "x", "sweeps": {"a": {"spec": "fp", "keys": {"e": [1, 2], "m": [1]}, "where": {"e + m": 9}}}}' >e.json
+expect_fail "sweep 'a' is empty" grid e.json
+echo '{"name": "x", "max_points": 3, "sweeps": {"a": {"spec": "int", "keys": {"bits": {"from": 1, "to": 8}}}}}' >m.json
+expect_fail "the range has more values than max_points" grid m.json
+echo '{"name": "x", "max_points": 4, "sweeps": {"a": {"spec": "fp", "keys": {"e": [1, 2, 3], "m": [1, 2, 3]}}}}' >m2.json
+expect_fail "larger than max_points = 4" grid m2.json
+echo '{"name": "x", "sweeps": {"a": {"spec": "int", "keys": {"bits": [1, 99]}}}}' >bs.json
+expect_fail "key 'bits': 99 is out of range" grid bs.json
+echo '{"name": "x", "sweeps": {"a": {"spec": "fp", "keys": {"e": [2]}, "where": {"e + q": 3}}}}' >c.json
+expect_fail "constraint 'e + q' must compare" grid c.json
+echo '{"name": "x", "options": {"samples": 0}, "sweeps": {"a": {"specs": ["int4"]}}}' >o.json
+expect_fail "option 'samples' is not accepted" grid o.json
+echo '{"sweeps": {"a": {"specs": ["int4"]}}}' >n.json
+expect_fail "'name' must be a non-empty text" grid n.json
+expect_fail "cannot read grid file 'nope.json'" grid nope.json
+expect_fail "--shard '3/2' is not accepted" grid g.json --shard 3/2
+expect_fail "cannot write to the output directory" grid g.json -o /proc/capmetric-test
+expect_fail "grid takes one FILE.json, or --default" grid
+
+echo "grid: $pass passed, $fail failed"
+[ $fail -eq 0 ]
