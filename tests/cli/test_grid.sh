@@ -4,8 +4,8 @@
 # each must equal the uninterrupted single run (timing fields aside); and
 # every bad input: exit 2, a message naming the problem, nothing half-written.
 set -u
-CM=$1
-JQ=$2
+CM=$(realpath "$1")
+JQ=$(realpath "$2")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
