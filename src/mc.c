@@ -263,3 +263,11 @@ void cm_mc_diff(const cm_mc_run *r, size_t i, size_t j, double *diff, double *se
 uint64_t cm_mc_samples(const cm_mc_run *r) { return r->samples; }
 uint64_t cm_mc_batches(const cm_mc_run *r) { return r->nb; }
 double cm_mc_seconds(const cm_mc_run *r) { return r->seconds; }
+
+uint64_t cm_mc_batch_size(const cm_mc_run *r) { return r->bs; }
+
+void cm_mc_batch_sums(const cm_mc_run *r, size_t i, double *out)
+{
+    for (uint64_t b = 0; b < r->nb; b++)
+        out[b] = r->sse[b * r->n + i];
+}

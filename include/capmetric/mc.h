@@ -49,6 +49,15 @@ void cm_mc_diff(const cm_mc_run *run, size_t i, size_t j, double *diff, double *
 uint64_t cm_mc_samples(const cm_mc_run *run);
 uint64_t cm_mc_batches(const cm_mc_run *run);
 
+/*! cm_mc_batch_size() : values per batch (the last batch may hold fewer). */
+uint64_t cm_mc_batch_size(const cm_mc_run *run);
+
+/*! cm_mc_batch_sums() : pipeline i's squared-error sum in every batch, in batch
+ * order (cm_mc_batches() values). Two runs with the same seed, samples and
+ * batch size saw the same values batch for batch, so their sums can be paired
+ * across runs as within one. */
+void cm_mc_batch_sums(const cm_mc_run *run, size_t i, double *out);
+
 /*! cm_mc_seconds() : wall time of the run. */
 double cm_mc_seconds(const cm_mc_run *run);
 

@@ -784,16 +784,55 @@ static char *svg_plot(const entry *e, size_t n, const int *pareto, const char *t
     return doc;
 }
 
+/* GMSE(a) - GMSE(b) with its standard error: paired batch by batch when both
+ * are Monte Carlo on the same batches (same seed, samples and batch size),
+ * else from the two standard errors (0 for exact against exact). */
+static void paired(const cJSON *a, const cJSON *b, double *diff, double *se)
+{
+    *diff = num_of(a, "gmse") - num_of(b, "gmse");
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(a, "batch_sse");
+    const cJSON *sb = cJSON_GetObjectItemCaseSensitive(b, "batch_sse");
+    double N = num_of(a, "samples"), bs = num_of(a, "batch_size");
+    int nb = cJSON_GetArraySize(sa);
+    if (cJSON_IsArray(sa) && cJSON_IsArray(sb) && nb > 1 && nb == cJSON_GetArraySize(sb) &&
+        N == num_of(b, "samples") && bs == num_of(b, "batch_size")) {
+        double tot = 0, ss = 0;
+        for (int k = 0; k < nb; k++)
+            tot += cJSON_GetArrayItem(sa, k)->valuedouble - cJSON_GetArrayItem(sb, k)->valuedouble;
+        double m = tot / N;
+        for (int k = 0; k < nb; k++) {
+            double s = cJSON_GetArrayItem(sa, k)->valuedouble - cJSON_GetArrayItem(sb, k)->valuedouble;
+            double mb = k + 1 == nb ? N - (double)k * bs : bs, e = s - mb * m;
+            ss += e * e;
+        }
+        *diff = m;
+        *se = sqrt(ss * nb / (nb - 1.0)) / N;
+        return;
+    }
+    *se = hypot(num_of(a, "gmse_se"), num_of(b, "gmse_se"));
+}
+
 static int by_index(const void *a, const void *b)
 {
     long x = ((const entry *)a)->index, y = ((const entry *)b)->index;
     return (x > y) - (x < y);
 }
 
+/* sort key, larger first: rho_per_bit, rho; gmse and bits smaller first */
+static double rank_key(const cJSON *o, const char *by)
+{
+    if (!strcmp(by, "gmse"))
+        return -num_of(o, "gmse");
+    if (!strcmp(by, "bits"))
+        return -num_of(o, "bits");
+    return num_of(o, by);
+}
+
 /* everything the run writes, given its entries in index order */
 static int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_registry *reg,
                          const opts *o, double t0, double t1, const char *started)
 {
+    const char *by = o->by ? o->by : "rho_per_bit";
     qsort(e, n, sizeof *e, by_index);
     /* results.json */
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
@@ -862,9 +901,8 @@ static int write_reports(const char *dir, const grid *g, entry *e, size_t n, con
     if (ord && mf && pareto) {
         for (size_t i = 0; i < n; i++)
             ord[i] = i;
-        for (size_t i = 1; i < n; i++) /* insertion sort: stable, n is small */
-            for (size_t j = i; j > 0 && num_of(e[ord[j]].obj, "rho_per_bit") >
-                                            num_of(e[ord[j - 1]].obj, "rho_per_bit");
+        for (size_t i = 1; i < n; i++) /* insertion sort: stable */
+            for (size_t j = i; j > 0 && rank_key(e[ord[j]].obj, by) > rank_key(e[ord[j - 1]].obj, by);
                  j--) {
                 size_t t = ord[j];
                 ord[j] = ord[j - 1];
@@ -874,15 +912,29 @@ static int write_reports(const char *dir, const grid *g, entry *e, size_t n, con
                 g->name, cm_version(), n, (unsigned long long)g->ev.seed,
                 (unsigned long long)g->ev.samples,
                 g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
-        fprintf(mf, "Ranked by rho per bit; **P** = Pareto optimal in (bits, GMSE).\n\n");
-        fprintf(mf, "| # | spec | sweep | bits | method | GMSE | SE | rho | rho/bit | D(R) gap dB | |\n");
-        fprintf(mf, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+        fprintf(mf, "Ranked by %s; **P** = Pareto optimal in (bits, GMSE); the last columns "
+                    "compare each row with the next: GMSE difference, its standard error (paired "
+                    "on the common samples when both are Monte Carlo) and z.\n\n",
+                by);
+        fprintf(mf, "| # | spec | sweep | bits | method | GMSE | SE | rho | rho/bit | D(R) gap dB | "
+                    "| GMSE - next | SE | z |\n");
+        fprintf(mf, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t r = 0; r < n; r++) {
             const cJSON *x = e[ord[r]].obj;
-            fprintf(mf, "| %zu | `%s` | %s | %.4g | %s | %.6g | %.2g | %.4f | %.4f | %.2f | %s |\n",
+            fprintf(mf, "| %zu | `%s` | %s | %.4g | %s | %.6g | %.2g | %.4f | %.4f | %.2f | %s |",
                     r + 1, str_of(x, "input"), str_of(x, "sweep"), num_of(x, "bits"),
                     str_of(x, "method"), num_of(x, "gmse"), num_of(x, "gmse_se"), num_of(x, "rho"),
                     num_of(x, "rho_per_bit"), num_of(x, "gap_db"), pareto[ord[r]] ? "**P**" : "");
+            if (r + 1 < n) {
+                double dd, dse;
+                paired(x, e[ord[r + 1]].obj, &dd, &dse);
+                if (dse > 0)
+                    fprintf(mf, " %.3g | %.2g | %.1f |\n", dd, dse, dd / dse);
+                else
+                    fprintf(mf, " %.3g | 0 | exact |\n", dd);
+            } else {
+                fprintf(mf, " | | |\n");
+            }
         }
     }
     if (mf)
@@ -1111,12 +1163,24 @@ int cmd_grid(int argc, char **argv)
         cm_diag d;
         cm_status s = cm_spec_parse(reg, g.pt[i].spec, &p, &d);
         cm_result r;
+        cm_mc_run *run = NULL;
+        size_t mci = SIZE_MAX;
         if (!s)
-            s = cm_eval(&p, 1, &g.ev, &r, NULL, NULL, &d);
+            s = cm_eval(&p, 1, &g.ev, &r, &run, &mci, &d);
         char *one = NULL;
         if (!s)
             s = cm_report_json(&r, 1, &g.ev, &one, &d);
         cm_pipeline_free(p);
+        double *sums = NULL;
+        uint64_t nb = 0, bs = 0;
+        if (!s && run && mci != SIZE_MAX) { /* per-batch sums: paired differences later */
+            nb = cm_mc_batches(run);
+            bs = cm_mc_batch_size(run);
+            sums = malloc(nb * sizeof *sums);
+            if (sums)
+                cm_mc_batch_sums(run, mci, sums);
+        }
+        cm_mc_run_free(run);
         if (s) {
             fclose(prog_f);
             free(one);
@@ -1129,6 +1193,11 @@ int cmd_grid(int argc, char **argv)
         cJSON_Delete(doc);
         cJSON_AddNumberToObject(obj, "index", (double)i);
         cJSON_AddStringToObject(obj, "sweep", g.pt[i].sweep);
+        if (sums) {
+            cJSON_AddNumberToObject(obj, "batch_size", (double)bs);
+            cJSON_AddItemToObject(obj, "batch_sse", cJSON_CreateDoubleArray(sums, (int)nb));
+            free(sums);
+        }
         char *line = cJSON_PrintUnformatted(obj);
         fprintf(prog_f, "%s\n", line);
         cJSON_free(line);

@@ -52,6 +52,17 @@ else
 fi
 grep -q "Pareto optimal" full/gmse_vs_bits.svg && grep -q "bits per value" full/gmse_vs_bits.svg && ok || bad "axis label and legend"
 
+# paired differences in the summary equal rank's, although each grid point runs alone
+cat >p.json <<'G'
+{"name": "p", "options": {"samples": 262144, "seed": 3, "method": "mc"},
+ "sweeps": {"a": {"specs": ["int4", "nvfp4_4o6"]}}}
+G
+"$CM" grid p.json -o pd --quiet --by gmse || bad "grid --by gmse"
+"$CM" rank nvfp4_4o6 int4 --by gmse --method mc --samples 262144 --seed 3 --json >rk.json
+want=$(printf '| %.3g | %.2g |' "$("$JQ" rk.json results.0.diff_next)" "$("$JQ" rk.json results.0.diff_next_se)")
+grep -qF -- "$want" pd/summary.md && ok || bad "summary's paired difference $(grep '^| 1 ' pd/summary.md) lacks rank's $want"
+grep -q "Ranked by gmse" pd/summary.md && ok || bad "--by gmse in the summary"
+
 # existing results: refused without --force, replaced with it
 expect_fail "already holds results" grid g.json -o full
 "$CM" grid g.json -o full --force --quiet && ok || bad "--force"
