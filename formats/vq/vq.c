@@ -168,17 +168,22 @@ typedef struct cand {
     double n2, ninf;
 } cand;
 
-static size_t g_dim;
-static int g_shape;
+typedef struct sort_ctx {
+    size_t dim;
+    int shape;
+} sort_ctx;
 
-static int cand_cmp(const void *a, const void *b)
+/* qsort_r comparators take their context as an argument: parsing is
+ * thread-safe (a grid parses points on several threads) */
+static int cand_cmp(const void *a, const void *b, void *arg)
 {
     const cand *x = a, *y = b;
-    if (g_shape == SH_CUBE && x->ninf != y->ninf)
+    const sort_ctx *c = arg;
+    if (c->shape == SH_CUBE && x->ninf != y->ninf)
         return x->ninf < y->ninf ? -1 : 1;
     if (x->n2 != y->n2)
         return x->n2 < y->n2 ? -1 : 1;
-    for (size_t i = 0; i < g_dim; i++)
+    for (size_t i = 0; i < c->dim; i++)
         if (x->c[i] != y->c[i])
             return x->c[i] < y->c[i] ? -1 : 1;
     return 0;
@@ -294,9 +299,8 @@ static cm_status build_lattice(vq *p, cm_diag *dg)
                                    (double)(8 * p->K + 4096) * sizeof(cand) / 1048576.0);
         if (s)
             return s;
-        g_dim = p->d;
-        g_shape = p->shape;
-        qsort(v, n, sizeof *v, cand_cmp);
+        sort_ctx sc = {p->d, p->shape};
+        qsort_r(v, n, sizeof *v, cand_cmp, &sc);
         /* enough points inside the walked region: the first K are the K nearest */
         if (n >= p->K) {
             for (size_t i = 0; i < p->K; i++)
@@ -524,11 +528,11 @@ static void cache_write(const char *path, const double *cb, size_t K, size_t d)
 
 /* ---- file codebooks ------------------------------------------------------------------ */
 
-static int cmp_rows_d;
-static int cmp_rows(const void *a, const void *b)
+static int cmp_rows(const void *a, const void *b, void *arg)
 {
     const double *x = a, *y = b;
-    for (int i = 0; i < cmp_rows_d; i++)
+    int d = *(const int *)arg;
+    for (int i = 0; i < d; i++)
         if (x[i] != y[i])
             return x[i] < y[i] ? -1 : 1;
     return 0;
@@ -620,10 +624,10 @@ static cm_status read_codebook(const char *path, vq *p, cm_diag *dg)
         goto out;
     }
     memcpy(cp, p->cb, p->K * p->d * sizeof *cp);
-    cmp_rows_d = (int)p->d;
-    qsort(cp, p->K, p->d * sizeof *cp, cmp_rows);
+    int nd = (int)p->d;
+    qsort_r(cp, p->K, p->d * sizeof *cp, cmp_rows, &nd);
     for (size_t j = 1; j < p->K && !st; j++)
-        if (!cmp_rows(cp + (j - 1) * p->d, cp + j * p->d))
+        if (!cmp_rows(cp + (j - 1) * p->d, cp + j * p->d, &nd))
             st = cm_diag_set_key(dg, CM_EINVAL, "file", "vq: '%s': a codeword appears twice", path);
     free(cp);
 out:
@@ -814,13 +818,25 @@ static cm_status optimize_scale(vq *p, cm_diag *dg)
             best_ls = ls;
         }
     }
+    /* golden section, one new evaluation per step */
+    const double gr = 0.6180339887498949;
     double a = best_ls - M_LN2 / 4, b = best_ls + M_LN2 / 4;
+    double c = b - (b - a) * gr, e = a + (b - a) * gr;
+    double fc = sample_mse(p, exp(c), x, y, n, scratch), fe = sample_mse(p, exp(e), x, y, n, scratch);
     for (int it = 0; it < 25; it++) {
-        double c = b - (b - a) * 0.6180339887498949, e = a + (b - a) * 0.6180339887498949;
-        if (sample_mse(p, exp(c), x, y, n, scratch) < sample_mse(p, exp(e), x, y, n, scratch))
+        if (fc < fe) {
             b = e;
-        else
+            e = c;
+            fe = fc;
+            c = b - (b - a) * gr;
+            fc = sample_mse(p, exp(c), x, y, n, scratch);
+        } else {
             a = c;
+            c = e;
+            fc = fe;
+            e = a + (b - a) * gr;
+            fe = sample_mse(p, exp(e), x, y, n, scratch);
+        }
     }
     p->scale = exp(0.5 * (a + b));
     free(x);
@@ -872,10 +888,10 @@ static void vq_free(void *pp)
     free(p);
 }
 
-static const double *g_nrm;
-static int by_norm_desc(const void *a, const void *b)
+static int by_norm_desc(const void *a, const void *b, void *arg)
 {
-    double x = g_nrm[*(const size_t *)a], y = g_nrm[*(const size_t *)b];
+    const double *nrm = arg;
+    double x = nrm[*(const size_t *)a], y = nrm[*(const size_t *)b];
     return (x < y) - (x > y);
 }
 
@@ -970,8 +986,7 @@ static cm_status vq_parse(const cm_value *v, void **out, cm_diag *dg)
         p->order[i] = i;
     }
     if (p->lattice) {
-        g_nrm = p->nrm;
-        qsort(p->order, p->K, sizeof *p->order, by_norm_desc);
+        qsort_r(p->order, p->K, sizeof *p->order, by_norm_desc, p->nrm);
         size_t ts = 1;
         while (ts < 2 * p->K)
             ts *= 2;

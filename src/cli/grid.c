@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ typedef struct point {
     char *spec;      /* as generated */
     char *canon;     /* canonical */
     const char *sweep;
+    cm_pipeline *p;  /* parsed once, evaluated by one worker */
+    cm_status st;    /* parse status */
+    cm_diag d;
 } point;
 
 typedef struct grid {
@@ -38,6 +42,7 @@ typedef struct grid {
     point *pt;
     size_t n, cap;
     cJSON *root;     /* the parsed file (sweep names point into it) */
+    size_t *order;   /* the points, longest expected work first (scheduling only) */
     uint64_t hash;   /* of the canonical point list: merge checks it */
 } grid;
 
@@ -181,8 +186,8 @@ static int add_point(grid *g, const char *spec, const char *sweep)
         g->pt = p;
         g->cap = cap;
     }
+    memset(&g->pt[g->n], 0, sizeof g->pt[g->n]);
     g->pt[g->n].spec = strdup(spec);
-    g->pt[g->n].canon = NULL;
     g->pt[g->n].sweep = sweep;
     return g->pt[g->n++].spec ? 0 : -1;
 }
@@ -192,8 +197,10 @@ static void grid_free(grid *g)
     for (size_t i = 0; i < g->n; i++) {
         free(g->pt[i].spec);
         free(g->pt[i].canon);
+        cm_pipeline_free(g->pt[i].p);
     }
     free(g->pt);
+    free(g->order);
     cJSON_Delete(g->root);
 }
 
@@ -498,21 +505,78 @@ static int grid_load(const char *file, const char *text, const opts *o, grid *g)
     return 0;
 }
 
-/* canonical specs; duplicates (same canonical) are kept once, in file order */
-static int grid_canonicalize(const char *file, const cm_registry *reg, grid *g)
+/* A guess of a point's work, for scheduling the longest first: vector
+ * quantizers (codebooks, Monte Carlo), then block formats and compositions. */
+static int cost_of(const char *spec)
 {
+    if (strstr(spec, "vq:"))
+        return 3;
+    if (strstr(spec, "block") || strstr(spec, "mx") || strstr(spec, "nvfp4") || strchr(spec, '+'))
+        return 2;
+    return 1;
+}
+
+static void make_order(grid *g)
+{
+    free(g->order);
+    g->order = malloc((g->n ? g->n : 1) * sizeof *g->order);
+    if (!g->order)
+        return;
+    size_t k = 0;
+    for (int c = 3; c >= 1; c--)
+        for (size_t i = 0; i < g->n; i++)
+            if (cost_of(g->pt[i].spec) == c)
+                g->order[k++] = i;
+}
+
+/* parse the points on all cores (building a codebook can take a while) */
+typedef struct parse_job {
+    grid *g;
+    const cm_registry *reg;
+    size_t next;
+    pthread_mutex_t lock;
+} parse_job;
+
+static void *parse_worker(void *arg)
+{
+    parse_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t k = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (k >= j->g->n)
+            return NULL;
+        point *pt = &j->g->pt[j->g->order ? j->g->order[k] : k];
+        pt->st = cm_spec_parse(j->reg, pt->spec, &pt->p, &pt->d);
+    }
+}
+
+/* canonical specs; duplicates (same canonical) are kept once, in file order */
+static int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads)
+{
+    parse_job job = {.g = g, .reg = reg};
+    make_order(g);
+    pthread_mutex_init(&job.lock, NULL);
+    pthread_t th[64];
+    unsigned T = threads ? threads : cm_default_threads(), started = 0;
+    T = T > 64 ? 64 : T;
+    for (; started + 1 < T; started++)
+        if (pthread_create(&th[started], NULL, parse_worker, &job))
+            break;
+    parse_worker(&job);
+    for (unsigned k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&job.lock);
     size_t w = 0;
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < g->n; i++) {
-        cm_pipeline *p = NULL;
-        cm_diag d;
-        cm_status s = cm_spec_parse(reg, g->pt[i].spec, &p, &d);
-        if (s) {
+        if (g->pt[i].st) {
             fprintf(stderr, "%s: error: grid '%s', sweep '%s': ", prog, file, g->pt[i].sweep);
-            return report(s, &d, "spec", g->pt[i].spec);
+            return report(g->pt[i].st, &g->pt[i].d, "spec", g->pt[i].spec);
         }
-        char *c = strdup(cm_pipeline_canonical(p));
-        cm_pipeline_free(p);
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        char *c = strdup(cm_pipeline_canonical(g->pt[i].p));
         if (!c)
             return EXIT_RUNTIME;
         int dup = 0;
@@ -521,6 +585,7 @@ static int grid_canonicalize(const char *file, const cm_registry *reg, grid *g)
         if (dup) {
             free(c);
             free(g->pt[i].spec);
+            cm_pipeline_free(g->pt[i].p);
             continue;
         }
         g->pt[w] = g->pt[i];
@@ -532,7 +597,8 @@ static int grid_canonicalize(const char *file, const cm_registry *reg, grid *g)
     }
     g->n = w;
     g->hash = h;
-    return 0;
+    make_order(g);
+    return g->order ? 0 : EXIT_RUNTIME;
 }
 
 /* ---- files ---------------------------------------------------------------------------------- */
@@ -548,7 +614,14 @@ static int mkdirs(const char *path)
                 return -1;
             *s = '/';
         }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return -1;
+    struct stat sb;
+    if (stat(buf, &sb) || !S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
 }
 
 /* write text to dir/name through a temporary name */
@@ -1068,6 +1141,112 @@ static const char *default_grid =
     "  \"vq\": {\"specs\": [\"vq:lattice=d4,bits=2\", \"vq:lattice=e8,bits=2\", \"vq:kmeans,dim=2,bits=2\"]}"
     " }}";
 
+typedef struct work {
+    grid *g;
+    const cm_registry *reg;
+    const opts *o;
+    cm_eval_opts ev;
+    char *done;
+    entry *e;
+    size_t *ne, next, todo, finished;
+    FILE *prog_f;
+    int tty;
+    long abort_n;
+    double t0, samples_done;
+    pthread_mutex_t lock;
+    cm_status status;
+    cm_diag diag;
+    const char *bad_spec;
+} work;
+
+/* evaluate pending points until none is left (or a failure / interruption) */
+static void *grid_worker(void *arg)
+{
+    work *w = arg;
+    grid *g = w->g;
+    const opts *o = w->o;
+    for (;;) {
+        size_t i = 0;
+        pthread_mutex_lock(&w->lock);
+        while (w->next < g->n && (w->done[g->order[w->next]] ||
+                                  (o->shard_n && (int)(g->order[w->next] % (size_t)o->shard_n) !=
+                                                     o->shard_i - 1)))
+            w->next++;
+        int stop = w->next >= g->n || w->status || interrupted;
+        if (!stop)
+            i = g->order[w->next++];
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            return NULL;
+        cm_pipeline *p = g->pt[i].p;
+        cm_diag d;
+        cm_diag_clear(&d);
+        cm_result r;
+        cm_mc_run *run = NULL;
+        size_t mci = SIZE_MAX;
+        cm_status s = cm_eval(&p, 1, &w->ev, &r, &run, &mci, &d);
+        char *one = NULL;
+        if (!s)
+            s = cm_report_json(&r, 1, &w->ev, &one, &d);
+        double *sums = NULL;
+        uint64_t nb = 0, bs = 0;
+        if (!s && run && mci != SIZE_MAX) { /* per-batch sums: paired differences later */
+            nb = cm_mc_batches(run);
+            bs = cm_mc_batch_size(run);
+            sums = malloc(nb * sizeof *sums);
+            if (sums)
+                cm_mc_batch_sums(run, mci, sums);
+        }
+        cm_mc_run_free(run);
+        if (s) {
+            free(one);
+            free(sums);
+            pthread_mutex_lock(&w->lock);
+            if (!w->status) {
+                w->status = s;
+                w->diag = d;
+                w->bad_spec = g->pt[i].spec;
+            }
+            pthread_mutex_unlock(&w->lock);
+            return NULL;
+        }
+        cJSON *doc = cJSON_Parse(one);
+        free(one);
+        cJSON *obj = cJSON_DetachItemFromArray(cJSON_GetObjectItemCaseSensitive(doc, "results"), 0);
+        cJSON_Delete(doc);
+        cJSON_AddNumberToObject(obj, "index", (double)i);
+        cJSON_AddStringToObject(obj, "sweep", g->pt[i].sweep);
+        if (sums) {
+            cJSON_AddNumberToObject(obj, "batch_size", (double)bs);
+            cJSON_AddItemToObject(obj, "batch_sse", cJSON_CreateDoubleArray(sums, (int)nb));
+            free(sums);
+        }
+        char *line = cJSON_PrintUnformatted(obj);
+        pthread_mutex_lock(&w->lock);
+        fprintf(w->prog_f, "%s\n", line);
+        fflush(w->prog_f);
+        fsync(fileno(w->prog_f));
+        w->e[*w->ne].index = (long)i;
+        w->e[(*w->ne)++].obj = obj;
+        w->finished++;
+        w->samples_done += (double)r.samples;
+        if (w->tty) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            double el = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - w->t0;
+            double eta = (double)(w->todo - w->finished) * el / (double)w->finished;
+            int bar = (int)(30.0 * (double)w->finished / (double)w->todo);
+            fprintf(stderr, "\r[%-30.*s] %zu/%zu points, %.1f M samples/s, ETA %.0f s  ", bar,
+                    "##############################", w->finished, w->todo,
+                    w->samples_done / el / 1e6, eta);
+        }
+        if (w->abort_n >= 0 && (long)w->finished >= w->abort_n)
+            abort(); /* test hook: a hard kill with this many points saved */
+        pthread_mutex_unlock(&w->lock);
+        cJSON_free(line);
+    }
+}
+
 int cmd_grid(int argc, char **argv)
 {
     opts o;
@@ -1085,13 +1264,19 @@ int cmd_grid(int argc, char **argv)
     }
     const char *file = o.use_default ? "(default)" : o.specs[0];
     size_t len = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const double t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec; /* the whole run */
+    time_t now = time(NULL);
+    char started[64];
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     if (!o.use_default && !(text = read_file(file, &len))) {
         fprintf(stderr, "%s: error: cannot read grid file '%s': %s\n", prog, file, strerror(errno));
         rc = EXIT_USAGE;
         goto out;
     }
     if ((rc = load_registry(&o, &reg)) || (rc = grid_load(file, o.use_default ? default_grid : text, &o, &g)) ||
-        (rc = grid_canonicalize(file, reg, &g)))
+        (rc = grid_canonicalize(file, reg, &g, o.ev.threads)))
         goto out;
     char dir[4096];
     if (o.out_dir)
@@ -1149,75 +1334,32 @@ int cmd_grid(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    time_t now = time(NULL);
-    char started[64];
-    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec, samples_done = 0;
-    size_t finished = 0;
-    for (size_t i = 0; i < g.n && !interrupted; i++) {
-        if (done[i] || (o.shard_n && (int)(i % (size_t)o.shard_n) != o.shard_i - 1))
-            continue;
-        cm_pipeline *p = NULL;
-        cm_diag d;
-        cm_status s = cm_spec_parse(reg, g.pt[i].spec, &p, &d);
-        cm_result r;
-        cm_mc_run *run = NULL;
-        size_t mci = SIZE_MAX;
-        if (!s)
-            s = cm_eval(&p, 1, &g.ev, &r, &run, &mci, &d);
-        char *one = NULL;
-        if (!s)
-            s = cm_report_json(&r, 1, &g.ev, &one, &d);
-        cm_pipeline_free(p);
-        double *sums = NULL;
-        uint64_t nb = 0, bs = 0;
-        if (!s && run && mci != SIZE_MAX) { /* per-batch sums: paired differences later */
-            nb = cm_mc_batches(run);
-            bs = cm_mc_batch_size(run);
-            sums = malloc(nb * sizeof *sums);
-            if (sums)
-                cm_mc_batch_sums(run, mci, sums);
-        }
-        cm_mc_run_free(run);
-        if (s) {
-            fclose(prog_f);
-            free(one);
-            rc = report(s, &d, g.pt[i].spec, NULL);
-            goto out;
-        }
-        cJSON *doc = cJSON_Parse(one);
-        free(one);
-        cJSON *obj = cJSON_DetachItemFromArray(cJSON_GetObjectItemCaseSensitive(doc, "results"), 0);
-        cJSON_Delete(doc);
-        cJSON_AddNumberToObject(obj, "index", (double)i);
-        cJSON_AddStringToObject(obj, "sweep", g.pt[i].sweep);
-        if (sums) {
-            cJSON_AddNumberToObject(obj, "batch_size", (double)bs);
-            cJSON_AddItemToObject(obj, "batch_sse", cJSON_CreateDoubleArray(sums, (int)nb));
-            free(sums);
-        }
-        char *line = cJSON_PrintUnformatted(obj);
-        fprintf(prog_f, "%s\n", line);
-        cJSON_free(line);
-        fflush(prog_f);
-        fsync(fileno(prog_f));
-        e[ne].index = (long)i;
-        e[ne++].obj = obj;
-        finished++;
-        samples_done += (double)r.samples;
-        if (tty) {
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            double el = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - t0;
-            double eta = (double)(todo - finished) * el / (double)finished;
-            int bar = (int)(30.0 * (double)finished / (double)todo);
-            fprintf(stderr, "\r[%-30.*s] %zu/%zu points, %.1f M samples/s, ETA %.0f s  ", bar,
-                    "##############################", finished, todo,
-                    samples_done / el / 1e6, eta);
-        }
-        if (abort_n >= 0 && (long)finished >= abort_n)
-            abort();
+    /* points in parallel (one core each) while there are enough of them;
+     * results do not depend on the schedule */
+    unsigned T = g.ev.threads ? g.ev.threads : cm_default_threads();
+    work w = {.g = &g, .reg = reg, .o = &o, .done = done, .e = e, .ne = &ne, .prog_f = prog_f,
+              .todo = todo, .tty = tty, .abort_n = abort_n, .t0 = t0};
+    w.ev = g.ev;
+    if (todo >= T && T > 1)
+        w.ev.threads = 1;
+    else
+        T = 1;
+    pthread_mutex_init(&w.lock, NULL);
+    cm_diag_clear(&w.diag);
+    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
+    unsigned started_th = 0;
+    for (; th && started_th + 1 < T; started_th++)
+        if (pthread_create(&th[started_th], NULL, grid_worker, &w))
+            break;
+    grid_worker(&w);
+    for (unsigned k = 0; k < started_th; k++)
+        pthread_join(th[k], NULL);
+    free(th);
+    pthread_mutex_destroy(&w.lock);
+    if (w.status) {
+        fclose(prog_f);
+        rc = report(w.status, &w.diag, w.bad_spec, NULL);
+        goto out;
     }
     fclose(prog_f);
     if (tty)

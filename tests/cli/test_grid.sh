@@ -111,6 +111,8 @@ expect_fail "cannot read grid file 'nope.json'" grid nope.json
 expect_fail "--shard '3/2' is not accepted" grid g.json --shard 3/2
 expect_fail "cannot write to the output directory" grid g.json -o /proc/capmetric-test
 expect_fail "grid takes one FILE.json, or --default" grid
+touch afile
+expect_fail "cannot write to the output directory 'afile': Not a directory" grid g.json -o afile
 
 echo "grid: $pass passed, $fail failed"
 [ $fail -eq 0 ]
