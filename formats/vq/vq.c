@@ -793,7 +793,9 @@ static double sample_mse(const vq *p, double s, const double *x, double *y, size
 
 static cm_status optimize_scale(vq *p, cm_diag *dg)
 {
-    size_t n = ((size_t)1 << 13) * p->d;
+    /* 2^13 vectors, 2^12 for large codebooks (their overload path is slow):
+     * GMSE is flat at the optimum, second order in the scale's error */
+    size_t n = ((size_t)1 << (p->K > 4096 ? 12 : 13)) * p->d;
     double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     double *scratch = malloc(SEARCH_BLOCK * sizeof *scratch + 4096 * MAX_DIM * sizeof(double));
     if (!x || !y || !scratch) {
