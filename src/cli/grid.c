@@ -24,6 +24,10 @@
 
 #include "cli.h"
 
+#ifdef CM_HAVE_MPI
+#include <mpi.h>
+#endif
+
 #define DEFAULT_MAX_POINTS 10000
 
 typedef struct point {
@@ -388,8 +392,13 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
                 break;
             }
             if (g->n > g->max_points) {
-                char lim[32];
-                snprintf(lim, sizeof lim, "%zu", g->max_points);
+                double combos = 1;
+                for (size_t j = 0; j < na; j++)
+                    combos *= (double)ax[j].n;
+                char lim[96];
+                snprintf(lim, sizeof lim, "%zu; this sweep alone expands to %.0f before its "
+                                          "constraints",
+                         g->max_points, combos);
                 rc = gerr(file, "sweep '%s' makes the grid larger than max_points = %s (raise "
                                 "\"max_points\" to run it)",
                           name, lim);
@@ -1124,7 +1133,7 @@ static size_t read_progress(const char *path, const grid *g, entry *e, char *don
 }
 
 static const char *default_grid =
-    "{\"name\": \"default\", \"options\": {\"samples\": 4194304},"
+    "{\"name\": \"default\", \"options\": {\"samples\": 8388608},"
     " \"sweeps\": {"
     "  \"int\": {\"spec\": \"int\", \"keys\": {\"bits\": {\"from\": 1, \"to\": 8}}},"
     "  \"fp4\": {\"spec\": \"fp\", \"keys\": {\"e\": {\"from\": 1, \"to\": 2}, \"m\": {\"from\": 0, \"to\": 2}},"
@@ -1223,9 +1232,11 @@ static void *grid_worker(void *arg)
         }
         char *line = cJSON_PrintUnformatted(obj);
         pthread_mutex_lock(&w->lock);
-        fprintf(w->prog_f, "%s\n", line);
-        fflush(w->prog_f);
-        fsync(fileno(w->prog_f));
+        if (w->prog_f) {
+            fprintf(w->prog_f, "%s\n", line);
+            fflush(w->prog_f);
+            fsync(fileno(w->prog_f));
+        }
         w->e[*w->ne].index = (long)i;
         w->e[(*w->ne)++].obj = obj;
         w->finished++;
@@ -1247,6 +1258,55 @@ static void *grid_worker(void *arg)
     }
 }
 
+#ifdef CM_HAVE_MPI
+/* rank 0 receives every rank's entries (as one JSON array each) */
+static int mpi_gather(entry **e, size_t *ne, size_t cap, int rank, int size)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < *ne; i++)
+        cJSON_AddItemReferenceToArray(arr, (*e)[i].obj);
+    char *text = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    int len = text ? (int)strlen(text) + 1 : 0;
+    int *lens = rank == 0 ? calloc((size_t)size, sizeof *lens) : NULL;
+    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    int *displ = NULL;
+    char *all = NULL;
+    if (rank == 0) {
+        displ = calloc((size_t)size, sizeof *displ);
+        long tot = 0;
+        for (int r = 0; r < size; r++) {
+            displ[r] = (int)tot;
+            tot += lens[r];
+        }
+        all = malloc((size_t)tot + 1);
+    }
+    MPI_Gatherv(text, len, MPI_CHAR, all, lens, displ, MPI_CHAR, 0, MPI_COMM_WORLD);
+    cJSON_free(text);
+    int rc = 0;
+    if (rank == 0) {
+        for (int r = 1; r < size && !rc; r++) {
+            cJSON *a = cJSON_Parse(all + displ[r]);
+            cJSON *o;
+            cJSON_ArrayForEach(o, a)
+            {
+                if (*ne == cap) {
+                    rc = EXIT_RUNTIME;
+                    break;
+                }
+                (*e)[*ne].index = (long)num_of(o, "index");
+                (*e)[(*ne)++].obj = cJSON_Duplicate(o, 1);
+            }
+            cJSON_Delete(a);
+        }
+    }
+    free(lens);
+    free(displ);
+    free(all);
+    return rc;
+}
+#endif
+
 int cmd_grid(int argc, char **argv)
 {
     opts o;
@@ -1256,6 +1316,29 @@ int cmd_grid(int argc, char **argv)
     memset(&g, 0, sizeof g);
     entry *e = NULL;
     char *done = NULL, *text = NULL;
+    int rank = 0, size = 1;
+#ifdef CM_HAVE_MPI
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited)
+        MPI_Init(NULL, NULL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1 && !rc) {
+        if (o.shard_n || o.resume) {
+            if (rank == 0)
+                rc = usage_error("%s", "under mpirun the ranks share the points: --shard and "
+                                       "--resume do not apply");
+            else
+                rc = EXIT_USAGE;
+        }
+        /* rank r takes the points i with i mod size = r; one core each unless told */
+        o.shard_i = rank + 1;
+        o.shard_n = size;
+        if (!o.ev.threads)
+            o.ev.threads = 1;
+    }
+#endif
     if (rc)
         goto out;
     if ((o.use_default ? 0 : 1) != o.nspecs) {
@@ -1286,14 +1369,14 @@ int cmd_grid(int argc, char **argv)
     char path[4200];
     snprintf(path, sizeof path, "%s/results.json", dir);
     struct stat sb;
-    if (!stat(path, &sb) && !o.force && !o.resume) {
+    if (rank == 0 && !stat(path, &sb) && !o.force && !o.resume) {
         fprintf(stderr, "%s: error: '%s' already holds results (--force overwrites them, --resume "
                         "continues an unfinished run)\n",
                 prog, dir);
         rc = EXIT_USAGE;
         goto out;
     }
-    if (mkdirs(dir) || access(dir, W_OK)) {
+    if (rank == 0 && (mkdirs(dir) || access(dir, W_OK))) {
         fprintf(stderr, "%s: error: cannot write to the output directory '%s': %s\n", prog, dir,
                 strerror(errno));
         rc = EXIT_USAGE;
@@ -1306,11 +1389,18 @@ int cmd_grid(int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto out;
     }
+#ifdef CM_HAVE_MPI
+    if (size > 1) { /* every rank stops if rank 0 refused the directory */
+        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (rc)
+            goto out;
+    }
+#endif
     size_t ne = o.resume ? read_progress(path, &g, e, done) : 0;
-    if (!o.resume)
+    if (!o.resume && size == 1)
         remove(path);
-    FILE *prog_f = fopen(path, "a");
-    if (!prog_f) {
+    FILE *prog_f = size > 1 ? NULL : fopen(path, "a");
+    if (size == 1 && !prog_f) {
         fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, path, strerror(errno));
         rc = EXIT_USAGE;
         goto out;
@@ -1357,13 +1447,23 @@ int cmd_grid(int argc, char **argv)
     free(th);
     pthread_mutex_destroy(&w.lock);
     if (w.status) {
-        fclose(prog_f);
+        if (prog_f)
+            fclose(prog_f);
         rc = report(w.status, &w.diag, w.bad_spec, NULL);
         goto out;
     }
-    fclose(prog_f);
+    if (prog_f)
+        fclose(prog_f);
     if (tty)
         fputc('\n', stderr);
+#ifdef CM_HAVE_MPI
+    if (size > 1) {
+        rc = mpi_gather(&e, &ne, g.n, rank, size);
+        if (rank != 0)
+            goto out; /* rank 0 writes the report */
+        o.shard_i = o.shard_n = 0;
+    }
+#endif
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double t1 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
     if (interrupted) {
@@ -1414,6 +1514,12 @@ out:
     grid_free(&g);
     cm_registry_free(reg);
     opts_fini(&o);
+#ifdef CM_HAVE_MPI
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin)
+        MPI_Finalize();
+#endif
     return rc;
 }
 

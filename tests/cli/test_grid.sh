@@ -42,7 +42,12 @@ done
     bad "14 points expected, got $("$JQ" full/results.json results)"
 [ "$(wc -l <full/results.csv)" -eq 15 ] && ok || bad "csv rows"
 grep -q '^| 1 |' full/summary.md && grep -q '\*\*P\*\*' full/summary.md && ok || bad "summary table"
-"$JQ" full/meta.json wall_seconds >/dev/null && "$JQ" full/meta.json machine >/dev/null && ok || bad "meta"
+"$JQ" full/meta.json wall_seconds >/dev/null && "$JQ" full/meta.json machine >/dev/null && ok ||
+    bad "meta (wall time, machine)"
+# the revision is recorded when the build was configured from a git checkout
+if git -C "$(dirname "$CM")/.." rev-parse HEAD >/dev/null 2>&1; then
+    "$JQ" full/meta.json git_revision >/dev/null && ok || bad "meta: git revision"
+fi
 if command -v rsvg-convert >/dev/null; then
     for s in gmse_vs_bits rho_vs_bits; do
         rsvg-convert "full/$s.svg" -o "$s.png" 2>err && [ -s "$s.png" ] && ok || bad "$s.svg does not render: $(cat err)"
@@ -98,7 +103,7 @@ expect_fail "sweep 'a' is empty" grid e.json
 echo '{"name": "x", "max_points": 3, "sweeps": {"a": {"spec": "int", "keys": {"bits": {"from": 1, "to": 8}}}}}' >m.json
 expect_fail "the range has more values than max_points" grid m.json
 echo '{"name": "x", "max_points": 4, "sweeps": {"a": {"spec": "fp", "keys": {"e": [1, 2, 3], "m": [1, 2, 3]}}}}' >m2.json
-expect_fail "larger than max_points = 4" grid m2.json
+expect_fail "larger than max_points = 4; this sweep alone expands to 9" grid m2.json
 echo '{"name": "x", "sweeps": {"a": {"spec": "int", "keys": {"bits": [1, 99]}}}}' >bs.json
 expect_fail "key 'bits': 99 is out of range" grid bs.json
 echo '{"name": "x", "sweeps": {"a": {"spec": "fp", "keys": {"e": [2]}, "where": {"e + q": 3}}}}' >c.json

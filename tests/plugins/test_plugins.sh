@@ -63,6 +63,13 @@ done
 "$CM" rank --plugin "$GOOD/mulaw.so" mulaw8 int8 "mulaw:bits=8,mu=40" --json >"$tmp/r.json" &&
     [ "$("$JQ" "$tmp/r.json" results)" = 3 ] && grep -q '"input":[[:space:]]*"mulaw:bits=8,mu=40"' "$tmp/r.json" && ok ||
     bad "a plugin format in rank"
+cat >"$tmp/pg.json" <<'G'
+{"name": "plug", "options": {"samples": 65536},
+ "sweeps": {"mu": {"spec": "mulaw", "keys": {"bits": [4, 6], "mu": [40, 255]}}, "ref": {"specs": ["int4"]}}}
+G
+"$CM" grid --plugin "$GOOD/mulaw.so" "$tmp/pg.json" -o "$tmp/pgrid" --quiet &&
+    [ "$("$JQ" "$tmp/pgrid/results.json" results)" = 5 ] &&
+    [ "$("$JQ" "$tmp/pgrid/results.json" results.0.method)" = exact ] && ok || bad "a plugin format in grid"
 CAPMETRIC_PLUGIN_PATH="$GOOD" "$CM" eval fixture_ok mulaw --quiet >"$tmp/p" && grep -q "^fixture_ok" "$tmp/p" && ok ||
     bad "plugins from CAPMETRIC_PLUGIN_PATH"
 "$CM" eval --plugin "$GOOD/mulaw.so" "mulaw:mu=0" >/dev/null 2>"$tmp/err"
