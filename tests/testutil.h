@@ -108,4 +108,20 @@ static inline double t_digits_tol(double ref)
     return 0.5 * pow(10.0, e - p + 1) * (1 + 1e-9);
 }
 
+#ifdef CAPMETRIC_CAPMETRIC_H
+/* Parse and resolve `spec` in `reg`, or end the test program (exit 99, a
+ * hard error for meson): a spec the test itself wrote must be valid. */
+static inline cm_pipeline *t_parse(cm_registry *reg, const char *spec)
+{
+    cm_pipeline *p = NULL;
+    cm_diag d;
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
+        fprintf(stderr, "cannot use '%s': %s\n", spec, d.msg);
+        cm_pipeline_free(p);
+        exit(99);
+    }
+    return p;
+}
+#endif
+
 #endif

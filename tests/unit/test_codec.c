@@ -13,16 +13,7 @@
 static cm_registry *reg;
 static cJSON *fmts;
 
-static cm_pipeline *parse(const char *spec)
-{
-    cm_pipeline *p = NULL;
-    cm_diag d;
-    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
-        fprintf(stderr, "%s: %s\n", spec, d.msg);
-        exit(99);
-    }
-    return p;
-}
+static cm_pipeline *parse(const char *spec) { return t_parse(reg, spec); }
 
 static double q1(const char *spec, double x) /* unit-scale quantize of one value */
 {

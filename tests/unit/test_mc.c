@@ -8,16 +8,7 @@
 
 static cm_registry *reg;
 
-static cm_pipeline *parse(const char *spec)
-{
-    cm_pipeline *p = NULL;
-    cm_diag d;
-    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
-        fprintf(stderr, "cannot use '%s': %s\n", spec, d.msg);
-        exit(99);
-    }
-    return p;
-}
+static cm_pipeline *parse(const char *spec) { return t_parse(reg, spec); }
 
 static const char *const specs[] = {
     "int1", "int2", "int3", "int4", "int8", "ternary", "int:bits=4,grid=twos",
