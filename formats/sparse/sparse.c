@@ -184,13 +184,22 @@ static void sparse_select(const void *pp, void *state, const double *x, double *
         keep_top(x + b, y + b, pass + b, p->K, p->k, state);
 }
 
-/* alone: the kept values exact, the rest 0 (select in chunks of whole blocks) */
-static void sparse_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
+/* A selection alone: the kept values exact, the rest 0, selected in chunks of
+ * whole blocks of `group` values. */
+static void select_alone(void (*sel)(const void *, void *, const double *, double *,
+                                     unsigned char *, size_t),
+                         size_t group, const void *pp, void *state, const double *x, double *y,
+                         size_t n)
 {
     unsigned char pass[4096];
-    size_t step = 4096 - 4096 % sparse_group(pp);
+    size_t step = 4096 - 4096 % group;
     for (size_t off = 0; off < n; off += step)
-        sparse_select(pp, state, x + off, y + off, pass, n - off < step ? n - off : step);
+        sel(pp, state, x + off, y + off, pass, n - off < step ? n - off : step);
+}
+
+static void sparse_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
+{
+    select_alone(sparse_select, sparse_group(pp), pp, state, x, y, n);
 }
 
 static double sparse_pass_fraction(const void *pp) { return sparse_kept(pp); }
@@ -287,10 +296,7 @@ static void nm_select(const void *pp, void *state, const double *x, double *y,
 
 static void nm_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
-    unsigned char pass[4096];
-    size_t step = 4096 - 4096 % nm_group(pp);
-    for (size_t off = 0; off < n; off += step)
-        nm_select(pp, state, x + off, y + off, pass, n - off < step ? n - off : step);
+    select_alone(nm_select, nm_group(pp), pp, state, x, y, n);
 }
 
 static double nm_pass_fraction(const void *pp)
