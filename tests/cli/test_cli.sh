@@ -5,27 +5,7 @@
 set -u
 CM=$1
 JQ=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect_fail "message part" args...
-expect_fail() {
-    local want=$1
-    shift
-    "$CM" "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    if [ $rc -ne 2 ]; then bad "capmetric $* exited $rc, expected 2"; return; fi
-    if [ -s "$tmp/out" ]; then bad "capmetric $* wrote to stdout on failure"; return; fi
-    if ! grep -qF -- "$want" "$tmp/err"; then
-        bad "capmetric $*: message lacks '$want': $(cat "$tmp/err")"
-        return
-    fi
-    ok
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # --- good runs -----------------------------------------------------------------
 if "$CM" eval >"$tmp/t" 2>"$tmp/e" && grep -q "^spec .*gmse" "$tmp/t" && grep -q "^int4 " "$tmp/t"; then ok; else bad "default eval: $(cat "$tmp/e")"; fi
@@ -170,5 +150,4 @@ if [ -w /dev/full ]; then
     [ $rc -eq 1 ] && grep -q "cannot write" "$tmp/err" && ok || bad "write to /dev/full: rc $rc"
 fi
 
-echo "cli: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli

@@ -6,22 +6,9 @@
 set -u
 CM=$(realpath "$1")
 JQ=$(realpath "$2")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$tmp"
 export CAPMETRIC_CACHE_DIR="$tmp/cache"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect_fail() {
-    local want=$1
-    shift
-    "$CM" "$@" >out 2>err
-    local rc=$?
-    [ $rc -eq 2 ] || { bad "capmetric $* exited $rc, expected 2 ($(cat err))"; return; }
-    grep -qF -- "$want" err && ok || bad "capmetric $*: message lacks '$want': $(cat err)"
-}
 strip() { grep -v '"seconds"' "$1"; }
 
 cat >g.json <<'G'
@@ -119,5 +106,4 @@ expect_fail "grid takes one FILE.json, or --default" grid
 touch afile
 expect_fail "cannot write to the output directory 'afile': Not a directory" grid g.json -o afile
 
-echo "grid: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish grid

@@ -4,14 +4,9 @@ set -u
 CM=$(realpath "$1")
 MPIRUN=$2
 JQ=$(realpath "$3")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$tmp"
 export CAPMETRIC_CACHE_DIR="$tmp/cache" OMPI_MCA_plm_rsh_agent=false
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 cat >g.json <<'G'
 {"name": "m", "options": {"samples": 262144, "seed": 11},
  "sweeps": {"int": {"spec": "int", "keys": {"bits": {"from": 1, "to": 6}}},
@@ -24,5 +19,4 @@ cmp -s <(grep -v '"seconds"' single/results.json) <(grep -v '"seconds"' ranks/re
     bad "mpirun -n 2 differs from the single run"
 "$MPIRUN" -n 2 --allow-run-as-root --oversubscribe "$CM" grid g.json -o x --shard 1/2 >out 2>err
 [ $? -ne 0 ] && grep -q "under mpirun the ranks share the points" err && ok || bad "--shard under mpirun"
-echo "mpi: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish mpi

@@ -7,12 +7,7 @@ CM=$1
 JQ=$2
 GOOD=$3
 shift 3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 refused() { # refused WANT FILE
     local want=$1 file=$2
@@ -75,5 +70,4 @@ CAPMETRIC_PLUGIN_PATH="$GOOD" "$CM" eval fixture_ok mulaw --quiet >"$tmp/p" && g
 "$CM" eval --plugin "$GOOD/mulaw.so" "mulaw:mu=0" >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q "key 'mu'" "$tmp/err" && ok || bad "plugin keys are range-checked by the host"
 
-echo "plugins: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish plugins
