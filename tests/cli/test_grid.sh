@@ -44,6 +44,46 @@ else
 fi
 grep -q "Pareto optimal" full/gmse_vs_bits.svg && grep -q "bits per value" full/gmse_vs_bits.svg && ok || bad "axis label and legend"
 
+# The default grid's plots: every Pareto point (r="4.5"; one more in the
+# legend) has a label, and no two labels overlap. A label's box is its
+# baseline - 11 to baseline + 3 and its width from DejaVu Sans advance widths
+# at 12 px by character class (what rsvg-convert draws sans-serif with).
+labels_apart() {
+    awk '
+    function width(s,   i, c, em) {
+        em = 0
+        for (i = 1; i <= length(s); i++) {
+            c = substr(s, i, 1)
+            if (index("il.:,;\047|!", c)) em += 0.32
+            else if (index("mwMW", c)) em += 0.98
+            else if (c ~ /[A-Z]/) em += 0.75
+            else if (index("=+<>", c)) em += 0.84
+            else em += 0.64
+        }
+        return 12 * em
+    }
+    /r="4.5"/ { pareto++ }
+    /fill="#800">/ {
+        match($0, /x="[-0-9.]+"/); x = substr($0, RSTART + 3, RLENGTH - 4) + 0
+        match($0, /y="[-0-9.]+"/); y = substr($0, RSTART + 3, RLENGTH - 4) + 0
+        t = $0; sub(/^.*">/, "", t); sub(/<\/text>.*$/, "", t)
+        n++; x0[n] = x; x1[n] = x + width(t); y0[n] = y - 11; y1[n] = y + 3; lab[n] = t
+    }
+    END {
+        if (n != pareto - 1) { print FILENAME ": " n " labels for " pareto - 1 " Pareto points"; bad = 1 }
+        for (i = 1; i <= n; i++)
+            for (j = i + 1; j <= n; j++)
+                if (x0[i] < x1[j] && x0[j] < x1[i] && y0[i] < y1[j] && y0[j] < y1[i]) {
+                    print FILENAME ": labels \"" lab[i] "\" and \"" lab[j] "\" overlap"; bad = 1
+                }
+        exit bad
+    }' "$1"
+}
+"$CM" grid --default -o def --quiet >/dev/null 2>err || bad "grid --default: $(cat err)"
+for s in gmse_vs_bits rho_vs_bits; do
+    labels_apart "def/$s.svg" >err && ok || bad "$(cat err)"
+done
+
 # paired differences in the summary equal rank's, although each grid point runs alone
 cat >p.json <<'G'
 {"name": "p", "options": {"samples": 262144, "seed": 3, "method": "mc"},
