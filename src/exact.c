@@ -678,6 +678,20 @@ cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **out,
     return CM_OK;
 }
 
+/* Stage i's grid at unit scale, checked, sorted and de-duplicated (prep). */
+static cm_status stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *n, cm_diag *d)
+{
+    double *lv;
+    size_t k;
+    int sym;
+    cm_status s = cm_exact_pipeline_levels(p, i, &lv, &k, d);
+    if (s)
+        return s;
+    s = prep(lv, k, v, n, &sym, d);
+    free(lv);
+    return s;
+}
+
 /* the scale optimum of stage i (> 0) after a selecting stage i-1 that sees
  * N(0,1) input: minimizes the error over the passing values */
 cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
@@ -708,14 +722,9 @@ static cm_status exact_selected(const cm_pipeline *p, double *mse, cm_diag *d)
                            "'%s': the exact path covers a selection followed by one grid format "
                            "with a global scale and nearest rounding",
                            p->input);
-    double *lv, *v;
-    size_t k, n;
-    int sym;
-    cm_status s = cm_exact_pipeline_levels(p, 1, &lv, &k, d);
-    if (s)
-        return s;
-    s = prep(lv, k, &v, &n, &sym, d);
-    free(lv);
+    double *v;
+    size_t n;
+    cm_status s = stage_grid(p, 1, &v, &n, d);
     if (s)
         return s;
     *mse = r + grid_mse_weighted(v, n, q->scale, &w);
@@ -741,14 +750,9 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
     if (st->blk.K) {
         if (st->blk.rule == CM_RULE_MSE)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse has no exact path", p->input);
-        double *lv, *v;
-        size_t k, n;
-        int sym;
-        cm_status s = cm_exact_pipeline_levels(p, 0, &lv, &k, d);
-        if (s)
-            return s;
-        s = prep(lv, k, &v, &n, &sym, d);
-        free(lv);
+        double *v;
+        size_t n;
+        cm_status s = stage_grid(p, 0, &v, &n, d);
         if (s)
             return s;
         s = cm_block_exact(&st->blk, v, n, rounding, mse, d);
