@@ -100,6 +100,12 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
     const cm_law *law = o->law;
     if (!law && cm_law_find("unified-llama-c4", &law, d))
         return CM_ENOTFOUND;
+    if (!cm_law_has_map(law))
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "law %s does not map GMSE to rho, so it cannot score every format "
+                           "(laws with a map: unified-llama-c4, unified-olmo2, unified-quest, or "
+                           "a fitted unified/map law); use 'capmetric predict --law %s'",
+                           cm_law_name(law), cm_law_name(law));
     if (run_out)
         *run_out = NULL;
     cm_pipeline **mc = malloc((n ? n : 1) * sizeof *mc);

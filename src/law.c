@@ -1,27 +1,135 @@
-/* Capacity laws. For now the tanh map of the Unified paper; the registry
- * pattern (a const table, lookup by name that lists what exists) is what
- * the other laws plug into. */
+/* Capacity laws (capmetric/law.h). Built-in laws are rows of one const table;
+ * laws fitted by `capmetric fit` are loaded from JSON into the same struct.
+ * Constants are cited where they are typed (anchors: capacity.json). */
 #include <capmetric/law.h>
 
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <capmetric/io.h>
+#include <capmetric/spec.h>
 
 #include "util_int.h"
 
-struct cm_law {
-    const char *name;
-    const char *source;
-    double F, C, L;
+enum kind {
+    K_MAP,      /* rho from GMSE only (A, B unpublished) */
+    K_UNIFIED,  /* rho from GMSE and a full loss law */
+    K_TABLE,    /* effN/effD per format: QuEST, Quartet, decoupled fits */
+    K_KUMAR,
+    K_CHEN,
+    K_CAPYBARA
 };
 
-/* Panferov et al., "Unified Scaling Laws for Compressed Representations",
- * arXiv 2506.01863 (NeurIPS 2025 camera-ready), Eq. 3 and Table 3
- * (tests/anchors/capacity.json, unified_tanh_law). */
+/* One format of a table law: effN and effD by training setting. */
+enum col { C_WA, C_W, C_WAG_N, C_WAG_D, NCOL };
+typedef struct law_row {
+    const char *label, *spec;
+    double eff[NCOL]; /* NaN: no published value */
+} law_row;
+
+struct cm_law {
+    const char *name, *source, *form, *inputs;
+    enum kind kind;
+    double A, alpha, B, beta, E, gamma; /* loss = (A Neff^-alpha + B Deff^-beta)^gamma + E */
+    double F, C, L;                     /* tanh map */
+    const law_row *rows;
+    size_t nrows;
+    const double *k; /* kind-specific constants */
+    int heap;        /* loaded from a file */
+};
+
+#define X NAN
+#define BASE_FORM "L = A/(N rho)^alpha + B/D^beta + E"
+
+/* IST-DASLab/QuEST notebooks/plots.ipynb "Best fitted parameters" (anchors:
+ * capacity.json quest_eff, at full printed precision); W&A Hadamard and
+ * weight-only columns. */
+static const law_row quest_rows[] = {
+    {"1", "int:bits=1", {0.0205046859, 0.138419575, X, X}},
+    {"2", "int:bits=2", {0.151870911, 0.413717453, X, X}},
+    {"3", "int:bits=3", {0.433126203, 0.653058816, X, X}},
+    {"4", "int:bits=4", {0.691831718, 0.840434222, X, X}},
+    {"8", "int:bits=8", {1.01619263, X, X, X}},
+    {"fp4", "e2m1", {0.629639028, X, X, X}},
+    {"2.5", "2:4+int4", {0.381222089, X, X, X}},
+};
+static const law_row quest_noh_rows[] = {
+    {"1NOH", "int:bits=1", {0.0155770373, X, X, X}},
+    {"2NOH", "int:bits=2", {0.0784119072, X, X, X}},
+    {"3NOH", "int:bits=3", {0.322107861, X, X, X}},
+    {"4NOH", "int:bits=4", {0.603270679, X, X, X}},
+    {"8NOH", "int:bits=8", {0.937628722, X, X, X}},
+};
+/* IST-DASLab/Quartet notebooks/plots.ipynb at 5b9d74c (shared/data/runs/
+ * README.md): forward-only QuEST MXFP4 effN; the full Quartet recipe
+ * (forward and backward in MXFP4) effN and effD. */
+static const law_row quartet_rows[] = {
+    {"quartet", "mxfp4", {0.64516, X, 0.65835, 0.82174}},
+};
+
+/* Kumar et al., arXiv 2411.04330 Eq. 2-4, App. K Table 2 (capacity.json
+ * kumar_precision_law): gamma_w, gamma_a, gamma_kv. */
+static const double kumar_k[] = {2.6745, 2.2102, 0.9578};
+/* Chen et al., arXiv 2505.14302 (capacity.json chen_qat_law): k, gamma_N,
+ * gamma_D, gamma_G for W4A4, W4A16, W16A4. */
+static const double chen_k[] = {0.1582, 0.2186, 0.0745, 0.7779, 0.2522, 0.3589, 0.161,
+                                0.3533, 0.1004, 0.1816, 0.0331, 0.9812};
+/* Sun et al., arXiv 2501.02423 v3 Eq. 1 and Table 2 (capacity.json
+ * capybara_fp_law): gamma, delta, nu (n, alpha, d, beta, eps are the base). */
+static const double capy_k[] = {11334.5197, 3.1926, 2.9543};
+
+#define NROWS(a) (sizeof a / sizeof a[0])
+
 static const cm_law laws[] = {
-    {"unified-llama-c4", "Panferov et al. 2025 (arXiv 2506.01863) Table 3, Llama/C4", 0.41, 1.39,
-     1.0},
-    {"unified-olmo2", "Panferov et al. 2025 (arXiv 2506.01863) Table 3, OLMo2/ClimbMix", 0.37,
-     1.24, 0.84},
+    {"unified-llama-c4",
+     "Panferov et al. 2025 (arXiv 2506.01863) Eq. 3, Table 3, Llama/C4 (A, B unpublished)",
+     "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_MAP, X, 0.13, X, 0.33,
+     1.3, 1, 0.41, 1.39, 1.0, NULL, 0, NULL, 0},
+    {"unified-olmo2",
+     "Panferov et al. 2025 (arXiv 2506.01863) Eq. 3, Table 3, OLMo2/ClimbMix (A, B unpublished)",
+     "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_MAP, X, 0.18, X, 0.26,
+     1.4, 1, 0.37, 1.24, 0.84, NULL, 0, NULL, 0},
+    /* fitted by this tool on the QuEST runs: `capmetric fit data/runs/quest_runs.csv
+     * --mode unified --specs data/runs/quest_specs.csv --where
+     * "fit_group=wa_hadamard;wa_fp4_hadamard;bf16_baseline"` (54 runs; Huber 1e-3,
+     * 1125 starts). E is not determined by these runs (fitted 3.6e-47): 0 here.
+     * `capmetric validate` refits it and checks these digits. */
+    {"unified-quest",
+     "capmetric unified fit on the QuEST C4 runs (W&A Hadamard INT1-8, FP4 E2M1, BF16; 54 runs)",
+     "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_UNIFIED,
+     8.30081164150221, 0.06387240733333913, 77.5304271215062, 0.23650806971965793, 0, 1,
+     0.405684280950658, 3.192044665376239, 1.07090566526698, NULL, 0, NULL, 0},
+    {"quest", "Panferov et al. 2025 QuEST (arXiv 2502.05003), notebook fit of eff(P)",
+     "L = A/(N eff)^alpha + B/D^beta + E, eff from the published table",
+     "the spec must be a format of the table (int1-4, int8, e2m1, 2:4+int4); tensors w,a or w",
+     K_TABLE, 8.134031011055859, 0.062726522, 86.41190623830154, 0.241288351,
+     0.0014232897805828435, 1, X, X, X, quest_rows, NROWS(quest_rows), NULL, 0},
+    {"quest-noh", "QuEST (arXiv 2502.05003) notebook fit, W&A INT without Hadamard",
+     "L = A/(N eff)^alpha + B/D^beta + E, eff from the published table",
+     "the spec must be int1-4 or int8; tensors w,a", K_TABLE, 8.134031011055859, 0.062726522,
+     86.41190623830154, 0.241288351, 0.0014232897805828435, 1, X, X, X, quest_noh_rows,
+     NROWS(quest_noh_rows), NULL, 0},
+    {"kumar", "Kumar et al. 2024 'Scaling Laws for Precision' (arXiv 2411.04330) Eq. 2-4, App. K",
+     "L = A N_eff^-alpha + B D^-beta + E, N_eff = N prod_t (1 - exp(-P_t/gamma_t)), t = w, a, kv",
+     "bits of an int or fp spec (P of each tensor in --tensors; the others at 16)", K_KUMAR,
+     4299.0, 0.4965, 18060.0, 0.4965, 2.7648, 1, X, X, X, NULL, 0, kumar_k, 0},
+    {"chen-qat", "Chen et al. 2025 'Scaling Law for Quantization-Aware Training' (arXiv 2505.14302)",
+     "delta_p = k D^gamma_D (log2 G)^gamma_G / N^gamma_N (A, B, E unpublished)",
+     "int4 with block=G (the group size); tensors w,a | w | a", K_CHEN, X, X, X, X, X, 1, X, X,
+     X, NULL, 0, chen_k, 0},
+    {"capybara", "Sun et al. 2025 'Scaling Laws for Floating-Point Quantization Training' "
+                 "(arXiv 2501.02423 v3) Eq. 1, Table 2",
+     "L = n/N^alpha + d/D^beta + eps + D^beta/N^alpha log2(B)/(gamma (E+.5)^delta (M+.5)^nu)",
+     "fp spec: exponent bits E, mantissa bits M, block=B", K_CAPYBARA, 69.2343, 0.2368,
+     68973.0621, 0.5162, 1.9061, 1, X, X, X, NULL, 0, capy_k, 0},
+    {"quartet", "Castro et al. 2025 Quartet (arXiv 2505.14669), notebook fit at 5b9d74c",
+     "L = (A/(N effN)^alpha + B/(D effD)^beta)^gamma + E",
+     "mxfp4; tensors w,a (forward only) or w,a,g (Quartet: forward and backward)", K_TABLE,
+     127444.7, 0.578520, 465834.3, 0.538877, 1.340846, 0.276416, X, X, X, quartet_rows,
+     NROWS(quartet_rows), NULL, 0},
 };
 
 #define N_LAWS (sizeof laws / sizeof laws[0])
@@ -30,6 +138,9 @@ size_t cm_law_count(void) { return N_LAWS; }
 const cm_law *cm_law_get(size_t i) { return i < N_LAWS ? &laws[i] : NULL; }
 const char *cm_law_name(const cm_law *l) { return l->name; }
 const char *cm_law_source(const cm_law *l) { return l->source; }
+const char *cm_law_form(const cm_law *l) { return l->form; }
+const char *cm_law_inputs(const cm_law *l) { return l->inputs; }
+int cm_law_has_map(const cm_law *l) { return l->kind == K_MAP || l->kind == K_UNIFIED; }
 
 cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *d)
 {
@@ -41,8 +152,9 @@ cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *d)
     cm_buf b;
     cm_buf_init(&b);
     for (size_t i = 0; i < N_LAWS; i++)
-        cm_buf_printf(&b, "%s%s", i ? ", " : "", laws[i].name);
-    cm_diag_set(d, CM_ENOTFOUND, "unknown law '%s' (laws: %s)", name, b.s ? b.s : "");
+        cm_buf_printf(&b, "%s, ", laws[i].name);
+    cm_diag_set(d, CM_ENOTFOUND, "unknown law '%s' (laws: %sfile:PATH.json)", name,
+                b.s ? b.s : "");
     cm_buf_free(&b);
     return CM_ENOTFOUND;
 }
@@ -56,11 +168,371 @@ double cm_eff_bits(double gmse)
 
 double cm_law_rho(const cm_law *l, double gmse)
 {
-    if (isnan(gmse) || gmse < 0)
+    if (!cm_law_has_map(l) || isnan(gmse) || gmse < 0)
         return NAN;
     if (gmse >= 1.0)
         return 0.0;
     if (gmse == 0.0)
         return l->L;
     return l->L * pow(tanh(l->F * cm_eff_bits(gmse)), l->C);
+}
+
+cm_status cm_tensors_parse(const char *text, unsigned *out, cm_diag *d)
+{
+    unsigned t = 0;
+    const char *s = text;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        unsigned bit = n == 1 && *s == 'w'                 ? CM_TENSOR_W
+                       : n == 1 && *s == 'a'               ? CM_TENSOR_A
+                       : n == 2 && !strncmp(s, "kv", 2)    ? CM_TENSOR_KV
+                       : n == 1 && *s == 'g'               ? CM_TENSOR_G
+                                                           : 0;
+        if (!bit || (t & bit))
+            return cm_diag_set(d, CM_EINVAL,
+                               "tensors '%s' not accepted at '%.*s' (accepted: a list of "
+                               "distinct w, a, kv, g separated by ',', e.g. w,a)",
+                               text, (int)n, s);
+        t |= bit;
+        s += n;
+        if (*s == ',' && *++s == '\0')
+            return cm_diag_set(d, CM_EINVAL, "tensors '%s' ends with ','", text);
+    }
+    if (!t)
+        return cm_diag_set(d, CM_EINVAL, "tensors: empty list (accepted: w, a, kv, g, e.g. w,a)");
+    *out = t;
+    return CM_OK;
+}
+
+/* ---- reading a canonical spec ------------------------------------------------------- */
+
+/* Stage i of a canonical spec: [*b, *e). 0 if there is no such stage. */
+static int stage_span(const char *spec, size_t i, const char **b, const char **e)
+{
+    const char *s = spec;
+    for (size_t k = 0; k < i; k++) {
+        s = strchr(s, '+');
+        if (!s)
+            return 0;
+        s++;
+    }
+    *b = s;
+    const char *p = strchr(s, '+');
+    *e = p ? p : s + strlen(s);
+    return 1;
+}
+
+static size_t stage_count(const char *spec)
+{
+    size_t n = 1;
+    for (const char *s = spec; *s; s++)
+        n += *s == '+';
+    return n;
+}
+
+static int stage_family_is(const char *spec, size_t i, const char *fam)
+{
+    const char *b, *e;
+    if (!stage_span(spec, i, &b, &e))
+        return 0;
+    size_t n = strcspn(b, ":+");
+    return n == strlen(fam) && !strncmp(b, fam, n);
+}
+
+/* The number after `key=` in stage i; NaN if absent or not a number. */
+static double stage_num(const char *spec, size_t i, const char *key)
+{
+    const char *b, *e;
+    if (!stage_span(spec, i, &b, &e))
+        return NAN;
+    const char *s = memchr(b, ':', (size_t)(e - b));
+    size_t kl = strlen(key);
+    while (s && s < e) {
+        s++;
+        if ((size_t)(e - s) > kl && !strncmp(s, key, kl) && s[kl] == '=') {
+            const char *v = s + kl + 1;
+            size_t vl = strcspn(v, ",+");
+            double x;
+            return cm_parse_double(v, vl, &x) ? NAN : x;
+        }
+        s = memchr(s, ',', (size_t)(e - s));
+    }
+    return NAN;
+}
+
+/* ---- prediction ------------------------------------------------------------------------ */
+
+static double base_loss(const cm_law *l, double neff, double deff)
+{
+    return pow(l->A * pow(neff, -l->alpha) + l->B * pow(deff, -l->beta), l->gamma) + l->E;
+}
+
+static cm_status refuse(const cm_law *l, const cm_law_input *in, cm_diag *d, const char *why)
+{
+    return cm_diag_set(d, CM_EUNSUPPORTED, "law %s cannot judge '%s': %s (it accepts: %s)",
+                       l->name, in->label ? in->label : in->spec, why, l->inputs);
+}
+
+static cm_status table_row(const cm_law *l, const cm_law_input *in, const law_row **row,
+                           cm_diag *d)
+{
+    for (size_t i = 0; i < l->nrows; i++) {
+        const law_row *r = &l->rows[i];
+        if (!r->spec)
+            continue;
+        if (!strcmp(r->spec, in->spec)) {
+            *row = r;
+            return CM_OK;
+        }
+        if (!in->reg)
+            continue;
+        cm_pipeline *p = NULL;
+        cm_diag dd;
+        cm_diag_clear(&dd);
+        if (cm_spec_parse(in->reg, r->spec, &p, &dd) == CM_OK) {
+            int same = !strcmp(cm_pipeline_canonical(p), in->spec);
+            cm_pipeline_free(p);
+            if (same) {
+                *row = r;
+                return CM_OK;
+            }
+        }
+    }
+    return refuse(l, in, d, "the format is not in the law's table");
+}
+
+cm_status cm_law_predict(const cm_law *l, const cm_law_input *in, cm_law_output *o, cm_diag *d)
+{
+    o->rho = NAN;
+    o->rho_d = 1;
+    o->loss = o->loss_base = o->gap = NAN;
+    if (!(in->N > 0) || !(in->D > 0) || isinf(in->N) || isinf(in->D))
+        return cm_diag_set(d, CM_EINVAL, "N and D must be positive and finite (got N=%g, D=%g)",
+                           in->N, in->D);
+    unsigned t = in->tensors ? in->tensors : CM_TENSOR_W | CM_TENSOR_A;
+    double N = in->N, D = in->D;
+    switch (l->kind) {
+    case K_MAP:
+    case K_UNIFIED:
+        if (isnan(in->gmse))
+            return refuse(l, in, d, "no GMSE");
+        o->rho = cm_law_rho(l, in->gmse);
+        if (l->kind == K_UNIFIED) {
+            o->loss = base_loss(l, N * o->rho, D);
+            o->loss_base = base_loss(l, N, D);
+            o->gap = o->loss - o->loss_base;
+        }
+        return CM_OK;
+    case K_TABLE: {
+        const law_row *r;
+        cm_status s = table_row(l, in, &r, d);
+        if (s)
+            return s;
+        double en, ed = 1;
+        if (l->heap) /* a fitted table: the setting of its data */
+            en = r->eff[C_WA], ed = isnan(r->eff[C_WAG_D]) ? 1 : r->eff[C_WAG_D];
+        else if (t == (CM_TENSOR_W | CM_TENSOR_A))
+            en = r->eff[C_WA];
+        else if (t == CM_TENSOR_W)
+            en = r->eff[C_W];
+        else if (t == (CM_TENSOR_W | CM_TENSOR_A | CM_TENSOR_G))
+            en = r->eff[C_WAG_N], ed = r->eff[C_WAG_D];
+        else
+            en = NAN;
+        if (isnan(en) || isnan(ed))
+            return refuse(l, in, d, "no published value for this format with these tensors");
+        o->rho = en;
+        o->rho_d = ed;
+        o->loss = base_loss(l, N * en, D * ed);
+        o->loss_base = base_loss(l, N, D);
+        o->gap = o->loss - o->loss_base;
+        return CM_OK;
+    }
+    case K_KUMAR: {
+        if (stage_count(in->spec) != 1 ||
+            !(stage_family_is(in->spec, 0, "int") || stage_family_is(in->spec, 0, "fp")))
+            return refuse(l, in, d, "P is the precision of an integer or floating-point format");
+        if (t & CM_TENSOR_G)
+            return refuse(l, in, d, "the law has no gradient term");
+        static const unsigned tb[3] = {CM_TENSOR_W, CM_TENSOR_A, CM_TENSOR_KV};
+        double f = 1, f16 = 1;
+        for (int k = 0; k < 3; k++) {
+            double P = (t & tb[k]) ? in->bits : 16;
+            f *= -expm1(-P / l->k[k]);
+            f16 *= -expm1(-16 / l->k[k]);
+        }
+        o->rho = f / f16;
+        o->loss = base_loss(l, N * f, D);
+        o->loss_base = base_loss(l, N * f16, D);
+        o->gap = o->loss - o->loss_base;
+        return CM_OK;
+    }
+    case K_CHEN: {
+        int v = t == (CM_TENSOR_W | CM_TENSOR_A) ? 0 : t == CM_TENSOR_W ? 1 : t == CM_TENSOR_A ? 2 : -1;
+        if (v < 0)
+            return refuse(l, in, d, "the law has W4A4, W4A16 and W16A4 fits only");
+        if (stage_count(in->spec) != 1 || !stage_family_is(in->spec, 0, "int") ||
+            stage_num(in->spec, 0, "bits") != 4)
+            return refuse(l, in, d, "the law was fitted on 4-bit integer QAT");
+        double G = stage_num(in->spec, 0, "block");
+        if (!(G >= 2))
+            return refuse(l, in, d, "the law needs a group size: give block=G");
+        const double *k = l->k + 4 * v;
+        o->gap = k[0] * pow(D, k[2]) * pow(log2(G), k[3]) / pow(N, k[1]);
+        return CM_OK;
+    }
+    case K_CAPYBARA: {
+        if (stage_count(in->spec) != 1 || !stage_family_is(in->spec, 0, "fp"))
+            return refuse(l, in, d, "the law is for floating-point formats only");
+        double E = stage_num(in->spec, 0, "e"), M = stage_num(in->spec, 0, "m");
+        double B = stage_num(in->spec, 0, "block");
+        if (!(B >= 2))
+            return refuse(l, in, d,
+                          "the law needs the block size B of the scale: give block=B "
+                          "(the paper's channel-wise scaling is log2 B = 13.1567)");
+        o->loss_base = l->A * pow(N, -l->alpha) + l->B * pow(D, -l->beta) + l->E;
+        o->gap = pow(D, l->beta) / pow(N, l->alpha) * log2(B) /
+                 (l->k[0] * pow(E + 0.5, l->k[1]) * pow(M + 0.5, l->k[2]));
+        o->loss = o->loss_base + o->gap;
+        return CM_OK;
+    }
+    }
+    return cm_diag_set(d, CM_EINVAL, "law %s: unknown kind", l->name);
+}
+
+/* ---- laws from files ------------------------------------------------------------------- */
+
+void cm_law_free(cm_law *l)
+{
+    if (!l || !l->heap)
+        return;
+    for (size_t i = 0; i < l->nrows; i++) {
+        free((void *)l->rows[i].label);
+        free((void *)l->rows[i].spec);
+    }
+    free((void *)l->rows);
+    free((void *)l->name);
+    free((void *)l->source);
+    free(l);
+}
+
+static int get_num(const cJSON *o, const char *k, double *x)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return -1;
+    *x = v->valuedouble;
+    return 0;
+}
+
+cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
+{
+    *out = NULL;
+    char *text = cm_file_read(path, NULL);
+    if (!text)
+        return cm_diag_set(d, CM_EIO, "cannot read law file '%s': %s", path, strerror(errno));
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cm_law *l = calloc(1, sizeof *l);
+    law_row *rows = NULL;
+    cm_status st = CM_OK;
+    const char *bad = NULL;
+    if (!l) {
+        st = cm_diag_set(d, CM_ENOMEM, "out of memory");
+        goto done;
+    }
+    l->heap = 1;
+    l->gamma = 1;
+    l->F = l->C = l->L = l->A = l->alpha = l->B = l->beta = l->E = NAN;
+    if (!cJSON_IsObject(root)) {
+        st = cm_diag_set(d, CM_EPARSE, "law file '%s' is not a JSON object", path);
+        goto done;
+    }
+    double ver;
+    if (get_num(root, "capmetric_law", &ver) || ver != 1) {
+        bad = "capmetric_law (must be 1)";
+        goto done;
+    }
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(root, "name");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(root, "source");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+    if (!cJSON_IsString(nm)) {
+        bad = "name (a string)";
+        goto done;
+    }
+    l->name = cm_strdup(nm->valuestring);
+    l->source = cm_strdup(cJSON_IsString(src) ? src->valuestring : path);
+    if (!cJSON_IsString(kind) || (strcmp(kind->valuestring, "decoupled") &&
+                                  strcmp(kind->valuestring, "unified") &&
+                                  strcmp(kind->valuestring, "map") &&
+                                  strcmp(kind->valuestring, "quartet"))) {
+        bad = "kind (decoupled, unified, map or quartet)";
+        goto done;
+    }
+    const char *k = kind->valuestring;
+    l->kind = !strcmp(k, "map") ? K_MAP : !strcmp(k, "unified") ? K_UNIFIED : K_TABLE;
+    l->form = l->kind == K_TABLE ? "L = (A/(N effN)^alpha + B/(D effD)^beta)^gamma + E"
+                                 : "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM;
+    l->inputs = l->kind == K_TABLE ? "a spec of the fitted table" : "GMSE (any format)";
+    if (l->kind != K_MAP) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "constants");
+        if (get_num(c, "A", &l->A) || get_num(c, "alpha", &l->alpha) || get_num(c, "B", &l->B) ||
+            get_num(c, "beta", &l->beta) || get_num(c, "E", &l->E)) {
+            bad = "constants (numbers A, alpha, B, beta, E)";
+            goto done;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(c, "gamma") && get_num(c, "gamma", &l->gamma)) {
+            bad = "constants.gamma (a number)";
+            goto done;
+        }
+    }
+    if (l->kind != K_TABLE) {
+        const cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "families"), 0);
+        if (get_num(f, "F", &l->F) || get_num(f, "C", &l->C) || get_num(f, "L", &l->L)) {
+            bad = "families[0] (numbers F, C, L)";
+            goto done;
+        }
+    } else {
+        const cJSON *tab = cJSON_GetObjectItemCaseSensitive(root, "table");
+        int n = cJSON_GetArraySize(tab);
+        if (!cJSON_IsArray(tab) || n < 1) {
+            bad = "table (a non-empty array)";
+            goto done;
+        }
+        rows = calloc((size_t)n, sizeof *rows);
+        if (!rows) {
+            st = cm_diag_set(d, CM_ENOMEM, "out of memory");
+            goto done;
+        }
+        l->rows = rows;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, tab)
+        {
+            law_row *r = &rows[l->nrows++];
+            const cJSON *lb = cJSON_GetObjectItemCaseSensitive(e, "label");
+            const cJSON *sp = cJSON_GetObjectItemCaseSensitive(e, "spec");
+            for (int c = 0; c < NCOL; c++)
+                r->eff[c] = NAN;
+            double en, ed = NAN;
+            if (!cJSON_IsString(lb) || get_num(e, "effN", &en) ||
+                (cJSON_GetObjectItemCaseSensitive(e, "effD") && get_num(e, "effD", &ed))) {
+                bad = "table[] (label, effN, optional effD)";
+                goto done;
+            }
+            r->label = cm_strdup(lb->valuestring);
+            r->spec = cJSON_IsString(sp) ? cm_strdup(sp->valuestring) : NULL;
+            r->eff[C_WA] = en;
+            r->eff[C_WAG_D] = ed;
+        }
+    }
+done:
+    cJSON_Delete(root);
+    if (bad)
+        st = cm_diag_set(d, CM_EPARSE, "law file '%s': missing or bad '%s'", path, bad);
+    if (st) {
+        cm_law_free(l);
+        return st;
+    }
+    *out = l;
+    return CM_OK;
 }

@@ -6,6 +6,8 @@
 #include <capmetric/eval.h>
 #include <capmetric/exact.h>
 #include <capmetric/format.h>
+#include <capmetric/fit.h>
+#include <capmetric/io.h>
 #include <capmetric/law.h>
 #include <capmetric/mc.h>
 #include <capmetric/registry.h>

@@ -33,6 +33,10 @@ typedef struct opts {
     const char **plugins;
     size_t nplugins;
     const char *by; /* rank: sort key */
+    /* predict and rank --by loss */
+    double params, tokens, memory; /* 0 = not given */
+    unsigned tensors;              /* CM_TENSOR_*; 0 = not given */
+    cm_law *law_owned;             /* --law file:PATH */
     /* grid and merge */
     const char *out_dir;
     int resume, force, use_default, shard_i, shard_n;
@@ -48,6 +52,17 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs);
 void opts_fini(opts *o);
 int load_registry(const opts *o, cm_registry **reg);
 void print_results(const cm_result *r, size_t n);
+int parse_specs(const cm_registry *reg, const char *const *specs, size_t n, cm_pipeline ***out);
+void free_specs(cm_pipeline **p, size_t n);
+int parse_amount(const char *s, double *out);
+
+/* laws.c */
+int cmd_predict(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_laws(int argc, char **argv);
+int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const cm_result *res,
+                 size_t n);
 void fmt_g(char *b, size_t n, double x, int prec);
 
 /* grid.c */

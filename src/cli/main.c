@@ -85,6 +85,33 @@ static int parse_count(const char *s, uint64_t *out)
     return 0;
 }
 
+/* A positive amount: a number with an optional k, M, B (or G), T suffix. */
+int parse_amount(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || errno)
+        return -1;
+    double mul = 1;
+    if (*end) {
+        if (end[1])
+            return -1;
+        switch (*end) {
+        case 'k': case 'K': mul = 1e3; break;
+        case 'M': mul = 1e6; break;
+        case 'B': case 'G': mul = 1e9; break;
+        case 'T': mul = 1e12; break;
+        default: return -1;
+        }
+    }
+    x *= mul;
+    if (!(x > 0) || !isfinite(x))
+        return -1;
+    *out = x;
+    return 0;
+}
+
 int parse_opts(int argc, char **argv, opts *o, int allow_specs)
 {
     memset(o, 0, sizeof *o);
@@ -100,7 +127,9 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
         const char *val = NULL;
         int takes = !strcmp(a, "--samples") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
                     !strcmp(a, "--method") || !strcmp(a, "--law") || !strcmp(a, "--plugin") ||
-                    !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard");
+                    !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard") ||
+                    !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
+                    !strcmp(a, "--memory") || !strcmp(a, "--tensors");
         if (takes) {
             if (i + 1 >= argc)
                 return usage_error("option '%s' needs a value", a);
@@ -130,15 +159,38 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             if (cm_method_parse(val, &o->ev.method, &d))
                 return usage_error("--method: %s", d.msg);
         } else if (!strcmp(a, "--law")) {
-            if (cm_law_find(val, &o->ev.law, &d))
+            if (!strncmp(val, "file:", 5)) {
+                cm_law_free(o->law_owned);
+                o->law_owned = NULL;
+                if (cm_law_load(val + 5, &o->law_owned, &d))
+                    return usage_error("--law: %s", d.msg);
+                o->ev.law = o->law_owned;
+            } else if (cm_law_find(val, &o->ev.law, &d)) {
                 return usage_error("--law: %s", d.msg);
+            }
+        } else if (!strcmp(a, "--params") || !strcmp(a, "--tokens") || !strcmp(a, "--memory")) {
+            double x;
+            if (parse_amount(val, &x))
+                return usage_error("%s", !strcmp(a, "--params")
+                                             ? "--params: not a positive number (accepted: e.g. "
+                                               "1e9, 7B, 350M, 125000000)"
+                                         : !strcmp(a, "--tokens")
+                                             ? "--tokens: not a positive number (accepted: e.g. "
+                                               "2e10, 20B, 1.5T)"
+                                             : "--memory: not a positive number of bits (e.g. "
+                                               "16e9, 2G)");
+            *(!strcmp(a, "--params") ? &o->params : !strcmp(a, "--tokens") ? &o->tokens
+                                                                           : &o->memory) = x;
+        } else if (!strcmp(a, "--tensors")) {
+            if (cm_tensors_parse(val, &o->tensors, &d))
+                return usage_error("--tensors: %s", d.msg);
         } else if (!strcmp(a, "--plugin")) {
             o->plugins[o->nplugins++] = val;
         } else if (!strcmp(a, "--by")) {
             if (strcmp(val, "rho_per_bit") && strcmp(val, "gmse") && strcmp(val, "rho") &&
-                strcmp(val, "bits"))
+                strcmp(val, "bits") && strcmp(val, "loss"))
                 return usage_error("--by '%s' is not accepted (accepted: rho_per_bit, gmse, rho, "
-                                   "bits)",
+                                   "bits, loss)",
                                    val);
             o->by = val;
         } else if (!strcmp(a, "-o")) {
@@ -169,7 +221,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
         } else if (a[0] == '-' && a[1] == '-') {
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
                                "--method, --law, --plugin, --by, --json, --csv, --quiet, --help; "
-                               "grid: -o, --resume, --force, --shard, --default)",
+                               "grid: -o, --resume, --force, --shard, --default; predict: "
+                               "--params, --tokens, --memory, --tensors)",
                                a);
         } else if (allow_specs) {
             o->specs[o->nspecs++] = a;
@@ -184,6 +237,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
 
 void opts_fini(opts *o)
 {
+    cm_law_free(o->law_owned);
+    o->law_owned = NULL;
     free(o->specs);
     free(o->plugins);
 }
@@ -247,7 +302,7 @@ int load_registry(const opts *o, cm_registry **reg)
     return rc;
 }
 
-static int parse_specs(const cm_registry *reg, const char *const *specs, size_t n,
+int parse_specs(const cm_registry *reg, const char *const *specs, size_t n,
                        cm_pipeline ***out)
 {
     cm_pipeline **p = calloc(n ? n : 1, sizeof *p);
@@ -271,7 +326,7 @@ static int parse_specs(const cm_registry *reg, const char *const *specs, size_t 
     return 0;
 }
 
-static void free_specs(cm_pipeline **p, size_t n)
+void free_specs(cm_pipeline **p, size_t n)
 {
     for (size_t i = 0; p && i < n; i++)
         cm_pipeline_free(p[i]);
@@ -462,6 +517,11 @@ static int cmd_eval(int argc, char **argv)
     cm_result *res = NULL;
     if (rc || (rc = load_registry(&o, &reg)))
         goto out;
+    if (o.params || o.tokens || o.memory || o.tensors) {
+        rc = usage_error("%s", "--params, --tokens, --memory and --tensors belong to 'predict' "
+                               "and 'rank --by loss'");
+        goto out;
+    }
     const char *const *specs = o.specs;
     size_t n = o.nspecs;
     if (n == 0) {
@@ -713,6 +773,26 @@ static int cmd_rank(int argc, char **argv)
     if ((rc = parse_specs(reg, o.specs, o.nspecs, &p)))
         goto out;
     size_t n = o.nspecs;
+    const cm_law *loss_law = NULL;
+    if (o.by && !strcmp(o.by, "loss")) {
+        cm_diag ld;
+        cm_diag_clear(&ld);
+        if (!o.params || !o.tokens) {
+            rc = usage_error("%s", "rank --by loss needs --params N and --tokens D");
+            goto out;
+        }
+        loss_law = o.ev.law;
+        if (!loss_law && cm_law_find("unified-quest", &loss_law, &ld)) {
+            rc = report(CM_ENOTFOUND, &ld, "rank", NULL);
+            goto out;
+        }
+        if (!cm_law_has_map(o.ev.law ? o.ev.law : loss_law))
+            o.ev.law = NULL; /* the GMSE pass scores rho with the default map */
+    } else if (o.params || o.tokens || o.memory || o.tensors) {
+        rc = usage_error("%s", "--params, --tokens, --memory and --tensors go with 'rank --by "
+                               "loss' (or 'predict')");
+        goto out;
+    }
     res = calloc(n, sizeof *res);
     mci = calloc(n, sizeof *mci);
     rk = calloc(n, sizeof *rk);
@@ -725,6 +805,10 @@ static int cmd_rank(int argc, char **argv)
     cm_status s = cm_eval(p, n, &o.ev, res, &run, mci, &d);
     if (s) {
         rc = report(s, &d, "rank", NULL);
+        goto out;
+    }
+    if (loss_law) {
+        rc = rank_by_loss(&o, loss_law, reg, res, n);
         goto out;
     }
     const char *by = o.by ? o.by : "rho_per_bit";
@@ -924,15 +1008,15 @@ int main(int argc, char **argv)
         printf("capmetric %s\n", cm_version());
         return 0;
     }
-    static const char *const later[] = {"predict", "fit", "validate"};
-    for (size_t i = 0; i < sizeof later / sizeof *later; i++)
-        if (!strcmp(cmd, later[i])) {
-            fprintf(stderr, "%s: '%s' is not available in version %s yet (available: formats, "
-                            "eval, rank, grid, merge, bench)\n",
-                    prog, cmd, cm_version());
-            return EXIT_USAGE;
-        }
-    return usage_error("unknown command '%s' (commands: formats, eval, rank, grid, merge, bench, "
-                       "help, version)",
+    if (!strcmp(cmd, "predict"))
+        return cmd_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "fit"))
+        return cmd_fit(argc - 2, argv + 2);
+    if (!strcmp(cmd, "validate"))
+        return cmd_validate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "laws"))
+        return cmd_laws(argc - 2, argv + 2);
+    return usage_error("unknown command '%s' (commands: formats, laws, eval, rank, predict, fit, "
+                       "validate, grid, merge, bench, help, version)",
                        cmd);
 }

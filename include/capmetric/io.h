@@ -1,0 +1,43 @@
+/* capmetric — reading files: whole text files and CSV tables. */
+#ifndef CAPMETRIC_IO_H
+#define CAPMETRIC_IO_H
+
+#include <stddef.h>
+
+#include <capmetric/errors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*! cm_file_read() : the whole file, NUL-terminated (free with free()); its
+ * length in *len if len is non-NULL. NULL on failure with errno set. */
+char *cm_file_read(const char *path, size_t *len);
+
+/* A CSV table: a header row, then rows of the same width. Fields are
+ * separated by ',', may be quoted with '"' ("" inside quotes is one quote);
+ * CRLF line ends and a final newline are accepted, blank lines skipped. */
+typedef struct cm_csv {
+    size_t ncol, nrow;
+    char **head;  /* ncol names */
+    char **cell;  /* nrow x ncol values */
+    long *line;   /* nrow: the 1-based line each row came from */
+} cm_csv;
+
+/*! cm_csv_read() : read `path`. CM_EIO (cannot read), CM_EPARSE (empty file,
+ * a row of another width, an unterminated quote, a duplicate or empty column
+ * name; diag->line says where), CM_ENOMEM. Free with cm_csv_free. */
+cm_status cm_csv_read(const char *path, cm_csv **out, cm_diag *diag);
+
+/*! cm_csv_col() : index of the column called `name`, or -1. */
+long cm_csv_col(const cm_csv *t, const char *name);
+
+/*! cm_csv_at() : the text of row r, column c. */
+const char *cm_csv_at(const cm_csv *t, size_t r, size_t c);
+
+void cm_csv_free(cm_csv *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

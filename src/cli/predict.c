@@ -1,0 +1,346 @@
+/* capmetric laws, predict and rank --by loss. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runs.h"
+
+int cmd_laws(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 0);
+    if (rc)
+        goto out;
+    if (o.json) {
+        cJSON *root = cJSON_CreateArray();
+        for (size_t i = 0; i < cm_law_count(); i++) {
+            const cm_law *l = cm_law_get(i);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", cm_law_name(l));
+            cJSON_AddStringToObject(e, "form", cm_law_form(l));
+            cJSON_AddStringToObject(e, "inputs", cm_law_inputs(l));
+            cJSON_AddStringToObject(e, "source", cm_law_source(l));
+            cJSON_AddBoolToObject(e, "gmse_map", cm_law_has_map(l));
+            cJSON_AddItemToArray(root, e);
+        }
+        char *t = cJSON_Print(root);
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        cJSON_Delete(root);
+        goto out;
+    }
+    for (size_t i = 0; i < cm_law_count(); i++) {
+        const cm_law *l = cm_law_get(i);
+        printf("%s\n  form:   %s\n  needs:  %s\n  source: %s\n", cm_law_name(l), cm_law_form(l),
+               cm_law_inputs(l), cm_law_source(l));
+    }
+    printf("\nfile:PATH.json  a law saved by 'capmetric fit --save PATH.json'\n");
+out:
+    opts_fini(&o);
+    return rc;
+}
+
+/* One (spec, law) judgement. */
+typedef struct pred {
+    size_t spec;
+    const cm_law *law;
+    cm_status st;
+    char why[400];
+    cm_law_output out;
+    double n_iso;        /* parameters that fit in the memory budget */
+    cm_law_output iso;   /* the law at (n_iso, D) */
+} pred;
+
+static void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o,
+                  const cm_registry *reg, size_t i)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->spec = i;
+    pr->law = law;
+    cm_law_input in = {r->spec, r->bits, r->gmse, o->params, o->tokens, o->tensors, reg, r->input};
+    cm_diag d;
+    cm_diag_clear(&d);
+    pr->st = cm_law_predict(law, &in, &pr->out, &d);
+    if (pr->st) {
+        snprintf(pr->why, sizeof pr->why, "%s", d.msg);
+        return;
+    }
+    double mem = o->memory ? o->memory : 16 * o->params;
+    pr->n_iso = mem / r->bits;
+    in.N = pr->n_iso;
+    cm_law_predict(law, &in, &pr->iso, &d);
+}
+
+static void cell(char *b, size_t n, double x, int prec)
+{
+    if (isnan(x))
+        snprintf(b, n, "-");
+    else
+        fmt_g(b, n, x, prec);
+}
+
+
+static cJSON *pred_json(const pred *p, const cm_result *r)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "spec", r->spec);
+    cJSON_AddStringToObject(e, "input", r->input);
+    cJSON_AddStringToObject(e, "law", cm_law_name(p->law));
+    cJSON_AddNumberToObject(e, "bits", r->bits);
+    cJSON_AddItemToObject(e, "gmse", jnum(r->gmse));
+    if (p->st) {
+        cJSON_AddStringToObject(e, "refused", p->why);
+        return e;
+    }
+    cJSON_AddNullToObject(e, "refused");
+    cJSON_AddItemToObject(e, "rho", jnum(p->out.rho));
+    cJSON_AddItemToObject(e, "rho_d", jnum(p->out.rho_d));
+    cJSON_AddItemToObject(e, "loss", jnum(p->out.loss));
+    cJSON_AddItemToObject(e, "loss_base", jnum(p->out.loss_base));
+    cJSON_AddItemToObject(e, "gap", jnum(p->out.gap));
+    cJSON_AddItemToObject(e, "iso_params", jnum(p->n_iso));
+    cJSON_AddItemToObject(e, "iso_n_eff", jnum(p->n_iso * p->iso.rho));
+    cJSON_AddItemToObject(e, "iso_loss", jnum(p->iso.loss));
+    return e;
+}
+
+/* Laws to use: the one asked for, or every built-in. */
+static size_t pick_laws(const opts *o, const cm_law **ls)
+{
+    if (o->ev.law) {
+        ls[0] = o->ev.law;
+        return 1;
+    }
+    for (size_t i = 0; i < cm_law_count(); i++)
+        ls[i] = cm_law_get(i);
+    return cm_law_count();
+}
+
+static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res, size_t n,
+                       const cm_law *const *ls, size_t nl)
+{
+    double mem = o->memory ? o->memory : 16 * o->params;
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "tool", "capmetric");
+        cJSON_AddStringToObject(root, "version", cm_version());
+        cJSON_AddNumberToObject(root, "params", o->params);
+        cJSON_AddNumberToObject(root, "tokens", o->tokens);
+        cJSON_AddNumberToObject(root, "memory_bits", mem);
+        cJSON *arr = cJSON_AddArrayToObject(root, "predictions");
+        for (size_t k = 0; k < np; k++) {
+            cJSON *e = pred_json(&pv[k], &res[pv[k].spec]);
+            if (!pv[k].st)
+                cJSON_AddItemToObject(e, "n_eff", jnum(pv[k].out.rho * o->params));
+            cJSON_AddItemToArray(arr, e);
+        }
+        cJSON *best = cJSON_AddObjectToObject(root, "iso_memory_best");
+        for (size_t l = 0; l < nl; l++) {
+            const pred *b = NULL;
+            for (size_t k = 0; k < np; k++) {
+                const pred *p = &pv[k];
+                if (p->law != ls[l] || p->st)
+                    continue;
+                double key = isnan(p->iso.loss) ? -p->n_iso * p->iso.rho : p->iso.loss;
+                double bk = !b ? INFINITY : isnan(b->iso.loss) ? -b->n_iso * b->iso.rho : b->iso.loss;
+                if (!isnan(key) && key < bk)
+                    b = p;
+            }
+            if (b)
+                cJSON_AddStringToObject(best, cm_law_name(ls[l]), res[b->spec].spec);
+        }
+        char *t = cJSON_Print(root);
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        cJSON_Delete(root);
+        return 0;
+    }
+    const char *head[] = {"spec", "law", "bits", "rho", "N_eff", "loss", "gap", "N_iso",
+                          "N_iso*rho", "iso loss"};
+    const int right[] = {0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    cli_table t;
+    if (cli_table_init(&t, 10, head, right))
+        return EXIT_RUNTIME;
+    size_t nref = 0;
+    for (size_t k = 0; k < np; k++) {
+        const pred *p = &pv[k];
+        const cm_result *r = &res[p->spec];
+        char b[10][48];
+        snprintf(b[0], sizeof b[0], "%.47s", r->input);
+        snprintf(b[1], sizeof b[1], "%s", cm_law_name(p->law));
+        fmt_g(b[2], sizeof b[2], r->bits, 4);
+        if (p->st) {
+            nref++;
+            const char *cells[] = {b[0], b[1], b[2], "refused (see below)", "", "", "", "", "", ""};
+            cli_table_row(&t, cells);
+            continue;
+        }
+        cell(b[3], sizeof b[3], p->out.rho, 4);
+        cell(b[4], sizeof b[4], p->out.rho * o->params, 4);
+        cell(b[5], sizeof b[5], p->out.loss, 5);
+        cell(b[6], sizeof b[6], p->out.gap, 3);
+        cell(b[7], sizeof b[7], p->n_iso, 4);
+        cell(b[8], sizeof b[8], p->n_iso * p->iso.rho, 4);
+        cell(b[9], sizeof b[9], p->iso.loss, 5);
+        const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]};
+        cli_table_row(&t, cells);
+    }
+    cli_table_print(&t);
+    cli_table_fini(&t);
+    char nb[32], db[32], mb[32];
+    fmt_g(nb, sizeof nb, o->params, 4);
+    fmt_g(db, sizeof db, o->tokens, 4);
+    fmt_g(mb, sizeof mb, mem, 4);
+    printf("\nN = %s parameters, D = %s tokens; rho = N_eff/N; gap = loss - uncompressed loss.\n"
+           "Iso-memory: N_iso = %s bits / bits per value (16 N: the BF16 model's memory).\n",
+           nb, db, mb);
+    for (size_t l = 0; l < nl && n > 1; l++) {
+        const pred *b = NULL;
+        int by_loss = 1;
+        for (size_t k = 0; k < np; k++) {
+            const pred *p = &pv[k];
+            if (p->law != ls[l] || p->st)
+                continue;
+            by_loss = !isnan(p->iso.loss);
+            double key = by_loss ? p->iso.loss : -p->n_iso * p->iso.rho;
+            double bk = !b ? INFINITY : by_loss ? b->iso.loss : -b->n_iso * b->iso.rho;
+            if (!isnan(key) && key < bk)
+                b = p;
+        }
+        if (b)
+            printf("  %s: at equal memory the best is %s (%s)\n", cm_law_name(ls[l]),
+                   res[b->spec].input, by_loss ? "lowest loss" : "most effective parameters");
+    }
+    if (nref) {
+        printf("\nrefused:\n");
+        for (size_t k = 0; k < np; k++)
+            if (pv[k].st)
+                printf("  %s\n", pv[k].why);
+    }
+    return 0;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    cm_result *res = NULL;
+    pred *pv = NULL;
+    size_t n = o.nspecs;
+    if (rc || (rc = load_registry(&o, &reg)))
+        goto out;
+    if (o.help) {
+        printf("usage: capmetric predict SPEC... --params N --tokens D [--law NAME|file:PATH]\n"
+               "       [--tensors w,a,kv,g] [--memory BITS] [--json]\n");
+        goto out;
+    }
+    if (n < 1 || !o.params || !o.tokens) {
+        rc = usage_error("%s", "predict needs at least one SPEC, --params N and --tokens D "
+                               "(e.g. capmetric predict int4 mxfp4 --params 1e9 --tokens 2e10)");
+        goto out;
+    }
+    if ((rc = parse_specs(reg, o.specs, n, &p)))
+        goto out;
+    const cm_law *ls[64];
+    size_t nl = pick_laws(&o, ls);
+    res = calloc(n, sizeof *res);
+    pv = calloc(n * nl, sizeof *pv);
+    if (!res || !pv) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    cm_eval_opts ev = o.ev;
+    if (ev.law && !cm_law_has_map(ev.law))
+        ev.law = NULL;
+    cm_diag d;
+    cm_diag_clear(&d);
+    cm_status s = cm_eval(p, n, &ev, res, NULL, NULL, &d);
+    if (s) {
+        rc = report(s, &d, "predict", NULL);
+        goto out;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t l = 0; l < nl; l++) {
+            judge(&pv[np], ls[l], &res[i], &o, reg, i);
+            if (pv[np].st && o.ev.law) { /* the law asked for cannot judge it */
+                fprintf(stderr, "%s: error: %s\n", prog, pv[np].why);
+                rc = exit_code_for(pv[np].st);
+                goto out;
+            }
+            np++;
+        }
+    rc = print_preds(&o, pv, np, res, n, ls, nl);
+out:
+    free(pv);
+    free(res);
+    free_specs(p, n);
+    cm_registry_free(reg);
+    opts_fini(&o);
+    return rc;
+}
+
+typedef struct lrank {
+    size_t i;
+    double key;
+} lrank;
+
+static int by_key(const void *a, const void *b)
+{
+    double x = ((const lrank *)a)->key, y = ((const lrank *)b)->key;
+    return (x > y) - (x < y);
+}
+
+int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const cm_result *res,
+                 size_t n)
+{
+    pred *pv = calloc(n, sizeof *pv);
+    lrank *rk = calloc(n, sizeof *rk);
+    int rc = 0;
+    if (!pv || !rk) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        judge(&pv[i], law, &res[i], o, reg, i);
+        if (pv[i].st) {
+            fprintf(stderr, "%s: error: %s\n", prog, pv[i].why);
+            rc = exit_code_for(pv[i].st);
+            goto out;
+        }
+        if (isnan(pv[i].out.loss)) {
+            fprintf(stderr,
+                    "%s: error: law %s gives no absolute loss (%s); rank --by loss needs a law "
+                    "with one: unified-quest, quest, kumar, capybara, quartet or a fitted law\n",
+                    prog, cm_law_name(law), cm_law_source(law));
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        rk[i].i = i;
+        rk[i].key = pv[i].out.loss;
+    }
+    qsort(rk, n, sizeof *rk, by_key);
+    pred *sorted = calloc(n, sizeof *sorted);
+    if (!sorted) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    for (size_t r = 0; r < n; r++)
+        sorted[r] = pv[rk[r].i];
+    const cm_law *ls[1] = {law};
+    rc = print_preds(o, sorted, n, res, n, ls, 1);
+    free(sorted);
+out:
+    free(pv);
+    free(rk);
+    return rc;
+}
