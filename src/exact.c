@@ -479,9 +479,14 @@ static size_t local_minima(const double *f, size_t n, size_t *out, size_t want)
     for (size_t i = 0; i < n; i++) {
         if ((i > 0 && f[i] > f[i - 1]) || (i + 1 < n && f[i] > f[i + 1]))
             continue;
-        size_t j = m < want ? m++ : want - 1;
-        if (m == want && j == want - 1 && f[i] >= f[out[j]])
-            continue;
+        size_t j;
+        if (m < want) {
+            j = m++;
+        } else { /* full: replace the highest kept minimum if this one is lower */
+            j = want - 1;
+            if (f[i] >= f[out[j]])
+                continue;
+        }
         out[j] = i;
         while (j > 0 && f[out[j]] < f[out[j - 1]]) { /* keep sorted */
             size_t t = out[j];
