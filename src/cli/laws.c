@@ -60,8 +60,10 @@ void runs_free(runs *r)
     free(r->g), free(r->g2), free(r->fam), free(r->line), free(r->row);
     for (size_t i = 0; i < r->ng; i++) {
         free(r->glabel[i]);
-        free(r->gspec[i]);
-        free(r->gnote[i]);
+        if (r->gspec)
+            free(r->gspec[i]);
+        if (r->gnote)
+            free(r->gnote[i]);
     }
     for (size_t i = 0; i < r->ng2; i++)
         free(r->g2label[i]);
@@ -524,6 +526,9 @@ cJSON *fit_json(const cm_fit_result *f, const cm_fit_opts *o)
     cJSON_AddItemToObject(j, "mae", jnum(f->mae));
     cJSON_AddNumberToObject(j, "bootstrap", f->boot_done);
     cJSON_AddNumberToObject(j, "seconds", f->seconds);
+    cJSON *vals = cJSON_AddObjectToObject(j, "values"); /* name -> value, for lookups */
+    for (size_t k = 0; k < f->np; k++)
+        cJSON_AddItemToObject(vals, f->p[k].name, jnum(f->p[k].value));
     cJSON *ps = cJSON_AddArrayToObject(j, "params");
     cJSON *und = cJSON_CreateArray();
     for (size_t k = 0; k < f->np; k++) {

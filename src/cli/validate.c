@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "runs.h"
@@ -926,6 +927,12 @@ int cmd_validate(int argc, char **argv)
     const char *outdir = opt_get(defs, nd, "-o");
     if (!outdir)
         outdir = "results/validation";
+    if (mkdirs(outdir) || access(outdir, W_OK)) {
+        fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
+                outdir, strerror(errno));
+        rc = EXIT_USAGE;
+        goto out;
+    }
     v.ev = o.ev;
     if (!o.samples_given)
         v.ev.samples = 1u << 22; /* Monte-Carlo cells: SE ~1e-4 relative, far below the
@@ -952,12 +959,6 @@ int cmd_validate(int argc, char **argv)
     if (!js || !v.r.md.s) {
         free(js);
         rc = EXIT_RUNTIME;
-        goto out;
-    }
-    if (mkdirs(outdir)) {
-        fprintf(stderr, "%s: error: cannot create '%s': %s\n", prog, outdir, strerror(errno));
-        free(js);
-        rc = EXIT_USAGE;
         goto out;
     }
     char pj[4200], pm[4200];

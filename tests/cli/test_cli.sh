@@ -129,7 +129,6 @@ expect_fail "needs a value" eval int4 --samples
 expect_fail "exclude each other" eval int4 --json --csv
 expect_fail "unknown option '--frobnicate'" eval int4 --frobnicate
 expect_fail "unknown command 'evaluate'" evaluate int4
-for c in predict fit validate; do expect_fail "not available" $c int4; done
 expect_fail "rank needs at least one SPEC" rank
 expect_fail "--by 'speed' is not accepted" rank int4 --by speed
 expect_fail "no exact path" eval int4+e2m1 --method exact
