@@ -77,14 +77,6 @@ static void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o
     cm_law_predict(law, &in, &pr->iso, &d);
 }
 
-static void cell(char *b, size_t n, double x, int prec)
-{
-    if (isnan(x))
-        snprintf(b, n, "-");
-    else
-        fmt_g(b, n, x, prec);
-}
-
 
 static cJSON *pred_json(const pred *p, const cm_result *r)
 {
@@ -182,13 +174,13 @@ static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res,
             cli_table_row(&t, cells);
             continue;
         }
-        cell(b[3], sizeof b[3], p->out.rho, 4);
-        cell(b[4], sizeof b[4], p->out.rho * o->params, 4);
-        cell(b[5], sizeof b[5], p->out.loss, 5);
-        cell(b[6], sizeof b[6], p->out.gap, 3);
-        cell(b[7], sizeof b[7], p->n_iso, 4);
-        cell(b[8], sizeof b[8], p->n_iso * p->iso.rho, 4);
-        cell(b[9], sizeof b[9], p->iso.loss, 5);
+        fmt_g(b[3], sizeof b[3], p->out.rho, 4);
+        fmt_g(b[4], sizeof b[4], p->out.rho * o->params, 4);
+        fmt_g(b[5], sizeof b[5], p->out.loss, 5);
+        fmt_g(b[6], sizeof b[6], p->out.gap, 3);
+        fmt_g(b[7], sizeof b[7], p->n_iso, 4);
+        fmt_g(b[8], sizeof b[8], p->n_iso * p->iso.rho, 4);
+        fmt_g(b[9], sizeof b[9], p->iso.loss, 5);
         const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]};
         cli_table_row(&t, cells);
     }
