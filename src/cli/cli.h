@@ -66,6 +66,8 @@ int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const
 void fmt_g(char *b, size_t n, double x, int prec);
 
 /* grid.c */
+int cli_mkdirs(const char *path);
+int cli_write_atomic(const char *path, const char *text);
 int cmd_grid(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 

@@ -612,7 +612,7 @@ static int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, 
 
 /* ---- files ---------------------------------------------------------------------------------- */
 
-static int mkdirs(const char *path)
+int cli_mkdirs(const char *path)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
@@ -633,12 +633,12 @@ static int mkdirs(const char *path)
     return 0;
 }
 
-/* write text to dir/name through a temporary name */
-static int write_atomic(const char *dir, const char *name, const char *text)
+/* Write text to `path` through a temporary name in the same folder (synced, then
+ * renamed): all or nothing. -1 with errno on failure. */
+int cli_write_atomic(const char *path, const char *text)
 {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f)
         return -1;
@@ -646,10 +646,19 @@ static int write_atomic(const char *dir, const char *name, const char *text)
     ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok &= fclose(f) == 0;
     if (!ok || rename(tmp, path)) {
+        int e = errno;
         remove(tmp);
+        errno = e;
         return -1;
     }
     return 0;
+}
+
+static int write_atomic(const char *dir, const char *name, const char *text)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return cli_write_atomic(path, text);
 }
 
 /* ---- reports ---------------------------------------------------------------------------- */
@@ -1399,7 +1408,7 @@ int cmd_grid(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    if (rank == 0 && (mkdirs(dir) || access(dir, W_OK))) {
+    if (rank == 0 && (cli_mkdirs(dir) || access(dir, W_OK))) {
         fprintf(stderr, "%s: error: cannot write to the output directory '%s': %s\n", prog, dir,
                 strerror(errno));
         rc = EXIT_USAGE;
@@ -1640,7 +1649,7 @@ int cmd_merge(int argc, char **argv)
     cm_diag d;
     cm_method_parse(str_of(first, "method"), &g.ev.method, &d);
     cm_law_find(str_of(first, "law"), &g.ev.law, &d);
-    if (mkdirs(o.out_dir)) {
+    if (cli_mkdirs(o.out_dir)) {
         fprintf(stderr, "%s: error: cannot write to '%s': %s\n", prog, o.out_dir, strerror(errno));
         rc = EXIT_USAGE;
         goto out;

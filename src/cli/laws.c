@@ -319,22 +319,19 @@ int runs_load(const char *path, const runcols *c, cm_fit_mode mode, const cm_reg
         cN = find_col(t, c->N, def_N);
         cD = find_col(t, c->D, def_D);
         cy = find_col(t, c->loss, def_loss);
-        if (cl < 0) {
-            rc = missing_col(path, t, "the format label", c->label, def_label, "--label");
-            goto out;
-        }
-        if (cN < 0) {
-            rc = missing_col(path, t, "N (parameters)", c->N, def_N, "--n");
-            goto out;
-        }
-        if (cD < 0) {
-            rc = missing_col(path, t, "D (tokens)", c->D, def_D, "--d");
-            goto out;
-        }
-        if (cy < 0) {
-            rc = missing_col(path, t, "the loss", c->loss, def_loss, "--loss");
-            goto out;
-        }
+        const struct {
+            long col;
+            const char *what, *given, *opt;
+            const char *const *def;
+        } need[] = {{cl, "the format label", c->label, "--label", def_label},
+                    {cN, "N (parameters)", c->N, "--n", def_N},
+                    {cD, "D (tokens)", c->D, "--d", def_D},
+                    {cy, "the loss", c->loss, "--loss", def_loss}};
+        for (size_t k = 0; k < sizeof need / sizeof *need; k++)
+            if (need[k].col < 0) {
+                rc = missing_col(path, t, need[k].what, need[k].given, need[k].def, need[k].opt);
+                goto out;
+            }
         if (mode == CM_FIT_QUARTET && cl2 < 0 && c->label2) {
             rc = missing_col(path, t, "the backward label", c->label2, def_label2, "--label2");
             goto out;
@@ -653,29 +650,13 @@ cJSON *law_json(const cm_fit_result *f, const runs *r, const char *name, const c
     return j;
 }
 
-/* Write `text` to `path` through a temporary file: all or nothing. */
+/* Write `text` to `path`, all or nothing; say so on failure (exit code 2). */
 int write_atomic(const char *path, const char *text)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp)
-        return EXIT_RUNTIME;
-    snprintf(tmp, n + 16, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    int bad = !f;
-    if (f) {
-        bad = fputs(text, f) < 0;
-        bad |= fclose(f) != 0;
-    }
-    if (!bad && rename(tmp, path))
-        bad = 1;
-    if (bad) {
-        int e = errno;
-        remove(tmp);
-        fprintf(stderr, "%s: error: cannot write '%s': %s\n", prog, path, strerror(e));
-    }
-    free(tmp);
-    return bad ? EXIT_USAGE : 0;
+    if (!cli_write_atomic(path, text))
+        return 0;
+    fprintf(stderr, "%s: error: cannot write '%s': %s\n", prog, path, strerror(errno));
+    return EXIT_USAGE;
 }
 
 int parse_huber(const char *v, cm_fit_opts *o)

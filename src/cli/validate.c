@@ -876,20 +876,6 @@ static int is_dir(const char *p)
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
-static int mkdirs(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *s = buf + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
-}
-
 int cmd_validate(int argc, char **argv)
 {
     optdef defs[] = {{"--data", 1, 0, 0, {0}}, {"-o", 1, 0, 0, {0}}, {"--anchors", 1, 0, 0, {0}}};
@@ -927,7 +913,7 @@ int cmd_validate(int argc, char **argv)
     const char *outdir = opt_get(defs, nd, "-o");
     if (!outdir)
         outdir = "results/validation";
-    if (mkdirs(outdir) || access(outdir, W_OK)) {
+    if (cli_mkdirs(outdir) || access(outdir, W_OK)) {
         fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
                 outdir, strerror(errno));
         rc = EXIT_USAGE;
