@@ -230,6 +230,7 @@ typedef struct lm {
 static int lm_init(lm *s, model *m)
 {
     gsl_multifit_nlinear_parameters fp = gsl_multifit_nlinear_default_parameters();
+    fp.solver = gsl_multifit_nlinear_solver_cholesky;
     s->w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, m->n, m->np);
     s->x0 = gsl_vector_alloc(m->np);
     memset(&s->fdf, 0, sizeof s->fdf);
