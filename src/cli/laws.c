@@ -433,7 +433,7 @@ int runs_load(const char *path, const runcols *c, cm_fit_mode mode, const cm_reg
             }
         }
         out->fam[k] = 0;
-        if (cf >= 0)
+        if (cf >= 0 && (map || out->g[k] != CM_FIT_BASE)) /* baselines have eff 1: no family */
             out->fam[k] = intern(&out->famlabel, &out->nfam, cm_csv_at(t, r, (size_t)cf));
         k++;
     }
@@ -722,6 +722,21 @@ int cmd_fit(int argc, char **argv)
     if (mv && cm_fit_mode_parse(mv, &mode, &d)) {
         rc = usage_error("--mode: %s", d.msg);
         goto out;
+    }
+    if (o.ev.law) { /* DESIGN's `fit FILE --law NAME`: the form of that law */
+        const char *ln = cm_law_name(o.ev.law);
+        cm_fit_mode lm = !strncmp(ln, "unified", 7) ? CM_FIT_UNIFIED
+                         : !strncmp(ln, "quest", 5) ? CM_FIT_DECOUPLED
+                         : !strcmp(ln, "quartet")   ? CM_FIT_QUARTET
+                                                    : (cm_fit_mode)-1;
+        if ((int)lm < 0 || (mv && lm != mode)) {
+            rc = usage_error("fit --law '%s': fit refits the forms of unified-* (--mode unified), "
+                             "quest (--mode decoupled) and quartet (--mode quartet); kumar, "
+                             "chen-qat and capybara are used with their published constants",
+                             ln);
+            goto out;
+        }
+        mode = lm;
     }
     cm_fit_opts fo;
     cm_fit_opts_default(&fo);

@@ -136,6 +136,12 @@ expect_fail "--huber" fit "$tmp/few.csv" --huber -1
 expect_fail "--fixed" fit "$tmp/few.csv" --fixed 1,2,3,4,5,6
 expect_fail "COLUMN=VALUE" fit "$RUNS/quest_runs.csv" --where nonsense
 expect_fail "no column 'nosuchcol'" fit "$RUNS/quest_runs.csv" --where nosuchcol=1
+expect_fail "fit refits the forms" fit "$RUNS/quest_runs.csv" --law kumar
+# families: one (F, C, L) per family, none for the baselines
+"$CM" fit "$RUNS/quest_runs.csv" --mode unified --specs "$RUNS/quest_specs.csv" --family fit_group \
+    --where "fit_group=wa_hadamard;weight_only_hadamard;bf16_baseline" --json >"$tmp/ff.json" || bad "fit --family"
+"$JQ" "$tmp/ff.json" "fit.values.C[weight_only_hadamard]" >/dev/null && ok || bad "family parameters"
+"$JQ" "$tmp/ff.json" "fit.values.C[bf16_baseline]" >/dev/null 2>&1 && bad "a family for the baselines" || ok
 expect_fail "exactly one FILE.csv" fit
 expect_fail "cannot write" fit "$RUNS/quest_runs.csv" --starts 20 --save /nonexistent/dir/law.json
 [ ! -e /nonexistent/dir/law.json ] && ok || bad "half-written law file"
