@@ -856,3 +856,63 @@ out:
     free(rest);
     return rc;
 }
+
+/* `capmetric bench`: the 1125-start QuEST fit (all 104 runs, the notebook's
+ * settings), on one thread and on all; skipped when the run data are absent. */
+int bench_fit(cJSON *root, int json, unsigned threads)
+{
+#ifndef CM_DATADIR
+#define CM_DATADIR ""
+#endif
+    const char *path = "data/runs/quest_runs.csv";
+    if (access(path, R_OK))
+        path = CM_DATADIR "/runs/quest_runs.csv";
+    if (access(path, R_OK)) {
+        if (!json)
+            printf("\nLaw fit: skipped (no data/runs/quest_runs.csv here)\n");
+        return 0;
+    }
+    runs rr;
+    runcols c = {0};
+    cm_eval_opts ev;
+    cm_eval_opts_default(&ev);
+    int rc = runs_load(path, &c, CM_FIT_DECOUPLED, NULL, &ev, &rr);
+    if (rc)
+        return rc;
+    cm_fit_data d;
+    runs_data(&rr, &d);
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    o.huber = 1;
+    o.rscale = 1e-3;
+    unsigned T = threads ? threads : cm_default_threads();
+    double sec[2] = {NAN, NAN};
+    size_t starts = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        cm_fit_result f;
+        cm_diag dg;
+        cm_diag_clear(&dg);
+        o.threads = k ? T : 1;
+        cm_status s = cm_fit(CM_FIT_DECOUPLED, &d, &o, &f, &dg);
+        if (s)
+            rc = report(s, &dg, path, NULL);
+        sec[k] = f.seconds;
+        starts = f.starts;
+        cm_fit_result_free(&f);
+    }
+    runs_free(&rr);
+    if (rc)
+        return rc;
+    if (json) {
+        cJSON *e = cJSON_AddObjectToObject(root, "fit");
+        cJSON_AddStringToObject(e, "what", "QuEST decoupled fit, 104 runs, 21 parameters");
+        cJSON_AddNumberToObject(e, "starts", (double)starts);
+        cJSON_AddNumberToObject(e, "seconds_1_thread", sec[0]);
+        cJSON_AddNumberToObject(e, "threads", T);
+        cJSON_AddNumberToObject(e, "seconds_all_threads", sec[1]);
+    } else {
+        printf("\nLaw fit (QuEST decoupled, 104 runs, 21 parameters, %zu starts): %.2f s on 1 "
+               "thread, %.2f s on %u\n", starts, sec[0], sec[1], T);
+    }
+    return 0;
+}

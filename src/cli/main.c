@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "runs.h"
 
 #ifndef CM_PLUGINDIR
 #define CM_PLUGINDIR ""
@@ -725,6 +726,8 @@ static int cmd_bench(int argc, char **argv)
             cli_table_print(&t);
         }
         cli_table_fini(&t);
+        if (!rc)
+            rc = bench_fit(root, o.json, o.ev.threads);
     }
     if (!rc && o.json) {
         char *s = cJSON_Print(root);
