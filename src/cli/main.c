@@ -113,6 +113,42 @@ int parse_amount(const char *s, double *out)
     return 0;
 }
 
+/* The command being run (set by main) and the options each command takes: an
+ * option another command understands is refused rather than ignored. */
+const char *cli_cmd = "";
+
+static const struct {
+    const char *cmd, *takes;
+} cmd_opts[] = {
+    {"formats", " --plugin --json --quiet --help "},
+    {"laws", " --json --quiet --help "},
+    {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help "},
+    {"rank", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help --by "
+             "--params --tokens --memory --tensors "},
+    {"bench", " --samples --seed --threads --method --plugin --json --quiet --help "},
+    {"predict", " --samples --seed --threads --method --law --plugin --json --quiet --help "
+                "--params --tokens --memory --tensors "},
+    {"fit", " --samples --seed --threads --method --law --plugin --json --quiet --help "},
+    {"validate", " --samples --seed --threads --method --plugin --json --quiet --help "},
+};
+
+/* 0 if `cli_cmd` takes option `a` (commands not in the table take all). */
+static int check_opt(const char *a)
+{
+    char key[40];
+    snprintf(key, sizeof key, " %s ", !strcmp(a, "-q") ? "--quiet" : !strcmp(a, "-h") ? "--help" : a);
+    for (size_t i = 0; i < sizeof cmd_opts / sizeof *cmd_opts; i++)
+        if (!strcmp(cmd_opts[i].cmd, cli_cmd)) {
+            if (strstr(cmd_opts[i].takes, key))
+                return 0;
+            fprintf(stderr, "%s: option '%s' does not apply to '%s' (it takes:%.*s)\n(see '%s "
+                            "help')\n", prog, a, cli_cmd, (int)strlen(cmd_opts[i].takes) - 1,
+                    cmd_opts[i].takes, prog);
+            return EXIT_USAGE;
+        }
+    return 0;
+}
+
 int parse_opts(int argc, char **argv, opts *o, int allow_specs)
 {
     memset(o, 0, sizeof *o);
@@ -131,6 +167,14 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                     !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard") ||
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--memory") || !strcmp(a, "--tensors");
+        if ((a[0] == '-' && a[1]) && (takes || !strcmp(a, "--resume") || !strcmp(a, "--force") ||
+                                      !strcmp(a, "--default") || !strcmp(a, "--json") ||
+                                      !strcmp(a, "--csv") || !strcmp(a, "--quiet") ||
+                                      !strcmp(a, "-q") || !strcmp(a, "--help") || !strcmp(a, "-h"))) {
+            int rc = check_opt(a);
+            if (rc)
+                return rc;
+        }
         if (takes) {
             if (i + 1 >= argc)
                 return usage_error("option '%s' needs a value", a);
@@ -518,11 +562,6 @@ static int cmd_eval(int argc, char **argv)
     cm_result *res = NULL;
     if (rc || (rc = load_registry(&o, &reg)))
         goto out;
-    if (o.params || o.tokens || o.memory || o.tensors) {
-        rc = usage_error("%s", "--params, --tokens, --memory and --tensors belong to 'predict' "
-                               "and 'rank --by loss'");
-        goto out;
-    }
     const char *const *specs = o.specs;
     size_t n = o.nspecs;
     if (n == 0) {
@@ -999,6 +1038,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    cli_cmd = cmd;
     if (!strcmp(cmd, "formats"))
         return cmd_formats(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))

@@ -63,7 +63,9 @@ expect_fail "--tokens: not a positive number" predict int4 --params 1e9 --tokens
 expect_fail "tensors" predict int4 --params 1e9 --tokens 1e9 --tensors w,x
 expect_fail "unknown law" predict int4 --params 1e9 --tokens 1e9 --law nosuch
 expect_fail "does not map GMSE" eval int4 --law quest
-expect_fail "belong to 'predict'" eval int4 --params 1e9
+expect_fail "option '--params' does not apply to 'eval'" eval int4 --params 1e9
+expect_fail "option '-o' does not apply to 'predict'" predict int4 --params 1e9 --tokens 1e9 -o x
+expect_fail "option '--by' does not apply to 'fit'" fit "$RUNS/quest_runs.csv" --by gmse
 
 # --- rank --by loss ----------------------------------------------------------------
 "$CM" rank int2 int8 int4 --by loss --params 1e9 --tokens 2e10 --json >"$tmp/r.json" || bad "rank --by loss"
