@@ -740,8 +740,10 @@ static int capacity_tables(const char *anchors, ctab *tabs, size_t *nt)
     t = &tabs[(*nt)++];
     t->key = "fig9";
     t->title = "Unified Fig. 9: sparsity x max-abs INT";
-    t->approx = "approximate: max-abs scale per block of 128 (the figure's scale granularity is "
-                "not stated); sparse:density=1-s+int:bits=b,scale=absmax,block=128";
+    t->approx = "approximate: max-abs INT as the symmetric grid (0 and 2^(b-1)-1 levels each "
+                "side, e.g. -7..7 for 4 bits) scaled by the maximum of each block of 128 (the "
+                "figure states neither the grid nor the block); "
+                "sparse:density=1-s+int:bits=b,grid=symmetric,scale=absmax,block=128";
     cols = cJSON_GetObjectItem(f9, "cols_bits");
     cJSON_ArrayForEach(row, cJSON_GetObjectItem(f9, "rows"))
     {
@@ -749,8 +751,10 @@ static int capacity_tables(const char *anchors, ctab *tabs, size_t *nt)
         for (int j = 0; j < cJSON_GetArraySize(row) && t->n < 64; j++) {
             double b = cJSON_GetArrayItem(cols, j)->valuedouble;
             t->spec[t->n] =
-                s > 0 ? fmt_spec("sparse:density=%g+int:bits=%g,scale=absmax,block=128", 1 - s, b)
-                      : fmt_spec("int:bits=%g,scale=absmax,block=128", b, 0);
+                s > 0 ? fmt_spec("sparse:density=%g+int:bits=%g,grid=symmetric,scale=absmax,"
+                                 "block=128",
+                                 1 - s, b)
+                      : fmt_spec("int:bits=%g,grid=symmetric,scale=absmax,block=128", b, 0);
             t->rho[t->n++] = cJSON_GetArrayItem(row, j)->valuedouble;
         }
     }
