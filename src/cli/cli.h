@@ -56,7 +56,7 @@ int parse_specs(const cm_registry *reg, const char *const *specs, size_t n, cm_p
 void free_specs(cm_pipeline **p, size_t n);
 int parse_amount(const char *s, double *out);
 
-/* laws.c */
+/* predict.c, fit.c, validate.c */
 int cmd_predict(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

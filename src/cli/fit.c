@@ -1,5 +1,5 @@
-/* capmetric laws, predict, fit: capacity laws from the command line.
- * (validate is in validate.c; both share the run tables read here.) */
+/* capmetric fit, and what fit, validate and bench share: command-specific
+ * options, training-run tables read from CSV, fit output and law files. */
 #include <capmetric/capmetric.h>
 #include <cjson/cJSON.h>
 
