@@ -37,6 +37,15 @@ static size_t make_runs(const double *eff, size_t ng, double outlier)
     return n;
 }
 
+/* A least-squares fit with the default start grid. */
+static cm_status fit_lsq(cm_fit_mode m, const cm_fit_data *d, cm_fit_result *r, cm_diag *dg)
+{
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    o.huber = INFINITY;
+    return cm_fit(m, d, &o, r, dg);
+}
+
 static void decoupled(void)
 {
     const double eff[] = {0.3, 0.75};
@@ -133,12 +142,9 @@ static void unified_and_map(void)
     for (size_t i = 0; i < n; i++)
         x[i] = g[i] == CM_FIT_BASE ? NAN : gm[g[i]];
     cm_fit_data d = {.n = n, .N = N, .D = D, .y = y, .g = g, .ng = 4, .x = x};
-    cm_fit_opts o;
-    cm_fit_opts_default(&o);
-    o.huber = INFINITY;
     cm_fit_result r;
     cm_diag dg;
-    CHECK(cm_fit(CM_FIT_UNIFIED, &d, &o, &r, &dg) == CM_OK, "unified: %s", dg.msg);
+    CHECK(fit_lsq(CM_FIT_UNIFIED, &d, &r, &dg) == CM_OK, "unified: %s", dg.msg);
     CHECK(r.np == 8, "unified has 8 parameters");
     CHECK_NEAR(r.p[5].value, F, 1e-6, "F");
     CHECK_NEAR(r.p[6].value, C, 1e-5, "C");
@@ -157,7 +163,7 @@ static void unified_and_map(void)
         gg[i] = CM_FIT_BASE;
     }
     cm_fit_data m = {.n = 12, .y = rho, .x = xs, .x2 = x2, .g = gg};
-    CHECK(cm_fit(CM_FIT_MAP, &m, &o, &r, &dg) == CM_OK, "map: %s", dg.msg);
+    CHECK(fit_lsq(CM_FIT_MAP, &m, &r, &dg) == CM_OK, "map: %s", dg.msg);
     CHECK_NEAR(r.p[0].value, F, 1e-7, "map F");
     CHECK_NEAR(r.p[1].value, C, 1e-6, "map C");
     CHECK_NEAR(r.p[2].value, L, 1e-7, "map L");
@@ -182,18 +188,18 @@ static void quartet(void)
                 n++;
             }
     cm_fit_data d = {.n = n, .N = N, .D = D, .y = y, .g = g, .ng = 1, .g2 = g2, .ng2 = 1};
-    cm_fit_opts o;
-    cm_fit_opts_default(&o);
-    o.huber = INFINITY;
     cm_fit_result r;
     cm_diag dg;
-    CHECK(cm_fit(CM_FIT_QUARTET, &d, &o, &r, &dg) == CM_OK, "quartet: %s", dg.msg);
+    CHECK(fit_lsq(CM_FIT_QUARTET, &d, &r, &dg) == CM_OK, "quartet: %s", dg.msg);
     const double want[] = {A, al, B, be, E, gm, 0.65, 0.85};
     for (int k = 0; k < 8; k++)
         CHECK_NEAR(r.p[k].value / want[k], 1, 1e-5, r.p[k].name);
     cm_fit_result_free(&r);
     /* base held fixed: only effN, effD */
     const double fixed[6] = {A, al, B, be, E, gm};
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    o.huber = INFINITY;
     o.fixed = fixed;
     CHECK(cm_fit(CM_FIT_QUARTET, &d, &o, &r, &dg) == CM_OK, "quartet fixed: %s", dg.msg);
     CHECK(r.np == 2, "fixed base: 2 parameters, got %zu", r.np);
