@@ -485,11 +485,16 @@ cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
             bad = "constants.gamma (a number)";
             goto done;
         }
+        if (!(l->A > 0) || !(l->B > 0) || !(l->E >= 0) || !(l->gamma > 0)) {
+            bad = "constants (A, B, gamma > 0 and E >= 0)";
+            goto done;
+        }
     }
     if (l->kind != K_TABLE) {
         const cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "families"), 0);
-        if (get_num(f, "F", &l->F) || get_num(f, "C", &l->C) || get_num(f, "L", &l->L)) {
-            bad = "families[0] (numbers F, C, L)";
+        if (get_num(f, "F", &l->F) || get_num(f, "C", &l->C) || get_num(f, "L", &l->L) ||
+            !(l->F > 0) || !(l->C > 0) || !(l->L > 0)) {
+            bad = "families[0] (positive numbers F, C, L)";
             goto done;
         }
     } else {
@@ -514,9 +519,10 @@ cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
             for (int c = 0; c < NCOL; c++)
                 r->eff[c] = NAN;
             double en, ed = NAN;
-            if (!cJSON_IsString(lb) || get_num(e, "effN", &en) ||
-                (cJSON_GetObjectItemCaseSensitive(e, "effD") && get_num(e, "effD", &ed))) {
-                bad = "table[] (label, effN, optional effD)";
+            if (!cJSON_IsString(lb) || get_num(e, "effN", &en) || !(en > 0) ||
+                (cJSON_GetObjectItemCaseSensitive(e, "effD") &&
+                 (get_num(e, "effD", &ed) || !(ed > 0)))) {
+                bad = "table[] (label, effN > 0, optional effD > 0)";
                 goto done;
             }
             r->label = cm_strdup(lb->valuestring);

@@ -196,6 +196,12 @@ static void files(void)
         {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"decoupled\", \"constants\": "
          "{\"A\": 1, \"alpha\": 1, \"B\": 1, \"beta\": 1, \"E\": 1}, \"table\": [{\"label\": 3}]}",
          "table[]"},
+        {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"map\", \"families\": "
+         "[{\"F\": 0.4, \"C\": -1, \"L\": 1}]}",
+         "positive"},
+        {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"quartet\", \"constants\": "
+         "{\"A\": -1, \"alpha\": 1, \"B\": 1, \"beta\": 1, \"E\": 1}, \"table\": []}",
+         "A, B, gamma > 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         f = fopen(p, "w");
