@@ -482,12 +482,12 @@ static int grid_load(const char *file, const char *text, const opts *o, grid *g)
                      !cm_method_parse(e->valuestring, &g->ev.method, &d))
                 ;
             else if (!strcmp(e->string, "law") && cJSON_IsString(e) &&
-                     !cm_law_find(e->valuestring, &g->ev.law, &d))
+                     !cm_law_find(e->valuestring, &g->ev.law, &d) && cm_law_has_map(g->ev.law))
                 ;
             else
                 return gerr(file, "option '%s' is not accepted (options: samples 2..2^40, seed >= "
                                   "0, method auto|exact|mc, law %s)",
-                            e->string, "unified-llama-c4|unified-olmo2");
+                            e->string, "unified-llama-c4|unified-olmo2|unified-quest");
         }
     }
     const cJSON *sweeps = cJSON_GetObjectItemCaseSensitive(g->root, "sweeps");
@@ -510,6 +510,11 @@ static int grid_load(const char *file, const char *text, const opts *o, grid *g)
         g->ev.method = o->ev.method;
     if (o->ev.law)
         g->ev.law = o->ev.law;
+    if (g->ev.law && !cm_law_has_map(g->ev.law)) /* before anything is written */
+        return usage_error("--law %s: a grid scores rho from GMSE, so it takes a law with a map "
+                           "(unified-llama-c4, unified-olmo2, unified-quest, a fitted unified "
+                           "or map law)",
+                           cm_law_name(g->ev.law));
     g->ev.threads = o->ev.threads;
     return 0;
 }

@@ -95,6 +95,10 @@ want=$(printf '| %.3g | %.2g |' "$("$JQ" rk.json results.0.diff_next)" "$("$JQ" 
 grep -qF -- "$want" pd/summary.md && ok || bad "summary's paired difference $(grep '^| 1 ' pd/summary.md) lacks rank's $want"
 grep -q "Ranked by gmse" pd/summary.md && ok || bad "--by gmse in the summary"
 
+# a law without a GMSE map is refused before anything is written
+expect_fail "takes a law with a map" grid g.json -o nomap --law quest
+[ ! -e nomap ] && ok || bad "grid --law quest left files behind"
+
 # existing results: refused without --force, replaced with it
 expect_fail "already holds results" grid g.json -o full
 "$CM" grid g.json -o full --force --quiet && ok || bad "--force"
