@@ -94,11 +94,11 @@ static const cm_law laws[] = {
      1.4, 1, 0.37, 1.24, 0.84, NULL, 0, NULL, 0},
     /* fitted by this tool on the QuEST runs: `capmetric fit data/runs/quest_runs.csv
      * --mode unified --specs data/runs/quest_specs.csv --where
-     * "fit_group=wa_hadamard;wa_fp4_hadamard;bf16_baseline"` (54 runs; Huber 1e-3,
+     * "fit_group=wa_hadamard;wa_fp4_hadamard;bf16_baseline"` (58 runs; Huber 1e-3,
      * 1125 starts). E is not determined by these runs (fitted 3.6e-47): 0 here.
      * `capmetric validate` refits it and checks these digits. */
     {"unified-quest",
-     "capmetric unified fit on the QuEST C4 runs (W&A Hadamard INT1-8, FP4 E2M1, BF16; 54 runs)",
+     "capmetric unified fit on the QuEST C4 runs (W&A Hadamard INT1-8, FP4 E2M1, BF16; 58 runs)",
      "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_UNIFIED,
      8.30081164150221, 0.06387240733333913, 77.5304271215062, 0.23650806971965793, 0, 1,
      0.405684280950658, 3.192044665376239, 1.07090566526698, NULL, 0, NULL, 0},
