@@ -659,6 +659,26 @@ int write_atomic(const char *path, const char *text)
     return EXIT_USAGE;
 }
 
+/* Published fitting settings by name: the robust loss each paper used. */
+int fit_preset(const char *name, cm_fit_opts *o)
+{
+    if (!strcmp(name, "quest")) { /* SciPy least_squares(loss='huber', f_scale=1) on 1e-3 log r */
+        o->huber = 1;
+        o->rscale = 1e-3;
+    } else if (!strcmp(name, "quartet") || !strcmp(name, "unified")) {
+        o->huber = 1e-4; /* Quartet's notebook fit; the Unified paper's delta */
+        o->rscale = 1;
+    } else if (!strcmp(name, "chinchilla")) {
+        o->huber = 1e-3; /* Hoffmann et al. 2022 */
+        o->rscale = 1;
+    } else {
+        return usage_error("--preset '%s' is not accepted (accepted: quest, quartet, unified, "
+                           "chinchilla)",
+                           name);
+    }
+    return 0;
+}
+
 int parse_huber(const char *v, cm_fit_opts *o)
 {
     if (!v)
@@ -688,7 +708,8 @@ int cmd_fit(int argc, char **argv)
                      {"--where", 1, 1, 0, {0}},     {"--huber", 1, 0, 0, {0}},
                      {"--residual-scale", 1, 0, 0, {0}}, {"--bootstrap", 1, 0, 0, {0}},
                      {"--starts", 1, 0, 0, {0}},    {"--fixed", 1, 0, 0, {0}},
-                     {"--save", 1, 0, 0, {0}},      {"--name", 1, 0, 0, {0}}};
+                     {"--save", 1, 0, 0, {0}},      {"--name", 1, 0, 0, {0}},
+                     {"--preset", 1, 0, 0, {0}}};
     size_t nd = sizeof defs / sizeof *defs;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0;
@@ -706,7 +727,8 @@ int cmd_fit(int argc, char **argv)
         printf("usage: capmetric fit FILE.csv [--mode decoupled|unified|map|quartet] [--label COL]\n"
                "       [--n COL] [--d COL] [--loss COL] [--spec COL | --specs MAP.csv]\n"
                "       [--baseline L1;L2] [--family COL] [--where COL=V1;V2]... [--huber D|none]\n"
-               "       [--residual-scale S] [--bootstrap K] [--starts K] [--fixed A,a,B,b,E,g]\n"
+               "       [--residual-scale S] [--preset quest|quartet|unified|chinchilla]\n"
+               "       [--bootstrap K] [--starts K] [--fixed A,a,B,b,E,g]\n"
                "       [--save law.json] [--name NAME] [--json]\n");
         goto out;
     }
@@ -742,9 +764,11 @@ int cmd_fit(int argc, char **argv)
     cm_fit_opts_default(&fo);
     fo.threads = o.ev.threads;
     fo.seed = o.ev.seed;
+    const char *v = opt_get(defs, nd, "--preset");
+    if (v && (rc = fit_preset(v, &fo)))
+        goto out;
     if ((rc = parse_huber(opt_get(defs, nd, "--huber"), &fo)))
         goto out;
-    const char *v;
     if ((v = opt_get(defs, nd, "--residual-scale"))) {
         double x;
         if (parse_amount(v, &x)) {
@@ -883,8 +907,7 @@ int bench_fit(cJSON *root, int json, unsigned threads)
     runs_data(&rr, &d);
     cm_fit_opts o;
     cm_fit_opts_default(&o);
-    o.huber = 1;
-    o.rscale = 1e-3;
+    fit_preset("quest", &o);
     unsigned T = threads ? threads : cm_default_threads();
     double sec[2] = {NAN, NAN};
     size_t starts = 0;

@@ -54,6 +54,7 @@ void fit_print(const cm_fit_result *f, const cm_fit_opts *o, const char *loss_wh
 cJSON *law_json(const cm_fit_result *f, const runs *r, const char *name, const char *source);
 int write_atomic(const char *path, const char *text);
 int parse_huber(const char *v, cm_fit_opts *o);
+int fit_preset(const char *name, cm_fit_opts *o);
 int bench_fit(cJSON *root, int json, unsigned threads);
 
 #endif

@@ -294,8 +294,7 @@ static int sec_quest(vctx *v, cJSON *extra)
         return rc;
     cm_fit_opts o;
     cm_fit_opts_default(&o);
-    o.huber = 1;      /* SciPy least_squares(loss='huber', f_scale=1) ... */
-    o.rscale = 1e-3;  /* ... on 1e-3 * log residuals, as the notebook */
+    fit_preset("quest", &o); /* the notebook's robust loss */
     cm_fit_result f;
     memset(&f, 0, sizeof f);
     if ((rc = fit(v, CM_FIT_DECOUPLED, &rr, &o, &f, "QuEST fit")))
@@ -398,7 +397,7 @@ static int sec_quartet(vctx *v, cJSON *extra)
         if ((rc = load(v, "quartet_runs.csv", &c, CM_FIT_QUARTET, &rr[k])))
             break;
         cm_fit_opts_default(&o);
-        o.huber = 1e-4; /* reproduces the notebook's fit (1e-3 and least squares do not) */
+        fit_preset("quartet", &o); /* 1e-4 reproduces it; 1e-3 and least squares do not */
         if (k)
             o.fixed = quartet_base;
         rc = fit(v, CM_FIT_QUARTET, &rr[k], &o, &f[k], "Quartet fit");

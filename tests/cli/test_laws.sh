@@ -87,8 +87,8 @@ near "$("$JQ" "$tmp/fq.json" fit.values.beta)" 0.241288351 5e-3 && ok || bad "fi
 [ "$("$JQ" "$tmp/fq.json" fit.not_determined.0)" = E ] && ok || bad "E must be reported as not determined"
 # the best start, not the last: below the notebook's cost 7.384314e-10
 awk -v c="$("$JQ" "$tmp/fq.json" fit.cost)" 'BEGIN { exit !(c <= 7.384314e-10) }' && ok || bad "cost above the notebook's"
-# the same result on one thread
-"$CM" fit "$RUNS/quest_runs.csv" --huber 1 --residual-scale 1e-3 --threads 1 --json >"$tmp/fq1.json" || bad "fit 1 thread"
+# the same result on one thread, with the settings named by --preset
+"$CM" fit "$RUNS/quest_runs.csv" --mode decoupled --preset quest --threads 1 --json >"$tmp/fq1.json" || bad "fit 1 thread"
 [ "$("$JQ" "$tmp/fq1.json" fit.values.alpha)" = "$("$JQ" "$tmp/fq.json" fit.values.alpha)" ] && ok || bad "fit depends on threads"
 
 # unified fit, saved and used by predict and eval
@@ -135,6 +135,7 @@ expect_fail "empty" fit "$tmp/empty.csv"
 expect_fail "unterminated quote" fit "$tmp/quote.csv"
 expect_fail "fit mode 'cubic' not accepted" fit "$tmp/few.csv" --mode cubic
 expect_fail "--huber" fit "$tmp/few.csv" --huber -1
+expect_fail "--preset 'scipy' is not accepted" fit "$tmp/few.csv" --preset scipy
 expect_fail "--fixed" fit "$tmp/few.csv" --fixed 1,2,3,4,5,6
 expect_fail "COLUMN=VALUE" fit "$RUNS/quest_runs.csv" --where nonsense
 expect_fail "no column 'nosuchcol'" fit "$RUNS/quest_runs.csv" --where nosuchcol=1
