@@ -27,7 +27,7 @@ static const cm_param keys[] = {
      .doc = "storage bits of one outlier value (kept exactly)", .min = 1, .max = 64},
     {.key = "mask", .type = CM_PARAM_ENUM, .def = "entropy",
      .doc = "position bits: entropy (H(P)), bitmap (1), none (0)",
-     .choices = "entropy|bitmap|none"},
+     .choices = CM_MASK_CHOICES},
 };
 
 static cm_status ol_parse(const cm_value *v, void **out, cm_diag *d)
@@ -48,8 +48,7 @@ static void ol_free(void *p) { free(p); }
 static double ol_bits(const void *pp)
 {
     const outlier *p = pp;
-    double pos = p->mask == 0 ? cm_binary_entropy(p->frac) : p->mask == 1 ? 1.0 : 0.0;
-    return p->frac * p->bits + pos;
+    return p->frac * p->bits + cm_mask_bits(p->mask, 0, 0, p->frac);
 }
 
 static size_t ol_group(const void *p)

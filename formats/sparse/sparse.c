@@ -24,23 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MASK_ENTROPY, MASK_BITMAP, MASK_NONE };
 
 /* log2 of the binomial coefficient C(n, k) */
-static double log2_choose(double n, double k)
-{
-    return (lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)) / log(2.0);
-}
-
-static double mask_bits(int mask, double group, double kept, double frac)
-{
-    if (mask == MASK_BITMAP)
-        return 1.0;
-    if (mask == MASK_NONE)
-        return 0.0;
-    return group > 0 ? log2_choose(group, kept) / group : cm_binary_entropy(frac);
-}
-
 static double square(const void *p, double a)
 {
     (void)p;
@@ -123,7 +108,7 @@ static const cm_param sparse_keys[] = {
      .min = 0, .max = 4096},
     {.key = "mask", .type = CM_PARAM_ENUM, .def = "entropy",
      .doc = "mask bits: entropy (H(D), or log2 C(K,k)/K), bitmap (1), none (0)",
-     .choices = "entropy|bitmap|none"},
+     .choices = CM_MASK_CHOICES},
 };
 
 static cm_status sparse_parse(const cm_value *v, void **out, cm_diag *d)
@@ -154,7 +139,7 @@ static double sparse_kept(const sparse *p)
 static double sparse_bits(const void *pp)
 {
     const sparse *p = pp;
-    return mask_bits(p->mask, (double)p->K, (double)p->k, sparse_kept(p));
+    return cm_mask_bits(p->mask, (double)p->K, (double)p->k, sparse_kept(p));
 }
 
 static size_t sparse_group(const void *pp)
@@ -251,7 +236,7 @@ static const cm_param nm_keys[] = {
     {.key = "m", .type = CM_PARAM_INT, .def = "4", .doc = "group size", .min = 2, .max = 64},
     {.key = "mask", .type = CM_PARAM_ENUM, .def = "entropy",
      .doc = "mask bits: entropy (log2 C(M,N)/M), bitmap (1), none (0)",
-     .choices = "entropy|bitmap|none"},
+     .choices = CM_MASK_CHOICES},
 };
 
 static const cm_alias nm_aliases[] = {
@@ -280,7 +265,7 @@ static void nm_free(void *p) { free(p); }
 static double nm_bits(const void *pp)
 {
     const nm *p = pp;
-    return mask_bits(p->mask, (double)p->m, (double)p->n, (double)p->n / (double)p->m);
+    return cm_mask_bits(p->mask, (double)p->m, (double)p->n, (double)p->n / (double)p->m);
 }
 
 static size_t nm_group(const void *pp) { return ((const nm *)pp)->m; }

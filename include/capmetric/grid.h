@@ -98,6 +98,26 @@ static inline double cm_binary_entropy(double p)
     return -p * log2(p) - (1 - p) * log2(1 - p);
 }
 
+/* The `mask` key of the selecting formats (sparse, nm, outlier): how the
+ * positions of the kept values are paid for. Its ENUM choices, in this order: */
+#define CM_MASK_CHOICES "entropy|bitmap|none"
+enum { CM_MASK_ENTROPY, CM_MASK_BITMAP, CM_MASK_NONE };
+
+/*! cm_mask_bits() : mask bits per value: `entropy` is log2 C(group, kept)/group
+ * for a fixed count per group, H(frac) for a population threshold (group 0);
+ * `bitmap` one bit; `none` nothing. */
+static inline double cm_mask_bits(int mask, double group, double kept, double frac)
+{
+    if (mask == CM_MASK_BITMAP)
+        return 1.0;
+    if (mask == CM_MASK_NONE)
+        return 0.0;
+    if (group > 0)
+        return (lgamma(group + 1) - lgamma(kept + 1) - lgamma(group - kept + 1)) / log(2.0) /
+               group;
+    return cm_binary_entropy(frac);
+}
+
 /*! cm_grid_init() : copy k >= 1 values (sorted ascending, distinct, finite).
  * @return CM_OK, CM_EINVAL (not sorted, repeated or not finite), CM_ENOMEM. */
 cm_status cm_grid_init(cm_grid *g, const double *levels, size_t k, cm_diag *diag);
