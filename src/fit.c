@@ -482,14 +482,13 @@ static cm_status check_data(const model *m, cm_diag *dg)
 
 /* Curvature at the optimum: covariance s^2 (J'J)^+ from the eigenvectors of J'J;
  * a direction with an eigenvalue below 1e-10 of the largest is undetermined. */
-static void curvature(lm *s, const model *m, const double *th, cm_fit_result *r)
+/* `cost`: the Huber cost of the unscaled residuals at th. */
+static void curvature(lm *s, const model *m, const double *th, double cost, cm_fit_result *r)
 {
-    int ok;
-    double *tmp = malloc(m->np * sizeof *tmp);
     gsl_matrix *JtJ = gsl_matrix_alloc(m->np, m->np), *V = gsl_matrix_alloc(m->np, m->np);
     gsl_vector *ev = gsl_vector_alloc(m->np);
     gsl_eigen_symmv_workspace *ew = gsl_eigen_symmv_alloc(m->np);
-    if (!tmp || !JtJ || !V || !ev || !ew)
+    if (!JtJ || !V || !ev || !ew)
         goto out;
     /* evaluate J at th: one LM init without iterations */
     memcpy(s->x0->data, th, m->np * sizeof *th);
@@ -502,8 +501,7 @@ static void curvature(lm *s, const model *m, const double *th, cm_fit_result *r)
     double lmax = 0;
     for (size_t k = 0; k < m->np; k++)
         lmax = fmax(lmax, ev->data[k]);
-    double s2 = m->n > m->np ? 2 * r->cost / (double)(m->n - m->np) : NAN;
-    (void)ok;
+    double s2 = m->n > m->np ? 2 * cost / (double)(m->n - m->np) : NAN;
     for (size_t j = 0; j < m->np; j++) {
         double var = 0;
         int sing = 0;
@@ -527,7 +525,6 @@ static void curvature(lm *s, const model *m, const double *th, cm_fit_result *r)
         }
     }
 out:
-    free(tmp);
     if (JtJ)
         gsl_matrix_free(JtJ);
     if (V)
@@ -662,11 +659,7 @@ cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *d, const cm_fit_opts *o, c
         r->p[k].value = natural(&m, k, r->theta[k]);
         r->p[k].lo = r->p[k].hi = r->p[k].sd = NAN;
     }
-    /* curvature is in unscaled units: cost there is bc */
-    double keep = r->cost;
-    r->cost = bc;
-    curvature(&s, &m, r->theta, r);
-    r->cost = keep;
+    curvature(&s, &m, r->theta, bc, r); /* in unscaled units */
     if (o->bootstrap) {
         job b = {.m = &m, .nrun = o->bootstrap, .best = r->theta, .seed = o->seed};
         b.cost = calloc(o->bootstrap, sizeof *b.cost);

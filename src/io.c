@@ -13,17 +13,18 @@ char *cm_file_read(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
+    errno = 0;
     cm_buf b;
     cm_buf_init(&b);
     char chunk[8192];
     size_t r;
     while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
         cm_buf_putn(&b, chunk, r);
-    int bad = ferror(f);
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0; /* e.g. EISDIR for a folder */
     fclose(f);
     if (bad || b.oom) {
         cm_buf_free(&b);
-        errno = bad ? EIO : ENOMEM;
+        errno = bad ? bad : ENOMEM;
         return NULL;
     }
     if (len)

@@ -179,16 +179,14 @@ static int cell_num(const char *path, const cm_csv *t, size_t r, long c, int pos
     return 0;
 }
 
-/* label -> spec from a CSV with columns label, spec */
-static int specs_lookup(const cm_csv *m, const char *label, const char **spec)
+/* The row of `label` in a spec map (columns label, spec[, note]), or -1. */
+static long specs_row(const cm_csv *m, const char *label)
 {
-    long lc = cm_csv_col(m, "label"), sc = cm_csv_col(m, "spec");
+    long lc = cm_csv_col(m, "label");
     for (size_t r = 0; r < m->nrow; r++)
-        if (!strcmp(cm_csv_at(m, r, (size_t)lc), label)) {
-            *spec = cm_csv_at(m, r, (size_t)sc);
-            return 1;
-        }
-    return 0;
+        if (!strcmp(cm_csv_at(m, r, (size_t)lc), label))
+            return (long)r;
+    return -1;
 }
 
 /* GMSE of each spec (NULL or "" -> NaN); canonical specs into canon[] (malloc'd). */
@@ -406,13 +404,14 @@ int runs_load(const char *path, const runcols *c, cm_fit_mode mode, const cm_reg
                     }
                     const char *sp = NULL;
                     out->gnote[ng0] = NULL;
+                    long q = sm && cs < 0 ? specs_row(sm, lab) : -1;
                     if (cs >= 0)
                         sp = cm_csv_at(t, r, (size_t)cs);
-                    else if (sm && specs_lookup(sm, lab, &sp) && cm_csv_col(sm, "note") >= 0) {
-                        for (size_t q = 0; q < sm->nrow; q++)
-                            if (!strcmp(cm_csv_at(sm, q, (size_t)cm_csv_col(sm, "label")), lab))
-                                out->gnote[ng0] =
-                                    strdup(cm_csv_at(sm, q, (size_t)cm_csv_col(sm, "note")));
+                    else if (q >= 0) {
+                        long nc = cm_csv_col(sm, "note");
+                        sp = cm_csv_at(sm, (size_t)q, (size_t)cm_csv_col(sm, "spec"));
+                        if (nc >= 0)
+                            out->gnote[ng0] = strdup(cm_csv_at(sm, (size_t)q, (size_t)nc));
                     }
                     gs[ng0] = sp && sp[0] ? strdup(sp) : NULL;
                     if (!gs[ng0] && mode == CM_FIT_UNIFIED) {
@@ -881,16 +880,21 @@ out:
     return rc;
 }
 
+#ifndef CM_DATADIR
+#define CM_DATADIR ""
+#endif
+
+const char *runs_dir(void)
+{
+    return access("data/runs", F_OK) ? CM_DATADIR "/runs" : "data/runs";
+}
+
 /* `capmetric bench`: the 1125-start QuEST fit (all 104 runs, the notebook's
  * settings), on one thread and on all; skipped when the run data are absent. */
 int bench_fit(cJSON *root, int json, unsigned threads)
 {
-#ifndef CM_DATADIR
-#define CM_DATADIR ""
-#endif
-    const char *path = "data/runs/quest_runs.csv";
-    if (access(path, R_OK))
-        path = CM_DATADIR "/runs/quest_runs.csv";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/quest_runs.csv", runs_dir());
     if (access(path, R_OK)) {
         if (!json)
             printf("\nLaw fit: skipped (no data/runs/quest_runs.csv here)\n");

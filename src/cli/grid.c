@@ -151,35 +151,6 @@ static int expr(const char **s, const vars *v, double *out)
 
 /* ---- the grid file --------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4097 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 4096, f);
-        n += r;
-        if (r < 4096)
-            break;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 static int add_point(grid *g, const char *spec, const char *sweep)
 {
     if (g->n == g->cap) {
@@ -1148,7 +1119,7 @@ static void on_signal(int sig)
 static size_t read_progress(const char *path, const grid *g, entry *e, char *done)
 {
     size_t len = 0, n = 0;
-    char *text = read_file(path, &len);
+    char *text = cm_file_read(path, &len);
     if (!text)
         return 0;
     char *save = NULL;
@@ -1390,7 +1361,7 @@ int cmd_grid(int argc, char **argv)
     time_t now = time(NULL);
     char started[64];
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (!o.use_default && !(text = read_file(file, &len))) {
+    if (!o.use_default && !(text = cm_file_read(file, &len))) {
         fprintf(stderr, "%s: error: cannot read grid file '%s': %s\n", prog, file, strerror(errno));
         rc = EXIT_USAGE;
         goto out;
@@ -1583,7 +1554,7 @@ int cmd_merge(int argc, char **argv)
         char path[4200];
         snprintf(path, sizeof path, "%s/results.json", o.specs[k]);
         size_t len;
-        char *text = read_file(path, &len);
+        char *text = cm_file_read(path, &len);
         cJSON *doc = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (!doc) {

@@ -132,11 +132,19 @@ static const struct {
     {"validate", " --samples --seed --threads --method --plugin --json --quiet --help "},
 };
 
-/* 0 if `cli_cmd` takes option `a` (commands not in the table take all). */
+/* Every option some command takes; others are unknown (and said so later). */
+static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
+                               "--quiet --help --by --params --tokens --memory --tensors -o "
+                               "--resume --force --default --shard ";
+
+/* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
+ * the table take all). */
 static int check_opt(const char *a)
 {
     char key[40];
     snprintf(key, sizeof key, " %s ", !strcmp(a, "-q") ? "--quiet" : !strcmp(a, "-h") ? "--help" : a);
+    if (!strstr(all_opts, key))
+        return 0;
     for (size_t i = 0; i < sizeof cmd_opts / sizeof *cmd_opts; i++)
         if (!strcmp(cmd_opts[i].cmd, cli_cmd)) {
             if (strstr(cmd_opts[i].takes, key))
@@ -167,10 +175,7 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                     !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard") ||
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--memory") || !strcmp(a, "--tensors");
-        if ((a[0] == '-' && a[1]) && (takes || !strcmp(a, "--resume") || !strcmp(a, "--force") ||
-                                      !strcmp(a, "--default") || !strcmp(a, "--json") ||
-                                      !strcmp(a, "--csv") || !strcmp(a, "--quiet") ||
-                                      !strcmp(a, "-q") || !strcmp(a, "--help") || !strcmp(a, "-h"))) {
+        if (a[0] == '-') {
             int rc = check_opt(a);
             if (rc)
                 return rc;

@@ -114,6 +114,26 @@ static size_t pick_laws(const opts *o, const cm_law **ls)
     return cm_law_count();
 }
 
+/* The format with the lowest iso-memory loss under `law`; for a law without
+ * an absolute loss, the most effective parameters N_iso rho (*by_loss = 0). */
+static const pred *iso_best(const pred *pv, size_t np, const cm_law *law, int *by_loss)
+{
+    const pred *b = NULL;
+    double bk = INFINITY;
+    for (size_t k = 0; k < np; k++) {
+        const pred *p = &pv[k];
+        if (p->law != law || p->st)
+            continue;
+        *by_loss = !isnan(p->iso.loss);
+        double key = *by_loss ? p->iso.loss : -p->n_iso * p->iso.rho;
+        if (key < bk) {
+            b = p;
+            bk = key;
+        }
+    }
+    return b;
+}
+
 static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res, size_t n,
                        const cm_law *const *ls, size_t nl)
 {
@@ -134,16 +154,8 @@ static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res,
         }
         cJSON *best = cJSON_AddObjectToObject(root, "iso_memory_best");
         for (size_t l = 0; l < nl; l++) {
-            const pred *b = NULL;
-            for (size_t k = 0; k < np; k++) {
-                const pred *p = &pv[k];
-                if (p->law != ls[l] || p->st)
-                    continue;
-                double key = isnan(p->iso.loss) ? -p->n_iso * p->iso.rho : p->iso.loss;
-                double bk = !b ? INFINITY : isnan(b->iso.loss) ? -b->n_iso * b->iso.rho : b->iso.loss;
-                if (!isnan(key) && key < bk)
-                    b = p;
-            }
+            int by_loss;
+            const pred *b = iso_best(pv, np, ls[l], &by_loss);
             if (b)
                 cJSON_AddStringToObject(best, cm_law_name(ls[l]), res[b->spec].spec);
         }
@@ -194,18 +206,8 @@ static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res,
            "Iso-memory: N_iso = %s bits / bits per value (16 N: the BF16 model's memory).\n",
            nb, db, mb);
     for (size_t l = 0; l < nl && n > 1; l++) {
-        const pred *b = NULL;
-        int by_loss = 1;
-        for (size_t k = 0; k < np; k++) {
-            const pred *p = &pv[k];
-            if (p->law != ls[l] || p->st)
-                continue;
-            by_loss = !isnan(p->iso.loss);
-            double key = by_loss ? p->iso.loss : -p->n_iso * p->iso.rho;
-            double bk = !b ? INFINITY : by_loss ? b->iso.loss : -b->n_iso * b->iso.rho;
-            if (!isnan(key) && key < bk)
-                b = p;
-        }
+        int by_loss;
+        const pred *b = iso_best(pv, np, ls[l], &by_loss);
         if (b)
             printf("  %s: at equal memory the best is %s (%s)\n", cm_law_name(ls[l]),
                    res[b->spec].input, by_loss ? "lowest loss" : "most effective parameters");

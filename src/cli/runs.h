@@ -56,5 +56,7 @@ int write_atomic(const char *path, const char *text);
 int parse_huber(const char *v, cm_fit_opts *o);
 int fit_preset(const char *name, cm_fit_opts *o);
 int bench_fit(cJSON *root, int json, unsigned threads);
+/* data/runs if it is here, else the installed copy */
+const char *runs_dir(void);
 
 #endif

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,20 +22,13 @@
 #include "cli.h"
 #include "runs.h"
 
-#ifndef CM_DATADIR
-#define CM_DATADIR ""
-#endif
-
 /* ---- a report: sections of tables, shown three ways -------------------------------- */
-
-typedef struct mdbuf {
-    char *s;
-    size_t len, cap;
-} mdbuf;
 
 typedef struct rep {
     cJSON *root, *secs;
-    mdbuf md;
+    FILE *md;          /* report.md, written to memory (open_memstream) */
+    char *md_text;
+    size_t md_len;
     int quiet;
     size_t checks, failed;
     /* the open section */
@@ -45,29 +37,6 @@ typedef struct rep {
     const char *const *head;
     size_t ncol;
 } rep;
-
-static void md_add(rep *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void md_add(rep *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char buf[2048];
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    size_t len = strlen(buf);
-    if (r->md.len + len + 1 > r->md.cap) {
-        size_t cap = (r->md.cap + len + 1) * 2;
-        char *s = realloc(r->md.s, cap);
-        if (!s)
-            return;
-        r->md.s = s;
-        r->md.cap = cap;
-    }
-    memcpy(r->md.s + r->md.len, buf, len + 1);
-    r->md.len += len;
-}
 
 static void sec_begin(rep *r, const char *title, const char *text, const char *const *head,
                       const int *right, size_t ncol)
@@ -82,20 +51,20 @@ static void sec_begin(rep *r, const char *title, const char *text, const char *c
     cli_table_init(&r->t, ncol, head, right);
     if (!r->quiet)
         printf("\n== %s ==\n%s\n\n", title, text);
-    md_add(r, "\n## %s\n\n%s\n\n|", title, text);
+    fprintf(r->md, "\n## %s\n\n%s\n\n|", title, text);
     for (size_t c = 0; c < ncol; c++)
-        md_add(r, " %s |", head[c]);
-    md_add(r, "\n|");
+        fprintf(r->md, " %s |", head[c]);
+    fprintf(r->md, "\n|");
     for (size_t c = 0; c < ncol; c++)
-        md_add(r, "%s|", right[c] ? "---:" : ":---");
-    md_add(r, "\n");
+        fprintf(r->md, "%s|", right[c] ? "---:" : ":---");
+    fprintf(r->md, "\n");
 }
 
 static void sec_row(rep *r, const char *const *cells)
 {
     cli_table_row(&r->t, cells);
     cJSON *o = cJSON_CreateObject();
-    md_add(r, "|");
+    fprintf(r->md, "|");
     for (size_t c = 0; c < r->ncol; c++) {
         char *end;
         double x = strtod(cells[c], &end);
@@ -103,9 +72,9 @@ static void sec_row(rep *r, const char *const *cells)
             cJSON_AddNumberToObject(o, r->head[c], x);
         else
             cJSON_AddStringToObject(o, r->head[c], cells[c]);
-        md_add(r, " %s |", cells[c]);
+        fprintf(r->md, " %s |", cells[c]);
     }
-    md_add(r, "\n");
+    fprintf(r->md, "\n");
     cJSON_AddItemToArray(r->rows, o);
 }
 
@@ -117,7 +86,7 @@ static void sec_end(rep *r, const char *note)
     if (note) {
         if (!r->quiet)
             printf("%s\n", note);
-        md_add(r, "\n%s\n", note);
+        fprintf(r->md, "\n%s\n", note);
         cJSON *s = cJSON_GetArrayItem(r->secs, cJSON_GetArraySize(r->secs) - 1);
         cJSON_AddStringToObject(s, "note", note);
     }
@@ -900,7 +869,7 @@ int cmd_validate(int argc, char **argv)
     }
     v.dir = opt_get(defs, nd, "--data");
     if (!v.dir)
-        v.dir = is_dir("data/runs") ? "data/runs" : CM_DATADIR "/runs";
+        v.dir = runs_dir();
     if (!is_dir(v.dir)) {
         fprintf(stderr, "%s: error: no run data in '%s' (give --data DIR: the folder with "
                         "quest_runs.csv, quartet_runs.csv, quest_specs.csv)\n", prog, v.dir);
@@ -928,13 +897,18 @@ int cmd_validate(int argc, char **argv)
                                     tables' two decimals */
     v.threads = o.ev.threads;
     v.r.root = cJSON_CreateObject();
+    v.r.md = open_memstream(&v.r.md_text, &v.r.md_len);
+    if (!v.r.md) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
     v.r.quiet = o.quiet || o.json;
     cJSON_AddStringToObject(v.r.root, "tool", "capmetric");
     cJSON_AddStringToObject(v.r.root, "version", cm_version());
     cJSON_AddStringToObject(v.r.root, "data", v.dir);
     v.r.secs = cJSON_AddArrayToObject(v.r.root, "sections");
     cJSON *extra = cJSON_AddObjectToObject(v.r.root, "fits");
-    md_add(&v.r, "# capmetric validate\n\ncapmetric %s; data %s.\n", cm_version(), v.dir);
+    fprintf(v.r.md, "# capmetric validate\n\ncapmetric %s; data %s.\n", cm_version(), v.dir);
     if (!v.r.quiet)
         printf("capmetric %s validate: data %s\n", cm_version(), v.dir);
     if ((rc = sec_quest_mse(&v)) || (rc = sec_quest(&v, extra)) ||
@@ -943,9 +917,9 @@ int cmd_validate(int argc, char **argv)
         goto out;
     cJSON_AddNumberToObject(v.r.root, "checks", (double)v.r.checks);
     cJSON_AddNumberToObject(v.r.root, "failed", (double)v.r.failed);
-    md_add(&v.r, "\n**%zu checks, %zu failed.**\n", v.r.checks, v.r.failed);
+    fprintf(v.r.md, "\n**%zu checks, %zu failed.**\n", v.r.checks, v.r.failed);
     char *js = cJSON_Print(v.r.root);
-    if (!js || !v.r.md.s) {
+    if (fflush(v.r.md) || !js || !v.r.md_text) {
         free(js);
         rc = EXIT_RUNTIME;
         goto out;
@@ -954,7 +928,7 @@ int cmd_validate(int argc, char **argv)
     snprintf(pj, sizeof pj, "%s/report.json", outdir);
     snprintf(pm, sizeof pm, "%s/report.md", outdir);
     rc = write_atomic(pj, js);
-    if (!rc && (rc = write_atomic(pm, v.r.md.s)))
+    if (!rc && (rc = write_atomic(pm, v.r.md_text)))
         remove(pj);
     if (!rc && o.json)
         printf("%s\n", js);
@@ -968,7 +942,9 @@ int cmd_validate(int argc, char **argv)
         rc = EXIT_RUNTIME;
 out:
     cJSON_Delete(v.r.root);
-    free(v.r.md.s);
+    if (v.r.md)
+        fclose(v.r.md);
+    free(v.r.md_text);
     free(anchors);
     cm_registry_free(v.reg);
     opts_fini(&o);

@@ -125,6 +125,7 @@ printf 'label,N,D,loss\nbf16,1e8,1e9,3.1\nmystery,1e8,1e9,3.3\n' >"$tmp/nospec.c
 printf '' >"$tmp/empty.csv"
 printf 'label,N,D,loss\n"bf16,1e8,1e9,3.1\n' >"$tmp/quote.csv"
 expect_fail "cannot read" fit "$tmp/nosuch.csv"
+expect_fail "Is a directory" fit "$tmp"
 expect_fail "is not a positive number" fit "$tmp/nonnum.csv"
 expect_fail ":3: column 'N'" fit "$tmp/neg.csv"
 expect_fail ":3: 3 fields, the header has 4" fit "$tmp/ragged.csv"
