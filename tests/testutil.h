@@ -109,18 +109,45 @@ static inline double t_digits_tol(double ref)
 }
 
 #ifdef CAPMETRIC_CAPMETRIC_H
-/* Parse and resolve `spec` in `reg`, or end the test program (exit 99, a
- * hard error for meson): a spec the test itself wrote must be valid. */
-static inline cm_pipeline *t_parse(cm_registry *reg, const char *spec)
+/* Parse `spec` in `reg` and plan it (the engine's resolved scales), or end
+ * the test program (exit 99, a hard error for meson): a spec the test itself
+ * wrote must be valid. The plan owns nothing: free with t_free, which
+ * releases the plan and its pipeline. */
+static inline cm_plan *t_parse(cm_registry *reg, const char *spec)
 {
     cm_pipeline *p = NULL;
+    cm_plan *plan = NULL;
     cm_diag d;
-    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_plan_alloc(p, &plan, &d)) {
         fprintf(stderr, "cannot use '%s': %s\n", spec, d.msg);
         cm_pipeline_free(p);
         exit(99);
     }
+    return plan;
+}
+
+/* Parse `spec` (no plan: for cm_eval, which plans itself), or exit 99. */
+static inline cm_pipeline *t_spec(cm_registry *reg, const char *spec)
+{
+    cm_pipeline *p = NULL;
+    cm_diag d;
+    if (cm_spec_parse(reg, spec, &p, &d)) {
+        fprintf(stderr, "cannot use '%s': %s\n", spec, d.msg);
+        exit(99);
+    }
     return p;
+}
+
+/* the pipeline of a test's plan */
+static inline cm_pipeline *t_pipe(const cm_plan *plan) { return (cm_pipeline *)cm_plan_pipeline(plan); }
+
+static inline void t_free(cm_plan *plan)
+{
+    if (!plan)
+        return;
+    cm_pipeline *p = t_pipe(plan);
+    cm_plan_free(plan);
+    cm_pipeline_free(p);
 }
 #endif
 

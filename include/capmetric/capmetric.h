@@ -10,6 +10,7 @@
 #include <capmetric/io.h>
 #include <capmetric/law.h>
 #include <capmetric/mc.h>
+#include <capmetric/plan.h>
 #include <capmetric/registry.h>
 #include <capmetric/report.h>
 #include <capmetric/rng.h>

@@ -12,6 +12,8 @@
 #include <stddef.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
+#include <capmetric/plan.h>
 #include <capmetric/spec.h>
 
 #ifdef __cplusplus
@@ -43,10 +45,10 @@ cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned roundin
 cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **levels, size_t *k,
                                    cm_diag *diag);
 
-/*! cm_exact_gmse() : exact GMSE of a resolved pipeline, or CM_EUNSUPPORTED
- * when it has no exact path (more than one stage, or a stage with neither a
- * grid nor a closed form). */
-cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *diag);
+/*! cm_exact_gmse() : exact GMSE of a planned pipeline (plan.h), or
+ * CM_EUNSUPPORTED when it has no exact path (more than one stage, or a stage
+ * with neither a grid nor a closed form). */
+cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *diag);
 
 #ifdef __cplusplus
 }

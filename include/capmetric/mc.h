@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 #include <capmetric/errors.h>
-#include <capmetric/spec.h>
+#include <capmetric/export.h>
+#include <capmetric/plan.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,10 +32,11 @@ typedef struct cm_mc_opts {
  * means; per pair the batch sums needed for paired differences. Opaque. */
 typedef struct cm_mc_run cm_mc_run;
 
-/*! cm_mc_run_alloc() : run the engine over n resolved pipelines.
- * @return CM_OK, CM_EINVAL (bad options or unresolved pipeline), CM_ERANGE
- *   (samples out of range, group too large), CM_ENOMEM. */
-cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *opts,
+/*! cm_mc_run_alloc() : run the engine over n planned pipelines (plan.h);
+ * the plans are only read and may be shared with other threads.
+ * @return CM_OK, CM_EINVAL (bad options), CM_ERANGE (samples out of range,
+ *   group too large), CM_ENOMEM. */
+cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *opts,
                           cm_mc_run **out, cm_diag *diag);
 void cm_mc_run_free(cm_mc_run *run);
 

@@ -4,7 +4,11 @@
  *                       STAGE := NAME [':' KEY '=' VALUE (',' KEY '=' VALUE)*]
  * NAME is a family or an alias; list values use ';'. Stages are applied left
  * to right. Every pipeline has a canonical spec: all keys, defaults filled in,
- * fixed order, so that two spellings of one format compare equal. */
+ * fixed order, so that two spellings of one format compare equal.
+ *
+ * Thread safety: a pipeline is immutable once cm_spec_parse returns; any
+ * number of threads may read and evaluate one pipeline at once. A
+ * cm_pipeline_state belongs to one thread at a time. */
 #ifndef CAPMETRIC_SPEC_H
 #define CAPMETRIC_SPEC_H
 
@@ -52,26 +56,35 @@ double cm_pipeline_bits(const cm_pipeline *p);
 /*! cm_pipeline_group() : least common multiple of the stages' groups. */
 size_t cm_pipeline_group(const cm_pipeline *p);
 
-/*! cm_pipeline_scale() : the scale of stage i: 1 for a non-scalar stage, the
- * fixed value for `scale=VALUE`, and for `scale=opt` the optimum once
- * cm_pipeline_resolve() has run (NaN before). */
+/*! cm_pipeline_scale() : the scale stage i was given: 1 for a non-scalar or
+ * block-scaled stage, the value of `scale=VALUE`, NaN for `scale=opt` (the
+ * engine resolves the optimum into a cm_plan, see plan.h: cm_plan_scale). */
 double cm_pipeline_scale(const cm_pipeline *p, size_t i);
 
 /*! cm_pipeline_scale_is_opt() : 1 when stage i asks for the optimal scale. */
 int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i);
 
-/*! cm_pipeline_resolve() : compute the MSE-optimal scale of every
- * `scale=opt` stage (exact integration over the stage's grid, see exact.h).
- * Idempotent. CM_EUNSUPPORTED if a stage asks for scale=opt but cannot list
- * its grid. */
-cm_status cm_pipeline_resolve(cm_pipeline *p, cm_diag *diag);
+/*! cm_pipeline_registry() : the registry the pipeline was parsed against. */
+const cm_registry *cm_pipeline_registry(const cm_pipeline *p);
 
-/*! cm_pipeline_apply() : y = pipeline(x) for n values (a multiple of the
- * group), using per-stage states from cm_pipeline_state_alloc. For tests and
- * tools; the Monte-Carlo engine uses the same code. */
+/*! cm_pipeline_slice() : a pipeline of stage i alone (its canonical spec is
+ * that stage's), sharing p's parsed parameters: no re-parsing. p must
+ * outlive the slice; free the slice with cm_pipeline_free.
+ * @return CM_OK, CM_EINVAL (i out of range), CM_ENOMEM. */
+cm_status cm_pipeline_slice(const cm_pipeline *p, size_t i, cm_pipeline **out, cm_diag *diag);
+
+/*! cm_pipeline_state_alloc() : per-thread working memory to apply p to data
+ * in chunks of at most `chunk` values. `scales` (p's stage count, or NULL
+ * for the parsed scales) gives each scalar stage's scale; a `scale=opt`
+ * stage needs its resolved value (cm_plan_state_alloc in plan.h passes the
+ * plan's). @return CM_OK, CM_EINVAL (an unresolved scale), CM_ENOMEM, or a
+ * format's state_init failure. A state is used by one thread at a time.
+ *
+ * cm_pipeline_apply() : y = pipeline(x) for n values (a multiple of the
+ * group). For tests and tools; the Monte-Carlo engine uses the same code. */
 typedef struct cm_pipeline_state cm_pipeline_state;
-cm_status cm_pipeline_state_alloc(const cm_pipeline *p, size_t chunk, cm_pipeline_state **out,
-                                  cm_diag *diag);
+cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, size_t chunk,
+                                  cm_pipeline_state **out, cm_diag *diag);
 void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *st);
 void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *st, const double *x, double *y,
                        size_t n);

@@ -1036,12 +1036,15 @@ static int write_reports(const char *dir, const grid *g, entry *e, size_t n, con
         char sp[64];
         snprintf(sp, sizeof sp, "lloydmax:levels=%d", 1 << b);
         cm_pipeline *p = NULL;
+        cm_plan *plan = NULL;
         cm_diag d;
         double m;
-        if (!cm_spec_parse(reg, sp, &p, &d) && !cm_pipeline_resolve(p, &d) && !cm_exact_gmse(p, &m, &d)) {
+        if (!cm_spec_parse(reg, sp, &p, &d) && !cm_plan_alloc(p, &plan, &d) &&
+            !cm_exact_gmse(plan, &m, &d)) {
             lx[ln] = b;
             ly[ln++] = m;
         }
+        cm_plan_free(plan);
         cm_pipeline_free(p);
     }
     char title[200];

@@ -661,7 +661,8 @@ static int cmd_bench(int argc, char **argv)
     cli_table t;
     cli_table_init(&t, 7, head, right);
     for (size_t i = 0; i < np; i++) {
-        cm_status s = cm_pipeline_resolve(p[i], &d);
+        cm_plan *plan = NULL;
+        cm_status s = cm_plan_alloc(p[i], &plan, &d);
         if (s) {
             rc = report(s, &d, specs[i], NULL);
             break;
@@ -674,17 +675,19 @@ static int cmd_bench(int argc, char **argv)
             /* warm-up on a small run (tables, page faults), then the timed run */
             cm_mc_opts warm = mo;
             warm.samples = 1u << 20;
-            if ((s = cm_mc_run_alloc(&p[i], 1, &warm, &run, &d)) == CM_OK) {
+            if ((s = cm_mc_run_alloc(&plan, 1, &warm, &run, &d)) == CM_OK) {
                 cm_mc_run_free(run);
-                s = cm_mc_run_alloc(&p[i], 1, &mo, &run, &d);
+                s = cm_mc_run_alloc(&plan, 1, &mo, &run, &d);
             }
             if (s) {
+                cm_plan_free(plan);
                 rc = report(s, &d, specs[i], NULL);
                 goto done;
             }
             rate[k] = (double)cm_mc_samples(run) / cm_mc_seconds(run);
             cm_mc_run_free(run);
         }
+        cm_plan_free(plan);
         char c[6][32];
         snprintf(c[0], 32, "%" PRIu64, S);
         snprintf(c[1], 32, "%.1f", rate[0] / 1e6);
@@ -727,10 +730,12 @@ static int cmd_bench(int argc, char **argv)
                 cm_status s = cm_spec_parse(reg, sp, &q, &d);
                 clock_gettime(CLOCK_MONOTONIC, &b);
                 /* the exact path as eval takes it: optimal scale, then GMSE */
+                cm_plan *qp = NULL;
                 if (!s)
-                    s = cm_pipeline_resolve(q, &d);
+                    s = cm_plan_alloc(q, &qp, &d);
                 if (!s)
-                    s = cm_exact_gmse(q, &mse, &d);
+                    s = cm_exact_gmse(qp, &mse, &d);
+                cm_plan_free(qp);
                 if (!s) {
                     double *lv = NULL;
                     if (cm_exact_pipeline_levels(q, 0, &lv, &k, &d) != CM_OK)

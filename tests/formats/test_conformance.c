@@ -48,8 +48,9 @@ static void check_spec(const cm_registry *reg, const char *spec)
         CHECK(0, "%s: does not parse: %s", spec, d.msg);
         return;
     }
-    if (cm_pipeline_resolve(p, &d) != CM_OK) {
-        CHECK(0, "%s: cannot resolve: %s", spec, d.msg);
+    cm_plan *plan = NULL;
+    if (cm_plan_alloc(p, &plan, &d) != CM_OK) {
+        CHECK(0, "%s: cannot plan: %s", spec, d.msg);
         cm_pipeline_free(p);
         return;
     }
@@ -247,7 +248,7 @@ static void check_spec(const cm_registry *reg, const char *spec)
     }
     /* the pipeline with its scale also handles group sizes identically */
     cm_pipeline_state *st;
-    if (!sr && cm_pipeline_state_alloc(p, 1024, &st, &d) == CM_OK) {
+    if (!sr && cm_plan_state_alloc(plan, 1024, &st, &d) == CM_OK) {
         cm_pipeline_apply(p, st, x, y, N);
         int same = 1;
         for (size_t i = 0; i < N; i += g) {
@@ -266,6 +267,7 @@ static void check_spec(const cm_registry *reg, const char *spec)
     free(y);
     free(z);
     free(w);
+    cm_plan_free(plan);
     cm_pipeline_free(p);
 }
 

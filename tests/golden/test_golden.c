@@ -121,14 +121,12 @@ static void quest_published(void)
         snprintf(s, sizeof s, "int:bits=%d", k);
         snprintf(a, sizeof a, "uniform_midrise_optimal.published_mse_P.%d", k);
         double ref = t_num(gauss, a), got;
-        cm_pipeline *p;
         cm_diag d;
-        cm_spec_parse(reg, s, &p, &d);
-        cm_pipeline_resolve(p, &d);
+        cm_plan *p = t_parse(reg, s);
         cm_exact_gmse(p, &got, &d);
         CHECK(got <= ref + t_digits_tol(ref), "%s: optimum %.12g above published %.12g", s, got, ref);
         CHECK_NEAR(got, ref, 1e-8, a);
-        cm_pipeline_free(p);
+        t_free(p);
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/quest_gaussian_mse.csv", t_anchor_dir);
@@ -145,14 +143,11 @@ static void quest_published(void)
         /* linspace(-a, a, 2^b) = midrise levels times step 2a/(2^b - 1) */
         char s[128];
         snprintf(s, sizeof s, "int:bits=%d,scale=%.17g", b, 2 * half / (ldexp(1, b) - 1));
-        cm_pipeline *p;
         cm_diag d;
         double got = NAN;
-        if (cm_spec_parse(reg, s, &p, &d) == CM_OK) {
-            cm_pipeline_resolve(p, &d);
-            cm_exact_gmse(p, &got, &d);
-            cm_pipeline_free(p);
-        }
+        cm_plan *p = t_parse(reg, s);
+        cm_exact_gmse(p, &got, &d);
+        t_free(p);
         char what[160];
         snprintf(what, sizeof what, "INT%d at the notebook's a = %.10g (quest_gaussian_mse.csv)", b, half);
         /* The notebook evaluates truncated-normal moments in closed form,

@@ -141,24 +141,25 @@ static size_t fp_grid(int E, int M, int special, int sub, double *out)
     return u;
 }
 
-static cm_pipeline *parse(const char *spec)
+static cm_plan *parse(const char *spec)
 {
     cm_pipeline *p = NULL;
+    cm_plan *plan = NULL;
     cm_diag d;
-    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_plan_alloc(p, &plan, &d)) {
         CHECK(0, "%s: %s", spec, d.msg);
         cm_pipeline_free(p);
         return NULL;
     }
-    return p;
+    return plan;
 }
 
-static cm_pipeline *all[200];
+static cm_plan *all[200];
 static size_t nall;
 
 static void check_grid(const char *spec, const double *v, size_t k)
 {
-    cm_pipeline *p = parse(spec);
+    cm_plan *p = parse(spec);
     if (!p)
         return;
     double got, sref, ref = ref_opt(v, k, &sref);
@@ -168,11 +169,11 @@ static void check_grid(const char *spec, const double *v, size_t k)
      * basin than the reference's scan: the next check shows that its value
      * is real) */
     CHECK(got <= ref * (1 + 1e-9), "%s: optimum %.12g worse than reference %.12g (s %.8g vs %.8g)",
-          spec, got, ref, cm_pipeline_scale(p, 0), sref);
+          spec, got, ref, cm_plan_scale(p, 0), sref);
     /* and at the tool's scale the integrals agree */
-    double at = ref_mse(v, k, cm_pipeline_scale(p, 0));
+    double at = ref_mse(v, k, cm_plan_scale(p, 0));
     CHECK(fabs(got - at) <= 1e-9 * at, "%s: at s = %.10g tool %.14g vs quadrature %.14g", spec,
-          cm_pipeline_scale(p, 0), got, at);
+          cm_plan_scale(p, 0), got, at);
     all[nall++] = p;
 }
 
@@ -224,13 +225,13 @@ static void random_lloydmax(int count)
     for (int t = 0; t < count; t++) {
         char spec[64];
         snprintf(spec, sizeof spec, "lloydmax:levels=%d", ns[t]);
-        cm_pipeline *p = parse(spec);
+        cm_plan *p = parse(spec);
         if (!p)
             continue;
         double *lv;
         size_t k;
         cm_diag d;
-        cm_exact_pipeline_levels(p, 0, &lv, &k, &d);
+        cm_exact_pipeline_levels(t_pipe(p), 0, &lv, &k, &d);
         double worst = 0;
         for (size_t j = 0; j < k; j += 1 + k / 64) {
             double a = j ? 0.5 * (lv[j - 1] + lv[j]) : -INFINITY;
@@ -258,7 +259,7 @@ static void mc_agrees(void)
         cm_exact_gmse(all[i], &ex, &d);
         cm_mc_gmse(r, i, &m, &se);
         CHECK(fabs(m - ex) <= 4 * se, "%s: mc %.8g vs exact %.8g (|z| = %.2f)",
-              cm_pipeline_input(all[i]), m, ex, fabs(m - ex) / se);
+              cm_pipeline_input(t_pipe(all[i])), m, ex, fabs(m - ex) / se);
     }
     cm_mc_run_free(r);
 }
@@ -276,7 +277,7 @@ int main(void)
     mc_agrees();
     printf("random formats checked: %zu\n", nall);
     for (size_t i = 0; i < nall; i++)
-        cm_pipeline_free(all[i]);
+        t_free(all[i]);
     cm_registry_free(reg);
     gsl_integration_workspace_free(ws);
     return t_done("random formats");

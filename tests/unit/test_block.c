@@ -12,8 +12,9 @@ static cm_registry *reg;
 static void apply(const char *spec, const double *v, size_t n, double *out)
 {
     cm_pipeline *p;
+    cm_plan *plan = NULL;
     cm_diag d;
-    if (cm_spec_parse(reg, spec, &p, &d) || cm_pipeline_resolve(p, &d)) {
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_plan_alloc(p, &plan, &d)) {
         CHECK(0, "%s: %s", spec, d.msg);
         return;
     }
@@ -21,10 +22,11 @@ static void apply(const char *spec, const double *v, size_t n, double *out)
     double x[4096] = {0}, y[4096];
     memcpy(x, v, n * sizeof *v);
     cm_pipeline_state *st;
-    cm_pipeline_state_alloc(p, 4096, &st, &d);
+    cm_plan_state_alloc(plan, 4096, &st, &d);
     cm_pipeline_apply(p, st, x, y, K);
     memcpy(out, y, n * sizeof *out);
     cm_pipeline_state_free(p, st);
+    cm_plan_free(plan);
     cm_pipeline_free(p);
 }
 
@@ -168,12 +170,11 @@ static void exact_vs_mc(void)
     }
     printf("block formats: %zu exact-vs-mc comparisons, largest |z| %.2f\n", np, worst);
     /* K = 1 with absmax and an exact scale is lossless for a grid holding gmax */
-    cm_pipeline *q;
-    cm_spec_parse(reg, "fp:e=2,m=1,block=1", &q, &d);
+    cm_plan *q = t_parse(reg, "fp:e=2,m=1,block=1");
     double g;
     cm_exact_gmse(q, &g, &d);
     CHECK(g < 1e-15, "block=1 absmax exact is lossless: %g", g);
-    cm_pipeline_free(q);
+    t_free(q);
 }
 
 int main(void)

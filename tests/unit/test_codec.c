@@ -13,33 +13,33 @@
 static cm_registry *reg;
 static cJSON *fmts;
 
-static cm_pipeline *parse(const char *spec) { return t_parse(reg, spec); }
+static cm_plan *parse(const char *spec) { return t_parse(reg, spec); }
 
 static double q1(const char *spec, double x) /* unit-scale quantize of one value */
 {
-    cm_pipeline *p = parse(spec);
+    cm_plan *p = parse(spec);
     double y;
-    cm_pipeline_format(p, 0)->quantize(cm_pipeline_params(p, 0), NULL, &x, &y, 1);
-    cm_pipeline_free(p);
+    cm_pipeline_format(t_pipe(p), 0)->quantize(cm_pipeline_params(t_pipe(p), 0), NULL, &x, &y, 1);
+    t_free(p);
     return y;
 }
 
 static double dec(const char *spec, uint64_t code)
 {
-    cm_pipeline *p = parse(spec);
+    cm_plan *p = parse(spec);
     double y = -12345;
-    cm_pipeline_format(p, 0)->decode(cm_pipeline_params(p, 0), &code, &y, 1);
-    cm_pipeline_free(p);
+    cm_pipeline_format(t_pipe(p), 0)->decode(cm_pipeline_params(t_pipe(p), 0), &code, &y, 1);
+    t_free(p);
     return y;
 }
 
 static uint64_t enc(const char *spec, double x)
 {
-    cm_pipeline *p = parse(spec);
+    cm_plan *p = parse(spec);
     uint64_t c = 999;
-    CHECK(cm_pipeline_format(p, 0)->encode(cm_pipeline_params(p, 0), &x, &c, 1) == CM_OK,
+    CHECK(cm_pipeline_format(t_pipe(p), 0)->encode(cm_pipeline_params(t_pipe(p), 0), &x, &c, 1) == CM_OK,
           "%s: encode(%g) failed", spec, x);
-    cm_pipeline_free(p);
+    t_free(p);
     return c;
 }
 
@@ -133,11 +133,11 @@ static void rounding_modes(void)
           "e5m2 overflow -> Inf (61440 is a tie that rounds to 65536)");
     CHECK(enc("e5m2:overflow=inf", 1e9) == 0x7C && enc("e4m3:overflow=inf", 1e9) == 0x7F,
           "overflow codes");
-    cm_pipeline *p = parse("e4m3:overflow=inf");
+    cm_plan *p = parse("e4m3:overflow=inf");
     double g;
     cm_diag d;
     CHECK(cm_exact_gmse(p, &g, &d) == CM_OK && isinf(g), "GMSE with overflow=inf is infinite");
-    cm_pipeline_free(p);
+    t_free(p);
     cm_pipeline *bad = NULL;
     CHECK(cm_spec_parse(reg, "e2m1:overflow=inf", &bad, &d) == CM_EINVAL &&
               strstr(d.msg, "needs Inf or NaN codes"),
@@ -147,16 +147,16 @@ static void rounding_modes(void)
 static void stochastic(void)
 {
     /* unbiased and only the neighbours: x = 0.3 between 0 and 0.5 on E2M1 */
-    cm_pipeline *p = parse("e2m1:round=stochastic,scale=1");
+    cm_plan *p = parse("e2m1:round=stochastic,scale=1");
     cm_pipeline_state *st;
     cm_diag d;
-    cm_pipeline_state_alloc(p, 4096, &st, &d);
-    cm_pipeline_state_seed(p, st, 42);
+    cm_plan_state_alloc(p, 4096, &st, &d);
+    cm_pipeline_state_seed(t_pipe(p), st, 42);
     enum { N = 1 << 20 };
     double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
     for (size_t i = 0; i < N; i++)
         x[i] = 0.3;
-    cm_pipeline_apply(p, st, x, y, N);
+    cm_pipeline_apply(t_pipe(p), st, x, y, N);
     double sum = 0;
     int only = 1;
     for (size_t i = 0; i < N; i++) {
@@ -167,16 +167,16 @@ static void stochastic(void)
     CHECK(only, "stochastic rounding must pick one of the two neighbours");
     CHECK_NEAR(sum / N, 0.3, 5 * se, "E[Q_sr(0.3)]");
     /* reseeding reproduces */
-    cm_pipeline_state_seed(p, st, 42);
-    cm_pipeline_apply(p, st, x, x, 0);
+    cm_pipeline_state_seed(t_pipe(p), st, 42);
+    cm_pipeline_apply(t_pipe(p), st, x, x, 0);
     double *y2 = malloc(N * sizeof *y2);
-    cm_pipeline_apply(p, st, x, y2, N);
+    cm_pipeline_apply(t_pipe(p), st, x, y2, N);
     CHECK(memcmp(y, y2, N * sizeof *y) == 0, "the same seed gives the same rounding");
     free(x);
     free(y);
     free(y2);
-    cm_pipeline_state_free(p, st);
-    cm_pipeline_free(p);
+    cm_pipeline_state_free(t_pipe(p), st);
+    t_free(p);
 
     /* exact vs Monte Carlo; threads 1 and 2 identical */
     const char *specs[] = {"int4:round=stochastic", "e2m1:round=stochastic",
@@ -187,7 +187,7 @@ static void stochastic(void)
     const size_t n = sizeof specs / sizeof *specs;
     cm_pipeline *ps[8];
     for (size_t i = 0; i < n; i++)
-        ps[i] = parse(specs[i]);
+        ps[i] = t_spec(reg, specs[i]);
     cm_result ex[8], m1[8], m2[8];
     cm_eval_opts o;
     cm_eval_opts_default(&o);

@@ -23,7 +23,7 @@ static const cm_law *law(const char *name)
 static cm_status pr(const char *name, const char *spec, double N, double D, unsigned tensors,
                     cm_law_output *o, cm_diag *d)
 {
-    cm_pipeline *p = t_parse(reg, spec);
+    cm_pipeline *p = t_spec(reg, spec);
     cm_result r;
     cm_eval_opts eo;
     cm_eval_opts_default(&eo);

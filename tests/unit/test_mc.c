@@ -8,7 +8,7 @@
 
 static cm_registry *reg;
 
-static cm_pipeline *parse(const char *spec) { return t_parse(reg, spec); }
+static cm_plan *parse(const char *spec) { return t_parse(reg, spec); }
 
 static const char *const specs[] = {
     "int1", "int2", "int3", "int4", "int8", "ternary", "int:bits=4,grid=twos",
@@ -20,7 +20,7 @@ static const char *const specs[] = {
 };
 #define NS (sizeof specs / sizeof specs[0])
 
-static void threads_identical(cm_pipeline **p)
+static void threads_identical(cm_plan **p)
 {
     cm_mc_run *r[3];
     unsigned th[3] = {1, 2, 7};
@@ -41,7 +41,7 @@ static void threads_identical(cm_pipeline **p)
         cm_mc_run_free(r[k]);
 }
 
-static void agrees_with_exact(cm_pipeline **p)
+static void agrees_with_exact(cm_plan **p)
 {
     cm_mc_opts o = {.samples = 1u << 22, .seed = 7, .threads = 2};
     cm_mc_run *r;
@@ -79,8 +79,8 @@ static void agrees_with_exact(cm_pipeline **p)
  * whatever else shares the run (also with stochastic rounding) */
 static void companions_do_not_matter(void)
 {
-    cm_pipeline *a[2] = {parse("e2m1:round=stochastic"), parse("int4")};
-    cm_pipeline *b[3] = {parse("mxfp4"), parse("int4"), parse("e2m1:round=stochastic")};
+    cm_plan *a[2] = {parse("e2m1:round=stochastic"), parse("int4")};
+    cm_plan *b[3] = {parse("mxfp4"), parse("int4"), parse("e2m1:round=stochastic")};
     cm_mc_opts o = {.samples = 1u << 20, .seed = 5, .threads = 2};
     cm_mc_run *ra, *rb;
     cm_diag d;
@@ -96,9 +96,9 @@ static void companions_do_not_matter(void)
     cm_mc_run_free(ra);
     cm_mc_run_free(rb);
     for (int i = 0; i < 2; i++)
-        cm_pipeline_free(a[i]);
+        t_free(a[i]);
     for (int i = 0; i < 3; i++)
-        cm_pipeline_free(b[i]);
+        t_free(b[i]);
 }
 
 static void se_is_calibrated(void)
@@ -106,7 +106,7 @@ static void se_is_calibrated(void)
     /* over 40 seeds the spread of the estimates matches the reported SE:
      * the ratio of empirical SD to mean SE is within its sampling range
      * (chi distribution with 39 dof: 5th..95th percentile ~ 0.74..1.26, use 0.6..1.4) */
-    cm_pipeline *p = parse("int3");
+    cm_plan *p = parse("int3");
     double sum = 0, sum2 = 0, sesum = 0;
     for (int k = 0; k < 40; k++) {
         cm_mc_opts o = {.samples = 1u << 16, .seed = (uint64_t)k + 100, .threads = 1};
@@ -122,12 +122,12 @@ static void se_is_calibrated(void)
     }
     double mean = sum / 40, sd = sqrt((sum2 - 40 * mean * mean) / 39), ratio = sd / (sesum / 40);
     CHECK(ratio > 0.6 && ratio < 1.4, "empirical SD / reported SE = %.3f", ratio);
-    cm_pipeline_free(p);
+    t_free(p);
 }
 
 static void refusals(void)
 {
-    cm_pipeline *p = parse("int4");
+    cm_plan *p = parse("int4");
     cm_mc_run *r = NULL;
     cm_diag d;
     cm_mc_opts o = {.samples = 0, .seed = 1, .threads = 1};
@@ -147,10 +147,12 @@ static void refusals(void)
     CHECK(cm_mc_run_alloc(&p, 1, &o, &r, &d) == CM_OK, "2 samples work: %s", d.msg);
     cm_mc_run_free(r);
     cm_pipeline *u = NULL;
-    cm_spec_parse(reg, "int4", &u, &d); /* not resolved: scale unknown */
-    CHECK(cm_mc_run_alloc(&u, 1, &o, &r, &d) == CM_EINVAL, "unresolved pipeline refused");
+    cm_pipeline_state *ps = NULL;
+    cm_spec_parse(reg, "int4", &u, &d); /* scale=opt is the plan's to resolve */
+    CHECK(cm_pipeline_state_alloc(u, NULL, 64, &ps, &d) == CM_EINVAL && !ps,
+          "a state without the resolved scale refused");
     cm_pipeline_free(u);
-    cm_pipeline_free(p);
+    t_free(p);
 }
 
 int main(void)
@@ -158,7 +160,7 @@ int main(void)
     cm_diag d;
     if (cm_registry_alloc(&reg, &d))
         return 99;
-    cm_pipeline *p[NS];
+    cm_plan *p[NS];
     for (size_t i = 0; i < NS; i++)
         p[i] = parse(specs[i]);
     threads_identical(p);
@@ -167,7 +169,7 @@ int main(void)
     se_is_calibrated();
     refusals();
     for (size_t i = 0; i < NS; i++)
-        cm_pipeline_free(p[i]);
+        t_free(p[i]);
     cm_registry_free(reg);
     return t_done("mc");
 }

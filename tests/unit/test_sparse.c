@@ -15,15 +15,15 @@
 static cm_registry *reg;
 static cJSON *gauss;
 
-static cm_pipeline *parse(const char *spec) { return t_parse(reg, spec); }
+static cm_plan *parse(const char *spec) { return t_parse(reg, spec); }
 
 static double exact(const char *spec)
 {
-    cm_pipeline *p = parse(spec);
+    cm_plan *p = parse(spec);
     double g = NAN;
     cm_diag d;
     CHECK(cm_exact_gmse(p, &g, &d) == CM_OK, "%s: %s", spec, d.msg);
-    cm_pipeline_free(p);
+    t_free(p);
     return g;
 }
 
@@ -75,7 +75,7 @@ static void against_mc(void)
     const size_t n = sizeof specs / sizeof *specs;
     cm_pipeline *p[32];
     for (size_t i = 0; i < n; i++)
-        p[i] = parse(specs[i]);
+        p[i] = t_spec(reg, specs[i]);
     cm_result ex[32], mc[32];
     cm_eval_opts o;
     cm_diag d;
@@ -99,9 +99,9 @@ static void against_mc(void)
 
 static double bits(const char *spec)
 {
-    cm_pipeline *p = parse(spec);
-    double b = cm_pipeline_bits(p);
-    cm_pipeline_free(p);
+    cm_plan *p = parse(spec);
+    double b = cm_pipeline_bits(t_pipe(p));
+    t_free(p);
     return b;
 }
 
@@ -129,10 +129,10 @@ static void semantics(void)
     cm_gauss_fill(&g, x, N);
     cm_diag d;
     /* 2:4 then a midrise INT4 (no zero level): exactly 2 zeros per group */
-    cm_pipeline *p = parse("2:4+int4");
+    cm_plan *p = parse("2:4+int4");
     cm_pipeline_state *st;
-    cm_pipeline_state_alloc(p, 4096, &st, &d);
-    cm_pipeline_apply(p, st, x, y, N);
+    cm_plan_state_alloc(p, 4096, &st, &d);
+    cm_pipeline_apply(t_pipe(p), st, x, y, N);
     int ok = 1;
     for (size_t b = 0; b < N; b += 4) {
         int zeros = 0;
@@ -141,26 +141,26 @@ static void semantics(void)
         ok &= zeros == 2;
     }
     CHECK(ok, "2:4+int4: pruned values must stay exactly zero (2 per group of 4)");
-    cm_pipeline_state_free(p, st);
-    cm_pipeline_free(p);
+    cm_pipeline_state_free(t_pipe(p), st);
+    t_free(p);
     /* outliers pass unchanged; the rest lands on the scaled INT4 grid */
     p = parse("outlier:frac=0.05+int4");
-    cm_pipeline_state_alloc(p, 4096, &st, &d);
-    cm_pipeline_apply(p, st, x, y, N);
+    cm_plan_state_alloc(p, 4096, &st, &d);
+    cm_pipeline_apply(t_pipe(p), st, x, y, N);
     size_t kept = 0;
     for (size_t i = 0; i < N; i++)
         kept += y[i] == x[i];
     CHECK(kept > N / 40 && kept < N / 10, "about 5%% kept exactly: %zu of %d", kept, N);
-    cm_pipeline_state_free(p, st);
-    cm_pipeline_free(p);
+    cm_pipeline_state_free(t_pipe(p), st);
+    t_free(p);
     /* the scale after a selection is optimal for the composition */
     const char *base[] = {"2:4+int:bits=4", "sparse:density=0.3+fp:e=2,m=1",
                           "outlier:frac=0.02+int:bits=3"};
     for (int i = 0; i < 3; i++) {
-        cm_pipeline *q = parse(base[i]);
-        double s = cm_pipeline_scale(q, 1), g0;
+        cm_plan *q = parse(base[i]);
+        double s = cm_plan_scale(q, 1), g0;
         cm_exact_gmse(q, &g0, &d);
-        cm_pipeline_free(q);
+        t_free(q);
         for (int k = -1; k <= 1; k += 2) {
             char spec[160];
             snprintf(spec, sizeof spec, "%s,scale=%.17g", base[i], s * (1 + 0.01 * k));
@@ -196,11 +196,11 @@ static void refusals(void)
         cm_pipeline_free(p);
     }
     /* block-wise top-k has no exact path: Monte Carlo, and --method exact says so */
-    cm_pipeline *p = parse("sparse:density=0.5,block=16+int4");
+    cm_plan *p = parse("sparse:density=0.5,block=16+int4");
     double g;
     cm_diag d;
     CHECK(cm_exact_gmse(p, &g, &d) == CM_EUNSUPPORTED, "block-wise sparsity: no exact path");
-    cm_pipeline_free(p);
+    t_free(p);
 }
 
 int main(int argc, char **argv)

@@ -56,14 +56,14 @@ static void second_moments(void)
     }
 }
 
-static cm_pipeline *parse(const char *spec) { return t_parse(reg, spec); }
+static cm_plan *parse(const char *spec) { return t_parse(reg, spec); }
 
 static void against_scalar(void)
 {
     const char *specs[] = {"lloydmax:levels=4", "vq:kmeans,dim=1,bits=2", "vq:kmeans,dim=2,bits=2",
                            "vq:kmeans,dim=4,bits=2", "vq:lattice=e8,bits=2",
                            "vq:lattice=z,dim=2,bits=3,shape=cube,scale=0.5", "int:bits=3,scale=0.5"};
-    cm_pipeline *p[7];
+    cm_plan *p[7];
     for (int i = 0; i < 7; i++)
         p[i] = parse(specs[i]);
     cm_mc_opts o = {.samples = 1u << 22, .seed = 77, .threads = 2};
@@ -84,11 +84,11 @@ static void against_scalar(void)
     cm_mc_gmse(r, 6, &b, &se);
     CHECK(fabs(a - b) <= 1e-12 * b, "Z lattice, cube shaping = scalar midrise grid: %.15g vs %.15g",
           a, b);
-    CHECK(cm_pipeline_bits(p[4]) == 2 && cm_pipeline_group(p[4]) == 8, "e8: 2 bits, group 8");
+    CHECK(cm_pipeline_bits(t_pipe(p[4])) == 2 && cm_pipeline_group(t_pipe(p[4])) == 8, "e8: 2 bits, group 8");
     CHECK(cm_exact_gmse(p[4], &a, &d) == CM_EUNSUPPORTED, "VQ has no exact path (Monte Carlo)");
     cm_mc_run_free(r);
     for (int i = 0; i < 7; i++)
-        cm_pipeline_free(p[i]);
+        t_free(p[i]);
 }
 
 static char *write_tmp(const char *name, const char *content)
@@ -116,15 +116,15 @@ static void files_and_refusals(void)
     char spec[800];
     snprintf(spec, sizeof spec, "vq:file=%s",
              write_tmp("cb.json", "{\"dim\": 2, \"codewords\": [[1, 1], [-1, -1], [1, -1], [-1, 1]]}"));
-    cm_pipeline *p = parse(spec);
-    CHECK(cm_pipeline_bits(p) == 1.0 && cm_pipeline_group(p) == 2, "file codebook: 1 bit, dim 2");
-    cm_pipeline_free(p);
+    cm_plan *p = parse(spec);
+    CHECK(cm_pipeline_bits(t_pipe(p)) == 1.0 && cm_pipeline_group(t_pipe(p)) == 2, "file codebook: 1 bit, dim 2");
+    t_free(p);
     /* the 4-point file codebook at the same scale is 1-bit scalar sign quantization per axis */
     char s1[900];
     snprintf(s1, sizeof s1, "vq:file=%s/cb.json,scale=0.7978845608028654", tmpdir);
     p = parse(s1);
-    cm_pipeline *q = parse("int:bits=1,scale=1.5957691216057308");
-    cm_pipeline *pq[2] = {p, q};
+    cm_plan *q = parse("int:bits=1,scale=1.5957691216057308");
+    cm_plan *pq[2] = {p, q};
     cm_mc_opts o = {.samples = 1u << 20, .seed = 3, .threads = 1};
     cm_mc_run *r;
     cm_diag d;
@@ -134,8 +134,8 @@ static void files_and_refusals(void)
     cm_mc_gmse(r, 1, &b, &se);
     CHECK(fabs(a - b) <= 1e-12 * b, "file codebook {+-1}^2 = sign quantizer: %.15g vs %.15g", a, b);
     cm_mc_run_free(r);
-    cm_pipeline_free(p);
-    cm_pipeline_free(q);
+    t_free(p);
+    t_free(q);
 
     snprintf(spec, sizeof spec, "vq:file=%s", write_tmp("shape.json", "{\"dim\": 2, \"codewords\": [[1, 1], [1]]}"));
     bad(spec, CM_EPARSE, "codeword 2 does not have 2 numbers");
@@ -169,13 +169,13 @@ static void cache(void)
     cm_pcg64_stream(&g, 1, 1);
     cm_gauss_fill(&g, x, 64);
     for (int pass = 0; pass < 2; pass++) {
-        cm_pipeline *p = parse(spec);
+        cm_plan *p = parse(spec);
         cm_pipeline_state *st;
         cm_diag d;
-        cm_pipeline_state_alloc(p, 64, &st, &d);
-        cm_pipeline_apply(p, st, x, pass ? y2 : y1, 64);
-        cm_pipeline_state_free(p, st);
-        cm_pipeline_free(p);
+        cm_plan_state_alloc(p, 64, &st, &d);
+        cm_pipeline_apply(t_pipe(p), st, x, pass ? y2 : y1, 64);
+        cm_pipeline_state_free(t_pipe(p), st);
+        t_free(p);
     }
     CHECK(memcmp(y1, y2, sizeof y1) == 0, "trained and cached codebooks quantize alike");
     struct stat sb;
@@ -183,8 +183,8 @@ static void cache(void)
     snprintf(path, sizeof path, "%s/kmeans-v1-d2-k16-s7.json", dir);
     CHECK(stat(path, &sb) == 0, "the codebook is cached at %s", path);
     setenv("CAPMETRIC_CACHE_DIR", "/proc/nonexistent", 1); /* unwritable: still works */
-    cm_pipeline *p = parse("vq:kmeans,dim=1,bits=1,seed=9");
-    cm_pipeline_free(p);
+    cm_plan *p = parse("vq:kmeans,dim=1,bits=1,seed=9");
+    t_free(p);
 }
 
 int main(int argc, char **argv)

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "exact_int.h"
-#include "spec_int.h"
+#include "plan_int.h"
 #include "util_int.h"
 
 #define INV_SQRT_2PI 0.39894228040143267794
@@ -710,8 +710,9 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
 
 /* selecting stage alone, or followed by one scalar grid stage (nearest
  * rounding, one global scale) */
-static cm_status exact_selected(const cm_pipeline *p, double *mse, cm_diag *d)
+static cm_status exact_selected(const cm_plan *plan, double *mse, cm_diag *d)
 {
+    const cm_pipeline *p = plan->p;
     weight w = stage_weight(&p->st[0]);
     if (!w.type)
         return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
@@ -722,7 +723,7 @@ static cm_status exact_selected(const cm_pipeline *p, double *mse, cm_diag *d)
     }
     const cm_stage *q = &p->st[1];
     if (p->n != 2 || !q->scalar || q->blk.K || cm_stage_rounding(q) != CM_ROUND_NEAREST ||
-        isnan(q->scale))
+        isnan(plan->scale[1]))
         return cm_diag_set(d, CM_EUNSUPPORTED,
                            "'%s': the exact path covers a selection followed by one grid format "
                            "with a global scale and nearest rounding",
@@ -732,15 +733,16 @@ static cm_status exact_selected(const cm_pipeline *p, double *mse, cm_diag *d)
     cm_status s = stage_grid(p, 1, &v, &n, d);
     if (s)
         return s;
-    *mse = r + grid_mse_weighted(v, n, q->scale, &w);
+    *mse = r + grid_mse_weighted(v, n, plan->scale[1], &w);
     free(v);
     return CM_OK;
 }
 
-cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
+cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
 {
+    const cm_pipeline *p = plan->p;
     if (p->st[0].sel)
-        return exact_selected(p, mse, d);
+        return exact_selected(plan, mse, d);
     if (p->n != 1)
         return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': no exact path for a composition",
                            p->input);
@@ -764,16 +766,17 @@ cm_status cm_exact_gmse(const cm_pipeline *p, double *mse, cm_diag *d)
         free(v);
         return s;
     }
-    if (st->scalar && st->scale_opt && !isnan(st->opt_mse)) {
-        *mse = st->opt_mse;
+    const double scale = plan->scale[0];
+    if (st->scalar && st->scale_opt && !isnan(plan->opt_mse[0])) {
+        *mse = plan->opt_mse[0];
         return CM_OK;
     }
-    if (CM_FORMAT_HAS(f, levels) && (st->scalar ? !isnan(st->scale) : 1)) {
+    if (CM_FORMAT_HAS(f, levels) && (st->scalar ? !isnan(scale) : 1)) {
         double *v;
         size_t k;
         cm_status s = cm_exact_pipeline_levels(p, 0, &v, &k, d);
         if (s == CM_OK) {
-            s = cm_exact_grid_mse_ex(v, k, st->scalar ? st->scale : 1.0, rounding, mse, d);
+            s = cm_exact_grid_mse_ex(v, k, st->scalar ? scale : 1.0, rounding, mse, d);
             free(v);
             return s;
         }

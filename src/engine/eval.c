@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spec_int.h"
+#include "plan_int.h"
 #include "util_int.h"
 
 const char *cm_method_name(cm_method m)
@@ -75,7 +75,7 @@ static cm_status rho_products(cm_pipeline *const *p, size_t n, const cm_eval_opt
     size_t k = 0;
     for (size_t i = 0; i < n && !st; i++)
         for (size_t j = 0; p[i]->n > 1 && j < p[i]->n && !st; j++)
-            st = cm_spec_parse(p[i]->reg, p[i]->st[j].canon, &sub[k++], d);
+            st = cm_pipeline_slice(p[i], j, &sub[k++], d);
     if (!st)
         st = cm_eval(sub, total, o, sr, NULL, NULL, d);
     k = 0;
@@ -108,10 +108,12 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
                            cm_law_name(law), cm_law_name(law));
     if (run_out)
         *run_out = NULL;
-    cm_pipeline **mc = malloc((n ? n : 1) * sizeof *mc);
+    cm_plan **mc = malloc((n ? n : 1) * sizeof *mc);
+    cm_plan **plans = calloc(n ? n : 1, sizeof *plans);
     size_t *who = malloc((n ? n : 1) * sizeof *who);
-    if (!mc || !who) {
+    if (!mc || !who || !plans) {
         free(mc);
+        free(plans);
         free(who);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
@@ -129,20 +131,20 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         if (mc_index)
             mc_index[i] = SIZE_MAX;
         double t0 = cm_now();
-        st = cm_pipeline_resolve(p[i], d);
+        st = cm_plan_alloc(p[i], &plans[i], d);
         if (st)
             break;
         for (size_t s = 0; s < p[i]->n; s++)
             if (p[i]->st[s].scalar) {
                 /* block formats have one scale per block: none to report */
-                r->scale = p[i]->st[s].blk.K ? NAN : p[i]->st[s].scale;
+                r->scale = p[i]->st[s].blk.K ? NAN : plans[i]->scale[s];
                 break;
             }
         cm_status ex = CM_EUNSUPPORTED;
         if (o->method != CM_METHOD_MC) {
             cm_diag tmp;
             cm_diag_clear(&tmp);
-            ex = cm_exact_gmse(p[i], &r->gmse, &tmp);
+            ex = cm_exact_gmse(plans[i], &r->gmse, &tmp);
             if (ex && ex != CM_EUNSUPPORTED) {
                 if (d)
                     *d = tmp;
@@ -164,7 +166,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         } else {
             r->method = CM_METHOD_MC;
             who[nmc] = i;
-            mc[nmc++] = p[i];
+            mc[nmc++] = plans[i];
         }
     }
     if (!st && nmc) {
@@ -189,6 +191,9 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
                 cm_mc_run_free(run);
         }
     }
+    for (size_t i = 0; i < n; i++)
+        cm_plan_free(plans[i]);
+    free(plans);
     if (!st)
         st = rho_products(p, n, o, res, d);
     free(mc);

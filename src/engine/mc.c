@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spec_int.h"
+#include "plan_int.h"
 #include "util_int.h"
 
 #define MC_BATCH 65536u /* values per batch for large runs */
@@ -28,7 +28,7 @@ struct cm_mc_run {
 };
 
 typedef struct shared {
-    cm_pipeline *const *p;
+    cm_plan *const *p;
     size_t n;
     const cm_mc_opts *o;
     cm_mc_run *run;
@@ -88,7 +88,7 @@ static void *worker(void *arg)
     }
     double *y = x + C;
     for (size_t f = 0; f < n; f++) {
-        cm_status st = cm_pipeline_state_alloc(sh->p[f], C, &ps[f], &d);
+        cm_status st = cm_plan_state_alloc(sh->p[f], C, &ps[f], &d);
         if (st) {
             fail(sh, st, &d);
             goto out;
@@ -106,14 +106,14 @@ static void *worker(void *arg)
          * drawn from the batch's stream, so that batch b's values and each
          * format's rounding are the same whatever else is in the run */
         for (size_t f = 0; f < n; f++)
-            cm_pipeline_state_seed(sh->p[f], ps[f],
+            cm_pipeline_state_seed(sh->p[f]->p, ps[f],
                                    sh->o->seed * UINT64_C(0x9e3779b97f4a7c15) ^
                                        (b + 1) * UINT64_C(0xbf58476d1ce4e5b9) ^ sh->spec_hash[f]);
         for (uint64_t off = 0; off < m; off += C) {
             size_t c = (size_t)(m - off < C ? m - off : C);
             cm_gauss_fill(&g, x, c);
             for (size_t f = 0; f < n; f++) {
-                cm_pipeline_apply(sh->p[f], ps[f], x, y, c);
+                cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, c);
                 acc[f] += sumsq_diff(x, y, c);
             }
         }
@@ -122,16 +122,17 @@ static void *worker(void *arg)
 out:
     if (ps)
         for (size_t f = 0; f < n; f++)
-            cm_pipeline_state_free(sh->p[f], ps[f]);
+            cm_pipeline_state_free(sh->p[f]->p, ps[f]);
     free(ps);
     free(acc);
     free(x);
     return NULL;
 }
 
-cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
+cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
                           cm_mc_run **out, cm_diag *d)
 {
+    cm_plan *const *p = plans;
     *out = NULL;
     if (!o || n == 0 || !p)
         return cm_diag_set(d, CM_EINVAL, "nothing to run");
@@ -142,11 +143,7 @@ cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
         return cm_diag_set(d, CM_ERANGE, "threads must be from 1 to 1024, not %u", o->threads);
     size_t group = 1;
     for (size_t i = 0; i < n; i++) {
-        for (size_t s = 0; s < p[i]->n; s++)
-            if (isnan(p[i]->st[s].scale))
-                return cm_diag_set(d, CM_EINVAL, "'%s' is not resolved (scale unknown)",
-                                   p[i]->input);
-        size_t g = p[i]->group;
+        size_t g = p[i]->p->group;
         group = cm_lcm(group, g);
         if (group > MC_CHUNK)
             return cm_diag_set(d, CM_ERANGE,
@@ -184,7 +181,7 @@ cm_status cm_mc_run_alloc(cm_pipeline *const *p, size_t n, const cm_mc_opts *o,
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t h = UINT64_C(0xcbf29ce484222325);
-        for (const char *c = p[i]->canonical; *c; c++)
+        for (const char *c = p[i]->p->canonical; *c; c++)
             h = (h ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
         hash[i] = h;
     }

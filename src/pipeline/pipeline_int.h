@@ -1,30 +1,20 @@
-/* Private: parameter values and pipeline internals shared by spec.c,
- * registry.c, exact.c and mc.c. */
-#ifndef CM_SPEC_INT_H
-#define CM_SPEC_INT_H
+/* Private (pipeline layer): the pipeline's structure, for the parser that
+ * builds it and the engines that read it (read only: a pipeline is immutable
+ * once parsed; engines keep what they resolve in a cm_plan of their own). */
+#ifndef CM_PIPELINE_INT_H
+#define CM_PIPELINE_INT_H
 
 #include <capmetric/format.h>
-
-#include "block_int.h"
 #include <capmetric/spec.h>
 
-/* Parse text[0..n) as a value of parameter `p`. On success fills *v (text
- * and list are malloc'ed; release with cm_value_fini) and returns CM_OK. On
- * failure writes a message naming the key and what is accepted. */
-cm_status cm_value_parse(const cm_param *p, const char *text, size_t n, cm_value *v,
-                         cm_diag *diag);
-void cm_value_fini(cm_value *v);
-
-/* Check a parameter descriptor (keys, types, defaults); used on registration. */
-cm_status cm_params_check(const cm_format *fmt, cm_diag *diag);
+#include "scaling_int.h"
 
 typedef struct cm_stage {
     const cm_format *fmt;
     void *params;
     int scalar;        /* CM_FORMAT_SCALAR: apply as s * Q(x / s) */
     int scale_opt;     /* scale=opt */
-    double scale;      /* fixed value, or the optimum once resolved (NaN before) */
-    double opt_mse;    /* exact GMSE at the optimum when resolved by the exact path */
+    double scale;      /* fixed value; NaN for scale=opt (the engine's plan resolves it) */
     size_t group;
     cm_blockspec blk;  /* blk.K > 0: block scaling (then `scale` is unused) */
     int sel;           /* the format selects values (sparsity, outliers) */
@@ -39,11 +29,8 @@ struct cm_pipeline {
     char *input;
     char *family;
     size_t group;
+    int borrowed;      /* a view of another pipeline's stage: params not owned */
 };
-
-/* exact.c: the optimal scale of stage i given what the previous stage passes */
-cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
-                                   unsigned rounding, double *s, double *mse, cm_diag *d);
 
 /* CM_ROUND_* of a stage (nearest when the format does not say). */
 unsigned cm_stage_rounding(const cm_stage *st);
@@ -56,6 +43,7 @@ struct cm_pipeline_state {
     double *stage;     /* per stage: 3 vectors of chunk values (mid/ysel, u, tmp) */
     unsigned char *pass; /* per stage: chunk flags */
     void **fstate;     /* per stage; NULL where the format has no state */
+    double *scale;     /* per stage: the scale applied (resolved for scale=opt) */
 };
 
 #endif

@@ -1,7 +1,8 @@
-/* Private: block scaling (one scale per K consecutive values), shared by the
- * parser (spec.c), the data path (cm_pipeline_apply) and the exact engine. */
-#ifndef CM_BLOCK_INT_H
-#define CM_BLOCK_INT_H
+/* Private (pipeline layer): block scaling (one scale per K consecutive
+ * values), shared by the parser, the data path (cm_pipeline_apply) and the
+ * exact engine. */
+#ifndef CM_SCALING_INT_H
+#define CM_SCALING_INT_H
 
 #include <stddef.h>
 
@@ -59,11 +60,5 @@ cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv
  * scratch vectors of n values. */
 void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
                     const double *x, double *y, size_t n, double *u, double *sc, double *tmp);
-
-/* Exact GMSE of a block format whose scale is a function of the block
- * maximum (every rule but mse), for the unit grid lv[0..k) (sorted, unique)
- * and the stage's rounding (nearest or stochastic). */
-cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
-                         double *mse, cm_diag *diag);
 
 #endif

@@ -1,0 +1,195 @@
+/* The exact GMSE of block formats (pipeline/scaling.c has the rules).
+ * Exact GMSE (every rule whose scale is a function of the block maximum):
+ * with M = max_i |x_i| over a block of K i.i.d. N(0,1) values, P(m) =
+ * P(|X| < m) = erf(m/sqrt 2), f_M(m) = 2K φ(m) P(m)^(K-1), and, given M = m,
+ * the other K-1 values i.i.d. N(0,1) truncated to (-m, m):
+ *   GMSE = ∫ 2φ(m) P(m)^(K-1) e_max(m) dm + (K-1) ∫ 2φ(m) P(m)^(K-2) I(m) dm,
+ *   e_max(m) = mean over the sign of (±m - s Q(±m/s))^2,
+ *   I(m) = ∫_{-m}^{m} (x - s Q(x/s))^2 φ(x) dx (cells clipped to [-m, m]),
+ * with s = s(m) the block scale. s(m) is a step function for power-of-two
+ * rules and narrow scale formats: the outer integral is split where s(m)
+ * steps (found by bisection; s is monotone in m) and where m crosses a cell
+ * boundary (kinks), and each piece integrated by Gauss–Kronrod (GSL). */
+#include <capmetric/grid.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exact_int.h"
+#include "util_int.h"
+
+/* ---- exact ---------------------------------------------------------------------- */
+
+#define M_LO 1e-9  /* below: at most 4e-18 of GMSE */
+#define M_HI 12.0  /* above: P(M > 12) < K * 4e-33 */
+
+typedef struct bx {
+    const cm_blockspec *b;
+    const double *lv; /* sorted unique unit grid */
+    size_t k;
+    cm_grid g;
+    double s;         /* the scale on the current piece (NaN: compute from m) */
+    int sr;           /* stochastic rounding */
+} bx;
+
+/* expected squared error of one value v (unit grid) under stochastic
+ * rounding, in grid units: (v - lo)(hi - v) inside, squared distance outside */
+static double sr_err(const bx *c, double v)
+{
+    const double *lv = c->lv;
+    size_t k = c->k;
+    if (v <= lv[0])
+        return (v - lv[0]) * (v - lv[0]);
+    if (v >= lv[k - 1])
+        return (v - lv[k - 1]) * (v - lv[k - 1]);
+    size_t lo = 0, hi = k - 1;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (lv[mid] <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (v - lv[lo]) * (lv[hi] - v);
+}
+
+static double nearest(const bx *c, double v) { return c->lv[cm_grid_index(&c->g, v)]; }
+
+static double integrand(double m, void *arg)
+{
+    const bx *c = arg;
+    const size_t K = c->b->K;
+    double s = isnan(c->s) ? cm_block_scale(c->b, m) : c->s, emax;
+    if (c->sr) {
+        emax = 0.5 * s * s * (sr_err(c, m / s) + sr_err(c, -m / s));
+    } else {
+        double ep = m - s * nearest(c, m / s), en = -m - s * nearest(c, -m / s);
+        emax = 0.5 * (ep * ep + en * en);
+    }
+    double P = erf(m * M_SQRT1_2);
+    double logP = m < 1 ? log(P) : log1p(-erfc(m * M_SQRT1_2));
+    double phi2 = 2 * 0.39894228040143267794 * exp(-0.5 * m * m);
+    double r = phi2 * exp((double)(K - 1) * logP) * emax;
+    if (K > 1 && c->sr) {
+        double I = 0;
+        const double lo0 = s * c->lv[0], hik = s * c->lv[c->k - 1];
+        if (-m < lo0)
+            I += cm_exact_cell(-m, fmin(lo0, m), lo0);
+        if (m > hik)
+            I += cm_exact_cell(fmax(hik, -m), m, hik);
+        for (size_t j = 0; j + 1 < c->k; j++) {
+            double A = s * c->lv[j], B = s * c->lv[j + 1];
+            double a = A < -m ? -m : A, b = B > m ? m : B;
+            if (b > a)
+                I += cm_exact_sr_cell(a, b, A, B);
+        }
+        r += (double)(K - 1) * phi2 * exp((double)(K - 2) * logP) * I;
+    } else if (K > 1) {
+        double I = 0;
+        for (size_t j = 0; j < c->k; j++) {
+            double a = j ? 0.5 * s * (c->lv[j - 1] + c->lv[j]) : -INFINITY;
+            double b = j + 1 < c->k ? 0.5 * s * (c->lv[j] + c->lv[j + 1]) : INFINITY;
+            a = a < -m ? -m : a;
+            b = b > m ? m : b;
+            if (b > a)
+                I += cm_exact_cell(a, b, s * c->lv[j]);
+        }
+        r += (double)(K - 1) * phi2 * exp((double)(K - 2) * logP) * I;
+    }
+    return r;
+}
+
+/* next m > m0 where the block scale differs from its value at m0 (M_HI if none) */
+static double next_step(const cm_blockspec *b, double m0)
+{
+    double s0 = cm_block_scale(b, m0), step = m0 * 0x1p-14, hi = m0 + step;
+    while (hi < M_HI && cm_block_scale(b, hi) == s0) {
+        step *= 2;
+        hi = m0 + step;
+    }
+    if (hi >= M_HI) {
+        if (cm_block_scale(b, M_HI) == s0)
+            return M_HI;
+        hi = M_HI;
+    }
+    double lo = m0;
+    for (int it = 0; it < 200 && hi - lo > 1e-15 * hi; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (cm_block_scale(b, mid) == s0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return hi;
+}
+
+static int cmpd(const void *p, const void *q)
+{
+    double x = *(const double *)p, y = *(const double *)q;
+    return (x > y) - (x < y);
+}
+
+cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
+                         double *mse, cm_diag *d)
+{
+    if (b->rule == CM_RULE_MSE)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "scale=mse searches per block: no exact path");
+    cm_gsl_quiet();
+    bx c = {.b = b, .lv = lv, .k = k, .s = NAN, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+    cm_status st = cm_grid_init(&c.g, lv, k, d);
+    if (st)
+        return st;
+    gsl_integration_workspace *w = gsl_integration_workspace_alloc(512);
+    double *kinks = malloc((2 * k + 2) * sizeof *kinks);
+    if (!w || !kinks) {
+        cm_grid_fini(&c.g);
+        gsl_integration_workspace_free(w);
+        free(kinks);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    /* a continuous scale (absmax kept exact or in FP32: 2^-24 steps change
+     * GMSE by ~1e-14) needs no pieces */
+    int continuous = b->rule == CM_RULE_ABSMAX && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32);
+    gsl_function F = {integrand, &c};
+    double total = 0;
+    int rc = GSL_SUCCESS;
+    for (double m0 = M_LO; m0 < M_HI && rc == GSL_SUCCESS;) {
+        double m1 = continuous ? M_HI : next_step(b, m0);
+        size_t nk = 0;
+        kinks[nk++] = m0;
+        if (!continuous) {
+            /* constant scale on (m0, m1): F has kinks where m crosses s * t_j */
+            double s = cm_block_scale(b, 0.5 * (m0 + m1));
+            c.s = isnan(s) || s == 0 ? NAN : s;
+            /* kinks: cell boundaries (nearest) or the levels (stochastic) */
+            for (size_t j = 0; j < k; j++) {
+                double t = c.sr ? fabs(s * lv[j]) : j + 1 < k ? fabs(0.5 * s * (lv[j] + lv[j + 1])) : 0;
+                if (t > m0 && t < m1)
+                    kinks[nk++] = t;
+            }
+            qsort(kinks + 1, nk - 1, sizeof *kinks, cmpd);
+        }
+        kinks[nk++] = m1;
+        for (size_t i = 0; i + 1 < nk && rc == GSL_SUCCESS; i++) {
+            if (!(kinks[i + 1] > kinks[i]))
+                continue;
+            double r, err;
+            rc = gsl_integration_qag(&F, kinks[i], kinks[i + 1], 0.0, 1e-12, 512,
+                                     GSL_INTEG_GAUSS21, w, &r, &err);
+            if (rc == GSL_EROUND || rc == GSL_EMAXITER) /* at the precision floor */
+                rc = GSL_SUCCESS;
+            total += r;
+        }
+        m0 = m1;
+    }
+    gsl_integration_workspace_free(w);
+    free(kinks);
+    cm_grid_fini(&c.g);
+    if (rc != GSL_SUCCESS)
+        return cm_diag_set(d, CM_ENUMERIC, "block integral failed: %s", gsl_strerror(rc));
+    *mse = total;
+    return CM_OK;
+}

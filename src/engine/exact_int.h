@@ -1,0 +1,27 @@
+/* Private (engine layer): what the exact engine's files share. */
+#ifndef CM_EXACT_INT_H
+#define CM_EXACT_INT_H
+
+#include <stddef.h>
+
+#include <capmetric/errors.h>
+
+#include "pipeline_int.h"
+
+/* ∫_a^b (x - c)^2 φ(x) dx, a < b (either may be infinite). */
+double cm_exact_cell(double a, double b, double c);
+
+/* ∫_lo^hi (x - A)(B - x) φ(x) dx: stochastic rounding between A < B. */
+double cm_exact_sr_cell(double lo, double hi, double A, double B);
+
+/* The optimal scale of stage i given what the selecting stage i-1 passes. */
+cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
+                                   unsigned rounding, double *s, double *mse, cm_diag *d);
+
+/* Exact GMSE of a block format whose scale is a function of the block
+ * maximum (every rule but mse), for the unit grid lv[0..k) (sorted, unique)
+ * and the stage's rounding (nearest or stochastic). */
+cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
+                         double *mse, cm_diag *diag);
+
+#endif

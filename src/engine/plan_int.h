@@ -1,0 +1,16 @@
+/* Private (engine layer): the plan's fields, for the exact and Monte-Carlo
+ * engines. */
+#ifndef CM_PLAN_INT_H
+#define CM_PLAN_INT_H
+
+#include <capmetric/plan.h>
+
+#include "pipeline_int.h"
+
+struct cm_plan {
+    const cm_pipeline *p;
+    double *scale;   /* per stage: the scale applied (resolved for scale=opt) */
+    double *opt_mse; /* per stage: exact GMSE at the optimum when resolved; NaN otherwise */
+};
+
+#endif

@@ -1,0 +1,473 @@
+/* The grammar: spec strings -> pipelines (DESIGN §4) with their canonical
+ * specs. The parser is the only writer of a pipeline; once cm_spec_parse
+ * returns, nothing changes it. */
+#include <capmetric/spec.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "param_int.h"
+#include "pipeline_int.h"
+#include "util_int.h"
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+typedef struct kv {
+    const char *k, *v;
+    size_t kn, vn;
+    long pos;       /* offset of the key in the user's text */
+    int from_alias;
+} kv;
+
+static const cm_param *param_at(const cm_format *f, size_t i)
+{
+    size_t ng;
+    const cm_param *g = cm_generic_params(&ng);
+    return i < f->n_params ? &f->params[i] : &g[i - f->n_params];
+}
+
+static size_t param_total(const cm_format *f)
+{
+    size_t ng;
+    (void)cm_generic_params(&ng);
+    return f->n_params + ((f->flags & CM_FORMAT_SCALAR) ? ng : 0);
+}
+
+static long find_param(const cm_format *f, const char *k, size_t n)
+{
+    size_t tot = param_total(f);
+    for (size_t i = 0; i < tot; i++) {
+        const char *key = param_at(f, i)->key;
+        if (strlen(key) == n && !memcmp(key, k, n))
+            return (long)i;
+    }
+    return -1;
+}
+
+static cm_status err_at(cm_diag *d, long pos, long len, cm_status st)
+{
+    if (d) {
+        d->pos = pos;
+        d->len = len;
+    }
+    return st;
+}
+
+/* Split text[b..e) at ',' into kvs; `base` is text's offset in the user input
+ * (positions of alias items are the alias name's). */
+static cm_status split_kvs(const char *text, size_t b, size_t e, long base, int from_alias,
+                           kv *out, size_t *nout, size_t cap, cm_diag *d)
+{
+    size_t s = b;
+    for (size_t i = b; i <= e; i++) {
+        if (i < e && text[i] != ',')
+            continue;
+        long pos = from_alias ? base : base + (long)s;
+        if (i == s)
+            return err_at(d, pos, 1,
+                          cm_diag_set(d, CM_EPARSE, "empty key=value item (stray ',')"));
+        const char *eq = memchr(text + s, '=', i - s);
+        if (!eq)
+            return err_at(d, pos, (long)(i - s),
+                          cm_diag_set(d, CM_EPARSE, "'%.*s' is not of the form key=value",
+                                      (int)(i - s), text + s));
+        if (eq == text + s)
+            return err_at(d, pos, (long)(i - s),
+                          cm_diag_set(d, CM_EPARSE, "missing key before '=' in '%.*s'",
+                                      (int)(i - s), text + s));
+        if (*nout == cap)
+            return err_at(d, pos, (long)(i - s),
+                          cm_diag_set(d, CM_ERANGE, "too many key=value items"));
+        kv *k = &out[(*nout)++];
+        k->k = text + s;
+        k->kn = (size_t)(eq - (text + s));
+        k->v = eq + 1;
+        k->vn = (size_t)(text + i - (eq + 1));
+        k->pos = pos;
+        k->from_alias = from_alias;
+        s = i + 1;
+    }
+    return CM_OK;
+}
+
+static void list_keys(const cm_format *f, cm_buf *b)
+{
+    size_t tot = param_total(f);
+    for (size_t i = 0; i < tot; i++)
+        cm_buf_printf(b, "%s%s", i ? ", " : "", param_at(f, i)->key);
+    if (!tot)
+        cm_buf_puts(b, "(none)");
+}
+
+/* ---- the host's generic keys of scalar formats (order: CM_G_* in param_int.h) ---- */
+
+static const cm_rule word_rule[] = {CM_RULE_OPT,  CM_RULE_ABSMAX, CM_RULE_FLOOR, CM_RULE_CEIL,
+                                    CM_RULE_EVEN, CM_RULE_RCEIL,  CM_RULE_MSE};
+
+/* Which generic keys the canonical spec shows: scale always; the block keys
+ * when there are blocks; tensor_amax and candidates when they matter. */
+static int generic_shown(const cm_stage *st, size_t g)
+{
+    if (g == CM_G_SCALE)
+        return 1;
+    if (!st->blk.K)
+        return 0;
+    if (g == CM_G_TAMAX)
+        return st->blk.tensor;
+    if (g == CM_G_CAND)
+        return st->blk.rule == CM_RULE_MSE;
+    return 1;
+}
+
+static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
+{
+    static const char *const rules[] = {"opt", "fixed", "absmax", "floor",
+                                        "ceil", "even", "rceil", "mse"};
+    if (g == CM_G_SCALE && st->blk.K)
+        return rules[st->blk.rule]; /* block given without scale: absmax */
+    return v->text;
+}
+
+/* Interpret and check the generic values of a scalar stage. */
+static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *params,
+                              const cm_value *v, const long *given, const kv *kvs, cm_diag *d)
+{
+    (void)kvs;
+    cm_blockspec *b = &st->blk;
+    memset(b, 0, sizeof *b);
+    b->K = (size_t)v[CM_G_BLOCK].num;
+    b->rule = v[CM_G_SCALE].is_word ? word_rule[(int)v[CM_G_SCALE].num] : CM_RULE_FIXED;
+    b->sfmt = (cm_sfmt)(int)v[CM_G_SFMT].num;
+    b->tensor = (int)v[CM_G_TENSOR].num;
+    b->tensor_amax = v[CM_G_TAMAX].num;
+    b->ncand = (int)v[CM_G_CAND].num;
+    st->scale_opt = b->rule == CM_RULE_OPT;
+    st->scale = b->rule == CM_RULE_FIXED ? v[CM_G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
+    if (!b->K) {
+        if (b->rule != CM_RULE_OPT && b->rule != CM_RULE_FIXED)
+            return cm_diag_set_key(d, CM_EINVAL, "scale",
+                                   "scale=%s is a per-block rule: give block=K too", v[CM_G_SCALE].text);
+        const char *needs = given[CM_G_SFMT] >= 0 ? "scale_fmt" : given[CM_G_TENSOR] >= 0 ? "tensor_scale"
+                            : given[CM_G_TAMAX] >= 0 ? "tensor_amax" : given[CM_G_CAND] >= 0 ? "candidates"
+                                                                                        : NULL;
+        if (needs)
+            return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
+                                   needs);
+        return CM_OK;
+    }
+    if (b->rule == CM_RULE_FIXED)
+        return cm_diag_set_key(d, CM_EINVAL, "scale",
+                               "scale=%s is one fixed scale for the tensor; with block=%zu give a "
+                               "block rule (absmax, floor, ceil, even, rceil or mse)",
+                               v[CM_G_SCALE].text, b->K);
+    if (b->rule == CM_RULE_OPT) {
+        if (given[CM_G_SCALE] >= 0)
+            return cm_diag_set_key(d, CM_EINVAL, "scale",
+                                   "scale=opt is one global MSE-optimal scale; with block=%zu give "
+                                   "a block rule (absmax, floor, ceil, even, rceil or mse)",
+                                   b->K);
+        b->rule = CM_RULE_ABSMAX;
+    }
+    if (b->tensor && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32))
+        return cm_diag_set_key(d, CM_EINVAL, "tensor_scale",
+                               "tensor_scale=fp32 serves a narrow scale format: give scale_fmt="
+                               "e4m3, ue4m3, e5m2, bf16 or fp16");
+    if (given[CM_G_CAND] >= 0 && b->rule != CM_RULE_MSE)
+        return cm_diag_set_key(d, CM_EINVAL, "candidates", "candidates applies to scale=mse only");
+    if (given[CM_G_TAMAX] >= 0 && !b->tensor)
+        return cm_diag_set_key(d, CM_EINVAL, "tensor_amax",
+                               "tensor_amax applies to tensor_scale=fp32 only");
+    if (!CM_FORMAT_HAS(f, levels))
+        return cm_diag_set_key(d, CM_EUNSUPPORTED, "block",
+                               "block scaling needs the grid of '%s' (its levels)", f->name);
+    size_t k = 0;
+    if (f->levels(params, NULL, 0, &k) || k == 0)
+        return cm_diag_set_key(d, CM_EUNSUPPORTED, "block",
+                               "block scaling needs the grid of '%s', which it cannot list",
+                               f->name);
+    double *lv = malloc(k * sizeof *lv);
+    if (!lv)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    cm_status s = f->levels(params, lv, k, &k);
+    if (!s)
+        s = cm_block_prepare(b, f, lv, k, d);
+    free(lv);
+    return s;
+}
+
+#define MAX_KV 64
+
+/* Point the diagnostic at the key it blames (if the user typed it), else at
+ * the stage text[b..e). */
+static void blame(cm_diag *d, const cm_format *f, const long *given, const kv *kvs, size_t b,
+                  size_t e, cm_status s)
+{
+    if (!d)
+        return;
+    long pos = (long)b, len = (long)(e - b);
+    long pi = d->key[0] ? find_param(f, d->key, strlen(d->key)) : -1;
+    if (pi >= 0 && given[pi] >= 0 && !kvs[given[pi]].from_alias) {
+        pos = kvs[given[pi]].pos;
+        len = (long)(kvs[given[pi]].kn + 1 + kvs[given[pi]].vn);
+    }
+    err_at(d, pos, len, s);
+}
+
+static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b, size_t e,
+                             cm_stage *st, cm_buf *canon, cm_buf *fam, cm_diag *d)
+{
+    /* 1. the head: an alias (possibly containing ':') or a family */
+    size_t hn = 0;
+    const char *aspec = NULL;
+    for (size_t i = 0; i < cm_registry_alias_count(reg); i++) {
+        const char *an = cm_registry_alias_get(reg, i, NULL)->name;
+        size_t l = strlen(an);
+        /* an alias that holds a ':' (vq:kmeans) may go on with ',key=value' */
+        if (l > hn && l <= e - b && !memcmp(text + b, an, l) &&
+            (b + l == e || text[b + l] == ':' || (strchr(an, ':') && text[b + l] == ','))) {
+            hn = l;
+            aspec = cm_registry_alias_get(reg, i, NULL)->spec;
+        }
+    }
+    if (!aspec) {
+        const char *c = memchr(text + b, ':', e - b);
+        hn = c ? (size_t)(c - (text + b)) : e - b;
+        if (hn == 0)
+            return err_at(d, (long)b, 1, cm_diag_set(d, CM_EPARSE, "missing format name"));
+    }
+    const cm_format *f = NULL;
+    kv kvs[MAX_KV];
+    size_t nkv = 0, nalias = 0;
+    cm_status s;
+    if (aspec) {
+        const char *c = strchr(aspec, ':');
+        size_t fl = c ? (size_t)(c - aspec) : strlen(aspec);
+        if ((s = cm_registry_find(reg, aspec, fl, &f, d)))
+            return err_at(d, (long)b, (long)hn, s);
+        if (c && (s = split_kvs(aspec, fl + 1, strlen(aspec), (long)b, 1, kvs, &nkv, MAX_KV, d)))
+            return s;
+        nalias = nkv;
+    } else if ((s = cm_registry_find(reg, text + b, hn, &f, d))) {
+        return err_at(d, (long)b, (long)hn, s);
+    }
+    if (b + hn < e) { /* text[b + hn] == ':' */
+        if (b + hn + 1 == e)
+            return err_at(d, (long)(b + hn), 1,
+                          cm_diag_set(d, CM_EPARSE, "nothing after ':' (expected key=value)"));
+        if ((s = split_kvs(text, b + hn + 1, e, 0, 0, kvs, &nkv, MAX_KV, d)))
+            return s;
+    }
+
+    /* 2. match keys: user keys may override alias keys, not each other */
+    size_t tot = param_total(f);
+    long given[MAX_KV];
+    for (size_t i = 0; i < tot && i < MAX_KV; i++)
+        given[i] = -1;
+    if (tot > MAX_KV)
+        return cm_diag_set(d, CM_EPLUGIN, "format '%s' declares too many keys", f->name);
+    for (size_t i = 0; i < nkv; i++) {
+        long pi = find_param(f, kvs[i].k, kvs[i].kn);
+        if (pi < 0) {
+            cm_buf kb;
+            cm_buf_init(&kb);
+            list_keys(f, &kb);
+            cm_diag_set(d, CM_ENOTFOUND, "format '%s' has no key '%.*s' (keys: %s)", f->name,
+                        (int)kvs[i].kn, kvs[i].k, kb.s ? kb.s : "");
+            cm_buf_free(&kb);
+            return err_at(d, kvs[i].pos, (long)kvs[i].kn, CM_ENOTFOUND);
+        }
+        if (given[pi] >= 0 && !(kvs[given[pi]].from_alias && !kvs[i].from_alias))
+            return err_at(d, kvs[i].pos, (long)kvs[i].kn,
+                          cm_diag_set(d, CM_EDUP, "key '%.*s' given twice", (int)kvs[i].kn,
+                                      kvs[i].k));
+        given[pi] = (long)i;
+    }
+    (void)nalias;
+
+    /* 3. values, defaults filled in */
+    cm_value vals[MAX_KV];
+    memset(vals, 0, sizeof vals);
+    s = CM_OK;
+    for (size_t i = 0; i < tot && !s; i++) {
+        const cm_param *p = param_at(f, i);
+        if (given[i] >= 0) {
+            const kv *k = &kvs[given[i]];
+            s = cm_value_parse(p, k->v, k->vn, &vals[i], d);
+            if (s)
+                err_at(d, k->from_alias ? k->pos : k->pos + (long)k->kn + 1,
+                       k->from_alias ? (long)hn : (long)k->vn, s);
+        } else if (p->def) {
+            s = cm_value_parse(p, p->def, strlen(p->def), &vals[i], d);
+            if (s)
+                err_at(d, (long)b, (long)hn, s);
+        }
+    }
+    void *params = NULL;
+    if (!s) {
+        if (d)
+            d->key[0] = '\0';
+        s = f->params_parse(vals, &params, d);
+        if (s)
+            blame(d, f, given, kvs, b, e, s);
+    }
+    if (!s) {
+        st->fmt = f;
+        st->params = params;
+        st->scalar = (f->flags & CM_FORMAT_SCALAR) != 0;
+        st->scale = 1.0;
+        if (st->scalar) {
+            if (d)
+                d->key[0] = '\0';
+            s = generic_keys(st, f, params, vals + f->n_params, given + f->n_params, kvs, d);
+            if (s)
+                blame(d, f, given, kvs, b, e, s);
+        }
+        st->group = s ? 1 : f->group(params);
+        if (st->blk.K)
+            st->group = cm_lcm(st->group, st->blk.K);
+        if (!s && st->group == 0) {
+            s = cm_diag_set(d, CM_EPLUGIN, "format '%s' reports a group size of 0", f->name);
+            err_at(d, (long)b, (long)(e - b), s);
+        }
+        st->sel = CM_FORMAT_HAS(f, select);
+        /* canonical text */
+        size_t canon_start = canon->len;
+        cm_buf_puts(canon, f->name);
+        cm_buf_puts(fam, f->name);
+        int first = 1;
+        if (CM_FORMAT_HAS(f, params_print)) {
+            char tmp[1];
+            int need = f->params_print(params, tmp, sizeof tmp);
+            if (need > 0) {
+                char *pb = malloc((size_t)need + 1);
+                if (pb) {
+                    f->params_print(params, pb, (size_t)need + 1);
+                    cm_buf_printf(canon, ":%s", pb);
+                    first = 0;
+                    free(pb);
+                } else {
+                    canon->oom = 1;
+                }
+            }
+            for (size_t i = f->n_params; i < tot; i++)
+                if (vals[i].present && generic_shown(st, i - f->n_params)) {
+                    cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
+                                  generic_text(st, i - f->n_params, &vals[i]));
+                    first = 0;
+                }
+        } else {
+            for (size_t i = 0; i < tot; i++)
+                if (vals[i].present &&
+                    (i < f->n_params || generic_shown(st, i - f->n_params))) {
+                    cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
+                                  i < f->n_params ? vals[i].text
+                                                  : generic_text(st, i - f->n_params, &vals[i]));
+                    first = 0;
+                }
+        }
+        if (!s && !canon->oom) {
+            st->canon = cm_strndup(canon->s + canon_start, canon->len - canon_start);
+            if (!st->canon)
+                s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+        }
+        if (s) {
+            f->params_free(params);
+            st->params = NULL;
+        }
+    }
+    for (size_t i = 0; i < tot; i++)
+        cm_value_fini(&vals[i]);
+    return s;
+}
+
+/* Is text[i] == '+' a stage separator? Not when it is a sign ("=+1", ";+1")
+ * or an exponent sign ("1e+5"). */
+static int is_separator(const char *t, size_t i)
+{
+    if (t[i] != '+')
+        return 0;
+    if (i == 0)
+        return 1;
+    char p = t[i - 1];
+    if (p == '=' || p == ';')
+        return 0;
+    if ((p == 'e' || p == 'E') && i >= 2 &&
+        ((t[i - 2] >= '0' && t[i - 2] <= '9') || t[i - 2] == '.'))
+        return 0;
+    return 1;
+}
+
+cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **out,
+                        cm_diag *d)
+{
+    *out = NULL;
+    cm_diag_clear(d);
+    if (!text || !*text)
+        return err_at(d, 0, 0, cm_diag_set(d, CM_EPARSE, "empty spec"));
+    size_t len = strlen(text);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] <= ' ' || (unsigned char)text[i] >= 0x7f)
+            return err_at(d, (long)i, 1,
+                          cm_diag_set(d, CM_EPARSE,
+                                      "spec contains a space or non-printable character"));
+    size_t nst = 1;
+    for (size_t i = 0; i < len; i++)
+        nst += (size_t)is_separator(text, i);
+    cm_pipeline *p = calloc(1, sizeof *p);
+    if (!p || !(p->st = calloc(nst, sizeof *p->st)) || !(p->input = cm_strdup(text))) {
+        cm_pipeline_free(p);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    p->reg = reg;
+    cm_buf canon, fam;
+    cm_buf_init(&canon);
+    cm_buf_init(&fam);
+    size_t s = 0;
+    cm_status st = CM_OK;
+    for (size_t i = 0; i <= len && !st; i++) {
+        if (i < len && !is_separator(text, i))
+            continue;
+        if (i == s) {
+            st = err_at(d, (long)(i < len ? i : len - 1), 1,
+                        cm_diag_set(d, CM_EPARSE, "empty stage (a '+' with nothing %s it)",
+                                    i == 0 ? "before" : "after"));
+            break;
+        }
+        if (p->n) {
+            cm_buf_puts(&canon, "+");
+            cm_buf_puts(&fam, "+");
+        }
+        st = parse_stage(reg, text, s, i, &p->st[p->n], &canon, &fam, d);
+        if (!st)
+            p->n++;
+        s = i + 1;
+    }
+    if (!st) {
+        p->canonical = cm_buf_take(&canon);
+        p->family = cm_buf_take(&fam);
+        if (!p->canonical || !p->family)
+            st = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    cm_buf_free(&canon);
+    cm_buf_free(&fam);
+    if (!st) {
+        p->group = 1;
+        for (size_t i = 0; i < p->n; i++) {
+            size_t g = p->st[i].group;
+            p->group = cm_lcm(p->group, g);
+            if (p->group > 4096) {
+                st = cm_diag_set(d, CM_ERANGE, "the stages' combined group size exceeds 4096");
+                break;
+            }
+        }
+    }
+    if (st) {
+        cm_pipeline_free(p);
+        return st;
+    }
+    *out = p;
+    return CM_OK;
+}
+

@@ -1,0 +1,37 @@
+/* The generic keys of scalar formats: scale, block scaling, scale formats.
+ * One table serves the registry (reserved keys), the parser and `formats`. */
+#include <capmetric/registry.h>
+
+#include "param_int.h"
+
+/* The keys the host adds to every CM_FORMAT_SCALAR family. */
+/* Their order is the CM_G_* enum of param_int.h. */
+static const cm_param generic_params[CM_G_COUNT] = {
+    {.key = "scale", .type = CM_PARAM_REAL, .def = "opt",
+     .doc = "R(x) = s*Q(x/s). Global: opt (MSE-optimal for N(0,1)) or a number. "
+            "Per block: absmax (default with block), floor|ceil|even (OCP MX powers of two), "
+            "rceil, mse (best of `candidates`)",
+     .choices = "opt|absmax|floor|ceil|even|rceil|mse", .min = 1e-300, .max = 1e300},
+    {.key = "block", .type = CM_PARAM_INT, .def = "0",
+     .doc = "values per block sharing one scale (0 = one global scale)", .min = 0, .max = 4096},
+    {.key = "scale_fmt", .type = CM_PARAM_ENUM, .def = "exact",
+     .doc = "format each block scale is rounded to (exact counts as 16 bits)",
+     .choices = "exact|fp32|bf16|fp16|e8m0|e4m3|ue4m3|e5m2"},
+    {.key = "tensor_scale", .type = CM_PARAM_ENUM, .def = "none",
+     .doc = "fp32: a per-tensor scale maps tensor_amax to the largest block scale (NVFP4)",
+     .choices = "none|fp32"},
+    {.key = "tensor_amax", .type = CM_PARAM_REAL, .def = "6",
+     .doc = "largest |x| of the tensor, for tensor_scale=fp32", .min = 1e-30, .max = 1e30},
+    {.key = "candidates", .type = CM_PARAM_INT, .def = "2",
+     .doc = "scale=mse: map the block max onto each of the top N grid values, keep the best "
+            "(2 on E2M1 = NVFP4 4-over-6)",
+     .min = 1, .max = 16},
+};
+
+const cm_param *cm_generic_params(size_t *count)
+{
+    *count = sizeof generic_params / sizeof generic_params[0];
+    return generic_params;
+}
+
+const cm_param *cm_registry_generic_params(size_t *count) { return cm_generic_params(count); }
