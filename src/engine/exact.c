@@ -1,15 +1,6 @@
-/* Exact GMSE of nearest-value rounding onto a scaled grid, X ~ N(0,1).
- *
- * A cell [a, b] with code c contributes I = ∫_a^b (x - c)^2 φ(x) dx. With the
- * antiderivative F(x) = (1 + c^2) Φ(x) - (x - 2c) φ(x):
- *     I = (1 + c^2) [Φ(b) - Φ(a)] - [(b - 2c) φ(b) - (a - 2c) φ(a)].
- * For a narrow cell the two terms nearly cancel (relative size ~ w^2/12), so
- * there we expand φ about the midpoint m instead: with φ^(k)(m) =
- * (-1)^k He_k(m) φ(m) (probabilists' Hermite polynomials), h the half-width
- * and d = m - c,
- *     I = φ(m) Σ_k (-1)^k He_k(m)/k! ∫_{-h}^{h} (u + d)^2 u^k du,
- * which converges fast when h (|m| + 4) <= 1/2. Both are accurate to ~1e-14
- * relative per cell; the cells are all non-negative, so the sum is too. */
+/* Exact GMSE of scalar grids, X ~ N(0,1): sums of cell integrals
+ * (exact_cell.c) over a scaled grid, the MSE-optimal scale, and a planned
+ * pipeline's exact path. */
 #include <capmetric/exact.h>
 
 #include <gsl/gsl_errno.h>
@@ -22,126 +13,6 @@
 #include "plan_int.h"
 #include "util_int.h"
 
-#define INV_SQRT_2PI 0.39894228040143267794
-#define TAIL_CUT 12.0 /* P(|X| > 12) < 4e-33 */
-
-static inline double npdf(double x) { return isinf(x) ? 0.0 : INV_SQRT_2PI * exp(-0.5 * x * x); }
-/* upper tail Q(x) = P(X > x), accurate in both tails */
-static inline double nq(double x) { return 0.5 * erfc(x * M_SQRT1_2); }
-
-/* P(a < X < b), from whichever tail keeps its digits */
-static double nprob(double a, double b)
-{
-    if (a >= 0)
-        return nq(a) - nq(b);
-    if (b <= 0)
-        return nq(-b) - nq(-a);
-    return 1.0 - nq(b) - nq(-a);
-}
-
-static double cell_closed(double a, double b, double c)
-{
-    double D = nprob(a, b);
-    double tb = isinf(b) ? 0.0 : (b - 2 * c) * npdf(b);
-    double ta = isinf(a) ? 0.0 : (a - 2 * c) * npdf(a);
-    double I = (1 + c * c) * D - (tb - ta);
-    return I > 0 ? I : 0.0;
-}
-
-#define SERIES_MAX 40
-/* 1/k!, 1/(k+1), 1/(k+2), 1/(k+3): multiplications instead of divisions.
- * Compile-time constants, so that no entry point can meet them unset. */
-static const double inv_fact[SERIES_MAX] = {
-    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
-    0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06,
-    2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
-    1.1470745597729725e-11, 7.647163731819816e-13, 4.779477332387385e-14,
-    2.8114572543455206e-15, 1.5619206968586225e-16, 8.22063524662433e-18, 4.110317623312165e-19,
-    1.9572941063391263e-20, 8.896791392450574e-22, 3.8681701706306835e-23,
-    1.6117375710961184e-24, 6.446950284384474e-26, 2.4795962632247972e-27,
-    9.183689863795546e-29, 3.279889237069838e-30, 1.1309962886447718e-31,
-    3.7699876288159054e-33, 1.2161250415535181e-34, 3.800390754854744e-36,
-    1.151633562077195e-37, 3.387157535521162e-39, 9.67759295863189e-41, 2.688220266286636e-42,
-    7.265460179153071e-44, 1.911963205040282e-45, 4.902469756513544e-47,
-};
-/* inv_n[i] = 1/(i+1): the series needs 1/(k+1), 1/(k+2) and 1/(k+3). */
-static const double inv_n[SERIES_MAX + 2] = {
-    1.0 / 1, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 / 10,
-    1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 / 19,
-    1.0 / 20, 1.0 / 21, 1.0 / 22, 1.0 / 23, 1.0 / 24, 1.0 / 25, 1.0 / 26, 1.0 / 27, 1.0 / 28,
-    1.0 / 29, 1.0 / 30, 1.0 / 31, 1.0 / 32, 1.0 / 33, 1.0 / 34, 1.0 / 35, 1.0 / 36, 1.0 / 37,
-    1.0 / 38, 1.0 / 39, 1.0 / 40, 1.0 / 41, 1.0 / 42,
-};
-
-/* Narrow cell about midpoint m, half-width h, code c; phi_m = φ(m). */
-static double cell_series(double m, double h, double c, double phi_m)
-{
-    double d = m - c, d2 = d * d;
-    double he_prev = 1.0, he = m;   /* He_0, He_1 */
-    double hp = h;                  /* h^(k+1) */
-    double sum = 2.0 * h * h * h / 3.0 + d2 * 2.0 * h; /* k = 0 */
-    double tprev = sum;
-    for (int k = 1; k < SERIES_MAX; k++) {
-        hp *= h;                    /* h^(k+1) */
-        double J;
-        if (k & 1)
-            J = 4.0 * d * hp * h * inv_n[k + 1];
-        else
-            J = 2.0 * hp * (h * h * inv_n[k + 2] + d2 * inv_n[k]);
-        double t = ((k & 1) ? -he : he) * inv_fact[k] * J;
-        sum += t;
-        /* two terms in a row: with the code at the midpoint (d = 0) every
-         * odd term is exactly zero */
-        if (k >= 4 && fabs(t) + fabs(tprev) < 1e-18 * fabs(sum))
-            break;
-        tprev = t;
-        double next = m * he - k * he_prev;
-        he_prev = he;
-        he = next;
-    }
-    return phi_m * sum;
-}
-
-static inline double cell_mse(double a, double b, double c)
-{
-    if (isfinite(a) && isfinite(b)) {
-        double h = 0.5 * (b - a), m = 0.5 * (a + b);
-        if (h * (fabs(m) + 4.0) <= 0.5)
-            return cell_series(m, h, c, npdf(m));
-    }
-    return cell_closed(a, b, c);
-}
-
-/* Stochastic rounding between neighbouring values A < B: E[(x - Q)^2] =
- * (x - A)(B - x). ∫_lo^hi (x - A)(B - x) φ(x) dx in closed form, with
- * ∫ x^2 φ = Φ - x φ and ∫ x φ = -φ; for a narrow interval, where the closed
- * form cancels, 8-point Gauss–Legendre (exact for the quadratic, and φ is
- * smooth on the interval). */
-static double sr_cell(double lo, double hi, double A, double B)
-{
-    double h = 0.5 * (hi - lo), m = 0.5 * (hi + lo);
-    if (h * (fabs(m) + 4.0) <= 1.0) {
-        static const double gx[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
-                                     0.9602898564975363};
-        static const double gw[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
-                                     0.1012285362903763};
-        double t = 0;
-        for (int i = 0; i < 4; i++)
-            for (int sgn = -1; sgn <= 1; sgn += 2) {
-                double x = m + sgn * h * gx[i];
-                t += gw[i] * (x - A) * (B - x) * npdf(x);
-            }
-        return t * h;
-    }
-    double D = nprob(lo, hi);
-    double x2 = D - (hi * npdf(hi) - lo * npdf(lo)); /* ∫ x^2 φ */
-    double x1 = npdf(lo) - npdf(hi);                 /* ∫ x φ */
-    double r = -x2 + (A + B) * x1 - A * B * D;
-    return r > 0 ? r : 0.0;
-}
-
-double cm_exact_sr_cell(double lo, double hi, double A, double B) { return sr_cell(lo, hi, A, B); }
-
 /* GMSE of stochastic rounding onto s*v (unique, sorted), saturating beyond
  * the ends; intervals beyond |x| > TAIL_CUT or narrower than NARROW are left
  * out as for nearest rounding. */
@@ -149,13 +20,13 @@ static double grid_mse_sr(const double *v, size_t k, double s)
 {
     if (k == 1)
         return 1.0 + s * v[0] * s * v[0];
-    double total = cell_mse(-INFINITY, s * v[0], s * v[0]) +
-                   cell_mse(s * v[k - 1], INFINITY, s * v[k - 1]);
+    double total = cm_exact_cell(-INFINITY, s * v[0], s * v[0]) +
+                   cm_exact_cell(s * v[k - 1], INFINITY, s * v[k - 1]);
     for (size_t j = 0; j + 1 < k; j++) {
         double A = s * v[j], B = s * v[j + 1];
         if (B < -12.0 || A > 12.0 || B - A < 1e-10)
             continue;
-        total += sr_cell(A, B, A, B);
+        total += cm_exact_sr_cell(A, B, A, B);
     }
     return total;
 }
@@ -201,15 +72,15 @@ static double grid_mse_unique(const double *v, size_t k, double s, int sym)
             a = 0.0; /* the centre cell of an odd symmetric grid: its upper half */
         if (b - a < NARROW)
             continue;
-        total += cell_mse(a, b, s * v[j]);
+        total += cm_exact_cell(a, b, s * v[j]);
     }
     if (!sym) {
         if (j0 > 0)
-            total += cell_mse(-INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
+            total += cm_exact_cell(-INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
         if (j1 + 1 < k)
-            total += cell_mse(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+            total += cm_exact_cell(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
     } else if (j1 + 1 < k) {
-        total += cell_mse(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+        total += cm_exact_cell(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
     }
     return sym ? 2.0 * total : total;
 }
@@ -286,14 +157,14 @@ static double gl_integrate(wfun g, const weight *w, double a, double b, double c
 
 static double pass_sq(const weight *w, double x, double c)
 {
-    return w->f->pass_prob(w->params, fabs(x)) * (x - c) * (x - c) * npdf(x);
+    return w->f->pass_prob(w->params, fabs(x)) * (x - c) * (x - c) * cm_normal_pdf(x);
 }
 
 static double reject_fn(const weight *w, double x, double c)
 {
     (void)c;
     double a = fabs(x), pr = w->type == 3 ? w->f->pass_prob(w->params, a) : 0.0;
-    return (1.0 - pr) * w->f->reject_mse(w->params, a) * npdf(x);
+    return (1.0 - pr) * w->f->reject_mse(w->params, a) * cm_normal_pdf(x);
 }
 
 /* ∫_a^b π(|x|) (x - c)^2 φ(x) dx */
@@ -303,14 +174,14 @@ static double weighted_cell(const weight *w, double a, double b, double c)
     case 1: { /* (-inf, -t] and [t, inf) */
         double r = 0;
         if (a < -w->t)
-            r += cell_mse(a, fmin(b, -w->t), c);
+            r += cm_exact_cell(a, fmin(b, -w->t), c);
         if (b > w->t)
-            r += cell_mse(fmax(a, w->t), b, c);
+            r += cm_exact_cell(fmax(a, w->t), b, c);
         return r;
     }
     case 2: { /* [-t, t] */
         double lo = fmax(a, -w->t), hi = fmin(b, w->t);
-        return hi > lo ? cell_mse(lo, hi, c) : 0.0;
+        return hi > lo ? cm_exact_cell(lo, hi, c) : 0.0;
     }
     case 3: {
         double lo = fmax(a, -TAIL_CUT), hi = fmin(b, TAIL_CUT), r = 0;
@@ -322,7 +193,7 @@ static double weighted_cell(const weight *w, double a, double b, double c)
         return r;
     }
     default:
-        return cell_mse(a, b, c);
+        return cm_exact_cell(a, b, c);
     }
 }
 
@@ -789,4 +660,3 @@ cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
                        f->name);
 }
 
-double cm_exact_cell(double a, double b, double c) { return cell_mse(a, b, c); }

@@ -8,6 +8,11 @@
 
 #include "pipeline_int.h"
 
+#define TAIL_CUT 12.0 /* P(|X| > 12) < 4e-33 */
+
+/* φ(x), 0 at ±inf (GSL's gsl_ran_ugaussian_pdf). */
+double cm_normal_pdf(double x);
+
 /* ∫_a^b (x - c)^2 φ(x) dx, a < b (either may be infinite). */
 double cm_exact_cell(double a, double b, double c);
 
