@@ -3,6 +3,7 @@
 #define CM_CLI_H
 
 #include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,8 @@ void cli_table_fini(cli_table *t);
 #define EXIT_USAGE 2
 
 extern const char *prog;
+/* the command being run (for messages and the option check) */
+extern const char *cli_cmd;
 
 typedef struct opts {
     cm_eval_opts ev;
@@ -56,19 +59,27 @@ int parse_specs(const cm_registry *reg, const char *const *specs, size_t n, cm_p
 void free_specs(cm_pipeline **p, size_t n);
 int parse_amount(const char *s, double *out);
 
-/* predict.c, fit.c, validate.c */
-int cmd_predict(int argc, char **argv);
-int cmd_fit(int argc, char **argv);
-int cmd_validate(int argc, char **argv);
-int cmd_laws(int argc, char **argv);
-int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const cm_result *res,
-                 size_t n);
 void fmt_g(char *b, size_t n, double x, int prec);
 
-/* grid.c */
+/* output.c: files. cli_mkdirs: mkdir -p; cli_write_atomic: through a
+ * temporary name in the same folder, synced, renamed (-1 with errno);
+ * write_atomic: the same, saying what failed (exit code 2). */
 int cli_mkdirs(const char *path);
 int cli_write_atomic(const char *path, const char *text);
-int cmd_grid(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
+int write_atomic(const char *path, const char *text);
+/* a JSON number, or null when not finite (the one non-finite policy) */
+cJSON *jnum(double x);
+
+/* A command's own options, pulled out of argv before the common ones. */
+#define OPT_MAXVAL 16
+typedef struct optdef {
+    const char *name;
+    int has_val, repeat;
+    size_t n;
+    const char *val[OPT_MAXVAL];
+} optdef;
+
+int pull_opts(int argc, char **argv, optdef *defs, size_t nd, char **rest, int *nrest);
+const char *opt_get(const optdef *defs, size_t nd, const char *name);
 
 #endif

@@ -1,63 +1,27 @@
-/* capmetric laws, predict and rank --by loss. */
+/* Predictions of every law for evaluated formats: rho, N_eff, loss, gap,
+ * iso-memory; shared by predict and rank --by loss. */
 #include <capmetric/capmetric.h>
 #include <cjson/cJSON.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
-#include "runs.h"
+#include "predictions.h"
 
-int cmd_laws(int argc, char **argv)
-{
-    opts o;
-    int rc = parse_opts(argc, argv, &o, 0);
-    if (rc)
-        goto out;
-    if (o.json) {
-        cJSON *root = cJSON_CreateArray();
-        for (size_t i = 0; i < cm_law_count(); i++) {
-            const cm_law *l = cm_law_get(i);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", cm_law_name(l));
-            cJSON_AddStringToObject(e, "form", cm_law_form(l));
-            cJSON_AddStringToObject(e, "inputs", cm_law_inputs(l));
-            cJSON_AddStringToObject(e, "source", cm_law_source(l));
-            cJSON_AddBoolToObject(e, "gmse_map", cm_law_has_map(l));
-            cJSON_AddItemToArray(root, e);
-        }
-        char *t = cJSON_Print(root);
-        if (t)
-            printf("%s\n", t);
-        free(t);
-        cJSON_Delete(root);
-        goto out;
-    }
-    for (size_t i = 0; i < cm_law_count(); i++) {
-        const cm_law *l = cm_law_get(i);
-        printf("%s\n  form:   %s\n  needs:  %s\n  source: %s\n", cm_law_name(l), cm_law_form(l),
-               cm_law_inputs(l), cm_law_source(l));
-    }
-    printf("\nfile:PATH.json  a law saved by 'capmetric fit --save PATH.json'\n");
-out:
-    opts_fini(&o);
-    return rc;
-}
-
-/* One (spec, law) judgement. */
-typedef struct pred {
-    size_t spec;
-    const cm_law *law;
-    cm_status st;
-    char why[400];
-    cm_law_output out;
-    double n_iso;        /* parameters that fit in the memory budget */
-    cm_law_output iso;   /* the law at (n_iso, D) */
-} pred;
-
-static void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o,
+void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o,
                   const cm_registry *reg, size_t i)
 {
     memset(pr, 0, sizeof *pr);
@@ -77,8 +41,7 @@ static void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o
     cm_law_predict(law, &in, &pr->iso, &d);
 }
 
-
-static cJSON *pred_json(const pred *p, const cm_result *r)
+cJSON *pred_json(const pred *p, const cm_result *r)
 {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "spec", r->spec);
@@ -103,7 +66,7 @@ static cJSON *pred_json(const pred *p, const cm_result *r)
 }
 
 /* Laws to use: the one asked for, or every built-in. */
-static size_t pick_laws(const opts *o, const cm_law **ls)
+size_t pick_laws(const opts *o, const cm_law **ls)
 {
     if (o->ev.law) {
         ls[0] = o->ev.law;
@@ -116,7 +79,7 @@ static size_t pick_laws(const opts *o, const cm_law **ls)
 
 /* The format with the lowest iso-memory loss under `law`; for a law without
  * an absolute loss, the most effective parameters N_iso rho (*by_loss = 0). */
-static const pred *iso_best(const pred *pv, size_t np, const cm_law *law, int *by_loss)
+const pred *iso_best(const pred *pv, size_t np, const cm_law *law, int *by_loss)
 {
     const pred *b = NULL;
     double bk = INFINITY;
@@ -134,7 +97,7 @@ static const pred *iso_best(const pred *pv, size_t np, const cm_law *law, int *b
     return b;
 }
 
-static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res, size_t n,
+int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res, size_t n,
                        const cm_law *const *ls, size_t nl)
 {
     double mem = o->memory ? o->memory : 16 * o->params;
@@ -219,122 +182,4 @@ static int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res,
                 printf("  %s\n", pv[k].why);
     }
     return 0;
-}
-
-int cmd_predict(int argc, char **argv)
-{
-    opts o;
-    int rc = parse_opts(argc, argv, &o, 1);
-    cm_registry *reg = NULL;
-    cm_pipeline **p = NULL;
-    cm_result *res = NULL;
-    pred *pv = NULL;
-    size_t n = o.nspecs;
-    if (rc || (rc = load_registry(&o, &reg)))
-        goto out;
-    if (o.help) {
-        printf("usage: capmetric predict SPEC... --params N --tokens D [--law NAME|file:PATH]\n"
-               "       [--tensors w,a,kv,g] [--memory BITS] [--json]\n");
-        goto out;
-    }
-    if (n < 1 || !o.params || !o.tokens) {
-        rc = usage_error("%s", "predict needs at least one SPEC, --params N and --tokens D "
-                               "(e.g. capmetric predict int4 mxfp4 --params 1e9 --tokens 2e10)");
-        goto out;
-    }
-    if ((rc = parse_specs(reg, o.specs, n, &p)))
-        goto out;
-    const cm_law *ls[64];
-    size_t nl = pick_laws(&o, ls);
-    res = calloc(n, sizeof *res);
-    pv = calloc(n * nl, sizeof *pv);
-    if (!res || !pv) {
-        rc = EXIT_RUNTIME;
-        goto out;
-    }
-    cm_eval_opts ev = o.ev;
-    if (ev.law && !cm_law_has_map(ev.law))
-        ev.law = NULL;
-    cm_diag d;
-    cm_diag_clear(&d);
-    cm_status s = cm_eval(p, n, &ev, res, NULL, NULL, &d);
-    if (s) {
-        rc = report(s, &d, "predict", NULL);
-        goto out;
-    }
-    size_t np = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t l = 0; l < nl; l++) {
-            judge(&pv[np], ls[l], &res[i], &o, reg, i);
-            if (pv[np].st && o.ev.law) { /* the law asked for cannot judge it */
-                fprintf(stderr, "%s: error: %s\n", prog, pv[np].why);
-                rc = exit_code_for(pv[np].st);
-                goto out;
-            }
-            np++;
-        }
-    rc = print_preds(&o, pv, np, res, n, ls, nl);
-out:
-    free(pv);
-    free(res);
-    free_specs(p, n);
-    cm_registry_free(reg);
-    opts_fini(&o);
-    return rc;
-}
-
-typedef struct lrank {
-    size_t i;
-    double key;
-} lrank;
-
-static int by_key(const void *a, const void *b)
-{
-    double x = ((const lrank *)a)->key, y = ((const lrank *)b)->key;
-    return (x > y) - (x < y);
-}
-
-int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const cm_result *res,
-                 size_t n)
-{
-    pred *pv = calloc(n, sizeof *pv);
-    lrank *rk = calloc(n, sizeof *rk);
-    int rc = 0;
-    if (!pv || !rk) {
-        rc = EXIT_RUNTIME;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        judge(&pv[i], law, &res[i], o, reg, i);
-        if (pv[i].st) {
-            fprintf(stderr, "%s: error: %s\n", prog, pv[i].why);
-            rc = exit_code_for(pv[i].st);
-            goto out;
-        }
-        if (isnan(pv[i].out.loss)) {
-            fprintf(stderr,
-                    "%s: error: law %s gives no absolute loss (%s); rank --by loss needs a law "
-                    "with one: unified-quest, quest, kumar, capybara, quartet or a fitted law\n",
-                    prog, cm_law_name(law), cm_law_source(law));
-            rc = EXIT_USAGE;
-            goto out;
-        }
-        rk[i].i = i;
-        rk[i].key = pv[i].out.loss;
-    }
-    qsort(rk, n, sizeof *rk, by_key);
-    pred *sorted = calloc(n, sizeof *sorted);
-    if (!sorted) {
-        rc = EXIT_RUNTIME;
-        goto out;
-    }
-    for (size_t r = 0; r < n; r++)
-        sorted[r] = pv[rk[r].i];
-    const cm_law *ls[1] = {law};
-    rc = print_preds(o, sorted, n, res, n, ls, 1);
-    free(sorted);
-out:
-    free(pv);
-    free(rk);
-    return rc;
 }

@@ -1,56 +1,25 @@
-/* capmetric fit, and what fit, validate and bench share: command-specific
- * options, training-run tables read from CSV, fit output and law files. */
+/* Training-run tables (CSV) for fit and validate, and the fit's output as
+ * text, JSON and law files. */
 #include <capmetric/capmetric.h>
 #include <cjson/cJSON.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "runs.h"
-
-/* ---- command-specific options ------------------------------------------------------ */
-
-/* Pull the options in `defs` out of argv; the rest (in order) go to `rest`.
- * Repeatable options keep every value. Returns 0 or an exit code. */
-int pull_opts(int argc, char **argv, optdef *defs, size_t nd, char **rest, int *nrest)
-{
-    *nrest = 0;
-    for (int i = 0; i < argc; i++) {
-        optdef *hit = NULL;
-        for (size_t k = 0; k < nd; k++)
-            if (!strcmp(argv[i], defs[k].name))
-                hit = &defs[k];
-        if (!hit) {
-            rest[(*nrest)++] = argv[i];
-            continue;
-        }
-        const char *v = "1";
-        if (hit->has_val) {
-            if (i + 1 >= argc)
-                return usage_error("option '%s' needs a value", hit->name);
-            v = argv[++i];
-        }
-        if (hit->n >= OPT_MAXVAL)
-            return usage_error("option '%s' given too often", hit->name);
-        if (hit->n && !hit->repeat)
-            return usage_error("option '%s' given twice", hit->name);
-        hit->val[hit->n++] = v;
-    }
-    return 0;
-}
-
-const char *opt_get(const optdef *defs, size_t nd, const char *name)
-{
-    for (size_t k = 0; k < nd; k++)
-        if (!strcmp(defs[k].name, name))
-            return defs[k].n ? defs[k].val[0] : NULL;
-    return NULL;
-}
 
 /* ---- run tables ------------------------------------------------------------------- */
 
@@ -245,12 +214,19 @@ out:
 }
 
 static const char *const def_label[] = {"label", "fit_P", "format", "spec", NULL};
+
 static const char *const def_N[] = {"N", "N_nonembed", "params", NULL};
+
 static const char *const def_D[] = {"D", "D_tokens", "tokens", NULL};
+
 static const char *const def_loss[] = {"loss", "val_loss", "final_loss", NULL};
+
 static const char *const def_label2[] = {"label2", "backward", NULL};
+
 static const char *const def_rho[] = {"rho", "eff", NULL};
+
 static const char *const def_gmse[] = {"gmse", NULL};
+
 static const char *const def_none[] = {NULL};
 
 int runs_load(const char *path, const runcols *c, cm_fit_mode mode, const cm_registry *reg,
@@ -503,10 +479,6 @@ void runs_data(const runs *r, cm_fit_data *d)
     d->famlabel = (const char *const *)r->famlabel;
 }
 
-/* ---- fit output -------------------------------------------------------------------- */
-
-cJSON *jnum(double x) { return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }
-
 cJSON *fit_json(const cm_fit_result *f, const cm_fit_opts *o)
 {
     cJSON *j = cJSON_CreateObject();
@@ -649,15 +621,6 @@ cJSON *law_json(const cm_fit_result *f, const runs *r, const char *name, const c
     return j;
 }
 
-/* Write `text` to `path`, all or nothing; say so on failure (exit code 2). */
-int write_atomic(const char *path, const char *text)
-{
-    if (!cli_write_atomic(path, text))
-        return 0;
-    fprintf(stderr, "%s: error: cannot write '%s': %s\n", prog, path, strerror(errno));
-    return EXIT_USAGE;
-}
-
 /* Published fitting settings by name: the robust loss each paper used. */
 int fit_preset(const char *name, cm_fit_opts *o)
 {
@@ -696,250 +659,13 @@ int parse_huber(const char *v, cm_fit_opts *o)
     return 0;
 }
 
-int cmd_fit(int argc, char **argv)
-{
-    optdef defs[] = {{"--mode", 1, 0, 0, {0}},      {"--label", 1, 0, 0, {0}},
-                     {"--label2", 1, 0, 0, {0}},    {"--n", 1, 0, 0, {0}},
-                     {"--d", 1, 0, 0, {0}},         {"--loss", 1, 0, 0, {0}},
-                     {"--rho", 1, 0, 0, {0}},       {"--gmse", 1, 0, 0, {0}},
-                     {"--spec", 1, 0, 0, {0}},      {"--specs", 1, 0, 0, {0}},
-                     {"--baseline", 1, 0, 0, {0}},  {"--family", 1, 0, 0, {0}},
-                     {"--where", 1, 1, 0, {0}},     {"--huber", 1, 0, 0, {0}},
-                     {"--residual-scale", 1, 0, 0, {0}}, {"--bootstrap", 1, 0, 0, {0}},
-                     {"--starts", 1, 0, 0, {0}},    {"--fixed", 1, 0, 0, {0}},
-                     {"--save", 1, 0, 0, {0}},      {"--name", 1, 0, 0, {0}},
-                     {"--preset", 1, 0, 0, {0}}};
-    size_t nd = sizeof defs / sizeof *defs;
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    opts o;
-    memset(&o, 0, sizeof o);
-    cm_registry *reg = NULL;
-    runs rr;
-    memset(&rr, 0, sizeof rr);
-    cm_fit_result fr;
-    memset(&fr, 0, sizeof fr);
-    int rc = rest ? pull_opts(argc, argv, defs, nd, rest, &nrest) : EXIT_RUNTIME;
-    if (rc || (rc = parse_opts(nrest, rest, &o, 1)) || (rc = load_registry(&o, &reg)))
-        goto out;
-    if (o.help) {
-        printf("usage: capmetric fit FILE.csv [--mode decoupled|unified|map|quartet] [--label COL]\n"
-               "       [--n COL] [--d COL] [--loss COL] [--spec COL | --specs MAP.csv]\n"
-               "       [--baseline L1;L2] [--family COL] [--where COL=V1;V2]... [--huber D|none]\n"
-               "       [--residual-scale S] [--preset quest|quartet|unified|chinchilla]\n"
-               "       [--bootstrap K] [--starts K] [--fixed A,a,B,b,E,g]\n"
-               "       [--save law.json] [--name NAME] [--json]\n");
-        goto out;
-    }
-    if (o.nspecs != 1) {
-        rc = usage_error("%s", "fit needs exactly one FILE.csv (one row per training run)");
-        goto out;
-    }
-    const char *path = o.specs[0];
-    cm_fit_mode mode = CM_FIT_DECOUPLED;
-    cm_diag d;
-    cm_diag_clear(&d);
-    const char *mv = opt_get(defs, nd, "--mode");
-    if (mv && cm_fit_mode_parse(mv, &mode, &d)) {
-        rc = usage_error("--mode: %s", d.msg);
-        goto out;
-    }
-    if (o.ev.law) { /* DESIGN's `fit FILE --law NAME`: the form of that law */
-        const char *ln = cm_law_name(o.ev.law);
-        cm_fit_mode lm = !strncmp(ln, "unified", 7) ? CM_FIT_UNIFIED
-                         : !strncmp(ln, "quest", 5) ? CM_FIT_DECOUPLED
-                         : !strcmp(ln, "quartet")   ? CM_FIT_QUARTET
-                                                    : (cm_fit_mode)-1;
-        if ((int)lm < 0 || (mv && lm != mode)) {
-            rc = usage_error("fit --law '%s': fit refits the forms of unified-* (--mode unified), "
-                             "quest (--mode decoupled) and quartet (--mode quartet); kumar, "
-                             "chen-qat and capybara are used with their published constants",
-                             ln);
-            goto out;
-        }
-        mode = lm;
-    }
-    cm_fit_opts fo;
-    cm_fit_opts_default(&fo);
-    fo.threads = o.ev.threads;
-    fo.seed = o.ev.seed;
-    const char *v = opt_get(defs, nd, "--preset");
-    if (v && (rc = fit_preset(v, &fo)))
-        goto out;
-    if ((rc = parse_huber(opt_get(defs, nd, "--huber"), &fo)))
-        goto out;
-    if ((v = opt_get(defs, nd, "--residual-scale"))) {
-        double x;
-        if (parse_amount(v, &x)) {
-            rc = usage_error("--residual-scale '%s' is not accepted (a positive number, e.g. "
-                             "1e-3)", v);
-            goto out;
-        }
-        fo.rscale = x;
-    }
-    if ((v = opt_get(defs, nd, "--bootstrap"))) {
-        char *end;
-        long k = strtol(v, &end, 10);
-        if (*end || k < 0 || k > 100000) {
-            rc = usage_error("--bootstrap '%s' is not accepted (0 to 100000 replicates)", v);
-            goto out;
-        }
-        fo.bootstrap = (unsigned)k;
-    }
-    if ((v = opt_get(defs, nd, "--starts"))) {
-        char *end;
-        long k = strtol(v, &end, 10);
-        if (*end || k < 1) {
-            rc = usage_error("--starts '%s' is not accepted (a positive whole number: use the "
-                             "first K points of the start grid)", v);
-            goto out;
-        }
-        fo.max_starts = (size_t)k;
-    }
-    double fixed[6];
-    if ((v = opt_get(defs, nd, "--fixed"))) {
-        int used = 0;
-        if (mode != CM_FIT_QUARTET ||
-            sscanf(v, "%lf,%lf,%lf,%lf,%lf,%lf%n", &fixed[0], &fixed[1], &fixed[2], &fixed[3],
-                   &fixed[4], &fixed[5], &used) != 6 || v[used] || !(fixed[0] > 0) ||
-            !(fixed[2] > 0) || !(fixed[4] > 0) || !(fixed[5] > 0)) {
-            rc = usage_error("--fixed '%s' is not accepted (quartet mode only: A,alpha,B,beta,E,"
-                             "gamma with A, B, E, gamma > 0)", v);
-            goto out;
-        }
-        fo.fixed = fixed;
-    }
-    runcols c = {0};
-    c.label = opt_get(defs, nd, "--label");
-    c.label2 = opt_get(defs, nd, "--label2");
-    c.N = opt_get(defs, nd, "--n");
-    c.D = opt_get(defs, nd, "--d");
-    c.loss = opt_get(defs, nd, "--loss");
-    c.rho = opt_get(defs, nd, "--rho");
-    c.gmse = opt_get(defs, nd, "--gmse");
-    c.spec = opt_get(defs, nd, "--spec");
-    c.specs_file = opt_get(defs, nd, "--specs");
-    c.baseline = opt_get(defs, nd, "--baseline");
-    c.family = opt_get(defs, nd, "--family");
-    for (size_t k = 0; k < nd; k++)
-        if (!strcmp(defs[k].name, "--where")) {
-            c.where = defs[k].val;
-            c.nwhere = defs[k].n;
-        }
-    if ((rc = runs_load(path, &c, mode, reg, &o.ev, &rr)))
-        goto out;
-    cm_fit_data fd;
-    runs_data(&rr, &fd);
-    cm_status s = cm_fit(mode, &fd, &fo, &fr, &d);
-    if (s) {
-        rc = report(s, &d, path, NULL);
-        goto out;
-    }
-    const char *save = opt_get(defs, nd, "--save");
-    if (save) {
-        const char *name = opt_get(defs, nd, "--name");
-        char src[512];
-        snprintf(src, sizeof src, "capmetric %s fit --mode %s of %s (%zu runs)", cm_version(),
-                 cm_fit_mode_name(mode), path, rr.n);
-        cJSON *lj = law_json(&fr, &rr, name ? name : save, src);
-        char *txt = lj ? cJSON_Print(lj) : NULL;
-        cJSON_Delete(lj);
-        if (!txt) {
-            rc = EXIT_RUNTIME;
-            goto out;
-        }
-        rc = write_atomic(save, txt);
-        free(txt);
-        if (rc)
-            goto out;
-    }
-    if (o.json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "tool", "capmetric");
-        cJSON_AddStringToObject(root, "version", cm_version());
-        cJSON_AddStringToObject(root, "file", path);
-        cJSON_AddItemToObject(root, "fit", fit_json(&fr, &fo));
-        char *txt = cJSON_Print(root);
-        if (txt)
-            printf("%s\n", txt);
-        free(txt);
-        cJSON_Delete(root);
-    } else {
-        printf("%s fit of %s: %zu runs, %zu formats%s\n\n", cm_fit_mode_name(mode), path, rr.n,
-               rr.ng, rr.ng2 ? " (forward) and backward groups" : "");
-        fit_print(&fr, &fo, mode == CM_FIT_MAP ? "rho" : "log-loss");
-        if (save)
-            printf("law saved to %s (use it with --law file:%s)\n", save, save);
-    }
-out:
-    cm_fit_result_free(&fr);
-    runs_free(&rr);
-    cm_registry_free(reg);
-    opts_fini(&o);
-    free(rest);
-    return rc;
-}
-
 #ifndef CM_DATADIR
+
 #define CM_DATADIR ""
+
 #endif
 
 const char *runs_dir(void)
 {
     return access("data/runs", F_OK) ? CM_DATADIR "/runs" : "data/runs";
-}
-
-/* `capmetric bench`: the 1125-start QuEST fit (all 104 runs, the notebook's
- * settings), on one thread and on all; skipped when the run data are absent. */
-int bench_fit(cJSON *root, int json, unsigned threads)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/quest_runs.csv", runs_dir());
-    if (access(path, R_OK)) {
-        if (!json)
-            printf("\nLaw fit: skipped (no data/runs/quest_runs.csv here)\n");
-        return 0;
-    }
-    runs rr;
-    runcols c = {0};
-    cm_eval_opts ev;
-    cm_eval_opts_default(&ev);
-    int rc = runs_load(path, &c, CM_FIT_DECOUPLED, NULL, &ev, &rr);
-    if (rc)
-        return rc;
-    cm_fit_data d;
-    runs_data(&rr, &d);
-    cm_fit_opts o;
-    cm_fit_opts_default(&o);
-    fit_preset("quest", &o);
-    unsigned T = threads ? threads : cm_default_threads();
-    double sec[2] = {NAN, NAN};
-    size_t starts = 0;
-    for (int k = 0; k < 2 && !rc; k++) {
-        cm_fit_result f;
-        cm_diag dg;
-        cm_diag_clear(&dg);
-        o.threads = k ? T : 1;
-        cm_status s = cm_fit(CM_FIT_DECOUPLED, &d, &o, &f, &dg);
-        if (s)
-            rc = report(s, &dg, path, NULL);
-        sec[k] = f.seconds;
-        starts = f.starts;
-        cm_fit_result_free(&f);
-    }
-    runs_free(&rr);
-    if (rc)
-        return rc;
-    if (json) {
-        cJSON *e = cJSON_AddObjectToObject(root, "fit");
-        cJSON_AddStringToObject(e, "what", "QuEST decoupled fit, 104 runs, 21 parameters");
-        cJSON_AddNumberToObject(e, "starts", (double)starts);
-        cJSON_AddNumberToObject(e, "seconds_1_thread", sec[0]);
-        cJSON_AddNumberToObject(e, "threads", T);
-        cJSON_AddNumberToObject(e, "seconds_all_threads", sec[1]);
-    } else {
-        printf("\nLaw fit (QuEST decoupled, 104 runs, 21 parameters, %zu starts): %.2f s on 1 "
-               "thread, %.2f s on %u\n", starts, sec[0], sec[1], T);
-    }
-    return 0;
 }

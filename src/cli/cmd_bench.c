@@ -1,0 +1,251 @@
+/* capmetric bench: Monte-Carlo samples per second, exact-path time, fit time. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "runs.h"
+
+/* ---- bench ---------------------------------------------------------------------- */
+
+static const char *const bench_mc_default[] = {"int4", "e2m1", "lut:name=nf4", "mxfp4",
+                                                "nvfp4"};
+
+static const char *const bench_exact_default[] = {
+    "int4", "e2m1", "lut:name=nf4", "int:bits=8", "lloydmax:levels=256", "int:bits=16",
+    "lloydmax:levels=65536", "fp16", "bf16", "mxfp4", "nvfp4", "mxfp8_e4m3", "mxint8",
+    "int4_g128", "nf4"};
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int bench_fit(cJSON *root, int json, unsigned threads);
+
+int cmd_bench(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    size_t np = 0;
+    if (rc || (rc = load_registry(&o, &reg)))
+        goto out;
+    const char *const *specs = o.nspecs ? o.specs : bench_mc_default;
+    np = o.nspecs ? o.nspecs : sizeof bench_mc_default / sizeof bench_mc_default[0];
+    if ((rc = parse_specs(reg, specs, np, &p)))
+        goto out;
+    uint64_t S = o.samples_given ? o.ev.samples : (UINT64_C(1) << 26);
+    unsigned T = o.ev.threads ? o.ev.threads : cm_default_threads();
+    cm_diag d;
+    cm_diag_clear(&d);
+    cJSON *root = cJSON_CreateObject(), *mcj = cJSON_AddArrayToObject(root, "mc");
+    static const char *const head[] = {"spec", "samples", "1 thread (M/s)",
+                                       "threads", "all (M/s)", "per thread (M/s)", "speed-up"};
+    static const int right[] = {0, 1, 1, 1, 1, 1, 1};
+    cli_table t;
+    cli_table_init(&t, 7, head, right);
+    for (size_t i = 0; i < np; i++) {
+        cm_plan *plan = NULL;
+        cm_status s = cm_plan_alloc(p[i], &plan, &d);
+        if (s) {
+            rc = report(s, &d, specs[i], NULL);
+            break;
+        }
+        double rate[2] = {0, 0};
+        unsigned th[2] = {1, T};
+        for (int k = 0; k < 2; k++) {
+            cm_mc_opts mo = {.samples = S, .seed = o.ev.seed, .threads = th[k]};
+            cm_mc_run *run = NULL;
+            /* warm-up on a small run (tables, page faults), then the timed run */
+            cm_mc_opts warm = mo;
+            warm.samples = 1u << 20;
+            if ((s = cm_mc_run_alloc(&plan, 1, &warm, &run, &d)) == CM_OK) {
+                cm_mc_run_free(run);
+                s = cm_mc_run_alloc(&plan, 1, &mo, &run, &d);
+            }
+            if (s) {
+                cm_plan_free(plan);
+                rc = report(s, &d, specs[i], NULL);
+                goto done;
+            }
+            rate[k] = (double)cm_mc_samples(run) / cm_mc_seconds(run);
+            cm_mc_run_free(run);
+        }
+        cm_plan_free(plan);
+        char c[6][32];
+        snprintf(c[0], 32, "%" PRIu64, S);
+        snprintf(c[1], 32, "%.1f", rate[0] / 1e6);
+        snprintf(c[2], 32, "%u", T);
+        snprintf(c[3], 32, "%.1f", rate[1] / 1e6);
+        snprintf(c[4], 32, "%.1f", rate[1] / 1e6 / T);
+        snprintf(c[5], 32, "%.2fx", rate[1] / rate[0]);
+        const char *row[] = {specs[i], c[0], c[1], c[2], c[3], c[4], c[5]};
+        cli_table_row(&t, row);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToArray(mcj, e);
+        cJSON_AddStringToObject(e, "spec", specs[i]);
+        cJSON_AddNumberToObject(e, "samples", (double)S);
+        cJSON_AddNumberToObject(e, "samples_per_second_1_thread", rate[0]);
+        cJSON_AddNumberToObject(e, "threads", T);
+        cJSON_AddNumberToObject(e, "samples_per_second_all_threads", rate[1]);
+        cJSON_AddNumberToObject(e, "speedup", rate[1] / rate[0]);
+    }
+    if (!rc && !o.json) {
+        printf("Monte Carlo (generation + quantization + accumulation):\n");
+        cli_table_print(&t);
+    }
+    cli_table_fini(&t);
+    /* exact path: optimal scale + GMSE from the grid, median of 5 */
+    if (!rc && !o.nspecs) {
+        static const char *const h2[] = {"spec", "levels", "parse/design (ms)", "exact gmse (ms)",
+                                         "gmse"};
+        static const int r2[] = {0, 1, 1, 1, 1};
+        cli_table_init(&t, 5, h2, r2);
+        cJSON *exj = cJSON_AddArrayToObject(root, "exact");
+        for (size_t i = 0; i < sizeof bench_exact_default / sizeof *bench_exact_default && !rc;
+             i++) {
+            const char *sp = bench_exact_default[i];
+            double tparse[5], tex[5], mse = NAN;
+            size_t k = 0;
+            for (int rep = 0; rep < 5 && !rc; rep++) {
+                struct timespec a, b, c2;
+                cm_pipeline *q = NULL;
+                clock_gettime(CLOCK_MONOTONIC, &a);
+                cm_status s = cm_spec_parse(reg, sp, &q, &d);
+                clock_gettime(CLOCK_MONOTONIC, &b);
+                /* the exact path as eval takes it: optimal scale, then GMSE */
+                cm_plan *qp = NULL;
+                if (!s)
+                    s = cm_plan_alloc(q, &qp, &d);
+                if (!s)
+                    s = cm_exact_gmse(qp, &mse, &d);
+                cm_plan_free(qp);
+                if (!s) {
+                    double *lv = NULL;
+                    if (cm_exact_pipeline_levels(q, 0, &lv, &k, &d) != CM_OK)
+                        k = 0;
+                    free(lv);
+                }
+                clock_gettime(CLOCK_MONOTONIC, &c2);
+                cm_pipeline_free(q);
+                if (s) {
+                    rc = report(s, &d, sp, NULL);
+                    break;
+                }
+                tparse[rep] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
+                tex[rep] = (double)(c2.tv_sec - b.tv_sec) * 1e3 + (double)(c2.tv_nsec - b.tv_nsec) * 1e-6;
+            }
+            if (rc)
+                break;
+            qsort(tparse, 5, sizeof *tparse, by_double);
+            qsort(tex, 5, sizeof *tex, by_double);
+            char c[4][32];
+            snprintf(c[0], 32, "%zu", k);
+            snprintf(c[1], 32, "%.2f", tparse[2]);
+            snprintf(c[2], 32, "%.2f", tex[2]);
+            snprintf(c[3], 32, "%.10g", mse);
+            const char *row[] = {sp, c[0], c[1], c[2], c[3]};
+            cli_table_row(&t, row);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddItemToArray(exj, e);
+            cJSON_AddStringToObject(e, "spec", sp);
+            cJSON_AddNumberToObject(e, "levels", (double)k);
+            cJSON_AddNumberToObject(e, "design_ms", tparse[2]);
+            cJSON_AddNumberToObject(e, "exact_ms", tex[2]);
+            cJSON_AddNumberToObject(e, "gmse", mse);
+        }
+        if (!rc && !o.json) {
+            printf("\nExact path (median of 5 runs):\n");
+            cli_table_print(&t);
+        }
+        cli_table_fini(&t);
+        if (!rc)
+            rc = bench_fit(root, o.json, o.ev.threads);
+    }
+    if (!rc && o.json) {
+        char *s = cJSON_Print(root);
+        if (s)
+            printf("%s\n", s);
+        cJSON_free(s);
+    }
+done:
+    cJSON_Delete(root);
+out:
+    free_specs(p, np);
+    cm_registry_free(reg);
+    opts_fini(&o);
+    return rc;
+}
+
+/* `capmetric bench`: the 1125-start QuEST fit (all 104 runs, the notebook's
+ * settings), on one thread and on all; skipped when the run data are absent. */
+static int bench_fit(cJSON *root, int json, unsigned threads)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/quest_runs.csv", runs_dir());
+    if (access(path, R_OK)) {
+        if (!json)
+            printf("\nLaw fit: skipped (no data/runs/quest_runs.csv here)\n");
+        return 0;
+    }
+    runs rr;
+    runcols c = {0};
+    cm_eval_opts ev;
+    cm_eval_opts_default(&ev);
+    int rc = runs_load(path, &c, CM_FIT_DECOUPLED, NULL, &ev, &rr);
+    if (rc)
+        return rc;
+    cm_fit_data d;
+    runs_data(&rr, &d);
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    fit_preset("quest", &o);
+    unsigned T = threads ? threads : cm_default_threads();
+    double sec[2] = {NAN, NAN};
+    size_t starts = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        cm_fit_result f;
+        cm_diag dg;
+        cm_diag_clear(&dg);
+        o.threads = k ? T : 1;
+        cm_status s = cm_fit(CM_FIT_DECOUPLED, &d, &o, &f, &dg);
+        if (s)
+            rc = report(s, &dg, path, NULL);
+        sec[k] = f.seconds;
+        starts = f.starts;
+        cm_fit_result_free(&f);
+    }
+    runs_free(&rr);
+    if (rc)
+        return rc;
+    if (json) {
+        cJSON *e = cJSON_AddObjectToObject(root, "fit");
+        cJSON_AddStringToObject(e, "what", "QuEST decoupled fit, 104 runs, 21 parameters");
+        cJSON_AddNumberToObject(e, "starts", (double)starts);
+        cJSON_AddNumberToObject(e, "seconds_1_thread", sec[0]);
+        cJSON_AddNumberToObject(e, "threads", T);
+        cJSON_AddNumberToObject(e, "seconds_all_threads", sec[1]);
+    } else {
+        printf("\nLaw fit (QuEST decoupled, 104 runs, 21 parameters, %zu starts): %.2f s on 1 "
+               "thread, %.2f s on %u\n", starts, sec[0], sec[1], T);
+    }
+    return 0;
+}

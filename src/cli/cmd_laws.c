@@ -1,0 +1,57 @@
+/* capmetric laws: the capacity laws, their inputs and sources. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+
+int cmd_laws(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 0);
+    if (rc)
+        goto out;
+    if (o.json) {
+        cJSON *root = cJSON_CreateArray();
+        for (size_t i = 0; i < cm_law_count(); i++) {
+            const cm_law *l = cm_law_get(i);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", cm_law_name(l));
+            cJSON_AddStringToObject(e, "form", cm_law_form(l));
+            cJSON_AddStringToObject(e, "inputs", cm_law_inputs(l));
+            cJSON_AddStringToObject(e, "source", cm_law_source(l));
+            cJSON_AddBoolToObject(e, "gmse_map", cm_law_has_map(l));
+            cJSON_AddItemToArray(root, e);
+        }
+        char *t = cJSON_Print(root);
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        cJSON_Delete(root);
+        goto out;
+    }
+    for (size_t i = 0; i < cm_law_count(); i++) {
+        const cm_law *l = cm_law_get(i);
+        printf("%s\n  form:   %s\n  needs:  %s\n  source: %s\n", cm_law_name(l), cm_law_form(l),
+               cm_law_inputs(l), cm_law_source(l));
+    }
+    printf("\nfile:PATH.json  a law saved by 'capmetric fit --save PATH.json'\n");
+out:
+    opts_fini(&o);
+    return rc;
+}

@@ -1,0 +1,141 @@
+/* capmetric merge: shards of one grid into one report. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "sweep.h"
+#include "grid_report.h"
+
+/* merge DIR... -o OUT: shards of one grid into one report */
+int cmd_merge(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    entry *e = NULL;
+    size_t ne = 0, cap = 0;
+    grid g;
+    memset(&g, 0, sizeof g);
+    cJSON *first = NULL;
+    if (rc)
+        goto out;
+    if (o.nspecs < 1 || !o.out_dir) {
+        rc = usage_error("%s", "merge takes DIR... -o OUT");
+        goto out;
+    }
+    if ((rc = load_registry(&o, &reg)))
+        goto out;
+    for (size_t k = 0; k < o.nspecs; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/results.json", o.specs[k]);
+        size_t len;
+        char *text = cm_file_read(path, &len);
+        cJSON *doc = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        if (!doc) {
+            fprintf(stderr, "%s: error: merge: cannot read %s (a grid run's directory holds it)\n",
+                    prog, path);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (!first) {
+            first = doc;
+        } else {
+            const char *keys[] = {"grid_hash", "seed", "samples", "law", "method"};
+            for (int i = 0; i < 5; i++) {
+                char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(first, keys[i]));
+                char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, keys[i]));
+                int same = a && b && !strcmp(a, b);
+                cJSON_free(a);
+                cJSON_free(b);
+                if (!same) {
+                    fprintf(stderr, "%s: error: merge: %s and %s differ in '%s' (shards of one "
+                                    "grid run with one set of options only)\n",
+                            prog, o.specs[0], o.specs[k], keys[i]);
+                    cJSON_Delete(doc);
+                    rc = EXIT_USAGE;
+                    goto out;
+                }
+            }
+        }
+        cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "results"))
+        {
+            if (ne == cap) {
+                cap = cap ? 2 * cap : 64;
+                entry *ne2 = realloc(e, cap * sizeof *e);
+                if (!ne2) {
+                    rc = EXIT_RUNTIME;
+                    goto out;
+                }
+                e = ne2;
+            }
+            e[ne].index = (long)num_of(r, "index");
+            e[ne++].obj = cJSON_Duplicate(r, 1);
+        }
+        if (doc != first)
+            cJSON_Delete(doc);
+    }
+    size_t total = (size_t)num_of(first, "points");
+    qsort(e, ne, sizeof *e, entry_by_index);
+    for (size_t i = 0; i < ne; i++)
+        if (e[i].index != (long)i) {
+            fprintf(stderr, "%s: error: merge: point %zu is %s (the shards must cover the grid once)\n",
+                    prog, i, e[i].index > (long)i ? "missing" : "given twice");
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    if (ne != total) {
+        fprintf(stderr, "%s: error: merge: %zu of the grid's %zu points are present\n", prog, ne,
+                total);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    snprintf(g.name, sizeof g.name, "%s", str_of(first, "grid"));
+    g.hash = strtoull(str_of(first, "grid_hash"), NULL, 16);
+    g.n = total;
+    cm_eval_opts_default(&g.ev);
+    g.ev.seed = (uint64_t)num_of(first, "seed");
+    g.ev.samples = (uint64_t)num_of(first, "samples");
+    cm_diag d;
+    cm_method_parse(str_of(first, "method"), &g.ev.method, &d);
+    cm_law_find(str_of(first, "law"), &g.ev.law, &d);
+    if (cli_mkdirs(o.out_dir)) {
+        fprintf(stderr, "%s: error: cannot write to '%s': %s\n", prog, o.out_dir, strerror(errno));
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    opts plain = o;
+    plain.shard_n = plain.shard_i = 0;
+    time_t now = time(NULL);
+    char started[64];
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    rc = write_reports(o.out_dir, &g, e, ne, reg, &plain, 0, 0, started);
+    if (!rc && !o.quiet)
+        printf("merged %zu points of '%s' from %zu directories into %s/\n", ne, g.name, o.nspecs,
+               o.out_dir);
+out:
+    for (size_t i = 0; i < ne; i++)
+        cJSON_Delete(e[i].obj);
+    free(e);
+    cJSON_Delete(first);
+    cm_registry_free(reg);
+    opts_fini(&o);
+    return rc;
+}

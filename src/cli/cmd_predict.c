@@ -1,0 +1,84 @@
+/* capmetric predict: rho, N_eff, predicted loss and iso-memory comparisons. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "predictions.h"
+
+int cmd_predict(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    cm_result *res = NULL;
+    pred *pv = NULL;
+    size_t n = o.nspecs;
+    if (rc || (rc = load_registry(&o, &reg)))
+        goto out;
+    if (o.help) {
+        printf("usage: capmetric predict SPEC... --params N --tokens D [--law NAME|file:PATH]\n"
+               "       [--tensors w,a,kv,g] [--memory BITS] [--json]\n");
+        goto out;
+    }
+    if (n < 1 || !o.params || !o.tokens) {
+        rc = usage_error("%s", "predict needs at least one SPEC, --params N and --tokens D "
+                               "(e.g. capmetric predict int4 mxfp4 --params 1e9 --tokens 2e10)");
+        goto out;
+    }
+    if ((rc = parse_specs(reg, o.specs, n, &p)))
+        goto out;
+    const cm_law *ls[64];
+    size_t nl = pick_laws(&o, ls);
+    res = calloc(n, sizeof *res);
+    pv = calloc(n * nl, sizeof *pv);
+    if (!res || !pv) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    cm_eval_opts ev = o.ev;
+    if (ev.law && !cm_law_has_map(ev.law))
+        ev.law = NULL;
+    cm_diag d;
+    cm_diag_clear(&d);
+    cm_status s = cm_eval(p, n, &ev, res, NULL, NULL, &d);
+    if (s) {
+        rc = report(s, &d, "predict", NULL);
+        goto out;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t l = 0; l < nl; l++) {
+            judge(&pv[np], ls[l], &res[i], &o, reg, i);
+            if (pv[np].st && o.ev.law) { /* the law asked for cannot judge it */
+                fprintf(stderr, "%s: error: %s\n", prog, pv[np].why);
+                rc = exit_code_for(pv[np].st);
+                goto out;
+            }
+            np++;
+        }
+    rc = print_preds(&o, pv, np, res, n, ls, nl);
+out:
+    free(pv);
+    free(res);
+    free_specs(p, n);
+    cm_registry_free(reg);
+    opts_fini(&o);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* capmetric validate: published capacities vs this tool's predictions. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "runs.h"
+#include "validate_int.h"
+
+/* ---- the command --------------------------------------------------------------------- */
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    optdef defs[] = {{"--data", 1, 0, 0, {0}}, {"-o", 1, 0, 0, {0}}, {"--anchors", 1, 0, 0, {0}}};
+    size_t nd = sizeof defs / sizeof *defs;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    opts o;
+    memset(&o, 0, sizeof o);
+    vctx v;
+    memset(&v, 0, sizeof v);
+    char *anchors = NULL;
+    int rc = rest ? pull_opts(argc, argv, defs, nd, rest, &nrest) : EXIT_RUNTIME;
+    if (rc || (rc = parse_opts(nrest, rest, &o, 0)) || (rc = load_registry(&o, &v.reg)))
+        goto out;
+    if (o.help) {
+        printf("usage: capmetric validate [--data DIR] [-o DIR] [--samples N] [--threads T] "
+               "[--json] [--quiet]\n");
+        goto out;
+    }
+    v.dir = opt_get(defs, nd, "--data");
+    if (!v.dir)
+        v.dir = runs_dir();
+    if (!is_dir(v.dir)) {
+        fprintf(stderr, "%s: error: no run data in '%s' (give --data DIR: the folder with "
+                        "quest_runs.csv, quartet_runs.csv, quest_specs.csv)\n", prog, v.dir);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    const char *a = opt_get(defs, nd, "--anchors");
+    if (a)
+        anchors = strdup(a);
+    else {
+        anchors = path_in(&v, "../capacity.json");
+    }
+    const char *outdir = opt_get(defs, nd, "-o");
+    if (!outdir)
+        outdir = "results/validation";
+    if (cli_mkdirs(outdir) || access(outdir, W_OK)) {
+        fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
+                outdir, strerror(errno));
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    v.ev = o.ev;
+    if (!o.samples_given)
+        v.ev.samples = 1u << 22; /* Monte-Carlo cells: SE ~1e-4 relative, far below the
+                                    tables' two decimals */
+    v.threads = o.ev.threads;
+    v.r.root = cJSON_CreateObject();
+    v.r.md = open_memstream(&v.r.md_text, &v.r.md_len);
+    if (!v.r.md) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    v.r.quiet = o.quiet || o.json;
+    cJSON_AddStringToObject(v.r.root, "tool", "capmetric");
+    cJSON_AddStringToObject(v.r.root, "version", cm_version());
+    cJSON_AddStringToObject(v.r.root, "data", v.dir);
+    v.r.secs = cJSON_AddArrayToObject(v.r.root, "sections");
+    cJSON *extra = cJSON_AddObjectToObject(v.r.root, "fits");
+    fprintf(v.r.md, "# capmetric validate\n\ncapmetric %s; data %s.\n", cm_version(), v.dir);
+    if (!v.r.quiet)
+        printf("capmetric %s validate: data %s\n", cm_version(), v.dir);
+    if ((rc = sec_quest_mse(&v)) || (rc = sec_quest(&v, extra)) ||
+        (rc = sec_quartet(&v, extra)) || (rc = sec_unified(&v, extra)) ||
+        (rc = sec_capacity(&v, anchors, extra)))
+        goto out;
+    cJSON_AddNumberToObject(v.r.root, "checks", (double)v.r.checks);
+    cJSON_AddNumberToObject(v.r.root, "failed", (double)v.r.failed);
+    fprintf(v.r.md, "\n**%zu checks, %zu failed.**\n", v.r.checks, v.r.failed);
+    char *js = cJSON_Print(v.r.root);
+    if (fflush(v.r.md) || !js || !v.r.md_text) {
+        free(js);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    char pj[4200], pm[4200];
+    snprintf(pj, sizeof pj, "%s/report.json", outdir);
+    snprintf(pm, sizeof pm, "%s/report.md", outdir);
+    rc = write_atomic(pj, js);
+    if (!rc && (rc = write_atomic(pm, v.r.md_text)))
+        remove(pj);
+    if (!rc && o.json)
+        printf("%s\n", js);
+    free(js);
+    if (rc)
+        goto out;
+    if (!v.r.quiet)
+        printf("\n%zu checks, %zu failed; report in %s/report.md and report.json\n", v.r.checks,
+               v.r.failed, outdir);
+    if (v.r.failed)
+        rc = EXIT_RUNTIME;
+out:
+    cJSON_Delete(v.r.root);
+    if (v.r.md)
+        fclose(v.r.md);
+    free(v.r.md_text);
+    free(anchors);
+    cm_registry_free(v.reg);
+    opts_fini(&o);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,285 @@
+/* A grid's reports: results.json, results.csv, summary.md, meta.json and plots. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sweep.h"
+#include "grid_report.h"
+#include "svg.h"
+
+static int write_in(const char *dir, const char *name, const char *text)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return cli_write_atomic(path, text);
+}
+
+/* ---- reports ---------------------------------------------------------------------------- */
+
+
+
+double num_of(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsNumber(v))
+        return v->valuedouble;
+    if (cJSON_IsString(v))
+        return strtod(v->valuestring, NULL); /* "inf", "nan" */
+    return NAN;
+}
+
+const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* GMSE(a) - GMSE(b) with its standard error: paired batch by batch when both
+ * are Monte Carlo on the same batches (same seed, samples and batch size),
+ * else from the two standard errors (0 for exact against exact). */
+static void paired(const cJSON *a, const cJSON *b, double *diff, double *se)
+{
+    *diff = num_of(a, "gmse") - num_of(b, "gmse");
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(a, "batch_sse");
+    const cJSON *sb = cJSON_GetObjectItemCaseSensitive(b, "batch_sse");
+    double N = num_of(a, "samples"), bs = num_of(a, "batch_size");
+    int nb = cJSON_GetArraySize(sa);
+    if (cJSON_IsArray(sa) && cJSON_IsArray(sb) && nb > 1 && nb == cJSON_GetArraySize(sb) &&
+        N == num_of(b, "samples") && bs == num_of(b, "batch_size")) {
+        double tot = 0, ss = 0;
+        for (int k = 0; k < nb; k++)
+            tot += cJSON_GetArrayItem(sa, k)->valuedouble - cJSON_GetArrayItem(sb, k)->valuedouble;
+        double m = tot / N;
+        for (int k = 0; k < nb; k++) {
+            double s = cJSON_GetArrayItem(sa, k)->valuedouble - cJSON_GetArrayItem(sb, k)->valuedouble;
+            double mb = k + 1 == nb ? N - (double)k * bs : bs, e = s - mb * m;
+            ss += e * e;
+        }
+        *diff = m;
+        *se = sqrt(ss * nb / (nb - 1.0)) / N;
+        return;
+    }
+    *se = hypot(num_of(a, "gmse_se"), num_of(b, "gmse_se"));
+}
+
+int entry_by_index(const void *a, const void *b)
+{
+    long x = ((const entry *)a)->index, y = ((const entry *)b)->index;
+    return (x > y) - (x < y);
+}
+
+/* sort key, larger first: rho_per_bit, rho; gmse and bits smaller first */
+static double rank_key(const cJSON *o, const char *by)
+{
+    if (!strcmp(by, "gmse"))
+        return -num_of(o, "gmse");
+    if (!strcmp(by, "bits"))
+        return -num_of(o, "bits");
+    return num_of(o, by);
+}
+
+/* everything the run writes, given its entries in index order */
+int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_registry *reg,
+                         const opts *o, double t0, double t1, const char *started)
+{
+    const char *by = o->by ? o->by : "rho_per_bit";
+    qsort(e, n, sizeof *e, entry_by_index);
+    /* results.json */
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    cJSON_AddStringToObject(root, "tool", "capmetric");
+    cJSON_AddStringToObject(root, "version", cm_version());
+    cJSON_AddStringToObject(root, "grid", g->name);
+    char hash[32];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->hash);
+    cJSON_AddStringToObject(root, "grid_hash", hash);
+    cJSON_AddNumberToObject(root, "points", (double)g->n);
+    cJSON_AddNumberToObject(root, "seed", (double)g->ev.seed);
+    cJSON_AddNumberToObject(root, "samples", (double)g->ev.samples);
+    cJSON_AddStringToObject(root, "law", g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
+    cJSON_AddStringToObject(root, "method", cm_method_name(g->ev.method));
+    if (o->shard_n) {
+        cJSON *sh = cJSON_CreateObject();
+        cJSON_AddNumberToObject(sh, "i", o->shard_i);
+        cJSON_AddNumberToObject(sh, "n", o->shard_n);
+        cJSON_AddItemToObject(root, "shard", sh);
+    }
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemReferenceToArray(arr, e[i].obj);
+    cJSON_AddItemToObject(root, "results", arr);
+    char *js = cJSON_Print(root);
+    cJSON_Delete(root);
+    /* results.csv */
+    size_t cap = 256 + n * 512, len = 0;
+    char *csv = malloc(cap);
+    if (csv) {
+        len += (size_t)snprintf(csv, cap, "index,sweep,spec,input,bits,method,gmse,gmse_se,scale,"
+                                          "eff_bits,rho,rho_per_bit,gap_db,rho_product,seconds\n");
+        for (size_t i = 0; i < n; i++) {
+            const cJSON *r = e[i].obj;
+            int w = snprintf(csv + len, cap - len,
+                             "%ld,\"%s\",\"%s\",\"%s\",%.17g,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
+                             "%.17g,%.17g,%.6g\n",
+                             e[i].index, str_of(r, "sweep"), str_of(r, "spec"), str_of(r, "input"),
+                             num_of(r, "bits"), str_of(r, "method"), num_of(r, "gmse"),
+                             num_of(r, "gmse_se"), num_of(r, "scale"), num_of(r, "eff_bits"),
+                             num_of(r, "rho"), num_of(r, "rho_per_bit"), num_of(r, "gap_db"),
+                             num_of(r, "rho_product"), num_of(r, "seconds"));
+            if (w < 0 || (size_t)w >= cap - len) {
+                free(csv);
+                csv = NULL;
+                break;
+            }
+            len += (size_t)w;
+        }
+    }
+    /* Pareto frontier in (bits, GMSE) */
+    int *pareto = calloc(n ? n : 1, sizeof *pareto);
+    for (size_t i = 0; pareto && i < n; i++) {
+        double bi = num_of(e[i].obj, "bits"), gi = num_of(e[i].obj, "gmse");
+        pareto[i] = isfinite(gi);
+        for (size_t j = 0; j < n && pareto[i]; j++) {
+            double bj = num_of(e[j].obj, "bits"), gj = num_of(e[j].obj, "gmse");
+            if (j != i && bj <= bi && gj <= gi && (bj < bi || gj < gi))
+                pareto[i] = 0;
+        }
+    }
+    /* summary.md: ranked by rho per bit */
+    size_t *ord = malloc((n ? n : 1) * sizeof *ord);
+    char *md = NULL;
+    size_t mdlen = 0;
+    FILE *mf = open_memstream(&md, &mdlen);
+    if (ord && mf && pareto) {
+        for (size_t i = 0; i < n; i++)
+            ord[i] = i;
+        for (size_t i = 1; i < n; i++) /* insertion sort: stable */
+            for (size_t j = i; j > 0 && rank_key(e[ord[j]].obj, by) > rank_key(e[ord[j - 1]].obj, by);
+                 j--) {
+                size_t t = ord[j];
+                ord[j] = ord[j - 1];
+                ord[j - 1] = t;
+            }
+        fprintf(mf, "# %s\n\ncapmetric %s; %zu points; seed %llu; %llu Monte-Carlo samples; law %s.\n\n",
+                g->name, cm_version(), n, (unsigned long long)g->ev.seed,
+                (unsigned long long)g->ev.samples,
+                g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
+        fprintf(mf, "Ranked by %s; **P** = Pareto optimal in (bits, GMSE); the last columns "
+                    "compare each row with the next: GMSE difference, its standard error (paired "
+                    "on the common samples when both are Monte Carlo) and z.\n\n",
+                by);
+        fprintf(mf, "| # | spec | sweep | bits | method | GMSE | SE | rho | rho/bit | D(R) gap dB | "
+                    "| GMSE - next | SE | z |\n");
+        fprintf(mf, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (size_t r = 0; r < n; r++) {
+            const cJSON *x = e[ord[r]].obj;
+            fprintf(mf, "| %zu | `%s` | %s | %.4g | %s | %.6g | %.2g | %.4f | %.4f | %.2f | %s |",
+                    r + 1, str_of(x, "input"), str_of(x, "sweep"), num_of(x, "bits"),
+                    str_of(x, "method"), num_of(x, "gmse"), num_of(x, "gmse_se"), num_of(x, "rho"),
+                    num_of(x, "rho_per_bit"), num_of(x, "gap_db"), pareto[ord[r]] ? "**P**" : "");
+            if (r + 1 < n) {
+                double dd, dse;
+                paired(x, e[ord[r + 1]].obj, &dd, &dse);
+                if (dse > 0)
+                    fprintf(mf, " %.3g | %.2g | %.1f |\n", dd, dse, dd / dse);
+                else
+                    fprintf(mf, " %.3g | 0 | exact |\n", dd);
+            } else {
+                fprintf(mf, " | | |\n");
+            }
+        }
+    }
+    if (mf)
+        fclose(mf);
+    /* Lloyd-Max curve for the GMSE plot: exact, 1..8 bits */
+    double lx[8], ly[8];
+    size_t ln = 0;
+    for (int b = 1; b <= 8; b++) {
+        char sp[64];
+        snprintf(sp, sizeof sp, "lloydmax:levels=%d", 1 << b);
+        cm_pipeline *p = NULL;
+        cm_plan *plan = NULL;
+        cm_diag d;
+        double m;
+        if (!cm_spec_parse(reg, sp, &p, &d) && !cm_plan_alloc(p, &plan, &d) &&
+            !cm_exact_gmse(plan, &m, &d)) {
+            lx[ln] = b;
+            ly[ln++] = m;
+        }
+        cm_plan_free(plan);
+        cm_pipeline_free(p);
+    }
+    char title[200];
+    snprintf(title, sizeof title, "%s: GMSE against bits", g->name);
+    char *svg1 = pareto ? svg_plot(e, n, pareto, title, "gmse", 1, lx, ly, ln, "Lloyd-Max (scalar optimum)", 1) : NULL;
+    snprintf(title, sizeof title, "%s: capacity rho against bits", g->name);
+    char *svg2 = pareto ? svg_plot(e, n, pareto, title, "rho", 0, NULL, NULL, 0, "", 0) : NULL;
+    /* meta.json */
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "tool", "capmetric");
+    cJSON_AddStringToObject(meta, "version", cm_version());
+#ifdef CM_GIT_REV
+    cJSON_AddStringToObject(meta, "git_revision", CM_GIT_REV);
+#endif
+    cJSON_AddStringToObject(meta, "grid", g->name);
+    cJSON_AddStringToObject(meta, "grid_hash", hash);
+    cJSON_AddNumberToObject(meta, "points", (double)g->n);
+    cJSON_AddNumberToObject(meta, "points_here", (double)n);
+    cJSON_AddNumberToObject(meta, "seed", (double)g->ev.seed);
+    cJSON_AddNumberToObject(meta, "samples", (double)g->ev.samples);
+    cJSON_AddStringToObject(meta, "method", cm_method_name(g->ev.method));
+    cJSON_AddStringToObject(meta, "law", g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
+    cJSON_AddNumberToObject(meta, "threads", g->ev.threads ? g->ev.threads : cm_default_threads());
+    struct utsname u;
+    if (!uname(&u)) {
+        char m[400];
+        snprintf(m, sizeof m, "%s %s %s, %u cores", u.sysname, u.release, u.machine,
+                 cm_default_threads());
+        cJSON_AddStringToObject(meta, "machine", m);
+    }
+    cJSON_AddStringToObject(meta, "started", started);
+    time_t now = time(NULL);
+    char ended[64];
+    strftime(ended, sizeof ended, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(meta, "ended", ended);
+    cJSON_AddNumberToObject(meta, "wall_seconds", t1 - t0);
+    char *mj = cJSON_Print(meta);
+    cJSON_Delete(meta);
+    int rc = 0;
+    if (!js || !csv || !md || !svg1 || !svg2 || !mj) {
+        fprintf(stderr, "%s: error: out of memory while writing the reports\n", prog);
+        rc = EXIT_RUNTIME;
+    } else {
+        const char *names[] = {"results.json", "results.csv", "summary.md", "gmse_vs_bits.svg",
+                               "rho_vs_bits.svg", "meta.json"};
+        const char *texts[] = {js, csv, md, svg1, svg2, mj};
+        for (int i = 0; i < 6 && !rc; i++)
+            if (write_in(dir, names[i], texts[i])) {
+                fprintf(stderr, "%s: error: cannot write %s/%s: %s\n", prog, dir, names[i],
+                        strerror(errno));
+                rc = EXIT_RUNTIME;
+            }
+    }
+    cJSON_free(js);
+    cJSON_free(mj);
+    free(csv);
+    free(md);
+    free(svg1);
+    free(svg2);
+    free(ord);
+    free(pareto);
+    return rc;
+}

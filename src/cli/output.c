@@ -1,0 +1,158 @@
+/* What the program writes: exit codes, error messages, the results table,
+ * numbers in JSON, and files written all or nothing. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *prog = "capmetric";
+
+int exit_code_for(cm_status s)
+{
+    switch (s) {
+    case CM_OK: return 0;
+    case CM_ENOMEM:
+    case CM_ENUMERIC: return EXIT_RUNTIME;
+    default: return EXIT_USAGE;
+    }
+}
+
+int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see '%s help')\n", prog);
+    return EXIT_USAGE;
+}
+
+/* Print a diagnostic; with `text` show the text and a caret under diag->pos. */
+int report(cm_status s, const cm_diag *d, const char *what, const char *text)
+{
+    fprintf(stderr, "%s: error: %s%s%s\n", prog, what ? what : "", what ? ": " : "",
+            d->msg[0] ? d->msg : cm_strerror(s));
+    if (text && d->pos >= 0 && (size_t)d->pos <= strlen(text)) {
+        fprintf(stderr, "    %s\n    %*s^", text, (int)d->pos, "");
+        for (long i = 1; i < d->len; i++)
+            fputc('~', stderr);
+        fputc('\n', stderr);
+    }
+    return exit_code_for(s);
+}
+
+void fmt_g(char *b, size_t n, double x, int prec)
+{
+    if (isnan(x))
+        snprintf(b, n, "-");
+    else
+        snprintf(b, n, "%.*g", prec, x);
+}
+
+void print_results(const cm_result *r, size_t n)
+{
+    static const char *const head[] = {"spec", "bits", "method", "gmse", "se", "scale",
+                                       "eff_bits", "rho", "rho/bit", "D(R) gap dB", "seconds"};
+    static const int right[] = {0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    int comp = 0;
+    for (size_t i = 0; i < n; i++)
+        comp |= !isnan(r[i].rho_product);
+    cli_table t;
+    if (cli_table_init(&t, 11, head, right))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char c[9][40];
+        fmt_g(c[0], 40, r[i].bits, 5);
+        fmt_g(c[1], 40, r[i].gmse, r[i].method == CM_METHOD_EXACT ? 10 : 6);
+        fmt_g(c[2], 40, r[i].gmse_se, 2);
+        fmt_g(c[3], 40, r[i].scale, 7);
+        snprintf(c[4], 40, "%.4f", r[i].eff_bits);
+        snprintf(c[5], 40, "%.4f", r[i].rho);
+        snprintf(c[6], 40, "%.4f", r[i].rho_per_bit);
+        snprintf(c[7], 40, "%.3f", r[i].seconds);
+        snprintf(c[8], 40, "%.2f", r[i].gap_db);
+        const char *row[] = {r[i].input, c[0], cm_method_name(r[i].method), c[1],
+                             r[i].method == CM_METHOD_EXACT ? "0" : c[2], c[3], c[4], c[5], c[6],
+                             c[8], c[7]};
+        cli_table_row(&t, row);
+    }
+    cli_table_print(&t);
+    cli_table_fini(&t);
+    if (comp) {
+        printf("\ncompositions: rho(A+B) beside rho(A) * rho(B) (each stage alone):\n");
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(r[i].rho_product))
+                printf("  %-40s rho %.4f   product %.4f\n", r[i].input, r[i].rho,
+                       r[i].rho_product);
+    }
+}
+
+/* ---- fit output -------------------------------------------------------------------- */
+
+cJSON *jnum(double x) { return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }
+
+/* Write `text` to `path`, all or nothing; say so on failure (exit code 2). */
+int write_atomic(const char *path, const char *text)
+{
+    if (!cli_write_atomic(path, text))
+        return 0;
+    fprintf(stderr, "%s: error: cannot write '%s': %s\n", prog, path, strerror(errno));
+    return EXIT_USAGE;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+int cli_mkdirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return -1;
+    struct stat sb;
+    if (stat(buf, &sb) || !S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* Write text to `path` through a temporary name in the same folder (synced, then
+ * renamed): all or nothing. -1 with errno on failure. */
+int cli_write_atomic(const char *path, const char *text)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    int ok = fputs(text, f) >= 0;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path)) {
+        int e = errno;
+        remove(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,581 @@
+/* Grid files: loading, expanding sweeps (ranges, expressions, where
+ * filters) into points, and canonicalizing their specs. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sweep.h"
+
+
+
+
+
+
+/* ---- errors -------------------------------------------------------------------- */
+
+static int gerr(const char *file, const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "%s: error: grid '%s': ", prog, file);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+/* ---- constraints: + - * / ( ), numbers and key names ------------------------------ */
+
+typedef struct vars {
+    const char **name;
+    double *val;
+    size_t n;
+} vars;
+
+static int expr(const char **s, const vars *v, double *out);
+
+static void skip_ws(const char **s)
+{
+    while (**s == ' ')
+        (*s)++;
+}
+
+static int factor(const char **s, const vars *v, double *out)
+{
+    skip_ws(s);
+    if (**s == '(') {
+        (*s)++;
+        if (expr(s, v, out))
+            return -1;
+        skip_ws(s);
+        if (**s != ')')
+            return -1;
+        (*s)++;
+        return 0;
+    }
+    if (**s == '-') {
+        (*s)++;
+        if (factor(s, v, out))
+            return -1;
+        *out = -*out;
+        return 0;
+    }
+    if ((**s >= '0' && **s <= '9') || **s == '.') {
+        char *end;
+        *out = strtod(*s, &end);
+        *s = end;
+        return 0;
+    }
+    size_t len = 0;
+    while (((*s)[len] >= 'a' && (*s)[len] <= 'z') || (*s)[len] == '_' ||
+           ((*s)[len] >= '0' && (*s)[len] <= '9'))
+        len++;
+    for (size_t i = 0; len && i < v->n; i++)
+        if (strlen(v->name[i]) == len && !memcmp(v->name[i], *s, len)) {
+            *out = v->val[i];
+            *s += len;
+            return 0;
+        }
+    return -1;
+}
+
+static int term(const char **s, const vars *v, double *out)
+{
+    if (factor(s, v, out))
+        return -1;
+    for (;;) {
+        skip_ws(s);
+        char op = **s;
+        if (op != '*' && op != '/')
+            return 0;
+        (*s)++;
+        double r;
+        if (factor(s, v, &r))
+            return -1;
+        *out = op == '*' ? *out * r : *out / r;
+    }
+}
+
+static int expr(const char **s, const vars *v, double *out)
+{
+    if (term(s, v, out))
+        return -1;
+    for (;;) {
+        skip_ws(s);
+        char op = **s;
+        if (op != '+' && op != '-')
+            return 0;
+        (*s)++;
+        double r;
+        if (term(s, v, &r))
+            return -1;
+        *out = op == '+' ? *out + r : *out - r;
+    }
+}
+
+/* ---- the grid file --------------------------------------------------------------------- */
+
+static int add_point(grid *g, const char *spec, const char *sweep)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 64;
+        point *p = realloc(g->pt, cap * sizeof *p);
+        if (!p)
+            return -1;
+        g->pt = p;
+        g->cap = cap;
+    }
+    memset(&g->pt[g->n], 0, sizeof g->pt[g->n]);
+    g->pt[g->n].spec = strdup(spec);
+    g->pt[g->n].sweep = sweep;
+    return g->pt[g->n++].spec ? 0 : -1;
+}
+
+void grid_free(grid *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->pt[i].spec);
+        free(g->pt[i].canon);
+        cm_pipeline_free(g->pt[i].p);
+    }
+    free(g->pt);
+    free(g->order);
+    cJSON_Delete(g->root);
+}
+
+/* the values of one key: a number, a text, a list of them, or {from, to, step} */
+typedef struct axis {
+    const char *key;
+    char **text;
+    double *num;  /* NaN for text values */
+    size_t n;
+} axis;
+
+static void fmt_num(char *b, size_t n, double x)
+{
+    if (x == floor(x) && fabs(x) < 1e15)
+        snprintf(b, n, "%.0f", x);
+    else
+        snprintf(b, n, "%.17g", x);
+}
+
+static int axis_push(axis *a, const cJSON *v)
+{
+    char buf[64];
+    char **t = realloc(a->text, (a->n + 1) * sizeof *t);
+    double *u = realloc(a->num, (a->n + 1) * sizeof *u);
+    if (!t || !u)
+        return -1;
+    a->text = t;
+    a->num = u;
+    if (cJSON_IsNumber(v)) {
+        fmt_num(buf, sizeof buf, v->valuedouble);
+        a->num[a->n] = v->valuedouble;
+        a->text[a->n] = strdup(buf);
+    } else if (cJSON_IsString(v)) {
+        a->num[a->n] = NAN;
+        a->text[a->n] = strdup(v->valuestring);
+    } else {
+        return -2;
+    }
+    return a->text[a->n++] ? 0 : -1;
+}
+
+static int build_axis(const char *file, const char *sweep, const cJSON *v, axis *a, size_t limit)
+{
+    a->key = v->string;
+    if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (axis_push(a, e))
+                return gerr(file, "sweep '%s': key '%s': list items must be numbers or texts",
+                            sweep, v->string);
+        }
+    } else if (cJSON_IsObject(v)) {
+        const cJSON *from = cJSON_GetObjectItemCaseSensitive(v, "from");
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(v, "to");
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(v, "step");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (strcmp(e->string, "from") && strcmp(e->string, "to") && strcmp(e->string, "step"))
+                return gerr(file, "sweep '%s': a range accepts from, to, step (not '%s')", sweep,
+                            e->string);
+        }
+        double st = step ? step->valuedouble : 1.0;
+        if (!cJSON_IsNumber(from) || !cJSON_IsNumber(to) || (step && !cJSON_IsNumber(step)) ||
+            !(st > 0))
+            return gerr(file, "sweep '%s': key '%s': a range is {\"from\": a, \"to\": b, \"step\": s > 0}",
+                        sweep, v->string);
+        double span = (to->valuedouble - from->valuedouble) / st;
+        if (span > (double)limit)
+            return gerr(file, "sweep '%s': key '%s': the range has more values than max_points "
+                              "(raise \"max_points\" to run it)",
+                        sweep, v->string);
+        for (double x = from->valuedouble; x <= to->valuedouble + 1e-9 * st; x += st) {
+            cJSON *num = cJSON_CreateNumber(x);
+            int r = axis_push(a, num);
+            cJSON_Delete(num);
+            if (r)
+                return EXIT_RUNTIME;
+        }
+    } else if (axis_push(a, v)) {
+        return gerr(file, "sweep '%s': key '%s' must be a value, a list or a range", sweep,
+                    v->string);
+    }
+    if (a->n == 0)
+        return gerr(file, "sweep '%s': key '%s' has no values", sweep, v->string);
+    return 0;
+}
+
+static void axes_free(axis *ax, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < ax[i].n; j++)
+            free(ax[i].text[j]);
+        free(ax[i].text);
+        free(ax[i].num);
+    }
+    free(ax);
+}
+
+static int expand_sweep(const char *file, grid *g, const cJSON *sw)
+{
+    const char *name = sw->string;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sw)
+    {
+        if (strcmp(e->string, "spec") && strcmp(e->string, "specs") && strcmp(e->string, "keys") &&
+            strcmp(e->string, "where"))
+            return gerr(file, "sweep '%s': unknown key '%s' (accepted: spec, specs, keys, where)",
+                        name, e->string);
+    }
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(sw, "spec");
+    const cJSON *specs = cJSON_GetObjectItemCaseSensitive(sw, "specs");
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(sw, "keys");
+    const cJSON *where = cJSON_GetObjectItemCaseSensitive(sw, "where");
+    size_t before = g->n;
+    if (specs) {
+        if (spec || keys || where || !cJSON_IsArray(specs))
+            return gerr(file, "sweep '%s': 'specs' is a list of specs and stands alone%s", name, "");
+        cJSON_ArrayForEach(e, specs)
+        {
+            if (!cJSON_IsString(e))
+                return gerr(file, "sweep '%s': 'specs' items must be texts%s", name, "");
+            if (add_point(g, e->valuestring, name))
+                return EXIT_RUNTIME;
+        }
+    } else {
+        if (!cJSON_IsString(spec))
+            return gerr(file, "sweep '%s': give 'spec' (a family, alias or spec) or 'specs'%s", name,
+                        "");
+        if (keys && !cJSON_IsObject(keys))
+            return gerr(file, "sweep '%s': 'keys' must be an object of key: values%s", name, "");
+        if (where && !cJSON_IsObject(where))
+            return gerr(file, "sweep '%s': 'where' must be an object of \"expression\": value%s",
+                        name, "");
+        size_t na = keys ? (size_t)cJSON_GetArraySize(keys) : 0;
+        axis *ax = calloc(na ? na : 1, sizeof *ax);
+        if (!ax)
+            return EXIT_RUNTIME;
+        size_t k = 0;
+        int rc = 0;
+        if (keys)
+            cJSON_ArrayForEach(e, keys)
+            {
+                if ((rc = build_axis(file, name, e, &ax[k++], g->max_points)))
+                    break;
+            }
+        /* odometer over the axes */
+        size_t *idx = calloc(na ? na : 1, sizeof *idx);
+        const char **vn = calloc(na ? na : 1, sizeof *vn);
+        double *vv = calloc(na ? na : 1, sizeof *vv);
+        if (!idx || !vn || !vv)
+            rc = EXIT_RUNTIME;
+        const char *tmpl = spec->valuestring;
+        while (!rc) {
+            char buf[4096];
+            int len = snprintf(buf, sizeof buf, "%s", tmpl);
+            for (size_t i = 0; i < na; i++) {
+                vn[i] = ax[i].key;
+                vv[i] = ax[i].num[idx[i]];
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "%c%s=%s",
+                                (i == 0 && !strchr(tmpl, ':')) ? ':' : ',', ax[i].key,
+                                ax[i].text[idx[i]]);
+            }
+            int keep = 1;
+            const cJSON *w;
+            if (where)
+                cJSON_ArrayForEach(w, where)
+                {
+                    vars v = {vn, vv, na};
+                    const char *s = w->string;
+                    double val;
+                    if (!cJSON_IsNumber(w) || expr(&s, &v, &val) || (skip_ws(&s), *s) || isnan(val)) {
+                        rc = gerr(file, "sweep '%s': constraint '%s' must compare an expression of "
+                                        "numeric keys (+ - * / ( )) with a number",
+                                  name, w->string);
+                        break;
+                    }
+                    keep &= fabs(val - w->valuedouble) < 1e-9;
+                }
+            if (rc)
+                break;
+            if (keep && add_point(g, buf, name)) {
+                rc = EXIT_RUNTIME;
+                break;
+            }
+            if (g->n > g->max_points) {
+                double combos = 1;
+                for (size_t j = 0; j < na; j++)
+                    combos *= (double)ax[j].n;
+                char lim[96];
+                snprintf(lim, sizeof lim, "%zu; this sweep alone expands to %.0f before its "
+                                          "constraints",
+                         g->max_points, combos);
+                rc = gerr(file, "sweep '%s' makes the grid larger than max_points = %s (raise "
+                                "\"max_points\" to run it)",
+                          name, lim);
+                break;
+            }
+            size_t i = 0;
+            while (i < na && ++idx[i] == ax[i].n)
+                idx[i++] = 0;
+            if (i == na)
+                break;
+        }
+        free(idx);
+        free(vn);
+        free(vv);
+        axes_free(ax, na);
+        if (rc)
+            return rc;
+    }
+    if (g->n == before)
+        return gerr(file, "sweep '%s' is empty (no point satisfies it)%s", name, "");
+    return 0;
+}
+
+/* Parse and expand a grid file (or the built-in default). Options given on
+ * the command line override the file's. */
+int grid_load(const char *file, const char *text, const opts *o, grid *g)
+{
+    memset(g, 0, sizeof *g);
+    cm_eval_opts_default(&g->ev);
+    g->max_points = DEFAULT_MAX_POINTS;
+    const char *end = NULL;
+    g->root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!g->root) {
+        long line = 1, col = 1;
+        for (const char *c = text; end && c < end; c++) {
+            if (*c == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        char where[64];
+        snprintf(where, sizeof where, "line %ld, column %ld", line, col);
+        return gerr(file, "not valid JSON (%s)%s", where, "");
+    }
+    if (!cJSON_IsObject(g->root))
+        return gerr(file, "the file must hold a JSON object%s%s", "", "");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, g->root)
+    {
+        if (strcmp(e->string, "name") && strcmp(e->string, "options") &&
+            strcmp(e->string, "max_points") && strcmp(e->string, "sweeps"))
+            return gerr(file, "unknown key '%s' (accepted: name, options, max_points, sweeps)%s",
+                        e->string, "");
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(g->root, "name");
+    if (!cJSON_IsString(name) || !*name->valuestring || strchr(name->valuestring, '/'))
+        return gerr(file, "'name' must be a non-empty text without '/'%s%s", "", "");
+    snprintf(g->name, sizeof g->name, "%s", name->valuestring);
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(g->root, "max_points");
+    if (mp) {
+        if (!cJSON_IsNumber(mp) || mp->valuedouble < 1 || mp->valuedouble > 1e7)
+            return gerr(file, "'max_points' must be a number from 1 to 1e7%s%s", "", "");
+        g->max_points = (size_t)mp->valuedouble;
+    }
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(g->root, "options");
+    if (op) {
+        if (!cJSON_IsObject(op))
+            return gerr(file, "'options' must be an object%s%s", "", "");
+        cJSON_ArrayForEach(e, op)
+        {
+            cm_diag d;
+            cm_diag_clear(&d);
+            if (!strcmp(e->string, "samples") && cJSON_IsNumber(e) && e->valuedouble >= 2 &&
+                e->valuedouble <= (double)CM_MC_MAX_SAMPLES)
+                g->ev.samples = (uint64_t)e->valuedouble;
+            else if (!strcmp(e->string, "seed") && cJSON_IsNumber(e) && e->valuedouble >= 0)
+                g->ev.seed = (uint64_t)e->valuedouble;
+            else if (!strcmp(e->string, "method") && cJSON_IsString(e) &&
+                     !cm_method_parse(e->valuestring, &g->ev.method, &d))
+                ;
+            else if (!strcmp(e->string, "law") && cJSON_IsString(e) &&
+                     !cm_law_find(e->valuestring, &g->ev.law, &d) && cm_law_has_map(g->ev.law))
+                ;
+            else
+                return gerr(file, "option '%s' is not accepted (options: samples 2..2^40, seed >= "
+                                  "0, method auto|exact|mc, law %s)",
+                            e->string, "unified-llama-c4|unified-olmo2|unified-quest");
+        }
+    }
+    const cJSON *sweeps = cJSON_GetObjectItemCaseSensitive(g->root, "sweeps");
+    if (!cJSON_IsObject(sweeps) || cJSON_GetArraySize(sweeps) == 0)
+        return gerr(file, "'sweeps' must be an object of named sweeps, at least one%s%s", "", "");
+    cJSON_ArrayForEach(e, sweeps)
+    {
+        if (!cJSON_IsObject(e))
+            return gerr(file, "sweep '%s' must be an object%s", e->string, "");
+        int rc = expand_sweep(file, g, e);
+        if (rc)
+            return rc;
+    }
+    /* command-line options win */
+    if (o->samples_given)
+        g->ev.samples = o->ev.samples;
+    if (o->ev.seed != 1)
+        g->ev.seed = o->ev.seed;
+    if (o->ev.method != CM_METHOD_AUTO)
+        g->ev.method = o->ev.method;
+    if (o->ev.law)
+        g->ev.law = o->ev.law;
+    if (g->ev.law && !cm_law_has_map(g->ev.law)) /* before anything is written */
+        return usage_error("--law %s: a grid scores rho from GMSE, so it takes a law with a map "
+                           "(unified-llama-c4, unified-olmo2, unified-quest, a fitted unified "
+                           "or map law)",
+                           cm_law_name(g->ev.law));
+    g->ev.threads = o->ev.threads;
+    return 0;
+}
+
+/* A guess of a point's work, for scheduling the longest first: vector
+ * quantizers (codebooks, Monte Carlo), then block formats and compositions. */
+static int cost_of(const char *spec)
+{
+    if (strstr(spec, "vq:"))
+        return 3;
+    if (strstr(spec, "block") || strstr(spec, "mx") || strstr(spec, "nvfp4") || strchr(spec, '+'))
+        return 2;
+    return 1;
+}
+
+void make_order(grid *g)
+{
+    free(g->order);
+    g->order = malloc((g->n ? g->n : 1) * sizeof *g->order);
+    if (!g->order)
+        return;
+    size_t k = 0;
+    for (int c = 3; c >= 1; c--)
+        for (size_t i = 0; i < g->n; i++)
+            if (cost_of(g->pt[i].spec) == c)
+                g->order[k++] = i;
+}
+
+/* parse the points on all cores (building a codebook can take a while) */
+typedef struct parse_job {
+    grid *g;
+    const cm_registry *reg;
+    size_t next;
+    pthread_mutex_t lock;
+} parse_job;
+
+static void *parse_worker(void *arg)
+{
+    parse_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t k = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (k >= j->g->n)
+            return NULL;
+        point *pt = &j->g->pt[j->g->order ? j->g->order[k] : k];
+        pt->st = cm_spec_parse(j->reg, pt->spec, &pt->p, &pt->d);
+    }
+}
+
+/* canonical specs; duplicates (same canonical) are kept once, in file order */
+int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads)
+{
+    parse_job job = {.g = g, .reg = reg};
+    make_order(g);
+    pthread_mutex_init(&job.lock, NULL);
+    pthread_t th[64];
+    unsigned T = threads ? threads : cm_default_threads(), started = 0;
+    T = T > 64 ? 64 : T;
+    for (; started + 1 < T; started++)
+        if (pthread_create(&th[started], NULL, parse_worker, &job))
+            break;
+    parse_worker(&job);
+    for (unsigned k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&job.lock);
+    size_t w = 0;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->pt[i].st) {
+            fprintf(stderr, "%s: error: grid '%s', sweep '%s': ", prog, file, g->pt[i].sweep);
+            return report(g->pt[i].st, &g->pt[i].d, "spec", g->pt[i].spec);
+        }
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        char *c = strdup(cm_pipeline_canonical(g->pt[i].p));
+        if (!c)
+            return EXIT_RUNTIME;
+        int dup = 0;
+        for (size_t j = 0; j < w && !dup; j++)
+            dup = !strcmp(g->pt[j].canon, c);
+        if (dup) {
+            free(c);
+            free(g->pt[i].spec);
+            cm_pipeline_free(g->pt[i].p);
+            continue;
+        }
+        g->pt[w] = g->pt[i];
+        g->pt[w].canon = c;
+        for (const char *q = c; *q; q++)
+            h = (h ^ (unsigned char)*q) * 1099511628211ull;
+        h = (h ^ '\n') * 1099511628211ull;
+        w++;
+    }
+    g->n = w;
+    g->hash = h;
+    make_order(g);
+    return g->order ? 0 : EXIT_RUNTIME;
+}
+
+const char *const default_grid =
+    "{\"name\": \"default\", \"options\": {\"samples\": 8388608},"
+    " \"sweeps\": {"
+    "  \"int\": {\"spec\": \"int\", \"keys\": {\"bits\": {\"from\": 1, \"to\": 8}}},"
+    "  \"fp4\": {\"spec\": \"fp\", \"keys\": {\"e\": {\"from\": 1, \"to\": 2}, \"m\": {\"from\": 0, \"to\": 2}},"
+    "           \"where\": {\"e + m + 1\": 4}},"
+    "  \"fp6\": {\"spec\": \"fp\", \"keys\": {\"e\": {\"from\": 1, \"to\": 4}, \"m\": {\"from\": 0, \"to\": 4}},"
+    "           \"where\": {\"e + m + 1\": 6}},"
+    "  \"fp8\": {\"spec\": \"fp\", \"keys\": {\"e\": {\"from\": 1, \"to\": 6}, \"m\": {\"from\": 0, \"to\": 6}},"
+    "           \"where\": {\"e + m + 1\": 8}},"
+    "  \"blocks\": {\"specs\": [\"mxfp4\", \"mxfp6_e2m3\", \"mxfp6_e3m2\", \"mxfp8_e4m3\", \"mxfp8_e5m2\","
+    "             \"mxint8\", \"nvfp4\", \"nvfp4_4o6\", \"nf4\", \"af4\", \"int4_g32\", \"int4_g128\"]},"
+    "  \"tables\": {\"specs\": [\"lut:name=nf4\", \"lut:name=af4\"]},"
+    "  \"lloydmax\": {\"spec\": \"lloydmax\", \"keys\": {\"levels\": [2, 4, 8, 16, 32, 64, 128, 256]}},"
+    "  \"sparse\": {\"specs\": [\"2:4\", \"2:4+int4\", \"sparse:density=0.5\", \"sparse:density=0.5+int4\"]},"
+    "  \"vq\": {\"specs\": [\"vq:lattice=d4,bits=2\", \"vq:lattice=e8,bits=2\", \"vq:kmeans,dim=2,bits=2\"]}"
+    " }}";

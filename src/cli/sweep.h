@@ -1,0 +1,40 @@
+/* The capmetric program: grid files and their points (sweep.c). */
+#ifndef CM_CLI_SWEEP_H
+#define CM_CLI_SWEEP_H
+
+#include "cli.h"
+
+#define DEFAULT_MAX_POINTS 10000
+
+typedef struct point {
+    char *spec;      /* as generated */
+    char *canon;     /* canonical */
+    const char *sweep;
+    cm_pipeline *p;  /* parsed once, evaluated by one worker */
+    cm_status st;    /* parse status */
+    cm_diag d;
+} point;
+
+typedef struct grid {
+    char name[128];
+    cm_eval_opts ev;
+    size_t max_points;
+    point *pt;
+    size_t n, cap;
+    cJSON *root;     /* the parsed file (sweep names point into it) */
+    size_t *order;   /* the points, longest expected work first (scheduling only) */
+    uint64_t hash;   /* of the canonical point list: merge checks it */
+} grid;
+
+/* the built-in default grid (capmetric grid --default) */
+extern const char *const default_grid;
+
+/* Load and expand grid file `file` (its text) with the command's options. */
+int grid_load(const char *file, const char *text, const opts *o, grid *g);
+void grid_free(grid *g);
+/* Order the points longest first (by a cost estimate from the spec). */
+void make_order(grid *g);
+/* Parse every point's spec on `threads` threads; canonical specs, duplicates removed. */
+int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads);
+
+#endif

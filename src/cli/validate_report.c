@@ -1,0 +1,146 @@
+/* capmetric validate: the report's sections and tables, and the shared
+ * loading and fitting helpers of its sections. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "runs.h"
+#include "validate_int.h"
+
+/* ---- a report: sections of tables, shown three ways -------------------------------- */
+
+
+
+void sec_begin(rep *r, const char *title, const char *text, const char *const *head,
+                      const int *right, size_t ncol)
+{
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "title", title);
+    cJSON_AddStringToObject(s, "text", text);
+    r->rows = cJSON_AddArrayToObject(s, "rows");
+    cJSON_AddItemToArray(r->secs, s);
+    r->head = head;
+    r->ncol = ncol;
+    cli_table_init(&r->t, ncol, head, right);
+    if (!r->quiet)
+        printf("\n== %s ==\n%s\n\n", title, text);
+    fprintf(r->md, "\n## %s\n\n%s\n\n|", title, text);
+    for (size_t c = 0; c < ncol; c++)
+        fprintf(r->md, " %s |", head[c]);
+    fprintf(r->md, "\n|");
+    for (size_t c = 0; c < ncol; c++)
+        fprintf(r->md, "%s|", right[c] ? "---:" : ":---");
+    fprintf(r->md, "\n");
+}
+
+void sec_row(rep *r, const char *const *cells)
+{
+    cli_table_row(&r->t, cells);
+    cJSON *o = cJSON_CreateObject();
+    fprintf(r->md, "|");
+    for (size_t c = 0; c < r->ncol; c++) {
+        char *end;
+        double x = strtod(cells[c], &end);
+        if (cells[c][0] && !*end && isfinite(x))
+            cJSON_AddNumberToObject(o, r->head[c], x);
+        else
+            cJSON_AddStringToObject(o, r->head[c], cells[c]);
+        fprintf(r->md, " %s |", cells[c]);
+    }
+    fprintf(r->md, "\n");
+    cJSON_AddItemToArray(r->rows, o);
+}
+
+void sec_end(rep *r, const char *note)
+{
+    if (!r->quiet)
+        cli_table_print(&r->t);
+    cli_table_fini(&r->t);
+    if (note) {
+        if (!r->quiet)
+            printf("%s\n", note);
+        fprintf(r->md, "\n%s\n", note);
+        cJSON *s = cJSON_GetArrayItem(r->secs, cJSON_GetArraySize(r->secs) - 1);
+        cJSON_AddStringToObject(s, "note", note);
+    }
+}
+
+/* A pass/fail row: what, published, ours, difference, tolerance. */
+void check_row(rep *r, const char *what, double want, double got, double tol, int rel)
+{
+    double diff = rel ? fabs(got - want) / fabs(want) : fabs(got - want);
+    int pass = diff <= tol;
+    char w[32], g[32], df[32], t[32];
+    snprintf(w, sizeof w, "%.7g", want);
+    snprintf(g, sizeof g, "%.7g", got);
+    snprintf(df, sizeof df, rel ? "%.2g%%" : "%.2g", rel ? 100 * diff : diff);
+    snprintf(t, sizeof t, rel ? "%.2g%%" : "%.2g", rel ? 100 * tol : tol);
+    const char *cells[] = {what, w, g, df, t, pass ? "pass" : "FAIL"};
+    sec_row(r, cells);
+    r->checks++;
+    r->failed += !pass;
+}
+
+
+
+
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+
+
+char *path_in(const vctx *v, const char *file)
+{
+    size_t n = strlen(v->dir) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", v->dir, file);
+    return p;
+}
+
+int load(vctx *v, const char *file, runcols *c, cm_fit_mode mode, runs *out)
+{
+    char *p = path_in(v, file);
+    if (!p)
+        return EXIT_RUNTIME;
+    int rc = runs_load(p, c, mode, v->reg, &v->ev, out);
+    free(p);
+    return rc;
+}
+
+int fit(vctx *v, cm_fit_mode mode, const runs *rr, cm_fit_opts *o, cm_fit_result *f,
+               const char *what)
+{
+    cm_fit_data d;
+    runs_data(rr, &d);
+    o->threads = v->threads;
+    cm_diag dg;
+    cm_diag_clear(&dg);
+    cm_status s = cm_fit(mode, &d, o, f, &dg);
+    if (s)
+        return report(s, &dg, what, NULL);
+    return 0;
+}
+
+double param(const cm_fit_result *f, const char *name)
+{
+    for (size_t k = 0; k < f->np; k++)
+        if (!strcmp(f->p[k].name, name))
+            return f->p[k].value;
+    return NAN;
+}

@@ -1,0 +1,256 @@
+/* capmetric validate: unified vs decoupled fits, leave-one-format-out. */
+#include <capmetric/capmetric.h>
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "runs.h"
+#include "validate_int.h"
+
+/* ---- 4. unified vs decoupled; 5. leave one format out ------------------------------ */
+
+static const char *const grp_int_fp[] = {"fit_group=wa_hadamard;wa_fp4_hadamard;bf16_baseline"};
+
+static const char *const grp_all[] = {
+    "fit_group=wa_hadamard;wa_fp4_hadamard;sparse_2of4pairs_int4;bf16_baseline"};
+
+/* RMSE of log residuals of group g (CM_FIT_BASE: the baseline), or all if g == SIZE_MAX - 1 */
+static double group_rmse(const cm_fit_result *f, const runs *rr, size_t g, size_t *cnt)
+{
+    cm_fit_data d;
+    runs_data(rr, &d);
+    double s = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < rr->n; i++) {
+        if (g != SIZE_MAX - 1 && rr->g[i] != g)
+            continue;
+        double e = log(rr->y[i]) - log(cm_fit_predict(f, &d, i));
+        s += e * e;
+        n++;
+    }
+    *cnt = n;
+    return n ? sqrt(s / (double)n) : NAN;
+}
+
+int sec_unified(vctx *v, cJSON *extra)
+{
+    runs ru[2], rd[2];
+    memset(ru, 0, sizeof ru);
+    memset(rd, 0, sizeof rd);
+    cm_fit_result fu[2], fd[2];
+    memset(fu, 0, sizeof fu);
+    memset(fd, 0, sizeof fd);
+    const char *const *ws[2] = {grp_int_fp, grp_all};
+    char *specs = path_in(v, "quest_specs.csv");
+    int rc = specs ? 0 : EXIT_RUNTIME;
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    for (int k = 0; k < 2 && !rc; k++) {
+        runcols c = {0};
+        c.specs_file = specs;
+        c.where = ws[k];
+        c.nwhere = 1;
+        if (!(rc = load(v, "quest_runs.csv", &c, CM_FIT_UNIFIED, &ru[k])) &&
+            !(rc = load(v, "quest_runs.csv", &c, CM_FIT_DECOUPLED, &rd[k])) &&
+            !(rc = fit(v, CM_FIT_UNIFIED, &ru[k], &o, &fu[k], "unified fit")))
+            rc = fit(v, CM_FIT_DECOUPLED, &rd[k], &o, &fd[k], "decoupled fit");
+    }
+    if (rc)
+        goto out;
+    static const char *const h[] = {"runs", "formats", "decoupled params", "decoupled RMSE",
+                                    "unified params", "unified RMSE", "unified / decoupled"};
+    static const int rt[] = {0, 0, 1, 1, 1, 1, 1};
+    sec_begin(&v->r, "Unified vs decoupled (Unified paper Table 4)",
+              "Fit error (RMS of log-loss residuals) on the QuEST W&A Hadamard runs: decoupled = "
+              "one free eff per format; unified = eff = L tanh(F log4(1/GMSE))^C with the GMSE "
+              "computed by capmetric from each format's spec (data/runs/quest_specs.csv). Huber "
+              "delta 1e-3 on log residuals, 1125 starts. The paper's Table 4 (its own runs): "
+              "decoupled 0.00042, tanh 0.00047 (ratio 1.12).",
+              h, rt, 7);
+    for (int k = 0; k < 2; k++) {
+        char b[7][48];
+        snprintf(b[0], sizeof b[0], "%zu", ru[k].n);
+        snprintf(b[1], sizeof b[1], "%s", k ? "INT1-8, FP4, 2:4+INT4, BF16" : "INT1-8, FP4, BF16");
+        snprintf(b[2], sizeof b[2], "%zu", fd[k].np);
+        snprintf(b[3], sizeof b[3], "%.5f", fd[k].rmse);
+        snprintf(b[4], sizeof b[4], "%zu", fu[k].np);
+        snprintf(b[5], sizeof b[5], "%.5f", fu[k].rmse);
+        snprintf(b[6], sizeof b[6], "%.3f", fu[k].rmse / fd[k].rmse);
+        const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6]};
+        sec_row(&v->r, cells);
+    }
+    sec_end(&v->r, NULL);
+
+    /* per format, from the fit with every format */
+    static const char *const h2[] = {"format", "spec", "GMSE", "runs", "decoupled eff",
+                                     "unified rho", "unified RMSE", "spec note"};
+    static const int rt2[] = {0, 0, 1, 1, 1, 1, 1, 0};
+    sec_begin(&v->r, "Unified fit per format",
+              "The fit with every format (second row above): the map's rho at each format's "
+              "GMSE against the free eff, and the fit error of its runs.",
+              h2, rt2, 8);
+    const cm_law *lu = NULL;
+    for (size_t g = 0; g < ru[1].ng; g++) {
+        char b[8][64];
+        size_t cnt;
+        double rm = group_rmse(&fu[1], &ru[1], g, &cnt);
+        char nm[64];
+        snprintf(nm, sizeof nm, "eff[%s]", ru[1].glabel[g]);
+        double F = fu[1].p[5].value, C = fu[1].p[6].value, L = fu[1].p[7].value;
+        double rho = L * pow(tanh(F * cm_eff_bits(ru[1].ggmse[g])), C);
+        snprintf(b[0], sizeof b[0], "%s", ru[1].glabel[g]);
+        snprintf(b[1], sizeof b[1], "%.63s", ru[1].gspec[g] ? ru[1].gspec[g] : "-");
+        snprintf(b[2], sizeof b[2], "%.6g", ru[1].ggmse[g]);
+        snprintf(b[3], sizeof b[3], "%zu", cnt);
+        snprintf(b[4], sizeof b[4], "%.4f", param(&fd[1], nm));
+        snprintf(b[5], sizeof b[5], "%.4f", rho);
+        snprintf(b[6], sizeof b[6], "%.5f", rm);
+        const char *note = ru[1].gnote[g] ? ru[1].gnote[g] : "";
+        snprintf(b[7], sizeof b[7], "%.63s", strstr(note, "approximate") ? "approximate (see "
+                                                                           "quest_specs.csv)"
+                                                                         : "");
+        const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]};
+        sec_row(&v->r, cells);
+    }
+    sec_end(&v->r,
+            "QuEST's sparse format (2 of 4 value-pairs zeroed in groups of 8, weights only, then "
+            "INT4 on weights and activations) is represented by 2:4+int4 applied to one tensor: "
+            "its GMSE (0.139) is far from what the trained eff (0.38) implies, and it dominates "
+            "the unified fit's error when included. The built-in law unified-quest is the fit "
+            "without it.");
+    /* the built-in law is this fit */
+    cm_diag dg;
+    cm_diag_clear(&dg);
+    cm_law_find("unified-quest", &lu, &dg);
+    sec_begin(&v->r, "Built-in law unified-quest",
+              "The constants of the built-in unified-quest law against the refit above (INT1-8, "
+              "FP4, BF16). E is not determined (fitted ~0; the law uses 0).",
+              check_head, check_right, 6);
+    {
+        cm_law_input in = {"", 4, 0, 1e9, 2e10, 0, v->reg, NULL};
+        static const double gm[] = {0.3633802276324186, 0.11884605038769407, 0.011542884500323213};
+        for (int q = 0; q < 3; q++) {
+            char what[64];
+            snprintf(what, sizeof what, "rho(GMSE %.4g)", gm[q]);
+            double F = fu[0].p[5].value, C = fu[0].p[6].value, L = fu[0].p[7].value;
+            check_row(&v->r, what, cm_law_rho(lu, gm[q]),
+                      L * pow(tanh(F * cm_eff_bits(gm[q])), C), 1e-6, 1);
+        }
+        cm_law_output lo;
+        in.gmse = gm[2];
+        cm_law_predict(lu, &in, &lo, &dg);
+        cm_fit_data d;
+        runs_data(&ru[0], &d);
+        double A = fu[0].p[0].value, al = fu[0].p[1].value, B = fu[0].p[2].value,
+               be = fu[0].p[3].value, E = fu[0].p[4].value;
+        double rho = fu[0].p[7].value * pow(tanh(fu[0].p[5].value * cm_eff_bits(gm[2])),
+                                            fu[0].p[6].value);
+        check_row(&v->r, "loss(int4, N=1e9, D=2e10)", lo.loss,
+                  A * pow(1e9 * rho, -al) + B * pow(2e10, -be) + E, 1e-6, 1);
+    }
+    sec_end(&v->r, NULL);
+
+    /* leave one format out */
+    static const char *const h3[] = {"held out", "runs", "predicted eff", "fitted eff",
+                                     "RMSE log-loss", "max |loss error|", "mean error"};
+    static const int rt3[] = {0, 1, 1, 1, 1, 1, 1};
+    sec_begin(&v->r, "Leave one format out",
+              "For each format: the unified law is fitted on all the other formats (and BF16), "
+              "then predicts every run of the held-out format from its GMSE alone - ranking a "
+              "format before training it. Errors in nats/token; for scale, the decoupled fit's "
+              "in-sample RMSE is given above.",
+              h3, rt3, 7);
+    cJSON *lofo = cJSON_AddArrayToObject(extra, "leave_one_format_out");
+    for (size_t g = 0; g < ru[1].ng && !rc; g++) {
+        /* training set: runs of ru[1] not in g (and not the sparse format unless held out) */
+        runs tr = ru[1];
+        size_t n = 0;
+        size_t *keep = malloc(ru[1].n * sizeof *keep);
+        double *N = malloc(ru[1].n * sizeof *N), *D = malloc(ru[1].n * sizeof *D),
+               *y = malloc(ru[1].n * sizeof *y), *x = malloc(ru[1].n * sizeof *x);
+        size_t *gg = malloc(ru[1].n * sizeof *gg);
+        int is_sparse = ru[1].gnote[g] && strstr(ru[1].gnote[g], "approximate");
+        for (size_t i = 0; keep && N && D && y && x && gg && i < ru[1].n; i++) {
+            size_t gi = ru[1].g[i];
+            if (gi == g)
+                continue;
+            if (gi != CM_FIT_BASE && ru[1].gnote[gi] && strstr(ru[1].gnote[gi], "approximate"))
+                continue;
+            keep[n] = i;
+            N[n] = ru[1].N[i], D[n] = ru[1].D[i], y[n] = ru[1].y[i], x[n] = ru[1].x[i];
+            gg[n] = gi;
+            n++;
+        }
+        tr.n = n;
+        tr.N = N, tr.D = D, tr.y = y, tr.x = x, tr.g = gg;
+        cm_fit_result fr;
+        memset(&fr, 0, sizeof fr);
+        if (!keep || !N || !D || !y || !x || !gg)
+            rc = EXIT_RUNTIME;
+        else
+            rc = fit(v, CM_FIT_UNIFIED, &tr, &o, &fr, "leave-one-out fit");
+        if (!rc) {
+            cm_fit_data d;
+            runs_data(&ru[1], &d);
+            double s2 = 0, mx = 0, me = 0;
+            size_t cnt = 0;
+            for (size_t i = 0; i < ru[1].n; i++) {
+                if (ru[1].g[i] != g)
+                    continue;
+                double p = cm_fit_predict(&fr, &d, i);
+                double e = log(ru[1].y[i]) - log(p);
+                s2 += e * e;
+                mx = fmax(mx, fabs(ru[1].y[i] - p));
+                me += ru[1].y[i] - p;
+                cnt++;
+            }
+            double rho = fr.p[7].value * pow(tanh(fr.p[5].value * cm_eff_bits(ru[1].ggmse[g])),
+                                             fr.p[6].value);
+            char nm[64], b[7][48];
+            snprintf(nm, sizeof nm, "eff[%s]", ru[1].glabel[g]);
+            snprintf(b[0], sizeof b[0], "%s%s", ru[1].glabel[g], is_sparse ? " (approx. spec)" : "");
+            snprintf(b[1], sizeof b[1], "%zu", cnt);
+            snprintf(b[2], sizeof b[2], "%.4f", rho);
+            snprintf(b[3], sizeof b[3], "%.4f", param(&fd[1], nm));
+            snprintf(b[4], sizeof b[4], "%.5f", sqrt(s2 / (double)cnt));
+            snprintf(b[5], sizeof b[5], "%.4f", mx);
+            snprintf(b[6], sizeof b[6], "%+.4f", me / (double)cnt);
+            const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6]};
+            sec_row(&v->r, cells);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "held_out", ru[1].glabel[g]);
+            cJSON_AddNumberToObject(e, "rmse_log", sqrt(s2 / (double)cnt));
+            cJSON_AddNumberToObject(e, "max_abs_loss_error", mx);
+            cJSON_AddItemToArray(lofo, e);
+        }
+        cm_fit_result_free(&fr);
+        free(keep), free(N), free(D), free(y), free(x), free(gg);
+    }
+    sec_end(&v->r, "The training sets leave the approximate sparse format out; it is only held "
+                   "out. A positive mean error: the runs are worse than predicted.");
+    cJSON_AddItemToObject(extra, "unified_fit", fit_json(&fu[1], &o));
+    cJSON_AddItemToObject(extra, "unified_fit_int_fp", fit_json(&fu[0], &o));
+out:
+    for (int k = 0; k < 2; k++) {
+        cm_fit_result_free(&fu[k]);
+        cm_fit_result_free(&fd[k]);
+        runs_free(&ru[k]);
+        runs_free(&rd[k]);
+    }
+    free(specs);
+    return rc;
+}
