@@ -224,9 +224,27 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     }
     char title[200];
     snprintf(title, sizeof title, "%s: GMSE against bits", g->name);
-    char *svg1 = pareto ? svg_plot(e, n, pareto, title, "gmse", 1, lx, ly, ln, "Lloyd-Max (scalar optimum)", 1) : NULL;
+    /* the plots take plain arrays */
+    double *px = malloc((n ? n : 1) * sizeof *px), *pg = malloc((n ? n : 1) * sizeof *pg);
+    double *pr = malloc((n ? n : 1) * sizeof *pr);
+    const char **pl = malloc((n ? n : 1) * sizeof *pl);
+    if (!px || !pg || !pr || !pl) {
+        free(pareto);
+        pareto = NULL;
+    }
+    for (size_t i = 0; pareto && i < n; i++) {
+        px[i] = num_of(e[i].obj, "bits");
+        pg[i] = num_of(e[i].obj, "gmse");
+        pr[i] = num_of(e[i].obj, "rho");
+        pl[i] = str_of(e[i].obj, "input");
+    }
+    char *svg1 = pareto ? svg_plot(px, pg, pl, n, pareto, title, "gmse", 1, lx, ly, ln, "Lloyd-Max (scalar optimum)", 1) : NULL;
     snprintf(title, sizeof title, "%s: capacity rho against bits", g->name);
-    char *svg2 = pareto ? svg_plot(e, n, pareto, title, "rho", 0, NULL, NULL, 0, "", 0) : NULL;
+    char *svg2 = pareto ? svg_plot(px, pr, pl, n, pareto, title, "rho", 0, NULL, NULL, 0, "", 0) : NULL;
+    free(px);
+    free(pg);
+    free(pr);
+    free(pl);
     /* meta.json */
     cJSON *meta = cJSON_CreateObject();
     cJSON_AddStringToObject(meta, "tool", "capmetric");

@@ -66,9 +66,9 @@ typedef struct box {
 /* An SVG scatter plot of y (log or linear) against bits, Pareto points
  * filled and labelled (labels moved down until they overlap nothing),
  * optional reference curves. Returns a malloc'ed document. */
-char *svg_plot(const entry *e, size_t n, const int *pareto, const char *title, const char *ykey,
-                      int logy, const double *cx, const double *cy, size_t cn, const char *cname,
-                      int with_dr)
+char *svg_plot(const double *xs, const double *ys, const char *const *plabel, size_t n,
+               const int *pareto, const char *title, const char *ykey, int logy, const double *cx,
+               const double *cy, size_t cn, const char *cname, int with_dr)
 {
     char *doc = NULL;
     size_t len = 0;
@@ -78,7 +78,7 @@ char *svg_plot(const entry *e, size_t n, const int *pareto, const char *title, c
     const double W = 960, H = 600, L = 90, R = 250, T = 50, B = 70;
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        double x = num_of(e[i].obj, "bits"), y = num_of(e[i].obj, ykey);
+        double x = xs[i], y = ys[i];
         if (!isfinite(x) || !isfinite(y) || (logy && !(y > 0)))
             continue;
         xmin = fmin(xmin, x);
@@ -164,7 +164,7 @@ char *svg_plot(const entry *e, size_t n, const int *pareto, const char *title, c
     size_t np = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
-            double x = num_of(e[i].obj, "bits"), y = num_of(e[i].obj, ykey);
+            double x = xs[i], y = ys[i];
             if (!isfinite(x) || !isfinite(y) || (logy && !(y > 0)))
                 continue;
             if (pass == 0) {
@@ -175,7 +175,7 @@ char *svg_plot(const entry *e, size_t n, const int *pareto, const char *title, c
             }
             if (!pareto[i] || !placed)
                 continue;
-            const char *lab = str_of(e[i].obj, "input");
+            const char *lab = plabel[i];
             double w = label_width(lab), px = PX(x), py = PY(y) + 4;
             /* nearest free place: right of the point, then alternately up and
              * down, then the same on the left */
