@@ -6,6 +6,8 @@
 #ifndef CAPMETRIC_ERRORS_H
 #define CAPMETRIC_ERRORS_H
 
+#include <capmetric/export.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -43,7 +45,7 @@ typedef struct cm_diag {
 } cm_diag;
 
 /*! cm_strerror() : short English name of a status. Never NULL. */
-const char *cm_strerror(cm_status s);
+CM_API const char *cm_strerror(cm_status s);
 
 /*! cm_diag_clear() : reset a diagnostic to "no error". NULL is accepted. */
 static inline void cm_diag_clear(cm_diag *d)

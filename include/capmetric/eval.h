@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 #include <capmetric/law.h>
 #include <capmetric/spec.h>
 
@@ -20,8 +21,8 @@ typedef enum cm_method {
 } cm_method;
 
 /*! cm_method_name() / cm_method_parse() */
-const char *cm_method_name(cm_method m);
-cm_status cm_method_parse(const char *text, cm_method *out, cm_diag *diag);
+CM_API const char *cm_method_name(cm_method m);
+CM_API cm_status cm_method_parse(const char *text, cm_method *out, cm_diag *diag);
 
 typedef struct cm_eval_opts {
     uint64_t samples;   /* default 2^24 */
@@ -32,7 +33,7 @@ typedef struct cm_eval_opts {
 } cm_eval_opts;
 
 /*! cm_eval_opts_default() : the defaults of DESIGN §4. */
-void cm_eval_opts_default(cm_eval_opts *o);
+CM_API void cm_eval_opts_default(cm_eval_opts *o);
 
 typedef struct cm_result {
     const char *spec;   /* canonical (owned by the pipeline) */
@@ -57,11 +58,11 @@ typedef struct cm_result {
  * mc_index[i] (if non-NULL) receives pipeline i's index in it or SIZE_MAX.
  * @return CM_OK, or the first failure (diag says which spec). */
 typedef struct cm_mc_run cm_mc_run;
-cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *opts, cm_result *res,
+CM_API cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *opts, cm_result *res,
                   struct cm_mc_run **run, size_t *mc_index, cm_diag *diag);
 
 /*! cm_default_threads() : the number of online cores (at least 1). */
-unsigned cm_default_threads(void);
+CM_API unsigned cm_default_threads(void);
 
 #ifdef __cplusplus
 }

@@ -23,32 +23,32 @@ extern "C" {
 /*! cm_exact_grid_mse() : E[(X - s*Q_G(X/s))^2], X ~ N(0,1), for the k values
  * of `levels` (sorted ascending, finite, at least one; duplicates allowed).
  * @return CM_OK, CM_EINVAL (unsorted, non-finite, s <= 0), CM_ENOMEM. */
-cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse,
+CM_API cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse,
                             cm_diag *diag);
 
 /*! cm_exact_opt_scale() : the s > 0 minimizing cm_exact_grid_mse, and that
  * minimum. @return CM_OK, CM_EINVAL (grid has no non-zero value), CM_ENOMEM,
  * CM_ENUMERIC (minimizer failed). */
-cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s, double *mse,
+CM_API cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s, double *mse,
                              cm_diag *diag);
 
 /*! cm_exact_grid_mse_ex() / cm_exact_opt_scale_ex() : the same for a given
  * rounding (CM_ROUND_NEAREST or CM_ROUND_STOCHASTIC, see format.h). */
-cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigned rounding,
+CM_API cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigned rounding,
                                double *mse, cm_diag *diag);
-cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s,
+CM_API cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s,
                                 double *mse, cm_diag *diag);
 
 /*! cm_exact_pipeline_levels() : the unit-scale grid of stage i as a freshly
  * malloc'ed sorted array (free with free()). CM_EUNSUPPORTED if the stage
  * has no `levels`. */
-cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **levels, size_t *k,
+CM_API cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **levels, size_t *k,
                                    cm_diag *diag);
 
 /*! cm_exact_gmse() : exact GMSE of a planned pipeline (plan.h), or
  * CM_EUNSUPPORTED when it has no exact path (more than one stage, or a stage
  * with neither a grid nor a closed form). */
-cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *diag);
+CM_API cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *diag);
 
 #ifdef __cplusplus
 }

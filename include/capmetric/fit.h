@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,8 +27,8 @@ typedef enum cm_fit_mode {
 } cm_fit_mode;
 
 /*! cm_fit_mode_parse() / cm_fit_mode_name() */
-cm_status cm_fit_mode_parse(const char *text, cm_fit_mode *out, cm_diag *diag);
-const char *cm_fit_mode_name(cm_fit_mode m);
+CM_API cm_status cm_fit_mode_parse(const char *text, cm_fit_mode *out, cm_diag *diag);
+CM_API const char *cm_fit_mode_name(cm_fit_mode m);
 
 /* Group index of an uncompressed run (eff fixed at 1). */
 #define CM_FIT_BASE ((size_t)-1)
@@ -60,7 +61,7 @@ typedef struct cm_fit_opts {
     size_t max_starts;     /* 0 = the whole default grid; else its first max_starts points */
 } cm_fit_opts;
 
-void cm_fit_opts_default(cm_fit_opts *o);
+CM_API void cm_fit_opts_default(cm_fit_opts *o);
 
 typedef struct cm_fit_param {
     char name[64];
@@ -89,14 +90,14 @@ typedef struct cm_fit_result {
  * non-finite values, fewer points than parameters, a group without points),
  * CM_ENUMERIC (no start converged; diag gives the best cost found), CM_ENOMEM.
  * Free the result with cm_fit_result_free, also on failure. */
-cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *data, const cm_fit_opts *opts,
+CM_API cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *data, const cm_fit_opts *opts,
                  cm_fit_result *res, cm_diag *diag);
 
 /*! cm_fit_predict() : the fitted model at point i of `data` (same groups and
  * families as the fit; a point may come from another data set). */
-double cm_fit_predict(const cm_fit_result *res, const cm_fit_data *data, size_t i);
+CM_API double cm_fit_predict(const cm_fit_result *res, const cm_fit_data *data, size_t i);
 
-void cm_fit_result_free(cm_fit_result *res);
+CM_API void cm_fit_result_free(cm_fit_result *res);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -120,25 +121,25 @@ static inline double cm_mask_bits(int mask, double group, double kept, double fr
 
 /*! cm_grid_init() : copy k >= 1 values (sorted ascending, distinct, finite).
  * @return CM_OK, CM_EINVAL (not sorted, repeated or not finite), CM_ENOMEM. */
-cm_status cm_grid_init(cm_grid *g, const double *levels, size_t k, cm_diag *diag);
+CM_API cm_status cm_grid_init(cm_grid *g, const double *levels, size_t k, cm_diag *diag);
 
 /*! cm_grid_fini() : release; accepts a zeroed or already released grid. */
-void cm_grid_fini(cm_grid *g);
+CM_API void cm_grid_fini(cm_grid *g);
 
 /*! cm_grid_index() : index of the value nearest to v (ties to the even index;
  * saturating); v must not be NaN. */
-size_t cm_grid_index(const cm_grid *g, double v);
+CM_API size_t cm_grid_index(const cm_grid *g, double v);
 
 /*! cm_grid_quantize() : y[i] = nearest value to x[i] (NaN stays NaN). */
-void cm_grid_quantize(const cm_grid *g, const double *x, double *y, size_t n);
+CM_API void cm_grid_quantize(const cm_grid *g, const double *x, double *y, size_t n);
 
 /*! cm_grid_levels() : the levels() member of a grid-backed format. */
-cm_status cm_grid_levels(const cm_grid *g, double *out, size_t cap, size_t *count);
+CM_API cm_status cm_grid_levels(const cm_grid *g, double *out, size_t cap, size_t *count);
 
 /*! cm_grid_encode() / cm_grid_decode() : codes = indices into the grid;
  * NaN has no code (CM_EUNSUPPORTED), a code >= k is CM_ERANGE. */
-cm_status cm_grid_encode(const cm_grid *g, const double *x, uint64_t *codes, size_t n);
-cm_status cm_grid_decode(const cm_grid *g, const uint64_t *codes, double *x, size_t n);
+CM_API cm_status cm_grid_encode(const cm_grid *g, const double *x, uint64_t *codes, size_t n);
+CM_API cm_status cm_grid_decode(const cm_grid *g, const uint64_t *codes, double *x, size_t n);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -12,7 +13,7 @@ extern "C" {
 
 /*! cm_file_read() : the whole file, NUL-terminated (free with free()); its
  * length in *len if len is non-NULL. NULL on failure with errno set. */
-char *cm_file_read(const char *path, size_t *len);
+CM_API char *cm_file_read(const char *path, size_t *len);
 
 /* A CSV table: a header row, then rows of the same width. Fields are
  * separated by ',', may be quoted with '"' ("" inside quotes is one quote);
@@ -27,15 +28,15 @@ typedef struct cm_csv {
 /*! cm_csv_read() : read `path`. CM_EIO (cannot read), CM_EPARSE (empty file,
  * a row of another width, an unterminated quote, a duplicate or empty column
  * name; diag->line says where), CM_ENOMEM. Free with cm_csv_free. */
-cm_status cm_csv_read(const char *path, cm_csv **out, cm_diag *diag);
+CM_API cm_status cm_csv_read(const char *path, cm_csv **out, cm_diag *diag);
 
 /*! cm_csv_col() : index of the column called `name`, or -1. */
-long cm_csv_col(const cm_csv *t, const char *name);
+CM_API long cm_csv_col(const cm_csv *t, const char *name);
 
 /*! cm_csv_at() : the text of row r, column c. */
-const char *cm_csv_at(const cm_csv *t, size_t r, size_t c);
+CM_API const char *cm_csv_at(const cm_csv *t, size_t r, size_t c);
 
-void cm_csv_free(cm_csv *t);
+CM_API void cm_csv_free(cm_csv *t);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 #include <capmetric/registry.h>
 
 #ifdef __cplusplus
@@ -20,28 +21,28 @@ extern "C" {
 typedef struct cm_law cm_law;
 
 /*! cm_law_find() : a built-in law by name; CM_ENOTFOUND lists the names. */
-cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *diag);
-size_t cm_law_count(void);
-const cm_law *cm_law_get(size_t i);
-const char *cm_law_name(const cm_law *law);
-const char *cm_law_source(const cm_law *law);
+CM_API cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *diag);
+CM_API size_t cm_law_count(void);
+CM_API const cm_law *cm_law_get(size_t i);
+CM_API const char *cm_law_name(const cm_law *law);
+CM_API const char *cm_law_source(const cm_law *law);
 /*! cm_law_form() : the law's formula, one line. */
-const char *cm_law_form(const cm_law *law);
+CM_API const char *cm_law_form(const cm_law *law);
 /*! cm_law_inputs() : what the law reads from a format, one line. */
-const char *cm_law_inputs(const cm_law *law);
+CM_API const char *cm_law_inputs(const cm_law *law);
 
 /*! cm_law_has_map() : 1 if the law maps any GMSE to rho (the tanh map), so
  * that cm_law_rho() is defined for every format. */
-int cm_law_has_map(const cm_law *law);
+CM_API int cm_law_has_map(const cm_law *law);
 
 /*! cm_law_rho() : rho = L tanh(F log4(1/gmse))^C (Unified paper Eq. 3), 0 for
  * gmse >= 1, L for gmse == 0; NaN for NaN or negative input, and NaN for a
  * law without a map. */
-double cm_law_rho(const cm_law *law, double gmse);
+CM_API double cm_law_rho(const cm_law *law, double gmse);
 
 /*! cm_eff_bits() : log4(1/gmse), the bits of an ideal quantizer with this
  * error (+inf for 0). */
-double cm_eff_bits(double gmse);
+CM_API double cm_eff_bits(double gmse);
 
 /* Which tensors of a training run the format is applied to. */
 #define CM_TENSOR_W 1u  /* weights */
@@ -50,7 +51,7 @@ double cm_eff_bits(double gmse);
 #define CM_TENSOR_G 8u  /* gradients (backward pass) */
 
 /*! cm_tensors_parse() : "w,a,kv,g" (any non-empty subset) to CM_TENSOR_* bits. */
-cm_status cm_tensors_parse(const char *text, unsigned *out, cm_diag *diag);
+CM_API cm_status cm_tensors_parse(const char *text, unsigned *out, cm_diag *diag);
 
 typedef struct cm_law_input {
     const char *spec;           /* canonical spec */
@@ -73,7 +74,7 @@ typedef struct cm_law_output {
 /*! cm_law_predict() : judge one format at (N, D).
  * @return CM_OK, CM_EUNSUPPORTED (the law cannot judge this format; diag says
  *   why and what it accepts), CM_EINVAL (N or D not positive). */
-cm_status cm_law_predict(const cm_law *law, const cm_law_input *in, cm_law_output *out,
+CM_API cm_status cm_law_predict(const cm_law *law, const cm_law_input *in, cm_law_output *out,
                          cm_diag *diag);
 
 /*! cm_law_load() : a law from a JSON file written by `capmetric fit --save`:
@@ -83,10 +84,10 @@ cm_status cm_law_predict(const cm_law *law, const cm_law_input *in, cm_law_outpu
  *    "table": [{"label": "...", "spec": "..."|null, "effN": .., "effD": ..}]}
  * "map" laws have no constants; "unified" laws use the first family's map.
  * Free with cm_law_free. CM_EIO, CM_EPARSE (with the key at fault). */
-cm_status cm_law_load(const char *path, cm_law **out, cm_diag *diag);
+CM_API cm_status cm_law_load(const char *path, cm_law **out, cm_diag *diag);
 
 /*! cm_law_free() : release a loaded law. NULL and built-in laws are accepted. */
-void cm_law_free(cm_law *law);
+CM_API void cm_law_free(cm_law *law);
 
 #ifdef __cplusplus
 }

@@ -36,32 +36,32 @@ typedef struct cm_mc_run cm_mc_run;
  * the plans are only read and may be shared with other threads.
  * @return CM_OK, CM_EINVAL (bad options), CM_ERANGE (samples out of range,
  *   group too large), CM_ENOMEM. */
-cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *opts,
+CM_API cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *opts,
                           cm_mc_run **out, cm_diag *diag);
-void cm_mc_run_free(cm_mc_run *run);
+CM_API void cm_mc_run_free(cm_mc_run *run);
 
 /*! cm_mc_gmse() : GMSE estimate of pipeline i and its standard error. */
-void cm_mc_gmse(const cm_mc_run *run, size_t i, double *mean, double *se);
+CM_API void cm_mc_gmse(const cm_mc_run *run, size_t i, double *mean, double *se);
 
 /*! cm_mc_diff() : estimate of GMSE(i) - GMSE(j) on the common samples and its
  * paired standard error. */
-void cm_mc_diff(const cm_mc_run *run, size_t i, size_t j, double *diff, double *se);
+CM_API void cm_mc_diff(const cm_mc_run *run, size_t i, size_t j, double *diff, double *se);
 
 /*! cm_mc_samples() / cm_mc_batches() : values used per pipeline; batch count. */
-uint64_t cm_mc_samples(const cm_mc_run *run);
-uint64_t cm_mc_batches(const cm_mc_run *run);
+CM_API uint64_t cm_mc_samples(const cm_mc_run *run);
+CM_API uint64_t cm_mc_batches(const cm_mc_run *run);
 
 /*! cm_mc_batch_size() : values per batch (the last batch may hold fewer). */
-uint64_t cm_mc_batch_size(const cm_mc_run *run);
+CM_API uint64_t cm_mc_batch_size(const cm_mc_run *run);
 
 /*! cm_mc_batch_sums() : pipeline i's squared-error sum in every batch, in batch
  * order (cm_mc_batches() values). Two runs with the same seed, samples and
  * batch size saw the same values batch for batch, so their sums can be paired
  * across runs as within one. */
-void cm_mc_batch_sums(const cm_mc_run *run, size_t i, double *out);
+CM_API void cm_mc_batch_sums(const cm_mc_run *run, size_t i, double *out);
 
 /*! cm_mc_seconds() : wall time of the run. */
-double cm_mc_seconds(const cm_mc_run *run);
+CM_API double cm_mc_seconds(const cm_mc_run *run);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 #include <capmetric/eval.h>
 
 #ifdef __cplusplus
@@ -14,14 +15,14 @@ extern "C" {
 /*! cm_report_json() : the JSON document of DESIGN §4 for n results, as a
  * malloc'ed string (free with free()). Non-finite numbers are written as the
  * strings "inf", "-inf" and "nan" (JSON has no such numbers). */
-cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *opts, char **out,
+CM_API cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *opts, char **out,
                          cm_diag *diag);
 
 /*! cm_report_csv() : header + one row per result, same keys as the JSON. */
-cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *diag);
+CM_API cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *diag);
 
 /*! cm_version() : the library version string. */
-const char *cm_version(void);
+CM_API const char *cm_version(void);
 
 #ifdef __cplusplus
 }

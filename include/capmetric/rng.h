@@ -8,6 +8,8 @@
 #ifndef CAPMETRIC_RNG_H
 #define CAPMETRIC_RNG_H
 
+#include <capmetric/export.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,31 +26,31 @@ typedef struct cm_pcg64 {
 } cm_pcg64;
 
 /*! cm_pcg32_seed() : pcg32_srandom_r(initstate, initseq). */
-void cm_pcg32_seed(cm_pcg32 *g, uint64_t initstate, uint64_t initseq);
+CM_API void cm_pcg32_seed(cm_pcg32 *g, uint64_t initstate, uint64_t initseq);
 /*! cm_pcg32_next() : next 32-bit output. */
-uint32_t cm_pcg32_next(cm_pcg32 *g);
+CM_API uint32_t cm_pcg32_next(cm_pcg32 *g);
 
 /*! cm_pcg64_seed() : pcg64_srandom_r with 128-bit initstate/initseq given as
  * (hi, lo) halves. */
-void cm_pcg64_seed(cm_pcg64 *g, uint64_t state_hi, uint64_t state_lo, uint64_t seq_hi,
+CM_API void cm_pcg64_seed(cm_pcg64 *g, uint64_t state_hi, uint64_t state_lo, uint64_t seq_hi,
                    uint64_t seq_lo);
 /*! cm_pcg64_next() : next 64-bit output. */
-uint64_t cm_pcg64_next(cm_pcg64 *g);
+CM_API uint64_t cm_pcg64_next(cm_pcg64 *g);
 
 /*! cm_pcg64_stream() : the generator of stream `stream` of seed `seed`: the
  * Monte-Carlo engine's batch i uses cm_pcg64_stream(g, seed, i). Distinct
  * streams have distinct increments and decorrelated start states. */
-void cm_pcg64_stream(cm_pcg64 *g, uint64_t seed, uint64_t stream);
+CM_API void cm_pcg64_stream(cm_pcg64 *g, uint64_t seed, uint64_t stream);
 
 /*! cm_uniform01() : uniform double in [0, 1) with 53 random bits. */
-double cm_uniform01(cm_pcg64 *g);
+CM_API double cm_uniform01(cm_pcg64 *g);
 
 /*! cm_gauss_fill() : n independent N(0,1) variates (256-layer ziggurat,
  * Marsaglia & Tsang 2000, tables built at first use, thread-safe). */
-void cm_gauss_fill(cm_pcg64 *g, double *out, size_t n);
+CM_API void cm_gauss_fill(cm_pcg64 *g, double *out, size_t n);
 
 /*! cm_gauss() : one N(0,1) variate. */
-double cm_gauss(cm_pcg64 *g);
+CM_API double cm_gauss(cm_pcg64 *g);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/export.h>
 #include <capmetric/format.h>
 #include <capmetric/registry.h>
 
@@ -31,47 +32,47 @@ typedef struct cm_pipeline cm_pipeline;
  *   (a key given twice), CM_ERANGE (value out of range) or a status from the
  *   format; diag->pos/len point at the offending text. The registry must
  *   outlive the pipeline. */
-cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **out,
+CM_API cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **out,
                         cm_diag *diag);
 
 /*! cm_pipeline_free() : release a pipeline. NULL is accepted. */
-void cm_pipeline_free(cm_pipeline *p);
+CM_API void cm_pipeline_free(cm_pipeline *p);
 
 /*! cm_pipeline_canonical() / cm_pipeline_input() : canonical and typed spec. */
-const char *cm_pipeline_canonical(const cm_pipeline *p);
-const char *cm_pipeline_input(const cm_pipeline *p);
+CM_API const char *cm_pipeline_canonical(const cm_pipeline *p);
+CM_API const char *cm_pipeline_input(const cm_pipeline *p);
 
 /*! cm_pipeline_family() : family names of the stages joined by '+'. */
-const char *cm_pipeline_family(const cm_pipeline *p);
+CM_API const char *cm_pipeline_family(const cm_pipeline *p);
 
 /*! cm_pipeline_stages() / cm_pipeline_format() / cm_pipeline_params() */
-size_t cm_pipeline_stages(const cm_pipeline *p);
-const cm_format *cm_pipeline_format(const cm_pipeline *p, size_t i);
-const void *cm_pipeline_params(const cm_pipeline *p, size_t i);
+CM_API size_t cm_pipeline_stages(const cm_pipeline *p);
+CM_API const cm_format *cm_pipeline_format(const cm_pipeline *p, size_t i);
+CM_API const void *cm_pipeline_params(const cm_pipeline *p, size_t i);
 
 /*! cm_pipeline_bits() : storage bits per value. A pipeline stores what its
  * last stage stores (sparsity mask costs will be added by sparse stages). */
-double cm_pipeline_bits(const cm_pipeline *p);
+CM_API double cm_pipeline_bits(const cm_pipeline *p);
 
 /*! cm_pipeline_group() : least common multiple of the stages' groups. */
-size_t cm_pipeline_group(const cm_pipeline *p);
+CM_API size_t cm_pipeline_group(const cm_pipeline *p);
 
 /*! cm_pipeline_scale() : the scale stage i was given: 1 for a non-scalar or
  * block-scaled stage, the value of `scale=VALUE`, NaN for `scale=opt` (the
  * engine resolves the optimum into a cm_plan, see plan.h: cm_plan_scale). */
-double cm_pipeline_scale(const cm_pipeline *p, size_t i);
+CM_API double cm_pipeline_scale(const cm_pipeline *p, size_t i);
 
 /*! cm_pipeline_scale_is_opt() : 1 when stage i asks for the optimal scale. */
-int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i);
+CM_API int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i);
 
 /*! cm_pipeline_registry() : the registry the pipeline was parsed against. */
-const cm_registry *cm_pipeline_registry(const cm_pipeline *p);
+CM_API const cm_registry *cm_pipeline_registry(const cm_pipeline *p);
 
 /*! cm_pipeline_slice() : a pipeline of stage i alone (its canonical spec is
  * that stage's), sharing p's parsed parameters: no re-parsing. p must
  * outlive the slice; free the slice with cm_pipeline_free.
  * @return CM_OK, CM_EINVAL (i out of range), CM_ENOMEM. */
-cm_status cm_pipeline_slice(const cm_pipeline *p, size_t i, cm_pipeline **out, cm_diag *diag);
+CM_API cm_status cm_pipeline_slice(const cm_pipeline *p, size_t i, cm_pipeline **out, cm_diag *diag);
 
 /*! cm_pipeline_state_alloc() : per-thread working memory to apply p to data
  * in chunks of at most `chunk` values. `scales` (p's stage count, or NULL
@@ -83,15 +84,15 @@ cm_status cm_pipeline_slice(const cm_pipeline *p, size_t i, cm_pipeline **out, c
  * cm_pipeline_apply() : y = pipeline(x) for n values (a multiple of the
  * group). For tests and tools; the Monte-Carlo engine uses the same code. */
 typedef struct cm_pipeline_state cm_pipeline_state;
-cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, size_t chunk,
+CM_API cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, size_t chunk,
                                   cm_pipeline_state **out, cm_diag *diag);
-void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *st);
-void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *st, const double *x, double *y,
+CM_API void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *st);
+CM_API void cm_pipeline_apply(const cm_pipeline *p, cm_pipeline_state *st, const double *x, double *y,
                        size_t n);
 
 /*! cm_pipeline_state_seed() : reseed the randomized stages (stochastic
  * rounding) of a state; the Monte-Carlo engine does it at every batch. */
-void cm_pipeline_state_seed(const cm_pipeline *p, cm_pipeline_state *st, uint64_t seed);
+CM_API void cm_pipeline_state_seed(const cm_pipeline *p, cm_pipeline_state *st, uint64_t seed);
 
 #ifdef __cplusplus
 }
