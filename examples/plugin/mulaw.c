@@ -6,16 +6,22 @@
  * nearest level (the exact engine integrates that rule), under the host's
  * global scale, so `levels` gives the exact GMSE and the optimal scale.
  *
+ * The plugin calls the host only through the table it is handed in
+ * cm_plugin_init (grid rounding here), so it links against nothing: built
+ * with the installed headers alone it has no undefined cm_* symbol.
+ *
  * Build (after `meson install` of capmetric):
- *   cc -shared -fPIC -O2 -o mulaw.so mulaw.c $(pkg-config --cflags --libs capmetric)
+ *   cc -shared -fPIC -fvisibility=hidden -O2 -o mulaw.so mulaw.c $(pkg-config --cflags capmetric) -lm
  * Use:
  *   capmetric eval --plugin ./mulaw.so mulaw:bits=4 "mulaw:bits=8,mu=100"
  */
 #include <capmetric/format.h>
-#include <capmetric/grid.h>
 
 #include <math.h>
 #include <stdlib.h>
+
+/* the host's services, kept by cm_plugin_init */
+static const cm_host *host;
 
 typedef struct mulaw {
     cm_grid grid;  /* the levels at unit scale, with the host's rounding helper */
@@ -46,7 +52,7 @@ static cm_status parse(const cm_value *v, void **out, cm_diag *d)
         double u = ((double)i + 0.5) / (double)(k / 2) - 1.0;
         lv[i] = copysign(expm1(fabs(u) * log1p(mu)) / mu, u);
     }
-    cm_status st = cm_grid_init(&p->grid, lv, k, d);
+    cm_status st = host->grid_init(&p->grid, lv, k, d);
     free(lv);
     if (st) {
         free(p);
@@ -61,7 +67,7 @@ static void release(void *pp)
 {
     mulaw *p = pp;
     if (p) {
-        cm_grid_fini(&p->grid);
+        host->grid_fini(&p->grid);
         free(p);
     }
 }
@@ -77,22 +83,22 @@ static size_t group(const void *pp)
 static void quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     (void)state;
-    cm_grid_quantize(&((const mulaw *)pp)->grid, x, y, n);
+    host->grid_quantize(&((const mulaw *)pp)->grid, x, y, n);
 }
 
 static cm_status levels(const void *pp, double *out, size_t cap, size_t *count)
 {
-    return cm_grid_levels(&((const mulaw *)pp)->grid, out, cap, count);
+    return host->grid_levels(&((const mulaw *)pp)->grid, out, cap, count);
 }
 
 static cm_status encode(const void *pp, const double *x, uint64_t *codes, size_t n)
 {
-    return cm_grid_encode(&((const mulaw *)pp)->grid, x, codes, n);
+    return host->grid_encode(&((const mulaw *)pp)->grid, x, codes, n);
 }
 
 static cm_status decode(const void *pp, const uint64_t *codes, double *x, size_t n)
 {
-    return cm_grid_decode(&((const mulaw *)pp)->grid, codes, x, n);
+    return host->grid_decode(&((const mulaw *)pp)->grid, codes, x, n);
 }
 
 static const cm_alias aliases[] = {{"mulaw8", "mulaw:bits=8"}};
@@ -119,11 +125,12 @@ static const cm_format mulaw_format = {
 
 static const cm_format *const formats[] = {&mulaw_format};
 
-/* The one exported symbol. */
-CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count)
+/* The one exported symbol: keep the host table, hand over the formats. */
+CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_init(const cm_host *h, size_t *count)
 {
-    if (CM_ABI_MAJOR_OF(host_abi) != CM_ABI_MAJOR)
+    if (CM_ABI_MAJOR_OF(h->abi) != CM_ABI_MAJOR)
         return NULL;
+    host = h;
     *count = 1;
     return formats;
 }

@@ -11,6 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../host_int.h"
+
 typedef struct e8m0 {
     cm_grid grid;
 } e8m0;
@@ -24,7 +26,7 @@ static cm_status e8_parse(const cm_value *v, void **out, cm_diag *d)
     e8m0 *p = malloc(sizeof *p);
     if (!p)
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
-    cm_status st = cm_grid_init(&p->grid, lv, 255, d);
+    cm_status st = CM_HOST->grid_init(&p->grid, lv, 255, d);
     if (st) {
         free(p);
         return st;
@@ -37,7 +39,7 @@ static void e8_free(void *pp)
 {
     e8m0 *p = pp;
     if (p) {
-        cm_grid_fini(&p->grid);
+        CM_HOST->grid_fini(&p->grid);
         free(p);
     }
 }
@@ -57,19 +59,19 @@ static size_t e8_group(const void *p)
 static void e8_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     (void)state;
-    cm_grid_quantize(&((const e8m0 *)pp)->grid, x, y, n);
+    CM_HOST->grid_quantize(&((const e8m0 *)pp)->grid, x, y, n);
 }
 
 static cm_status e8_levels(const void *pp, double *out, size_t cap, size_t *count)
 {
-    return cm_grid_levels(&((const e8m0 *)pp)->grid, out, cap, count);
+    return CM_HOST->grid_levels(&((const e8m0 *)pp)->grid, out, cap, count);
 }
 
 static cm_status e8_encode(const void *pp, const double *x, uint64_t *codes, size_t n)
 {
     const e8m0 *p = pp;
     for (size_t i = 0; i < n; i++)
-        codes[i] = isnan(x[i]) ? 255u : cm_grid_index(&p->grid, x[i]);
+        codes[i] = isnan(x[i]) ? 255u : CM_HOST->grid_index(&p->grid, x[i]);
     return CM_OK;
 }
 

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../host_int.h"
+
 enum { SP_NONE, SP_OCP, SP_IEEE };
 static const char *const sp_names[] = {"none", "ocp", "ieee"};
 
@@ -248,7 +250,7 @@ static void fp_quantize(const void *pp, void *state, const double *x, double *y,
     if (p->round == RND_SR && state) {
         fp_state *st = state;
         for (size_t i = 0; i < n; i++)
-            y[i] = fp_round_slow(p, x[i], cm_uniform01(&st->g));
+            y[i] = fp_round_slow(p, x[i], CM_HOST->uniform01(&st->g));
         return;
     }
     if (p->round == RND_RNE && !p->overflow_inf) {
@@ -268,14 +270,14 @@ static size_t fp_state_size(const void *pp)
 static cm_status fp_state_init(const void *pp, void *state)
 {
     (void)pp;
-    cm_pcg64_stream(&((fp_state *)state)->g, 0, 0);
+    CM_HOST->rng_stream(&((fp_state *)state)->g, 0, 0);
     return CM_OK;
 }
 
 static void fp_state_seed(const void *pp, void *state, uint64_t seed)
 {
     (void)pp;
-    cm_pcg64_stream(&((fp_state *)state)->g, seed, 0);
+    CM_HOST->rng_stream(&((fp_state *)state)->g, seed, 0);
 }
 
 static unsigned fp_rounding(const void *pp)

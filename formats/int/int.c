@@ -13,6 +13,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../host_int.h"
+
 enum { GRID_MIDRISE, GRID_SYMMETRIC, GRID_TWOS };
 enum { PACK_CODE, PACK_DENSE };
 
@@ -142,7 +144,7 @@ static void int_quantize(const void *pp, void *state, const double *x, double *y
         const double off = p->grid == GRID_MIDRISE ? 0.5 : 0.0;
         int_state *st = state;
         for (size_t i = 0; i < n; i++)
-            y[i] = code_slow(p, x[i], st && p->round == RND_SR ? cm_uniform01(&st->g) : 0.5) + off;
+            y[i] = code_slow(p, x[i], st && p->round == RND_SR ? CM_HOST->uniform01(&st->g) : 0.5) + off;
         return;
     }
     if (p->grid != GRID_MIDRISE) {
@@ -222,14 +224,14 @@ static size_t int_state_size(const void *pp)
 static cm_status int_state_init(const void *pp, void *state)
 {
     (void)pp;
-    cm_pcg64_stream(&((int_state *)state)->g, 0, 0);
+    CM_HOST->rng_stream(&((int_state *)state)->g, 0, 0);
     return CM_OK;
 }
 
 static void int_state_seed(const void *pp, void *state, uint64_t seed)
 {
     (void)pp;
-    cm_pcg64_stream(&((int_state *)state)->g, seed, 0);
+    CM_HOST->rng_stream(&((int_state *)state)->g, seed, 0);
 }
 
 static unsigned int_rounding(const void *pp)

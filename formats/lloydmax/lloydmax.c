@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../host_int.h"
+
 #define INV_SQRT_2PI 0.39894228040143267794
 
 typedef struct lm_params {
@@ -149,10 +151,11 @@ static cm_status lm_parse(const cm_value *v, void **out, cm_diag *d)
         free(p);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
-    gsl_set_error_handler_off(); /* GSL must report, never abort (DESIGN §3) */
+    /* GSL's aborting handler is the library's to turn off (once, when a
+     * registry is made): a format's parse changes no global state */
     cm_status st = design(y, n);
     if (st == CM_OK)
-        st = cm_grid_init(&p->g, y, n, d);
+        st = CM_HOST->grid_init(&p->g, y, n, d);
     else
         cm_diag_set_key(d, st, "levels", "lloydmax: design of %zu levels did not converge", n);
     free(y);
@@ -170,7 +173,7 @@ static void lm_free(void *pp)
     lm_params *p = pp;
     if (!p)
         return;
-    cm_grid_fini(&p->g);
+    CM_HOST->grid_fini(&p->g);
     free(p);
 }
 
@@ -191,7 +194,7 @@ static void lm_quantize(const void *pp, void *state, const double *x, double *y,
 {
     const lm_params *p = pp;
     (void)state;
-    cm_grid_quantize(&p->g, x, y, n);
+    CM_HOST->grid_quantize(&p->g, x, y, n);
 }
 
 static cm_status lm_levels(const void *pp, double *out, size_t cap, size_t *count)
@@ -212,7 +215,7 @@ static cm_status lm_encode(const void *pp, const double *x, uint64_t *codes, siz
     for (size_t i = 0; i < n; i++) {
         if (isnan(x[i]))
             return CM_EUNSUPPORTED;
-        codes[i] = cm_grid_index(&p->g, x[i]);
+        codes[i] = CM_HOST->grid_index(&p->g, x[i]);
     }
     return CM_OK;
 }

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../host_int.h"
+
 #define LUT_MAX 65536
 
 /* bitsandbytes functional.py get_4bit_type('nf4') */
@@ -199,7 +201,7 @@ static cm_status lut_parse(const cm_value *v, void **out, cm_diag *d)
         free(vals);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
-    cm_status st = cm_grid_init(&p->g, vals, k, d);
+    cm_status st = CM_HOST->grid_init(&p->g, vals, k, d);
     free(vals);
     if (st) {
         free(p);
@@ -215,7 +217,7 @@ static void lut_free(void *pp)
     lut_params *p = pp;
     if (!p)
         return;
-    cm_grid_fini(&p->g);
+    CM_HOST->grid_fini(&p->g);
     free(p);
 }
 
@@ -236,22 +238,22 @@ static void lut_quantize(const void *pp, void *state, const double *x, double *y
 {
     const lut_params *p = pp;
     (void)state;
-    cm_grid_quantize(&p->g, x, y, n);
+    CM_HOST->grid_quantize(&p->g, x, y, n);
 }
 
 static cm_status lut_levels(const void *pp, double *out, size_t cap, size_t *count)
 {
-    return cm_grid_levels(&((const lut_params *)pp)->g, out, cap, count);
+    return CM_HOST->grid_levels(&((const lut_params *)pp)->g, out, cap, count);
 }
 
 static cm_status lut_encode(const void *pp, const double *x, uint64_t *codes, size_t n)
 {
-    return cm_grid_encode(&((const lut_params *)pp)->g, x, codes, n);
+    return CM_HOST->grid_encode(&((const lut_params *)pp)->g, x, codes, n);
 }
 
 static cm_status lut_decode(const void *pp, const uint64_t *codes, double *x, size_t n)
 {
-    return cm_grid_decode(&((const lut_params *)pp)->g, codes, x, n);
+    return CM_HOST->grid_decode(&((const lut_params *)pp)->g, codes, x, n);
 }
 
 static int lut_print(const void *pp, char *buf, size_t cap)

@@ -39,6 +39,8 @@
 
 #include "vq_int.h"
 
+#include "../host_int.h"
+
 /* ---- file codebooks ------------------------------------------------------------------ */
 
 static int cmp_rows(const void *a, const void *b, void *arg)
@@ -318,8 +320,8 @@ static cm_status optimize_scale(vq *p, cm_diag *dg)
         return cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
     }
     cm_pcg64 g;
-    cm_pcg64_stream(&g, 0x5ca1e, 0);
-    cm_gauss_fill(&g, x, n);
+    CM_HOST->rng_stream(&g, 0x5ca1e, 0);
+    CM_HOST->gauss_fill(&g, x, n);
     /* codebook RMS -> unit: the bracket starts around there */
     double rms = 0;
     for (size_t i = 0; i < p->K * p->d; i++)

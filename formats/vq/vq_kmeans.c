@@ -16,6 +16,8 @@
 
 #include "vq_int.h"
 
+#include "../host_int.h"
+
 /* ---- k-means --------------------------------------------------------------------- */
 
 /* argmin_j |x_i - c_j|^2 for n vectors, by D = |c|^2 - 2 X C^T (BLAS) */
@@ -61,12 +63,12 @@ cm_status vq_kmeans(double *cb, size_t K, size_t d, uint64_t seed, cm_diag *dg)
         goto out;
     }
     cm_pcg64 g;
-    cm_pcg64_stream(&g, seed, 0x6b6d65616e73ull); /* "kmeans" */
-    cm_gauss_fill(&g, x, n * d);
+    CM_HOST->rng_stream(&g, seed, 0x6b6d65616e73ull); /* "kmeans" */
+    CM_HOST->gauss_fill(&g, x, n * d);
     double best_mse = INFINITY;
     for (int r = 0; r < restarts; r++) {
         /* k-means++ seeding (Arthur & Vassilvitskii 2007) */
-        size_t first = (size_t)(cm_uniform01(&g) * (double)n);
+        size_t first = (size_t)(CM_HOST->uniform01(&g) * (double)n);
         memcpy(c, x + first * d, d * sizeof *c);
         for (size_t i = 0; i < n; i++)
             best[i] = vq_dist2(x + i * d, c, d);
@@ -74,7 +76,7 @@ cm_status vq_kmeans(double *cb, size_t K, size_t d, uint64_t seed, cm_diag *dg)
             double tot = 0;
             for (size_t i = 0; i < n; i++)
                 tot += best[i];
-            double u = cm_uniform01(&g) * tot, run = 0;
+            double u = CM_HOST->uniform01(&g) * tot, run = 0;
             size_t pick = n - 1;
             for (size_t i = 0; i < n; i++) {
                 run += best[i];

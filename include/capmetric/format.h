@@ -25,6 +25,13 @@
  * any type) and passes to state_init once per thread; the hot loop never
  * allocates.
  *
+ * Host services. A format calls the host only through the versioned table
+ * of functions the host hands it (cm_host below, the way SQLite hands
+ * extensions sqlite3_api_routines): a plugin links against nothing and has
+ * no undefined cm_* symbol. Built-in families use the same table. The inline
+ * helpers of errors.h, grid.h and rng.h (cm_diag_set, cm_fp_round, ...) need
+ * no host.
+ *
  * Self-contained: this header needs only C11 and the C library. */
 #ifndef CAPMETRIC_FORMAT_H
 #define CAPMETRIC_FORMAT_H
@@ -33,13 +40,15 @@
 #include <stdint.h>
 
 #include <capmetric/errors.h>
+#include <capmetric/grid.h>
+#include <capmetric/rng.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CM_ABI_MAJOR 1u
-#define CM_ABI_MINOR 2u /* 1: rounding, state_seed; 2: select, pass_* */
+#define CM_ABI_MAJOR 2u /* 2: plugins receive a cm_host table (cm_plugin_init) */
+#define CM_ABI_MINOR 0u /* 1.1: rounding, state_seed; 1.2: select, pass_* */
 #define CM_ABI_VERSION ((CM_ABI_MAJOR << 16) | CM_ABI_MINOR)
 #define CM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 
@@ -185,20 +194,58 @@ struct cm_format {
 
 
 
-/* The one symbol a plugin exports. It returns the plugin's formats (static
+/* The services the host offers formats. The struct starts with `abi` and
+ * `size` and only grows at the end: check `size` (CM_HOST_HAS) before using
+ * a member appended after the ABI you were built for. Every member of ABI
+ * 2.0 is non-NULL. All are thread-safe. */
+typedef struct cm_host {
+    uint32_t abi;   /* CM_ABI_VERSION of the host */
+    uint32_t size;  /* sizeof(cm_host) in the host */
+    /* nearest-value rounding onto a sorted grid (grid.h) */
+    cm_status (*grid_init)(cm_grid *g, const double *levels, size_t k, cm_diag *diag);
+    void (*grid_fini)(cm_grid *g);
+    size_t (*grid_index)(const cm_grid *g, double v);
+    void (*grid_quantize)(const cm_grid *g, const double *x, double *y, size_t n);
+    cm_status (*grid_levels)(const cm_grid *g, double *out, size_t cap, size_t *count);
+    cm_status (*grid_encode)(const cm_grid *g, const double *x, uint64_t *codes, size_t n);
+    cm_status (*grid_decode)(const cm_grid *g, const uint64_t *codes, double *x, size_t n);
+    /* random streams (rng.h): the engine's generator and Gaussian sampler */
+    void (*rng_stream)(cm_pcg64 *g, uint64_t seed, uint64_t stream);
+    uint64_t (*rng_next)(cm_pcg64 *g);
+    double (*uniform01)(cm_pcg64 *g);
+    void (*gauss_fill)(cm_pcg64 *g, double *out, size_t n);
+    /* a whole file, NUL-terminated, within the host's size cap; release it
+     * with file_free. CM_EIO (cannot read: diag says why), CM_ERANGE (too
+     * large), CM_ENOMEM. */
+    cm_status (*file_read)(const char *path, char **text, size_t *len, cm_diag *diag);
+    void (*file_free)(char *text);
+    /* the standard normal distribution: P(X <= x), P(X > x), its inverse */
+    double (*normal_cdf)(double x);
+    double (*normal_sf)(double x);
+    double (*normal_quantile)(double p);
+} cm_host;
+
+/* Is member m of the host table there (a host of an older minor ABI)? */
+#define CM_HOST_HAS(host, m) \
+    ((host)->size >= offsetof(cm_host, m) + sizeof((host)->m) && (host)->m)
+
+/* The one symbol a plugin exports. It keeps `host` (valid as long as the
+ * plugin is loaded) for its formats' calls, returns its formats (static
  * storage, valid until the plugin is unloaded) and stores their number in
- * *count, or returns NULL if it cannot serve a host of ABI `host_abi`
- * (compare CM_ABI_MAJOR_OF(host_abi) with CM_ABI_MAJOR). Build plugins with
+ * *count; or returns NULL if it cannot serve a host of ABI host->abi
+ * (compare CM_ABI_MAJOR_OF(host->abi) with CM_ABI_MAJOR). Build plugins with
  * -fvisibility=hidden and mark this one function CM_PLUGIN_EXPORT. */
 #if defined(__GNUC__)
 #define CM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #else
 #define CM_PLUGIN_EXPORT
 #endif
-CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count);
+CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_init(const cm_host *host, size_t *count);
 
-typedef const cm_format *const *(*cm_plugin_query_fn)(uint32_t host_abi, size_t *count);
-#define CM_PLUGIN_QUERY_SYMBOL "cm_plugin_query"
+typedef const cm_format *const *(*cm_plugin_init_fn)(const cm_host *host, size_t *count);
+#define CM_PLUGIN_INIT_SYMBOL "cm_plugin_init"
+/* the entry point of ABI 1 plugins, which the host recognizes to refuse them */
+#define CM_PLUGIN_QUERY_SYMBOL_V1 "cm_plugin_query"
 
 /* Offset past a member: the smallest `size` a format must declare to have it. */
 #define CM_FORMAT_HAS(fmt, member) \

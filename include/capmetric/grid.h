@@ -2,8 +2,10 @@
  *
  * A helper for formats (built-in and plugins) whose quantizer is "round to
  * the nearest of these values": O(log k) branch-free search, ties to the
- * even index, saturation beyond the ends, NaN passed through. Plugins that
- * use it resolve the symbols from the host's libcapmetric at load time. */
+ * even index, saturation beyond the ends, NaN passed through. Formats reach
+ * the functions through the host table (format.h: cm_host), so a plugin needs
+ * no host symbol; the library exports them for other callers. The inline
+ * helpers below need nothing. */
 #ifndef CAPMETRIC_GRID_H
 #define CAPMETRIC_GRID_H
 

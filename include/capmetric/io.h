@@ -11,8 +11,18 @@
 extern "C" {
 #endif
 
+/* Every whole-file read of capmetric stops at this size (grid files, law
+ * files, CSV tables, codebooks, lookup tables): CM_FILE_MAX_MB MiB, or the
+ * environment variable CAPMETRIC_MAX_FILE_MB when it is set to a positive
+ * integer. */
+#define CM_FILE_MAX_MB 256u
+/*! cm_file_max() : the cap in bytes now in force. */
+CM_API size_t cm_file_max(void);
+
 /*! cm_file_read() : the whole file, NUL-terminated (free with free()); its
- * length in *len if len is non-NULL. NULL on failure with errno set. */
+ * length in *len if len is non-NULL. NULL on failure with errno set: EFBIG
+ * past cm_file_max(), EISDIR for a folder, ENOMEM, or fopen's errno.
+ * Thread-safe. */
 CM_API char *cm_file_read(const char *path, size_t *len);
 
 /* A CSV table: a header row, then rows of the same width. Fields are

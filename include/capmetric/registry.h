@@ -55,6 +55,10 @@ CM_API const cm_alias *cm_registry_alias_get(const cm_registry *reg, size_t i, c
  * reason. The registry keeps the library open until cm_registry_free. */
 CM_API cm_status cm_registry_load_plugin(cm_registry *reg, const char *path, cm_diag *diag);
 
+/*! cm_registry_host() : the host-services table every format is handed
+ * (built-ins and plugins alike; see cm_host in format.h). Static storage. */
+CM_API const cm_host *cm_registry_host(void);
+
 /*! cm_registry_generic_params() : keys the host adds to every family with
  * CM_FORMAT_SCALAR (currently `scale`), appended after the family's own. */
 CM_API const cm_param *cm_registry_generic_params(size_t *count);

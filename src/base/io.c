@@ -8,19 +8,36 @@
 
 #include "util_int.h"
 
+size_t cm_file_max(void)
+{
+    const char *e = getenv("CAPMETRIC_MAX_FILE_MB");
+    char *end;
+    unsigned long long mb = e && *e ? strtoull(e, &end, 10) : 0;
+    if (e && *e && *end == '\0' && mb > 0 && mb <= ((size_t)-1 >> 21))
+        return (size_t)mb << 20;
+    return (size_t)CM_FILE_MAX_MB << 20;
+}
+
 char *cm_file_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
     errno = 0;
+    const size_t cap = cm_file_max();
     cm_buf b;
     cm_buf_init(&b);
     char chunk[8192];
     size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
+    int big = 0;
+    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + r > cap) { /* /dev/zero, a mistaken path: stop at the cap */
+            big = 1;
+            break;
+        }
         cm_buf_putn(&b, chunk, r);
-    int bad = ferror(f) ? (errno ? errno : EIO) : 0; /* e.g. EISDIR for a folder */
+    }
+    int bad = big ? EFBIG : ferror(f) ? (errno ? errno : EIO) : 0; /* e.g. EISDIR for a folder */
     fclose(f);
     if (bad || b.oom) {
         cm_buf_free(&b);

@@ -23,9 +23,9 @@ static const cm_format *const builtin[] = {
     &cm_format_vq,
 };
 
-const cm_format *const *cm_builtin_query(uint32_t host_abi, size_t *count)
+const cm_format *const *cm_builtin_init(const cm_host *host, size_t *count)
 {
-    if (CM_ABI_MAJOR_OF(host_abi) != CM_ABI_MAJOR)
+    if (CM_ABI_MAJOR_OF(host->abi) != CM_ABI_MAJOR)
         return NULL;
     *count = sizeof builtin / sizeof builtin[0];
     return builtin;

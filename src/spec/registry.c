@@ -157,8 +157,10 @@ cm_status cm_registry_alloc(cm_registry **out, cm_diag *d)
     cm_registry *r = calloc(1, sizeof *r);
     if (!r)
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    /* GSL reports, never aborts (DESIGN §3): before any format's parse */
+    cm_gsl_quiet();
     size_t n = 0;
-    const cm_format *const *list = cm_builtin_query(CM_ABI_VERSION, &n);
+    const cm_format *const *list = cm_builtin_init(cm_registry_host(), &n);
     for (size_t i = 0; list && i < n; i++) {
         cm_status st = cm_registry_add(r, list[i], "built-in", d);
         if (st) {
@@ -269,21 +271,29 @@ cm_status cm_registry_load_plugin(cm_registry *r, const char *path, cm_diag *d)
     cm_buf_free(&p);
     if (!h)
         return cm_diag_set(d, CM_EPLUGIN, "plugin '%s': cannot load: %s", path, dlerror());
-    cm_plugin_query_fn q;
-    void *sym = dlsym(h, CM_PLUGIN_QUERY_SYMBOL);
+    cm_plugin_init_fn q;
+    void *sym = dlsym(h, CM_PLUGIN_INIT_SYMBOL);
     memcpy(&q, &sym, sizeof q); /* object -> function pointer, as POSIX allows */
     if (!sym) {
+        int v1 = dlsym(h, CM_PLUGIN_QUERY_SYMBOL_V1) != NULL;
         dlclose(h);
+        if (v1)
+            return cm_diag_set(d, CM_EABI,
+                               "plugin '%s' was built for plugin ABI 1 (it exports '%s'); this "
+                               "host is ABI %u.%u: rebuild it against this capmetric's headers "
+                               "(it then exports '%s', which receives the host table)",
+                               path, CM_PLUGIN_QUERY_SYMBOL_V1, CM_ABI_MAJOR, CM_ABI_MINOR,
+                               CM_PLUGIN_INIT_SYMBOL);
         return cm_diag_set(d, CM_EPLUGIN, "plugin '%s': no symbol '%s' (a plugin exports it)",
-                           path, CM_PLUGIN_QUERY_SYMBOL);
+                           path, CM_PLUGIN_INIT_SYMBOL);
     }
     size_t n = 0;
-    const cm_format *const *list = q(CM_ABI_VERSION, &n);
+    const cm_format *const *list = q(cm_registry_host(), &n);
     if (!list || n == 0) {
         dlclose(h);
         return cm_diag_set(d, CM_EABI,
                            "plugin '%s': %s() returned no formats for host ABI %u.%u", path,
-                           CM_PLUGIN_QUERY_SYMBOL, CM_ABI_MAJOR, CM_ABI_MINOR);
+                           CM_PLUGIN_INIT_SYMBOL, CM_ABI_MAJOR, CM_ABI_MINOR);
     }
     size_t n0 = r->n, na0 = r->na;
     for (size_t i = 0; i < n; i++) {

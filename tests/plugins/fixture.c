@@ -80,10 +80,19 @@ static const cm_format fmt = {
 
 static const cm_format *const list[] = {&fmt};
 
-#ifndef FIXTURE_NO_QUERY
+#if defined(FIXTURE_ABI_V1)
+/* a plugin of ABI 1: the old entry point, which the host must refuse by name */
+CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count);
 CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_query(uint32_t host_abi, size_t *count)
 {
     (void)host_abi;
+    *count = 1;
+    return list;
+}
+#elif !defined(FIXTURE_NO_QUERY)
+CM_PLUGIN_EXPORT const cm_format *const *cm_plugin_init(const cm_host *host, size_t *count)
+{
+    (void)host;
 #ifdef FIXTURE_QUERY_NULL
     (void)count;
     (void)list;

@@ -22,7 +22,8 @@ refused() { # refused WANT FILE
 
 for m in "$@"; do
     case "$(basename "$m")" in
-    fixture_no_query.so) refused "no symbol 'cm_plugin_query'" "$m" ;;
+    fixture_no_query.so) refused "no symbol 'cm_plugin_init'" "$m" ;;
+    fixture_abi_v1.so) refused "built for plugin ABI 1" "$m" ;;
     fixture_wrong_abi.so) refused "major must match" "$m" ;;
     fixture_query_null.so) refused "returned no formats for host ABI" "$m" ;;
     fixture_small_struct.so) refused "smaller than" "$m" ;;

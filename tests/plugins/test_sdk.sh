@@ -26,8 +26,25 @@ for h in capmetric.h format.h grid.h errors.h; do
 done
 cd "$tmp"
 cp "$src/examples/plugin/mulaw.c" .
-# the README's command (pkg-config pointed at the staging directory)
-cc -shared -fPIC -O2 -o mulaw.so mulaw.c $(pc --cflags --libs)
+# the README's command (pkg-config pointed at the staging directory): the
+# installed headers only, no -lcapmetric
+cc -shared -fPIC -fvisibility=hidden -O2 -o mulaw.so mulaw.c $(pc --cflags) -lm
+undef=$(nm -D --undefined-only mulaw.so | awk '{print $NF}' | grep '^cm_' || true)
+[ -z "$undef" ] || { echo "FAIL: the example plugin needs host symbols: $undef"; exit 1; }
+exported=$(nm -D --undefined-only mulaw.so >/dev/null; nm -D --defined-only mulaw.so | awk '{print $NF}' | grep -v '^_' | sort | tr '\n' ' ')
+[ "$exported" = "cm_plugin_init " ] || { echo "FAIL: the plugin exports '$exported'"; exit 1; }
+# the library exports exactly what its installed headers declare
+incdir=$(pc --variable=includedir)/capmetric
+lib=$(find "$tmp/stage" -name 'libcapmetric.so.*.*' | head -n 1)
+cat "$incdir"/*.h | grep -o 'cm_[a-z0-9_]*' | sort -u >declared
+extra=$(nm -D --defined-only "$lib" | awk '{print $NF}' | grep -v '^_' | sort | comm -23 - declared | tr '\n' ' ')
+[ -z "$extra" ] || { echo "FAIL: the library exports names no public header declares: $extra"; exit 1; }
+# each public header compiles on its own
+for h in "$incdir"/*.h; do
+    printf '#include <capmetric/%s>\ntypedef int not_empty;\n' "$(basename "$h")" >one.c
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $(pc --cflags) one.c ||
+        { echo "FAIL: capmetric/$(basename "$h") does not compile alone"; exit 1; }
+done
 cm=$(find "$tmp/stage" -path '*/bin/capmetric' | head -n 1)
 export LD_LIBRARY_PATH=$libdir
 "$cm" eval --plugin ./mulaw.so "mulaw:bits=6" --json >e.json
@@ -36,4 +53,4 @@ e=$("$JQ" e.json results.0.gmse); g=$("$JQ" m.json results.0.gmse); s=$("$JQ" m.
 [ "$("$JQ" e.json results.0.method)" = exact ] || { echo "FAIL: not exact"; exit 1; }
 awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' ||
     { echo "FAIL: mc $g vs exact $e (se $s)"; exit 1; }
-echo "sdk: 1 passed, 0 failed (installed build of the example: gmse $e exact, $g +- $s mc)"
+echo "sdk: 5 passed, 0 failed (no host symbol in the example, exports = headers, headers alone, installed build of the example: gmse $e exact, $g +- $s mc)"
