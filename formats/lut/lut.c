@@ -67,41 +67,11 @@ static int cmp_double(const void *a, const void *b)
 /* Read a table from a JSON file; *out is malloc'ed. */
 static cm_status read_file(const char *path, double **out, size_t *n, cm_diag *d)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cm_diag_set_key(d, CM_EIO, "file", "lut: cannot open '%s': %s", path,
-                               strerror(errno));
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            if (cap > ((size_t)64 << 20)) {
-                free(buf);
-                fclose(f);
-                return cm_diag_set_key(d, CM_ERANGE, "file", "lut: '%s' is larger than 64 MiB",
-                                       path);
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return cm_diag_set(d, CM_ENOMEM, "out of memory");
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + len, 1, 4096, f);
-        len += r;
-        if (r < 4096)
-            break;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(buf);
-        return cm_diag_set_key(d, CM_EIO, "file", "lut: error reading '%s'", path);
-    }
-    buf[len] = '\0';
+    cm_diag why;
+    cm_status rs = CM_HOST->file_read(path, &buf, NULL, &why);
+    if (rs) /* the host says what failed; say whose file it is */
+        return cm_diag_set_key(d, rs, "file", "lut: %s", why.msg);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(buf, &end, 1);
     if (!root) {
@@ -114,12 +84,12 @@ static cm_status read_file(const char *path, double **out, size_t *n, cm_diag *d
                 col++;
             }
         }
-        free(buf);
+        CM_HOST->file_free(buf);
         return cm_diag_set_key(d, CM_EPARSE, "file",
                                "lut: '%s' is not valid JSON (line %ld, column %ld)", path, line,
                                col);
     }
-    free(buf);
+    CM_HOST->file_free(buf);
     const cJSON *arr = cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "values");
     cm_status st = CM_OK;
     if (!cJSON_IsArray(arr)) {

@@ -55,35 +55,22 @@ static int cmp_rows(const void *a, const void *b, void *arg)
 
 static cm_status read_codebook(const char *path, vq *p, cm_diag *dg)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cm_diag_set_key(dg, CM_EIO, "file", "vq: cannot open '%s': %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (len < 0 || len > (64L << 20)) {
-        fclose(f);
-        return cm_diag_set_key(dg, CM_ERANGE, "file", "vq: '%s' is larger than 64 MiB", path);
-    }
-    char *buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        fclose(f);
-        return cm_diag_set_key(dg, CM_EIO, "file", "vq: error reading '%s'", path);
-    }
-    fclose(f);
-    buf[len] = 0;
+    char *buf = NULL;
+    cm_diag why;
+    cm_status rs = CM_HOST->file_read(path, &buf, NULL, &why);
+    if (rs) /* the host says what failed; say whose file it is */
+        return cm_diag_set_key(dg, rs, "file", "vq: %s", why.msg);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(buf, &end, 1);
     if (!root) {
         long line = 1, col = 1;
         for (const char *c = buf; end && c < end; c++)
             *c == '\n' ? (line++, col = 1) : col++;
-        free(buf);
+        CM_HOST->file_free(buf);
         return cm_diag_set_key(dg, CM_EPARSE, "file", "vq: '%s' is not valid JSON (line %ld, column %ld)",
                                path, line, col);
     }
-    free(buf);
+    CM_HOST->file_free(buf);
     cm_status st = CM_OK;
     const cJSON *dim = cJSON_GetObjectItemCaseSensitive(root, "dim");
     const cJSON *cw = cJSON_GetObjectItemCaseSensitive(root, "codewords");

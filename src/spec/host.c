@@ -19,12 +19,14 @@ static cm_status host_file_read(const char *path, char **text, size_t *len, cm_d
         int e = errno;
         if (e == EFBIG)
             return cm_diag_set(d, CM_ERANGE,
-                               "cannot read '%s': larger than %zu MiB (set CAPMETRIC_MAX_FILE_MB "
+                               "'%s' is larger than %zu MiB (set CAPMETRIC_MAX_FILE_MB "
                                "for a larger cap)",
                                path, cm_file_max() >> 20);
         if (e == ENOMEM)
             return cm_diag_set(d, CM_ENOMEM, "cannot read '%s': out of memory", path);
-        return cm_diag_set(d, CM_EIO, "cannot read '%s': %s", path, strerror(e));
+        if (e == EISDIR || e == EIO)
+            return cm_diag_set(d, CM_EIO, "error reading '%s': %s", path, strerror(e));
+        return cm_diag_set(d, CM_EIO, "cannot open '%s': %s", path, strerror(e));
     }
     *text = t;
     return CM_OK;
