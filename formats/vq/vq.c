@@ -399,6 +399,105 @@ static int by_norm_desc(const void *a, const void *b, void *arg)
     return (x < y) - (x > y);
 }
 
+/* A lattice or k-means codebook of 2^(bits dim) words (dim 0: the lattice's). */
+static cm_status generate_codebook(vq *p, const cm_value *v, size_t dim, double bits, cm_diag *dg)
+{
+    cm_status st = CM_OK;
+    size_t want = p->lattice && p->lattice != L_Z ? vq_lattice_dim(p->lattice, 0) : 0;
+    if (want && dim && dim != want) {
+        st = cm_diag_set_key(dg, CM_EINVAL, "dim", "vq: lattice %s has dimension %zu, not %zu",
+                             v[0].text, want, dim);
+        return st;
+    }
+    p->d = want ? want : dim;
+    if (!p->d) {
+        st = cm_diag_set_key(dg, CM_EINVAL, "dim", "vq: give dim=1..%d", MAX_DIM);
+        return st;
+    }
+    double kk = exp2(bits * (double)p->d);
+    if (kk > (double)MAX_CODEWORDS || kk < 2) {
+        st = cm_diag_set_key(dg, CM_ERANGE, "bits",
+                             "vq: bits=%g at dim=%zu means %.3g codewords, %.3g MiB of codebook "
+                             "(accepted: 2 to %zu codewords)",
+                             bits, p->d, kk, kk * (double)p->d * 8 / 1048576.0, MAX_CODEWORDS);
+        return st;
+    }
+    p->K = (size_t)llround(kk);
+    if (fabs((double)p->K - kk) > 1e-6 * kk) {
+        st = cm_diag_set_key(dg, CM_ERANGE, "bits",
+                             "vq: 2^(bits*dim) must be a whole number of codewords (bits=%g, "
+                             "dim=%zu)",
+                             bits, p->d);
+        return st;
+    }
+    p->cb = malloc(p->K * p->d * sizeof *p->cb);
+    if (!p->cb) {
+        st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
+        return st;
+    }
+    if (p->lattice) {
+        if ((st = vq_build_lattice(p, dg)))
+            return st;
+    } else {
+        char path[4096];
+        uint64_t seed = (uint64_t)v[7].num;
+        int cached = vq_cache_path(path, sizeof path, p->K, p->d, seed) == 0 &&
+                     vq_cache_read(path, p->cb, p->K, p->d) == 0;
+        if (!cached) {
+            if ((st = vq_kmeans(p->cb, p->K, p->d, seed, dg)))
+                return st;
+            if (vq_cache_path(path, sizeof path, p->K, p->d, seed) == 0)
+                vq_cache_write(path, p->cb, p->K, p->d);
+        }
+    }
+    return CM_OK;
+}
+
+/* Norms, search order and the lattice membership table of a codebook. */
+static cm_status index_codebook(vq *p, cm_diag *dg)
+{
+    cm_status st = CM_OK;
+    /* norms (lattice: |c| for the overload search; codebooks: |c|^2 for BLAS) */
+    p->nrm = malloc(p->K * sizeof *p->nrm);
+    p->order = malloc(p->K * sizeof *p->order);
+    if (!p->nrm || !p->order) {
+        st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
+        return st;
+    }
+    for (size_t i = 0; i < p->K; i++) {
+        double n2 = 0;
+        for (size_t k = 0; k < p->d; k++) {
+            n2 += p->cb[i * p->d + k] * p->cb[i * p->d + k];
+            p->cmax = fmax(p->cmax, fabs(p->cb[i * p->d + k]));
+        }
+        p->nrm[i] = p->lattice ? sqrt(n2) : n2;
+        p->order[i] = i;
+    }
+    if (p->lattice) {
+        qsort_r(p->order, p->K, sizeof *p->order, by_norm_desc, p->nrm);
+        size_t ts = 1;
+        while (ts < 2 * p->K)
+            ts *= 2;
+        p->tmask = ts - 1;
+        p->table = malloc(ts * sizeof *p->table);
+        p->key = malloc(p->K * p->d);
+        if (!p->table || !p->key) {
+            st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
+            return st;
+        }
+        for (size_t i = 0; i < ts; i++)
+            p->table[i] = -1;
+        for (size_t i = 0; i < p->K; i++) {
+            vq_point_key(p->lattice, p->cb + i * p->d, p->key + i * p->d, p->d);
+            size_t s = vq_hash_key(p->key + i * p->d, p->d) & p->tmask;
+            while (p->table[s] >= 0)
+                s = (s + 1) & p->tmask;
+            p->table[s] = (int32_t)i;
+        }
+    }
+    return CM_OK;
+}
+
 static cm_status vq_parse(const cm_value *v, void **out, cm_diag *dg)
 {
     vq *p = calloc(1, sizeof *p);
@@ -425,92 +524,11 @@ static cm_status vq_parse(const cm_value *v, void **out, cm_diag *dg)
         if ((st = read_codebook(v[3].text, p, dg)))
             goto fail;
     } else {
-        size_t want = p->lattice && p->lattice != L_Z ? vq_lattice_dim(p->lattice, 0) : 0;
-        if (want && dim && dim != want) {
-            st = cm_diag_set_key(dg, CM_EINVAL, "dim", "vq: lattice %s has dimension %zu, not %zu",
-                                 v[0].text, want, dim);
+        if ((st = generate_codebook(p, v, dim, bits, dg)))
             goto fail;
-        }
-        p->d = want ? want : dim;
-        if (!p->d) {
-            st = cm_diag_set_key(dg, CM_EINVAL, "dim", "vq: give dim=1..%d", MAX_DIM);
-            goto fail;
-        }
-        double kk = exp2(bits * (double)p->d);
-        if (kk > (double)MAX_CODEWORDS || kk < 2) {
-            st = cm_diag_set_key(dg, CM_ERANGE, "bits",
-                                 "vq: bits=%g at dim=%zu means %.3g codewords, %.3g MiB of codebook "
-                                 "(accepted: 2 to %zu codewords)",
-                                 bits, p->d, kk, kk * (double)p->d * 8 / 1048576.0, MAX_CODEWORDS);
-            goto fail;
-        }
-        p->K = (size_t)llround(kk);
-        if (fabs((double)p->K - kk) > 1e-6 * kk) {
-            st = cm_diag_set_key(dg, CM_ERANGE, "bits",
-                                 "vq: 2^(bits*dim) must be a whole number of codewords (bits=%g, "
-                                 "dim=%zu)",
-                                 bits, p->d);
-            goto fail;
-        }
-        p->cb = malloc(p->K * p->d * sizeof *p->cb);
-        if (!p->cb) {
-            st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
-            goto fail;
-        }
-        if (p->lattice) {
-            if ((st = vq_build_lattice(p, dg)))
-                goto fail;
-        } else {
-            char path[4096];
-            uint64_t seed = (uint64_t)v[7].num;
-            int cached = vq_cache_path(path, sizeof path, p->K, p->d, seed) == 0 &&
-                         vq_cache_read(path, p->cb, p->K, p->d) == 0;
-            if (!cached) {
-                if ((st = vq_kmeans(p->cb, p->K, p->d, seed, dg)))
-                    goto fail;
-                if (vq_cache_path(path, sizeof path, p->K, p->d, seed) == 0)
-                    vq_cache_write(path, p->cb, p->K, p->d);
-            }
-        }
     }
-    /* norms (lattice: |c| for the overload search; codebooks: |c|^2 for BLAS) */
-    p->nrm = malloc(p->K * sizeof *p->nrm);
-    p->order = malloc(p->K * sizeof *p->order);
-    if (!p->nrm || !p->order) {
-        st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
+    if ((st = index_codebook(p, dg)))
         goto fail;
-    }
-    for (size_t i = 0; i < p->K; i++) {
-        double n2 = 0;
-        for (size_t k = 0; k < p->d; k++) {
-            n2 += p->cb[i * p->d + k] * p->cb[i * p->d + k];
-            p->cmax = fmax(p->cmax, fabs(p->cb[i * p->d + k]));
-        }
-        p->nrm[i] = p->lattice ? sqrt(n2) : n2;
-        p->order[i] = i;
-    }
-    if (p->lattice) {
-        qsort_r(p->order, p->K, sizeof *p->order, by_norm_desc, p->nrm);
-        size_t ts = 1;
-        while (ts < 2 * p->K)
-            ts *= 2;
-        p->tmask = ts - 1;
-        p->table = malloc(ts * sizeof *p->table);
-        p->key = malloc(p->K * p->d);
-        if (!p->table || !p->key) {
-            st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < ts; i++)
-            p->table[i] = -1;
-        for (size_t i = 0; i < p->K; i++) {
-            vq_point_key(p->lattice, p->cb + i * p->d, p->key + i * p->d, p->d);
-            size_t s = vq_hash_key(p->key + i * p->d, p->d) & p->tmask;
-            while (p->table[s] >= 0)
-                s = (s + 1) & p->tmask;
-            p->table[s] = (int32_t)i;
-        }
-    }
     p->exact_overload = ov == 2 || (ov == 0 && p->K <= 4096);
     if (v[6].is_word) {
         if ((st = optimize_scale(p, dg)))

@@ -128,6 +128,82 @@ static int check_opt(const char *a)
     return 0;
 }
 
+/* An option that takes a value: check it and store it in o; 0 or an exit code. */
+static int set_valued(opts *o, const char *a, const char *val)
+{
+    cm_diag d;
+    cm_diag_clear(&d);
+    uint64_t u;
+    if (!strcmp(a, "--samples")) {
+        if (parse_count(val, &u) || u < CM_MC_MIN_SAMPLES || u > CM_MC_MAX_SAMPLES)
+            return usage_error("--samples '%s' is not accepted (accepted: a whole number "
+                               "from 2 to 2^40, e.g. 16777216, 2^24 or 1e6)",
+                               val);
+        o->ev.samples = u;
+        o->samples_given = 1;
+    } else if (!strcmp(a, "--seed")) {
+        if (parse_count(val, &u))
+            return usage_error("--seed '%s' is not accepted (accepted: a whole number from "
+                               "0 to 2^64-1)",
+                               val);
+        o->ev.seed = u;
+    } else if (!strcmp(a, "--threads")) {
+        if (parse_count(val, &u) || u < 1 || u > 1024)
+            return usage_error("--threads '%s' is not accepted (accepted: 1 to 1024)", val);
+        o->ev.threads = (unsigned)u;
+    } else if (!strcmp(a, "--method")) {
+        if (cm_method_parse(val, &o->ev.method, &d))
+            return usage_error("--method: %s", d.msg);
+    } else if (!strcmp(a, "--law")) {
+        if (!strncmp(val, "file:", 5)) {
+            cm_law_free(o->law_owned);
+            o->law_owned = NULL;
+            if (cm_law_load(val + 5, &o->law_owned, &d))
+                return usage_error("--law: %s", d.msg);
+            o->ev.law = o->law_owned;
+        } else if (cm_law_find(val, &o->ev.law, &d)) {
+            return usage_error("--law: %s", d.msg);
+        }
+    } else if (!strcmp(a, "--params") || !strcmp(a, "--tokens") || !strcmp(a, "--memory")) {
+        double x;
+        if (parse_amount(val, &x))
+            return usage_error("%s", !strcmp(a, "--params")
+                                         ? "--params: not a positive number (accepted: e.g. "
+                                           "1e9, 7B, 350M, 125000000)"
+                                     : !strcmp(a, "--tokens")
+                                         ? "--tokens: not a positive number (accepted: e.g. "
+                                           "2e10, 20B, 1.5T)"
+                                         : "--memory: not a positive number of bits (e.g. "
+                                           "16e9, 2G)");
+        *(!strcmp(a, "--params") ? &o->params : !strcmp(a, "--tokens") ? &o->tokens
+                                                                       : &o->memory) = x;
+    } else if (!strcmp(a, "--tensors")) {
+        if (cm_tensors_parse(val, &o->tensors, &d))
+            return usage_error("--tensors: %s", d.msg);
+    } else if (!strcmp(a, "--plugin")) {
+        o->plugins[o->nplugins++] = val;
+    } else if (!strcmp(a, "--by")) {
+        if (strcmp(val, "rho_per_bit") && strcmp(val, "gmse") && strcmp(val, "rho") &&
+            strcmp(val, "bits") && strcmp(val, "loss"))
+            return usage_error("--by '%s' is not accepted (accepted: rho_per_bit, gmse, rho, "
+                               "bits, loss)",
+                               val);
+        o->by = val;
+    } else if (!strcmp(a, "-o")) {
+        o->out_dir = val;
+    } else if (!strcmp(a, "--shard")) {
+        int si = 0, sn = 0, used = 0;
+        if (sscanf(val, "%d/%d%n", &si, &sn, &used) != 2 || val[used] || sn < 1 ||
+            sn > 100000 || si < 1 || si > sn)
+            return usage_error("--shard '%s' is not accepted (accepted: I/N with 1 <= I <= N, "
+                               "e.g. 1/4)",
+                               val);
+        o->shard_i = si;
+        o->shard_n = sn;
+    }
+    return 0;
+}
+
 int parse_opts(int argc, char **argv, opts *o, int allow_specs)
 {
     memset(o, 0, sizeof *o);
@@ -156,75 +232,10 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                 return usage_error("option '%s' needs a value", a);
             val = argv[++i];
         }
-        cm_diag d;
-        cm_diag_clear(&d);
-        uint64_t u;
-        if (!strcmp(a, "--samples")) {
-            if (parse_count(val, &u) || u < CM_MC_MIN_SAMPLES || u > CM_MC_MAX_SAMPLES)
-                return usage_error("--samples '%s' is not accepted (accepted: a whole number "
-                                   "from 2 to 2^40, e.g. 16777216, 2^24 or 1e6)",
-                                   val);
-            o->ev.samples = u;
-            o->samples_given = 1;
-        } else if (!strcmp(a, "--seed")) {
-            if (parse_count(val, &u))
-                return usage_error("--seed '%s' is not accepted (accepted: a whole number from "
-                                   "0 to 2^64-1)",
-                                   val);
-            o->ev.seed = u;
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_count(val, &u) || u < 1 || u > 1024)
-                return usage_error("--threads '%s' is not accepted (accepted: 1 to 1024)", val);
-            o->ev.threads = (unsigned)u;
-        } else if (!strcmp(a, "--method")) {
-            if (cm_method_parse(val, &o->ev.method, &d))
-                return usage_error("--method: %s", d.msg);
-        } else if (!strcmp(a, "--law")) {
-            if (!strncmp(val, "file:", 5)) {
-                cm_law_free(o->law_owned);
-                o->law_owned = NULL;
-                if (cm_law_load(val + 5, &o->law_owned, &d))
-                    return usage_error("--law: %s", d.msg);
-                o->ev.law = o->law_owned;
-            } else if (cm_law_find(val, &o->ev.law, &d)) {
-                return usage_error("--law: %s", d.msg);
-            }
-        } else if (!strcmp(a, "--params") || !strcmp(a, "--tokens") || !strcmp(a, "--memory")) {
-            double x;
-            if (parse_amount(val, &x))
-                return usage_error("%s", !strcmp(a, "--params")
-                                             ? "--params: not a positive number (accepted: e.g. "
-                                               "1e9, 7B, 350M, 125000000)"
-                                         : !strcmp(a, "--tokens")
-                                             ? "--tokens: not a positive number (accepted: e.g. "
-                                               "2e10, 20B, 1.5T)"
-                                             : "--memory: not a positive number of bits (e.g. "
-                                               "16e9, 2G)");
-            *(!strcmp(a, "--params") ? &o->params : !strcmp(a, "--tokens") ? &o->tokens
-                                                                           : &o->memory) = x;
-        } else if (!strcmp(a, "--tensors")) {
-            if (cm_tensors_parse(val, &o->tensors, &d))
-                return usage_error("--tensors: %s", d.msg);
-        } else if (!strcmp(a, "--plugin")) {
-            o->plugins[o->nplugins++] = val;
-        } else if (!strcmp(a, "--by")) {
-            if (strcmp(val, "rho_per_bit") && strcmp(val, "gmse") && strcmp(val, "rho") &&
-                strcmp(val, "bits") && strcmp(val, "loss"))
-                return usage_error("--by '%s' is not accepted (accepted: rho_per_bit, gmse, rho, "
-                                   "bits, loss)",
-                                   val);
-            o->by = val;
-        } else if (!strcmp(a, "-o")) {
-            o->out_dir = val;
-        } else if (!strcmp(a, "--shard")) {
-            int si = 0, sn = 0, used = 0;
-            if (sscanf(val, "%d/%d%n", &si, &sn, &used) != 2 || val[used] || sn < 1 ||
-                sn > 100000 || si < 1 || si > sn)
-                return usage_error("--shard '%s' is not accepted (accepted: I/N with 1 <= I <= N, "
-                                   "e.g. 1/4)",
-                                   val);
-            o->shard_i = si;
-            o->shard_n = sn;
+        if (takes) {
+            int rc = set_valued(o, a, val);
+            if (rc)
+                return rc;
         } else if (!strcmp(a, "--resume")) {
             o->resume = 1;
         } else if (!strcmp(a, "--force")) {

@@ -384,6 +384,49 @@ cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned roundin
     return opt_scale(levels, k, rounding, NULL, s_out, mse, d);
 }
 
+/* Step 1 of opt_scale: a coarse scan of log s in steps of `step` into
+ * xs/fs (SCAN_MAX each); returns the number of points. */
+static size_t coarse_scan(objective *o, double amax, double aminpos, double step, double *xs,
+                          double *fs)
+{
+    /* 1. Coarse scan of log s from "largest level at 0.1 sigma" to "smallest
+     * non-zero level at 16 sigma" (at least 4, at most 20 octaves), widened
+     * while the best point sits on an edge. */
+    double ls0 = log(0.1 / amax), ls1 = log(16.0 / aminpos);
+    if (ls1 - ls0 > 20 * M_LN2)
+        ls1 = ls0 + 20 * M_LN2;
+    if (ls1 < ls0 + 4 * M_LN2)
+        ls1 = ls0 + 4 * M_LN2;
+    size_t nc = (size_t)ceil((ls1 - ls0) / step) + 1;
+    for (size_t i = 0; i < nc; i++) {
+        xs[i] = ls0 + (double)i * step;
+        fs[i] = f_logscale(xs[i], o);
+    }
+    for (int widen = 0; widen < 40 && nc + 4 < SCAN_MAX / 2; widen++) {
+        size_t ib = 0;
+        for (size_t i = 1; i < nc; i++)
+            if (fs[i] < fs[ib])
+                ib = i;
+        if (ib == nc - 1) {
+            for (int j = 0; j < 4; j++, nc++) {
+                xs[nc] = xs[nc - 1] + step;
+                fs[nc] = f_logscale(xs[nc], o);
+            }
+        } else if (ib == 0) {
+            memmove(xs + 4, xs, nc * sizeof *xs);
+            memmove(fs + 4, fs, nc * sizeof *fs);
+            for (int j = 3; j >= 0; j--) {
+                xs[j] = xs[j + 1] - step;
+                fs[j] = f_logscale(xs[j], o);
+            }
+            nc += 4;
+        } else {
+            break;
+        }
+    }
+    return nc;
+}
+
 static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, const weight *w,
                            double *s_out, double *mse, cm_diag *d)
 {
@@ -417,41 +460,7 @@ static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, co
         free(fs);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
-    /* 1. Coarse scan of log s from "largest level at 0.1 sigma" to "smallest
-     * non-zero level at 16 sigma" (at least 4, at most 20 octaves), widened
-     * while the best point sits on an edge. */
-    double ls0 = log(0.1 / amax), ls1 = log(16.0 / aminpos);
-    if (ls1 - ls0 > 20 * M_LN2)
-        ls1 = ls0 + 20 * M_LN2;
-    if (ls1 < ls0 + 4 * M_LN2)
-        ls1 = ls0 + 4 * M_LN2;
-    size_t nc = (size_t)ceil((ls1 - ls0) / COARSE_STEP) + 1;
-    for (size_t i = 0; i < nc; i++) {
-        xs[i] = ls0 + (double)i * COARSE_STEP;
-        fs[i] = f_logscale(xs[i], &o);
-    }
-    for (int widen = 0; widen < 40 && nc + 4 < SCAN_MAX / 2; widen++) {
-        size_t ib = 0;
-        for (size_t i = 1; i < nc; i++)
-            if (fs[i] < fs[ib])
-                ib = i;
-        if (ib == nc - 1) {
-            for (int j = 0; j < 4; j++, nc++) {
-                xs[nc] = xs[nc - 1] + COARSE_STEP;
-                fs[nc] = f_logscale(xs[nc], &o);
-            }
-        } else if (ib == 0) {
-            memmove(xs + 4, xs, nc * sizeof *xs);
-            memmove(fs + 4, fs, nc * sizeof *fs);
-            for (int j = 3; j >= 0; j--) {
-                xs[j] = xs[j + 1] - COARSE_STEP;
-                fs[j] = f_logscale(xs[j], &o);
-            }
-            nc += 4;
-        } else {
-            break;
-        }
-    }
+    size_t nc = coarse_scan(&o, amax, aminpos, COARSE_STEP, xs, fs);
     /* 2. Fine scan, one coarse step either side of the best coarse minima.
      * The objective is not unimodal (FP grids repeat every octave, tables
      * with outliers have separate basins): several basins are kept. */

@@ -580,6 +580,48 @@ static void setup(model *m, cm_fit_mode mode, const cm_fit_data *d, const cm_fit
     m->delta = isinf(o->huber) ? INFINITY : o->huber / o->rscale;
 }
 
+/* Bootstrap over runs: each parameter's SD and 95 % interval (natural
+ * units); a log parameter spread over more than 10x is not determined. */
+static cm_status bootstrap(const model *m, const cm_fit_opts *o, cm_fit_result *r, cm_diag *dg)
+{
+    cm_status st = CM_OK;
+    job b = {.m = m, .nrun = o->bootstrap, .best = r->theta, .seed = o->seed};
+    b.cost = calloc(o->bootstrap, sizeof *b.cost);
+    b.theta = calloc((size_t)o->bootstrap * m->np, sizeof *b.theta);
+    b.ok = calloc(o->bootstrap, sizeof *b.ok);
+    double *col = calloc(o->bootstrap, sizeof *col);
+    if (!b.cost || !b.theta || !b.ok || !col || run_jobs(&b, o->threads)) {
+        free(b.cost), free(b.theta), free(b.ok), free(col);
+        st = cm_diag_set(dg, CM_ENOMEM, "out of memory");
+        return st;
+    }
+    for (size_t k = 0; k < m->np; k++) {
+        size_t c = 0;
+        double mean = 0, sq = 0;
+        for (unsigned q = 0; q < o->bootstrap; q++)
+            if (isfinite(b.cost[q])) {
+                double v = natural(m, k, b.theta[(size_t)q * m->np + k]);
+                col[c++] = v;
+                mean += v;
+            }
+        if (c < 2)
+            continue;
+        mean /= (double)c;
+        for (size_t q = 0; q < c; q++)
+            sq += (col[q] - mean) * (col[q] - mean);
+        qsort(col, c, sizeof *col, by_double);
+        r->p[k].sd = sqrt(sq / (double)(c - 1));
+        r->p[k].lo = col[(size_t)floor(0.025 * (double)(c - 1))];
+        r->p[k].hi = col[(size_t)ceil(0.975 * (double)(c - 1))];
+        r->boot_done = (unsigned)c;
+        /* a spread over more than a factor 10 also means "not determined" */
+        if (r->p[k].lo > 0 && r->p[k].hi / r->p[k].lo > 10 && is_log(m, k))
+            r->p[k].determined = 0;
+    }
+    free(b.cost), free(b.theta), free(b.ok), free(col);
+    return CM_OK;
+}
+
 cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *d, const cm_fit_opts *o, cm_fit_result *r,
                  cm_diag *dg)
 {
@@ -660,42 +702,8 @@ cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *d, const cm_fit_opts *o, c
         r->p[k].lo = r->p[k].hi = r->p[k].sd = NAN;
     }
     curvature(&s, &m, r->theta, bc, r); /* in unscaled units */
-    if (o->bootstrap) {
-        job b = {.m = &m, .nrun = o->bootstrap, .best = r->theta, .seed = o->seed};
-        b.cost = calloc(o->bootstrap, sizeof *b.cost);
-        b.theta = calloc((size_t)o->bootstrap * m.np, sizeof *b.theta);
-        b.ok = calloc(o->bootstrap, sizeof *b.ok);
-        double *col = calloc(o->bootstrap, sizeof *col);
-        if (!b.cost || !b.theta || !b.ok || !col || run_jobs(&b, o->threads)) {
-            free(b.cost), free(b.theta), free(b.ok), free(col);
-            st = cm_diag_set(dg, CM_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t k = 0; k < m.np; k++) {
-            size_t c = 0;
-            double mean = 0, sq = 0;
-            for (unsigned q = 0; q < o->bootstrap; q++)
-                if (isfinite(b.cost[q])) {
-                    double v = natural(&m, k, b.theta[(size_t)q * m.np + k]);
-                    col[c++] = v;
-                    mean += v;
-                }
-            if (c < 2)
-                continue;
-            mean /= (double)c;
-            for (size_t q = 0; q < c; q++)
-                sq += (col[q] - mean) * (col[q] - mean);
-            qsort(col, c, sizeof *col, by_double);
-            r->p[k].sd = sqrt(sq / (double)(c - 1));
-            r->p[k].lo = col[(size_t)floor(0.025 * (double)(c - 1))];
-            r->p[k].hi = col[(size_t)ceil(0.975 * (double)(c - 1))];
-            r->boot_done = (unsigned)c;
-            /* a spread over more than a factor 10 also means "not determined" */
-            if (r->p[k].lo > 0 && r->p[k].hi / r->p[k].lo > 10 && is_log(&m, k))
-                r->p[k].determined = 0;
-        }
-        free(b.cost), free(b.theta), free(b.ok), free(col);
-    }
+    if (o->bootstrap && (st = bootstrap(&m, o, r, dg)))
+        goto out;
     r->seconds = cm_now() - t0;
 out:
     lm_fini(&s);
