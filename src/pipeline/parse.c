@@ -215,10 +215,50 @@ static void blame(cm_diag *d, const cm_format *f, const long *given, const kv *k
     err_at(d, pos, len, s);
 }
 
-static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b, size_t e,
-                             cm_stage *st, cm_buf *canon, cm_buf *fam, cm_diag *d)
+/* Append stage st's canonical text (all keys, defaults filled in, fixed
+ * order) to canon and its family name to fam. */
+static void canonical_text(const cm_stage *st, const cm_format *f, const void *params,
+                           const cm_value *vals, size_t tot, cm_buf *canon, cm_buf *fam)
 {
-    /* 1. the head: an alias (possibly containing ':') or a family */
+    cm_buf_puts(canon, f->name);
+    cm_buf_puts(fam, f->name);
+    int first = 1;
+    if (CM_FORMAT_HAS(f, params_print)) {
+        char tmp[1];
+        int need = f->params_print(params, tmp, sizeof tmp);
+        if (need > 0) {
+            char *pb = malloc((size_t)need + 1);
+            if (pb) {
+                f->params_print(params, pb, (size_t)need + 1);
+                cm_buf_printf(canon, ":%s", pb);
+                first = 0;
+                free(pb);
+            } else {
+                canon->oom = 1;
+            }
+        }
+        for (size_t i = f->n_params; i < tot; i++)
+            if (vals[i].present && generic_shown(st, i - f->n_params)) {
+                cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
+                              generic_text(st, i - f->n_params, &vals[i]));
+                first = 0;
+            }
+    } else {
+        for (size_t i = 0; i < tot; i++)
+            if (vals[i].present &&
+                (i < f->n_params || generic_shown(st, i - f->n_params))) {
+                cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
+                              i < f->n_params ? vals[i].text
+                                              : generic_text(st, i - f->n_params, &vals[i]));
+                first = 0;
+            }
+    }
+}
+
+/* The longest alias text[b..e) starts with (its spec; *hn its length), or NULL. */
+static const char *find_alias(const cm_registry *reg, const char *text, size_t b, size_t e,
+                              size_t *hn_out)
+{
     size_t hn = 0;
     const char *aspec = NULL;
     for (size_t i = 0; i < cm_registry_alias_count(reg); i++) {
@@ -231,6 +271,16 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             aspec = cm_registry_alias_get(reg, i, NULL)->spec;
         }
     }
+    *hn_out = hn;
+    return aspec;
+}
+
+static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b, size_t e,
+                             cm_stage *st, cm_buf *canon, cm_buf *fam, cm_diag *d)
+{
+    /* 1. the head: an alias (possibly containing ':') or a family */
+    size_t hn = 0;
+    const char *aspec = find_alias(reg, text, b, e, &hn);
     if (!aspec) {
         const char *c = memchr(text + b, ':', e - b);
         hn = c ? (size_t)(c - (text + b)) : e - b;
@@ -334,39 +384,7 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
         st->sel = CM_FORMAT_HAS(f, select);
         /* canonical text */
         size_t canon_start = canon->len;
-        cm_buf_puts(canon, f->name);
-        cm_buf_puts(fam, f->name);
-        int first = 1;
-        if (CM_FORMAT_HAS(f, params_print)) {
-            char tmp[1];
-            int need = f->params_print(params, tmp, sizeof tmp);
-            if (need > 0) {
-                char *pb = malloc((size_t)need + 1);
-                if (pb) {
-                    f->params_print(params, pb, (size_t)need + 1);
-                    cm_buf_printf(canon, ":%s", pb);
-                    first = 0;
-                    free(pb);
-                } else {
-                    canon->oom = 1;
-                }
-            }
-            for (size_t i = f->n_params; i < tot; i++)
-                if (vals[i].present && generic_shown(st, i - f->n_params)) {
-                    cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
-                                  generic_text(st, i - f->n_params, &vals[i]));
-                    first = 0;
-                }
-        } else {
-            for (size_t i = 0; i < tot; i++)
-                if (vals[i].present &&
-                    (i < f->n_params || generic_shown(st, i - f->n_params))) {
-                    cm_buf_printf(canon, "%c%s=%s", first ? ':' : ',', param_at(f, i)->key,
-                                  i < f->n_params ? vals[i].text
-                                                  : generic_text(st, i - f->n_params, &vals[i]));
-                    first = 0;
-                }
-        }
+        canonical_text(st, f, params, vals, tot, canon, fam);
         if (!s && !canon->oom) {
             st->canon = cm_strndup(canon->s + canon_start, canon->len - canon_start);
             if (!st->canon)
