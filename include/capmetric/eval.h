@@ -32,6 +32,10 @@ typedef struct cm_eval_opts {
     const cm_law *law;  /* NULL = unified-llama-c4 */
 } cm_eval_opts;
 
+/*! cm_eval_law() : the law an evaluation with these options scores rho
+ * with: o->law, or the default CM_LAW_DEFAULT (o may be NULL). Never NULL. */
+CM_API const cm_law *cm_eval_law(const cm_eval_opts *o);
+
 /*! cm_eval_opts_default() : the defaults of DESIGN §4. */
 CM_API void cm_eval_opts_default(cm_eval_opts *o);
 

@@ -18,6 +18,9 @@
 extern "C" {
 #endif
 
+/* The law that scores GMSE when none is given (DESIGN §1). */
+#define CM_LAW_DEFAULT "unified-llama-c4"
+
 typedef struct cm_law cm_law;
 
 /*! cm_law_find() : a built-in law by name; CM_ENOTFOUND lists the names. */

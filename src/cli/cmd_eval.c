@@ -76,7 +76,7 @@ int cmd_eval(int argc, char **argv)
         if (!o.quiet)
             printf("\nlaw %s; Monte Carlo: %" PRIu64 " samples, seed %" PRIu64
                    "; se = standard error (0 = exact)\n",
-                   o.ev.law ? cm_law_name(o.ev.law) : "unified-llama-c4", o.ev.samples,
+                   cm_law_name(cm_eval_law(&o.ev)), o.ev.samples,
                    o.ev.seed);
     }
     if (fflush(stdout) != 0) {

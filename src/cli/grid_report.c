@@ -110,7 +110,7 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     cJSON_AddNumberToObject(root, "points", (double)g->n);
     cJSON_AddNumberToObject(root, "seed", (double)g->ev.seed);
     cJSON_AddNumberToObject(root, "samples", (double)g->ev.samples);
-    cJSON_AddStringToObject(root, "law", g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
+    cJSON_AddStringToObject(root, "law", cm_law_name(cm_eval_law(&g->ev)));
     cJSON_AddStringToObject(root, "method", cm_method_name(g->ev.method));
     if (o->shard_n) {
         cJSON *sh = cJSON_CreateObject();
@@ -176,7 +176,7 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
         fprintf(mf, "# %s\n\ncapmetric %s; %zu points; seed %llu; %llu Monte-Carlo samples; law %s.\n\n",
                 g->name, cm_version(), n, (unsigned long long)g->ev.seed,
                 (unsigned long long)g->ev.samples,
-                g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
+                cm_law_name(cm_eval_law(&g->ev)));
         fprintf(mf, "Ranked by %s; **P** = Pareto optimal in (bits, GMSE); the last columns "
                     "compare each row with the next: GMSE difference, its standard error (paired "
                     "on the common samples when both are Monte Carlo) and z.\n\n",
@@ -259,7 +259,7 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     cJSON_AddNumberToObject(meta, "seed", (double)g->ev.seed);
     cJSON_AddNumberToObject(meta, "samples", (double)g->ev.samples);
     cJSON_AddStringToObject(meta, "method", cm_method_name(g->ev.method));
-    cJSON_AddStringToObject(meta, "law", g->ev.law ? cm_law_name(g->ev.law) : "unified-llama-c4");
+    cJSON_AddStringToObject(meta, "law", cm_law_name(cm_eval_law(&g->ev)));
     cJSON_AddNumberToObject(meta, "threads", g->ev.threads ? g->ev.threads : cm_default_threads());
     struct utsname u;
     if (!uname(&u)) {

@@ -39,6 +39,14 @@ unsigned cm_default_threads(void)
     return n > 0 && n < 1024 ? (unsigned)n : 1u;
 }
 
+const cm_law *cm_eval_law(const cm_eval_opts *o)
+{
+    const cm_law *law = o ? o->law : NULL;
+    if (!law)
+        cm_law_find(CM_LAW_DEFAULT, &law, NULL); /* built in: always found */
+    return law;
+}
+
 void cm_eval_opts_default(cm_eval_opts *o)
 {
     o->samples = UINT64_C(1) << 24;
@@ -97,9 +105,7 @@ static cm_status rho_products(cm_pipeline *const *p, size_t n, const cm_eval_opt
 cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_result *res,
                   cm_mc_run **run_out, size_t *mc_index, cm_diag *d)
 {
-    const cm_law *law = o->law;
-    if (!law && cm_law_find("unified-llama-c4", &law, d))
-        return CM_ENOTFOUND;
+    const cm_law *law = cm_eval_law(o);
     if (!cm_law_has_map(law))
         return cm_diag_set(d, CM_EUNSUPPORTED,
                            "law %s does not map GMSE to rho, so it cannot score every format "

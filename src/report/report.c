@@ -41,8 +41,7 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
     bad = bad || add(root, "version", cJSON_CreateString(CM_VERSION));
     bad = bad || add(root, "seed", cJSON_CreateNumber((double)o->seed));
     bad = bad || add(root, "samples", cJSON_CreateNumber((double)o->samples));
-    bad = bad || add(root, "law", cJSON_CreateString(o->law ? cm_law_name(o->law)
-                                                            : "unified-llama-c4"));
+    bad = bad || add(root, "law", cJSON_CreateString(cm_law_name(cm_eval_law(o))));
     bad = bad || add(root, "method", cJSON_CreateString(cm_method_name(o->method)));
     cJSON *rs = bad ? NULL : cJSON_AddArrayToObject(root, "results");
     bad = bad || !rs;
