@@ -39,24 +39,14 @@ static int by_double(const void *a, const void *b)
 
 static int bench_fit(cJSON *root, int json, unsigned threads);
 
-int cmd_bench(int argc, char **argv)
+/* Monte-Carlo rate of each spec on 1 and T threads (after a warm-up run). */
+static int bench_mc(const char *const *specs, cm_pipeline *const *p, size_t np, uint64_t S,
+                    unsigned T, uint64_t seed, int json, cJSON *root)
 {
-    opts o;
-    int rc = parse_opts(argc, argv, &o, 1);
-    cm_registry *reg = NULL;
-    cm_pipeline **p = NULL;
-    size_t np = 0;
-    if (rc || (rc = load_registry(&o, &reg)))
-        goto out;
-    const char *const *specs = o.nspecs ? o.specs : bench_mc_default;
-    np = o.nspecs ? o.nspecs : sizeof bench_mc_default / sizeof bench_mc_default[0];
-    if ((rc = parse_specs(reg, specs, np, &p)))
-        goto out;
-    uint64_t S = o.samples_given ? o.ev.samples : (UINT64_C(1) << 26);
-    unsigned T = o.ev.threads ? o.ev.threads : cm_default_threads();
     cm_diag d;
     cm_diag_clear(&d);
-    cJSON *root = cJSON_CreateObject(), *mcj = cJSON_AddArrayToObject(root, "mc");
+    int rc = 0;
+    cJSON *mcj = cJSON_AddArrayToObject(root, "mc");
     static const char *const head[] = {"spec", "samples", "1 thread (M/s)",
                                        "threads", "all (M/s)", "per thread (M/s)", "speed-up"};
     static const int right[] = {0, 1, 1, 1, 1, 1, 1};
@@ -71,8 +61,8 @@ int cmd_bench(int argc, char **argv)
         }
         double rate[2] = {0, 0};
         unsigned th[2] = {1, T};
-        for (int k = 0; k < 2; k++) {
-            cm_mc_opts mo = {.samples = S, .seed = o.ev.seed, .threads = th[k]};
+        for (int k = 0; k < 2 && !rc; k++) {
+            cm_mc_opts mo = {.samples = S, .seed = seed, .threads = th[k]};
             cm_mc_run *run = NULL;
             /* warm-up on a small run (tables, page faults), then the timed run */
             cm_mc_opts warm = mo;
@@ -84,11 +74,13 @@ int cmd_bench(int argc, char **argv)
             if (s) {
                 cm_plan_free(plan);
                 rc = report(s, &d, specs[i], NULL);
-                goto done;
+                break;
             }
             rate[k] = (double)cm_mc_samples(run) / cm_mc_seconds(run);
             cm_mc_run_free(run);
         }
+        if (rc)
+            break;
         cm_plan_free(plan);
         char c[6][32];
         snprintf(c[0], 32, "%" PRIu64, S);
@@ -108,85 +100,114 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(e, "samples_per_second_all_threads", rate[1]);
         cJSON_AddNumberToObject(e, "speedup", rate[1] / rate[0]);
     }
-    if (!rc && !o.json) {
+    if (!rc && !json) {
         printf("Monte Carlo (generation + quantization + accumulation):\n");
         cli_table_print(&t);
     }
     cli_table_fini(&t);
-    /* exact path: optimal scale + GMSE from the grid, median of 5 */
-    if (!rc && !o.nspecs) {
-        static const char *const h2[] = {"spec", "levels", "parse/design (ms)", "exact gmse (ms)",
-                                         "gmse"};
-        static const int r2[] = {0, 1, 1, 1, 1};
-        cli_table_init(&t, 5, h2, r2);
-        cJSON *exj = cJSON_AddArrayToObject(root, "exact");
-        for (size_t i = 0; i < sizeof bench_exact_default / sizeof *bench_exact_default && !rc;
-             i++) {
-            const char *sp = bench_exact_default[i];
-            double tparse[5], tex[5], mse = NAN;
-            size_t k = 0;
-            for (int rep = 0; rep < 5 && !rc; rep++) {
-                struct timespec a, b, c2;
-                cm_pipeline *q = NULL;
-                clock_gettime(CLOCK_MONOTONIC, &a);
-                cm_status s = cm_spec_parse(reg, sp, &q, &d);
-                clock_gettime(CLOCK_MONOTONIC, &b);
-                /* the exact path as eval takes it: optimal scale, then GMSE */
-                cm_plan *qp = NULL;
-                if (!s)
-                    s = cm_plan_alloc(q, &qp, &d);
-                if (!s)
-                    s = cm_exact_gmse(qp, &mse, &d);
-                cm_plan_free(qp);
-                if (!s) {
-                    double *lv = NULL;
-                    if (cm_exact_pipeline_levels(q, 0, &lv, &k, &d) != CM_OK)
-                        k = 0;
-                    free(lv);
-                }
-                clock_gettime(CLOCK_MONOTONIC, &c2);
-                cm_pipeline_free(q);
-                if (s) {
-                    rc = report(s, &d, sp, NULL);
-                    break;
-                }
-                tparse[rep] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
-                tex[rep] = (double)(c2.tv_sec - b.tv_sec) * 1e3 + (double)(c2.tv_nsec - b.tv_nsec) * 1e-6;
+    return rc;
+}
+
+/* The exact path as eval takes it (optimal scale, then GMSE) on the
+ * built-in list, median of 5, then the QuEST fit. */
+static int bench_exact(const cm_registry *reg, int json, unsigned threads, cJSON *root)
+{
+    int rc = 0;
+    cm_diag d;
+    cm_diag_clear(&d);
+    cli_table t;
+    static const char *const h2[] = {"spec", "levels", "parse/design (ms)", "exact gmse (ms)",
+                                     "gmse"};
+    static const int r2[] = {0, 1, 1, 1, 1};
+    cli_table_init(&t, 5, h2, r2);
+    cJSON *exj = cJSON_AddArrayToObject(root, "exact");
+    for (size_t i = 0; i < sizeof bench_exact_default / sizeof *bench_exact_default && !rc;
+         i++) {
+        const char *sp = bench_exact_default[i];
+        double tparse[5], tex[5], mse = NAN;
+        size_t k = 0;
+        for (int rep = 0; rep < 5 && !rc; rep++) {
+            struct timespec a, b, c2;
+            cm_pipeline *q = NULL;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            cm_status s = cm_spec_parse(reg, sp, &q, &d);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            /* the exact path as eval takes it: optimal scale, then GMSE */
+            cm_plan *qp = NULL;
+            if (!s)
+                s = cm_plan_alloc(q, &qp, &d);
+            if (!s)
+                s = cm_exact_gmse(qp, &mse, &d);
+            cm_plan_free(qp);
+            if (!s) {
+                double *lv = NULL;
+                if (cm_exact_pipeline_levels(q, 0, &lv, &k, &d) != CM_OK)
+                    k = 0;
+                free(lv);
             }
-            if (rc)
+            clock_gettime(CLOCK_MONOTONIC, &c2);
+            cm_pipeline_free(q);
+            if (s) {
+                rc = report(s, &d, sp, NULL);
                 break;
-            qsort(tparse, 5, sizeof *tparse, by_double);
-            qsort(tex, 5, sizeof *tex, by_double);
-            char c[4][32];
-            snprintf(c[0], 32, "%zu", k);
-            snprintf(c[1], 32, "%.2f", tparse[2]);
-            snprintf(c[2], 32, "%.2f", tex[2]);
-            snprintf(c[3], 32, "%.10g", mse);
-            const char *row[] = {sp, c[0], c[1], c[2], c[3]};
-            cli_table_row(&t, row);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddItemToArray(exj, e);
-            cJSON_AddStringToObject(e, "spec", sp);
-            cJSON_AddNumberToObject(e, "levels", (double)k);
-            cJSON_AddNumberToObject(e, "design_ms", tparse[2]);
-            cJSON_AddNumberToObject(e, "exact_ms", tex[2]);
-            cJSON_AddNumberToObject(e, "gmse", mse);
+            }
+            tparse[rep] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
+            tex[rep] = (double)(c2.tv_sec - b.tv_sec) * 1e3 + (double)(c2.tv_nsec - b.tv_nsec) * 1e-6;
         }
-        if (!rc && !o.json) {
-            printf("\nExact path (median of 5 runs):\n");
-            cli_table_print(&t);
-        }
-        cli_table_fini(&t);
-        if (!rc)
-            rc = bench_fit(root, o.json, o.ev.threads);
+        if (rc)
+            break;
+        qsort(tparse, 5, sizeof *tparse, by_double);
+        qsort(tex, 5, sizeof *tex, by_double);
+        char c[4][32];
+        snprintf(c[0], 32, "%zu", k);
+        snprintf(c[1], 32, "%.2f", tparse[2]);
+        snprintf(c[2], 32, "%.2f", tex[2]);
+        snprintf(c[3], 32, "%.10g", mse);
+        const char *row[] = {sp, c[0], c[1], c[2], c[3]};
+        cli_table_row(&t, row);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToArray(exj, e);
+        cJSON_AddStringToObject(e, "spec", sp);
+        cJSON_AddNumberToObject(e, "levels", (double)k);
+        cJSON_AddNumberToObject(e, "design_ms", tparse[2]);
+        cJSON_AddNumberToObject(e, "exact_ms", tex[2]);
+        cJSON_AddNumberToObject(e, "gmse", mse);
     }
+    if (!rc && !json) {
+        printf("\nExact path (median of 5 runs):\n");
+        cli_table_print(&t);
+    }
+    cli_table_fini(&t);
+    if (!rc)
+        rc = bench_fit(root, json, threads);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    size_t np = 0;
+    if (rc || (rc = load_registry(&o, &reg)))
+        goto out;
+    const char *const *specs = o.nspecs ? o.specs : bench_mc_default;
+    np = o.nspecs ? o.nspecs : sizeof bench_mc_default / sizeof bench_mc_default[0];
+    if ((rc = parse_specs(reg, specs, np, &p)))
+        goto out;
+    uint64_t S = o.samples_given ? o.ev.samples : (UINT64_C(1) << 26);
+    unsigned T = o.ev.threads ? o.ev.threads : cm_default_threads();
+    cJSON *root = cJSON_CreateObject();
+    rc = bench_mc(specs, p, np, S, T, o.ev.seed, o.json, root);
+    if (!rc && !o.nspecs)
+        rc = bench_exact(reg, o.json, o.ev.threads, root);
     if (!rc && o.json) {
         char *s = cJSON_Print(root);
         if (s)
             printf("%s\n", s);
         cJSON_free(s);
     }
-done:
     cJSON_Delete(root);
 out:
     free_specs(p, np);

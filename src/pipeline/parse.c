@@ -255,6 +255,31 @@ static void canonical_text(const cm_stage *st, const cm_format *f, const void *p
     }
 }
 
+/* given[key index] = index in kvs of the item that sets it (user keys may
+ * override alias keys, not each other); unknown and repeated keys refused. */
+static cm_status match_keys(const cm_format *f, const kv *kvs, size_t nkv, long *given,
+                            cm_diag *d)
+{
+    for (size_t i = 0; i < nkv; i++) {
+        long pi = find_param(f, kvs[i].k, kvs[i].kn);
+        if (pi < 0) {
+            cm_buf kb;
+            cm_buf_init(&kb);
+            list_keys(f, &kb);
+            cm_diag_set(d, CM_ENOTFOUND, "format '%s' has no key '%.*s' (keys: %s)", f->name,
+                        (int)kvs[i].kn, kvs[i].k, kb.s ? kb.s : "");
+            cm_buf_free(&kb);
+            return err_at(d, kvs[i].pos, (long)kvs[i].kn, CM_ENOTFOUND);
+        }
+        if (given[pi] >= 0 && !(kvs[given[pi]].from_alias && !kvs[i].from_alias))
+            return err_at(d, kvs[i].pos, (long)kvs[i].kn,
+                          cm_diag_set(d, CM_EDUP, "key '%.*s' given twice", (int)kvs[i].kn,
+                                      kvs[i].k));
+        given[pi] = (long)i;
+    }
+    return CM_OK;
+}
+
 /* The longest alias text[b..e) starts with (its spec; *hn its length), or NULL. */
 static const char *find_alias(const cm_registry *reg, const char *text, size_t b, size_t e,
                               size_t *hn_out)
@@ -289,7 +314,7 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
     }
     const cm_format *f = NULL;
     kv kvs[MAX_KV];
-    size_t nkv = 0, nalias = 0;
+    size_t nkv = 0;
     cm_status s;
     if (aspec) {
         const char *c = strchr(aspec, ':');
@@ -298,7 +323,6 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             return err_at(d, (long)b, (long)hn, s);
         if (c && (s = split_kvs(aspec, fl + 1, strlen(aspec), (long)b, 1, kvs, &nkv, MAX_KV, d)))
             return s;
-        nalias = nkv;
     } else if ((s = cm_registry_find(reg, text + b, hn, &f, d))) {
         return err_at(d, (long)b, (long)hn, s);
     }
@@ -317,24 +341,8 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
         given[i] = -1;
     if (tot > MAX_KV)
         return cm_diag_set(d, CM_EPLUGIN, "format '%s' declares too many keys", f->name);
-    for (size_t i = 0; i < nkv; i++) {
-        long pi = find_param(f, kvs[i].k, kvs[i].kn);
-        if (pi < 0) {
-            cm_buf kb;
-            cm_buf_init(&kb);
-            list_keys(f, &kb);
-            cm_diag_set(d, CM_ENOTFOUND, "format '%s' has no key '%.*s' (keys: %s)", f->name,
-                        (int)kvs[i].kn, kvs[i].k, kb.s ? kb.s : "");
-            cm_buf_free(&kb);
-            return err_at(d, kvs[i].pos, (long)kvs[i].kn, CM_ENOTFOUND);
-        }
-        if (given[pi] >= 0 && !(kvs[given[pi]].from_alias && !kvs[i].from_alias))
-            return err_at(d, kvs[i].pos, (long)kvs[i].kn,
-                          cm_diag_set(d, CM_EDUP, "key '%.*s' given twice", (int)kvs[i].kn,
-                                      kvs[i].k));
-        given[pi] = (long)i;
-    }
-    (void)nalias;
+    if ((s = match_keys(f, kvs, nkv, given, d)))
+        return s;
 
     /* 3. values, defaults filled in */
     cm_value vals[MAX_KV];
