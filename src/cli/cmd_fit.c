@@ -21,6 +21,83 @@
 #include "commands.h"
 #include "runs.h"
 
+/* The fit's settings from its own options: preset, Huber delta, residual
+ * scale, bootstrap, starts, fixed base law (into fixed[6]). */
+static int fit_settings(const optdef *defs, size_t nd, cm_fit_mode mode, cm_fit_opts *fo,
+                        double *fixed)
+{
+    int rc = 0;
+    const char *v = opt_get(defs, nd, "--preset");
+    if (v && (rc = fit_preset(v, fo)))
+        return rc;
+    if ((rc = parse_huber(opt_get(defs, nd, "--huber"), fo)))
+        return rc;
+    if ((v = opt_get(defs, nd, "--residual-scale"))) {
+        double x;
+        if (parse_amount(v, &x)) {
+            rc = usage_error("--residual-scale '%s' is not accepted (a positive number, e.g. "
+                             "1e-3)", v);
+            return rc;
+        }
+        fo->rscale = x;
+    }
+    if ((v = opt_get(defs, nd, "--bootstrap"))) {
+        char *end;
+        long k = strtol(v, &end, 10);
+        if (*end || k < 0 || k > 100000) {
+            rc = usage_error("--bootstrap '%s' is not accepted (0 to 100000 replicates)", v);
+            return rc;
+        }
+        fo->bootstrap = (unsigned)k;
+    }
+    if ((v = opt_get(defs, nd, "--starts"))) {
+        char *end;
+        long k = strtol(v, &end, 10);
+        if (*end || k < 1) {
+            rc = usage_error("--starts '%s' is not accepted (a positive whole number: use the "
+                             "first K points of the start grid)", v);
+            return rc;
+        }
+        fo->max_starts = (size_t)k;
+    }
+    if ((v = opt_get(defs, nd, "--fixed"))) {
+        int used = 0;
+        if (mode != CM_FIT_QUARTET ||
+            sscanf(v, "%lf,%lf,%lf,%lf,%lf,%lf%n", &fixed[0], &fixed[1], &fixed[2], &fixed[3],
+                   &fixed[4], &fixed[5], &used) != 6 || v[used] || !(fixed[0] > 0) ||
+            !(fixed[2] > 0) || !(fixed[4] > 0) || !(fixed[5] > 0)) {
+            rc = usage_error("--fixed '%s' is not accepted (quartet mode only: A,alpha,B,beta,E,"
+                             "gamma with A, B, E, gamma > 0)", v);
+            return rc;
+        }
+        fo->fixed = fixed;
+    }
+    return 0;
+}
+
+/* Which columns hold what: the --label, --n, ... options. */
+static runcols fit_columns(const optdef *defs, size_t nd)
+{
+    runcols c = {0};
+    c.label = opt_get(defs, nd, "--label");
+    c.label2 = opt_get(defs, nd, "--label2");
+    c.N = opt_get(defs, nd, "--n");
+    c.D = opt_get(defs, nd, "--d");
+    c.loss = opt_get(defs, nd, "--loss");
+    c.rho = opt_get(defs, nd, "--rho");
+    c.gmse = opt_get(defs, nd, "--gmse");
+    c.spec = opt_get(defs, nd, "--spec");
+    c.specs_file = opt_get(defs, nd, "--specs");
+    c.baseline = opt_get(defs, nd, "--baseline");
+    c.family = opt_get(defs, nd, "--family");
+    for (size_t k = 0; k < nd; k++)
+        if (!strcmp(defs[k].name, "--where")) {
+            c.where = defs[k].val;
+            c.nwhere = defs[k].n;
+        }
+    return c;
+}
+
 int cmd_fit(int argc, char **argv)
 {
     optdef defs[] = {{"--mode", 1, 0, 0, {0}},      {"--label", 1, 0, 0, {0}},
@@ -88,69 +165,10 @@ int cmd_fit(int argc, char **argv)
     cm_fit_opts_default(&fo);
     fo.threads = o.ev.threads;
     fo.seed = o.ev.seed;
-    const char *v = opt_get(defs, nd, "--preset");
-    if (v && (rc = fit_preset(v, &fo)))
-        goto out;
-    if ((rc = parse_huber(opt_get(defs, nd, "--huber"), &fo)))
-        goto out;
-    if ((v = opt_get(defs, nd, "--residual-scale"))) {
-        double x;
-        if (parse_amount(v, &x)) {
-            rc = usage_error("--residual-scale '%s' is not accepted (a positive number, e.g. "
-                             "1e-3)", v);
-            goto out;
-        }
-        fo.rscale = x;
-    }
-    if ((v = opt_get(defs, nd, "--bootstrap"))) {
-        char *end;
-        long k = strtol(v, &end, 10);
-        if (*end || k < 0 || k > 100000) {
-            rc = usage_error("--bootstrap '%s' is not accepted (0 to 100000 replicates)", v);
-            goto out;
-        }
-        fo.bootstrap = (unsigned)k;
-    }
-    if ((v = opt_get(defs, nd, "--starts"))) {
-        char *end;
-        long k = strtol(v, &end, 10);
-        if (*end || k < 1) {
-            rc = usage_error("--starts '%s' is not accepted (a positive whole number: use the "
-                             "first K points of the start grid)", v);
-            goto out;
-        }
-        fo.max_starts = (size_t)k;
-    }
     double fixed[6];
-    if ((v = opt_get(defs, nd, "--fixed"))) {
-        int used = 0;
-        if (mode != CM_FIT_QUARTET ||
-            sscanf(v, "%lf,%lf,%lf,%lf,%lf,%lf%n", &fixed[0], &fixed[1], &fixed[2], &fixed[3],
-                   &fixed[4], &fixed[5], &used) != 6 || v[used] || !(fixed[0] > 0) ||
-            !(fixed[2] > 0) || !(fixed[4] > 0) || !(fixed[5] > 0)) {
-            rc = usage_error("--fixed '%s' is not accepted (quartet mode only: A,alpha,B,beta,E,"
-                             "gamma with A, B, E, gamma > 0)", v);
-            goto out;
-        }
-        fo.fixed = fixed;
-    }
-    runcols c = {0};
-    c.label = opt_get(defs, nd, "--label");
-    c.label2 = opt_get(defs, nd, "--label2");
-    c.N = opt_get(defs, nd, "--n");
-    c.D = opt_get(defs, nd, "--d");
-    c.loss = opt_get(defs, nd, "--loss");
-    c.rho = opt_get(defs, nd, "--rho");
-    c.gmse = opt_get(defs, nd, "--gmse");
-    c.spec = opt_get(defs, nd, "--spec");
-    c.specs_file = opt_get(defs, nd, "--specs");
-    c.baseline = opt_get(defs, nd, "--baseline");
-    c.family = opt_get(defs, nd, "--family");
-    for (size_t k = 0; k < nd; k++)
-        if (!strcmp(defs[k].name, "--where")) {
-            c.where = defs[k].val;
-            c.nwhere = defs[k].n;
-        }
+    if ((rc = fit_settings(defs, nd, mode, &fo, fixed)))
+        goto out;
+    runcols c = fit_columns(defs, nd);
     if ((rc = runs_load(path, &c, mode, reg, &o.ev, &rr)))
         goto out;
     cm_fit_data fd;

@@ -220,6 +220,77 @@ static int mpi_gather(entry **e, size_t *ne, size_t cap, int rank, int size)
 
 #endif
 
+/* The grid's results, ranked by rho per bit, on screen. */
+static void print_ranked(const entry *e, size_t ne)
+{
+    /* the ranked table on screen */
+    cm_result *rs = calloc(ne ? ne : 1, sizeof *rs);
+    for (size_t i = 0; rs && i < ne; i++) {
+        rs[i].input = str_of(e[i].obj, "input");
+        rs[i].spec = str_of(e[i].obj, "spec");
+        rs[i].bits = num_of(e[i].obj, "bits");
+        rs[i].method = strcmp(str_of(e[i].obj, "method"), "exact") ? CM_METHOD_MC : CM_METHOD_EXACT;
+        rs[i].gmse = num_of(e[i].obj, "gmse");
+        rs[i].gmse_se = num_of(e[i].obj, "gmse_se");
+        rs[i].scale = num_of(e[i].obj, "scale");
+        rs[i].eff_bits = num_of(e[i].obj, "eff_bits");
+        rs[i].rho = num_of(e[i].obj, "rho");
+        rs[i].rho_per_bit = num_of(e[i].obj, "rho_per_bit");
+        rs[i].gap_db = num_of(e[i].obj, "gap_db");
+        rs[i].rho_product = NAN;
+        rs[i].seconds = num_of(e[i].obj, "seconds");
+    }
+    for (size_t i = 1; rs && i < ne; i++) /* by rho per bit */
+        for (size_t j = i; j > 0 && rs[j].rho_per_bit > rs[j - 1].rho_per_bit; j--) {
+            cm_result t = rs[j];
+            rs[j] = rs[j - 1];
+            rs[j - 1] = t;
+        }
+    if (rs)
+        print_results(rs, ne);
+    free(rs);
+}
+
+/* Run grid_worker on T threads (this one included) until the points are done. */
+static void run_workers(work *w, unsigned T)
+{
+    pthread_mutex_init(&w->lock, NULL);
+    cm_diag_clear(&w->diag);
+    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
+    unsigned started_th = 0;
+    for (; th && started_th + 1 < T; started_th++)
+        if (pthread_create(&th[started_th], NULL, grid_worker, w))
+            break;
+    grid_worker(w);
+    for (unsigned k = 0; k < started_th; k++)
+        pthread_join(th[k], NULL);
+    free(th);
+    pthread_mutex_destroy(&w->lock);
+}
+
+/* Refuse an output folder that holds finished results (without --force or
+ * --resume) or cannot be written; rank 0 only. */
+static int check_out_dir(const opts *o, int rank, const char *dir, char *path, size_t cap)
+{
+    int rc = 0;
+    snprintf(path, cap, "%s/results.json", dir);
+    struct stat sb;
+    if (rank == 0 && !stat(path, &sb) && !o->force && !o->resume) {
+        fprintf(stderr, "%s: error: '%s' already holds results (--force overwrites them, --resume "
+                        "continues an unfinished run)\n",
+                prog, dir);
+        rc = EXIT_USAGE;
+        return rc;
+    }
+    if (rank == 0 && (cli_mkdirs(dir) || access(dir, W_OK))) {
+        fprintf(stderr, "%s: error: cannot write to the output directory '%s': %s\n", prog, dir,
+                strerror(errno));
+        rc = EXIT_USAGE;
+        return rc;
+    }
+    return 0;
+}
+
 int cmd_grid(int argc, char **argv)
 {
     opts o;
@@ -280,21 +351,8 @@ int cmd_grid(int argc, char **argv)
     else
         snprintf(dir, sizeof dir, "results/%s", g.name);
     char path[4200];
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    struct stat sb;
-    if (rank == 0 && !stat(path, &sb) && !o.force && !o.resume) {
-        fprintf(stderr, "%s: error: '%s' already holds results (--force overwrites them, --resume "
-                        "continues an unfinished run)\n",
-                prog, dir);
-        rc = EXIT_USAGE;
+    if ((rc = check_out_dir(&o, rank, dir, path, sizeof path)))
         goto out;
-    }
-    if (rank == 0 && (cli_mkdirs(dir) || access(dir, W_OK))) {
-        fprintf(stderr, "%s: error: cannot write to the output directory '%s': %s\n", prog, dir,
-                strerror(errno));
-        rc = EXIT_USAGE;
-        goto out;
-    }
     snprintf(path, sizeof path, "%s/progress.jsonl", dir);
     e = calloc(g.n ? g.n : 1, sizeof *e);
     done = calloc(g.n ? g.n : 1, 1);
@@ -347,18 +405,7 @@ int cmd_grid(int argc, char **argv)
         w.ev.threads = 1;
     else
         T = 1;
-    pthread_mutex_init(&w.lock, NULL);
-    cm_diag_clear(&w.diag);
-    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
-    unsigned started_th = 0;
-    for (; th && started_th + 1 < T; started_th++)
-        if (pthread_create(&th[started_th], NULL, grid_worker, &w))
-            break;
-    grid_worker(&w);
-    for (unsigned k = 0; k < started_th; k++)
-        pthread_join(th[k], NULL);
-    free(th);
-    pthread_mutex_destroy(&w.lock);
+    run_workers(&w, T);
     if (w.status) {
         if (prog_f)
             fclose(prog_f);
@@ -389,32 +436,7 @@ int cmd_grid(int argc, char **argv)
         goto out;
     remove(path);
     if (!o.quiet) {
-        /* the ranked table on screen */
-        cm_result *rs = calloc(ne ? ne : 1, sizeof *rs);
-        for (size_t i = 0; rs && i < ne; i++) {
-            rs[i].input = str_of(e[i].obj, "input");
-            rs[i].spec = str_of(e[i].obj, "spec");
-            rs[i].bits = num_of(e[i].obj, "bits");
-            rs[i].method = strcmp(str_of(e[i].obj, "method"), "exact") ? CM_METHOD_MC : CM_METHOD_EXACT;
-            rs[i].gmse = num_of(e[i].obj, "gmse");
-            rs[i].gmse_se = num_of(e[i].obj, "gmse_se");
-            rs[i].scale = num_of(e[i].obj, "scale");
-            rs[i].eff_bits = num_of(e[i].obj, "eff_bits");
-            rs[i].rho = num_of(e[i].obj, "rho");
-            rs[i].rho_per_bit = num_of(e[i].obj, "rho_per_bit");
-            rs[i].gap_db = num_of(e[i].obj, "gap_db");
-            rs[i].rho_product = NAN;
-            rs[i].seconds = num_of(e[i].obj, "seconds");
-        }
-        for (size_t i = 1; rs && i < ne; i++) /* by rho per bit */
-            for (size_t j = i; j > 0 && rs[j].rho_per_bit > rs[j - 1].rho_per_bit; j--) {
-                cm_result t = rs[j];
-                rs[j] = rs[j - 1];
-                rs[j - 1] = t;
-            }
-        if (rs)
-            print_results(rs, ne);
-        free(rs);
+        print_ranked(e, ne);
         printf("\n%zu points (%s) in %.1f s; reports in %s/\n", ne, g.name, t1 - t0, dir);
     }
 out:
