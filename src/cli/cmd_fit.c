@@ -98,6 +98,37 @@ static runcols fit_columns(const optdef *defs, size_t nd)
     return c;
 }
 
+/* The fit's form: --mode, or the form of --law NAME (DESIGN's spelling). */
+static int fit_mode(const optdef *defs, size_t nd, const cm_law *law, cm_fit_mode *out)
+{
+    cm_diag d;
+    cm_diag_clear(&d);
+    int rc = 0;
+    cm_fit_mode mode = CM_FIT_DECOUPLED;
+    const char *mv = opt_get(defs, nd, "--mode");
+    if (mv && cm_fit_mode_parse(mv, &mode, &d)) {
+        rc = usage_error("--mode: %s", d.msg);
+        return rc;
+    }
+    if (law) { /* DESIGN's `fit FILE --law NAME`: the form of that law */
+        const char *ln = cm_law_name(law);
+        cm_fit_mode lm = !strncmp(ln, "unified", 7) ? CM_FIT_UNIFIED
+                         : !strncmp(ln, "quest", 5) ? CM_FIT_DECOUPLED
+                         : !strcmp(ln, "quartet")   ? CM_FIT_QUARTET
+                                                    : (cm_fit_mode)-1;
+        if ((int)lm < 0 || (mv && lm != mode)) {
+            rc = usage_error("fit --law '%s': fit refits the forms of unified-* (--mode unified), "
+                             "quest (--mode decoupled) and quartet (--mode quartet); kumar, "
+                             "chen-qat and capybara are used with their published constants",
+                             ln);
+            return rc;
+        }
+        mode = lm;
+    }
+    *out = mode;
+    return 0;
+}
+
 int cmd_fit(int argc, char **argv)
 {
     optdef defs[] = {{"--mode", 1, 0, 0, {0}},      {"--label", 1, 0, 0, {0}},
@@ -141,26 +172,8 @@ int cmd_fit(int argc, char **argv)
     cm_fit_mode mode = CM_FIT_DECOUPLED;
     cm_diag d;
     cm_diag_clear(&d);
-    const char *mv = opt_get(defs, nd, "--mode");
-    if (mv && cm_fit_mode_parse(mv, &mode, &d)) {
-        rc = usage_error("--mode: %s", d.msg);
+    if ((rc = fit_mode(defs, nd, o.ev.law, &mode)))
         goto out;
-    }
-    if (o.ev.law) { /* DESIGN's `fit FILE --law NAME`: the form of that law */
-        const char *ln = cm_law_name(o.ev.law);
-        cm_fit_mode lm = !strncmp(ln, "unified", 7) ? CM_FIT_UNIFIED
-                         : !strncmp(ln, "quest", 5) ? CM_FIT_DECOUPLED
-                         : !strcmp(ln, "quartet")   ? CM_FIT_QUARTET
-                                                    : (cm_fit_mode)-1;
-        if ((int)lm < 0 || (mv && lm != mode)) {
-            rc = usage_error("fit --law '%s': fit refits the forms of unified-* (--mode unified), "
-                             "quest (--mode decoupled) and quartet (--mode quartet); kumar, "
-                             "chen-qat and capybara are used with their published constants",
-                             ln);
-            goto out;
-        }
-        mode = lm;
-    }
     cm_fit_opts fo;
     cm_fit_opts_default(&fo);
     fo.threads = o.ev.threads;

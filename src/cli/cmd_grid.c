@@ -291,6 +291,96 @@ static int check_out_dir(const opts *o, int rank, const char *dir, char *path, s
     return 0;
 }
 
+#ifdef CM_HAVE_MPI
+/* Join the MPI world: rank r takes the points i with i mod size = r. */
+static int mpi_setup(opts *o, int *rank, int *size, int rc)
+{
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited)
+        MPI_Init(NULL, NULL);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+    if (*size > 1 && !rc) {
+        if (o->shard_n || o->resume) {
+            if (*rank == 0)
+                rc = usage_error("%s", "under mpirun the ranks share the points: --shard and "
+                                       "--resume do not apply");
+            else
+                rc = EXIT_USAGE;
+        }
+        /* rank r takes the points i with i mod size = r; one core each unless told */
+        o->shard_i = *rank + 1;
+        o->shard_n = *size;
+        if (!o->ev.threads)
+            o->ev.threads = 1;
+    }
+    return rc;
+}
+#endif
+
+/* Points of this shard still to do; earlier results of other shards dropped. */
+static size_t shard_todo(const grid *g, const opts *o, const char *done, entry *e, size_t *ne_io)
+{
+    size_t ne = *ne_io;
+    size_t todo = 0;
+    for (size_t i = 0; i < g->n; i++)
+        todo += !done[i] && (!o->shard_n || (int)(i % (size_t)o->shard_n) == o->shard_i - 1);
+    /* keep only this shard's earlier results */
+    size_t keep = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (!o->shard_n || (int)((size_t)e[i].index % (size_t)o->shard_n) == o->shard_i - 1)
+            e[keep++] = e[i];
+        else
+            cJSON_Delete(e[i].obj);
+    ne = keep;
+    *ne_io = ne;
+    return todo;
+}
+
+/* The grid file (or the default grid), the registry, the expanded and
+ * canonicalized points. */
+static int load_grid(const opts *o, const char *file, char **text, cm_registry **reg, grid *g)
+{
+    size_t len = 0;
+    int rc;
+    if (!o->use_default && !(*text = cm_file_read(file, &len))) {
+        fprintf(stderr, "%s: error: cannot read grid file '%s': %s\n", prog, file, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if ((rc = load_registry(o, reg)) ||
+        (rc = grid_load(file, o->use_default ? default_grid : *text, o, g)) ||
+        (rc = grid_canonicalize(file, *reg, g, o->ev.threads)))
+        return rc;
+    return 0;
+}
+
+/* SIGINT and SIGTERM stop the run after the points under way (--resume continues). */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* progress.jsonl: read back (--resume) or started afresh, then opened for
+ * appending (one process; MPI ranks report to rank 0 instead). */
+static int open_progress(const opts *o, int size, const char *path, const grid *g, entry *e,
+                         char *done, size_t *ne, FILE **prog_f)
+{
+    *ne = o->resume ? read_progress(path, g, e, done) : 0;
+    if (!o->resume && size == 1)
+        remove(path);
+    *prog_f = size > 1 ? NULL : fopen(path, "a");
+    if (size == 1 && !*prog_f) {
+        fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cmd_grid(int argc, char **argv)
 {
     opts o;
@@ -302,26 +392,7 @@ int cmd_grid(int argc, char **argv)
     char *done = NULL, *text = NULL;
     int rank = 0, size = 1;
 #ifdef CM_HAVE_MPI
-    int inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited)
-        MPI_Init(NULL, NULL);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size > 1 && !rc) {
-        if (o.shard_n || o.resume) {
-            if (rank == 0)
-                rc = usage_error("%s", "under mpirun the ranks share the points: --shard and "
-                                       "--resume do not apply");
-            else
-                rc = EXIT_USAGE;
-        }
-        /* rank r takes the points i with i mod size = r; one core each unless told */
-        o.shard_i = rank + 1;
-        o.shard_n = size;
-        if (!o.ev.threads)
-            o.ev.threads = 1;
-    }
+    rc = mpi_setup(&o, &rank, &size, rc);
 #endif
     if (rc)
         goto out;
@@ -330,20 +401,13 @@ int cmd_grid(int argc, char **argv)
         goto out;
     }
     const char *file = o.use_default ? "(default)" : o.specs[0];
-    size_t len = 0;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const double t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec; /* the whole run */
     time_t now = time(NULL);
     char started[64];
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (!o.use_default && !(text = cm_file_read(file, &len))) {
-        fprintf(stderr, "%s: error: cannot read grid file '%s': %s\n", prog, file, strerror(errno));
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    if ((rc = load_registry(&o, &reg)) || (rc = grid_load(file, o.use_default ? default_grid : text, &o, &g)) ||
-        (rc = grid_canonicalize(file, reg, &g, o.ev.threads)))
+    if ((rc = load_grid(&o, file, &text, &reg, &g)))
         goto out;
     char dir[4096];
     if (o.out_dir)
@@ -367,34 +431,15 @@ int cmd_grid(int argc, char **argv)
             goto out;
     }
 #endif
-    size_t ne = o.resume ? read_progress(path, &g, e, done) : 0;
-    if (!o.resume && size == 1)
-        remove(path);
-    FILE *prog_f = size > 1 ? NULL : fopen(path, "a");
-    if (size == 1 && !prog_f) {
-        fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, path, strerror(errno));
-        rc = EXIT_USAGE;
+    size_t ne = 0;
+    FILE *prog_f = NULL;
+    if ((rc = open_progress(&o, size, path, &g, e, done, &ne, &prog_f)))
         goto out;
-    }
-    size_t todo = 0;
-    for (size_t i = 0; i < g.n; i++)
-        todo += !done[i] && (!o.shard_n || (int)(i % (size_t)o.shard_n) == o.shard_i - 1);
-    /* keep only this shard's earlier results */
-    size_t keep = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (!o.shard_n || (int)((size_t)e[i].index % (size_t)o.shard_n) == o.shard_i - 1)
-            e[keep++] = e[i];
-        else
-            cJSON_Delete(e[i].obj);
-    ne = keep;
+    size_t todo = shard_todo(&g, &o, done, e, &ne);
     int tty = isatty(2) && !o.quiet;
     const char *abort_after = getenv("CAPMETRIC_TEST_ABORT_AFTER"); /* test hook: a hard kill */
     long abort_n = abort_after ? atol(abort_after) : -1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_signals();
     /* points in parallel (one core each) while there are enough of them;
      * results do not depend on the schedule */
     unsigned T = g.ev.threads ? g.ev.threads : cm_default_threads();

@@ -94,18 +94,14 @@ static double rank_key(const cJSON *o, const char *by)
 }
 
 /* everything the run writes, given its entries in index order */
-int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_registry *reg,
-                         const opts *o, double t0, double t1, const char *started)
+/* results.json: the grid's header and every result object */
+static char *results_json(const grid *g, const opts *o, const entry *e, size_t n, const char *hash)
 {
-    const char *by = o->by ? o->by : "rho_per_bit";
-    qsort(e, n, sizeof *e, entry_by_index);
     /* results.json */
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     cJSON_AddStringToObject(root, "tool", "capmetric");
     cJSON_AddStringToObject(root, "version", cm_version());
     cJSON_AddStringToObject(root, "grid", g->name);
-    char hash[32];
-    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->hash);
     cJSON_AddStringToObject(root, "grid_hash", hash);
     cJSON_AddNumberToObject(root, "points", (double)g->n);
     cJSON_AddNumberToObject(root, "seed", (double)g->ev.seed);
@@ -123,6 +119,12 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     cJSON_AddItemToObject(root, "results", arr);
     char *js = cJSON_Print(root);
     cJSON_Delete(root);
+    return js;
+}
+
+/* results.csv: one row per point, numbers to 17 digits */
+static char *results_csv(const entry *e, size_t n)
+{
     /* results.csv */
     size_t cap = 256 + n * 512, len = 0;
     char *csv = malloc(cap);
@@ -147,17 +149,12 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
             len += (size_t)w;
         }
     }
-    /* Pareto frontier in (bits, GMSE) */
-    int *pareto = calloc(n ? n : 1, sizeof *pareto);
-    for (size_t i = 0; pareto && i < n; i++) {
-        double bi = num_of(e[i].obj, "bits"), gi = num_of(e[i].obj, "gmse");
-        pareto[i] = isfinite(gi);
-        for (size_t j = 0; j < n && pareto[i]; j++) {
-            double bj = num_of(e[j].obj, "bits"), gj = num_of(e[j].obj, "gmse");
-            if (j != i && bj <= bi && gj <= gi && (bj < bi || gj < gi))
-                pareto[i] = 0;
-        }
-    }
+    return csv;
+}
+
+/* summary.md: ranked by `by`, Pareto points marked, paired differences */
+static char *summary_md(const grid *g, const entry *e, size_t n, const int *pareto, const char *by)
+{
     /* summary.md: ranked by rho per bit */
     size_t *ord = malloc((n ? n : 1) * sizeof *ord);
     char *md = NULL;
@@ -204,6 +201,69 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     }
     if (mf)
         fclose(mf);
+    free(ord);
+    return md;
+}
+
+/* meta.json: what ran, where and how long */
+static char *meta_json(const grid *g, size_t n, const char *hash, double t0, double t1,
+                       const char *started)
+{
+    /* meta.json */
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "tool", "capmetric");
+    cJSON_AddStringToObject(meta, "version", cm_version());
+#ifdef CM_GIT_REV
+    cJSON_AddStringToObject(meta, "git_revision", CM_GIT_REV);
+#endif
+    cJSON_AddStringToObject(meta, "grid", g->name);
+    cJSON_AddStringToObject(meta, "grid_hash", hash);
+    cJSON_AddNumberToObject(meta, "points", (double)g->n);
+    cJSON_AddNumberToObject(meta, "points_here", (double)n);
+    cJSON_AddNumberToObject(meta, "seed", (double)g->ev.seed);
+    cJSON_AddNumberToObject(meta, "samples", (double)g->ev.samples);
+    cJSON_AddStringToObject(meta, "method", cm_method_name(g->ev.method));
+    cJSON_AddStringToObject(meta, "law", cm_law_name(cm_eval_law(&g->ev)));
+    cJSON_AddNumberToObject(meta, "threads", g->ev.threads ? g->ev.threads : cm_default_threads());
+    struct utsname u;
+    if (!uname(&u)) {
+        char m[400];
+        snprintf(m, sizeof m, "%s %s %s, %u cores", u.sysname, u.release, u.machine,
+                 cm_default_threads());
+        cJSON_AddStringToObject(meta, "machine", m);
+    }
+    cJSON_AddStringToObject(meta, "started", started);
+    time_t now = time(NULL);
+    char ended[64];
+    strftime(ended, sizeof ended, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(meta, "ended", ended);
+    cJSON_AddNumberToObject(meta, "wall_seconds", t1 - t0);
+    char *mj = cJSON_Print(meta);
+    cJSON_Delete(meta);
+    return mj;
+}
+
+int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_registry *reg,
+                         const opts *o, double t0, double t1, const char *started)
+{
+    const char *by = o->by ? o->by : "rho_per_bit";
+    qsort(e, n, sizeof *e, entry_by_index);
+    char hash[32];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->hash);
+    char *js = results_json(g, o, e, n, hash);
+    char *csv = results_csv(e, n);
+    /* Pareto frontier in (bits, GMSE) */
+    int *pareto = calloc(n ? n : 1, sizeof *pareto);
+    for (size_t i = 0; pareto && i < n; i++) {
+        double bi = num_of(e[i].obj, "bits"), gi = num_of(e[i].obj, "gmse");
+        pareto[i] = isfinite(gi);
+        for (size_t j = 0; j < n && pareto[i]; j++) {
+            double bj = num_of(e[j].obj, "bits"), gj = num_of(e[j].obj, "gmse");
+            if (j != i && bj <= bi && gj <= gi && (bj < bi || gj < gi))
+                pareto[i] = 0;
+        }
+    }
+    char *md = summary_md(g, e, n, pareto, by);
     /* Lloyd-Max curve for the GMSE plot: exact, 1..8 bits */
     double lx[8], ly[8];
     size_t ln = 0;
@@ -245,37 +305,7 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     free(pg);
     free(pr);
     free(pl);
-    /* meta.json */
-    cJSON *meta = cJSON_CreateObject();
-    cJSON_AddStringToObject(meta, "tool", "capmetric");
-    cJSON_AddStringToObject(meta, "version", cm_version());
-#ifdef CM_GIT_REV
-    cJSON_AddStringToObject(meta, "git_revision", CM_GIT_REV);
-#endif
-    cJSON_AddStringToObject(meta, "grid", g->name);
-    cJSON_AddStringToObject(meta, "grid_hash", hash);
-    cJSON_AddNumberToObject(meta, "points", (double)g->n);
-    cJSON_AddNumberToObject(meta, "points_here", (double)n);
-    cJSON_AddNumberToObject(meta, "seed", (double)g->ev.seed);
-    cJSON_AddNumberToObject(meta, "samples", (double)g->ev.samples);
-    cJSON_AddStringToObject(meta, "method", cm_method_name(g->ev.method));
-    cJSON_AddStringToObject(meta, "law", cm_law_name(cm_eval_law(&g->ev)));
-    cJSON_AddNumberToObject(meta, "threads", g->ev.threads ? g->ev.threads : cm_default_threads());
-    struct utsname u;
-    if (!uname(&u)) {
-        char m[400];
-        snprintf(m, sizeof m, "%s %s %s, %u cores", u.sysname, u.release, u.machine,
-                 cm_default_threads());
-        cJSON_AddStringToObject(meta, "machine", m);
-    }
-    cJSON_AddStringToObject(meta, "started", started);
-    time_t now = time(NULL);
-    char ended[64];
-    strftime(ended, sizeof ended, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(meta, "ended", ended);
-    cJSON_AddNumberToObject(meta, "wall_seconds", t1 - t0);
-    char *mj = cJSON_Print(meta);
-    cJSON_Delete(meta);
+    char *mj = meta_json(g, n, hash, t0, t1, started);
     int rc = 0;
     if (!js || !csv || !md || !svg1 || !svg2 || !mj) {
         fprintf(stderr, "%s: error: out of memory while writing the reports\n", prog);
@@ -297,7 +327,6 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
     free(md);
     free(svg1);
     free(svg2);
-    free(ord);
     free(pareto);
     return rc;
 }
