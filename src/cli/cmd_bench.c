@@ -231,9 +231,10 @@ static int bench_fit(cJSON *root, int json, unsigned threads)
     runcols c = {0};
     cm_eval_opts ev;
     cm_eval_opts_default(&ev);
-    int rc = runs_load(path, &c, CM_FIT_DECOUPLED, NULL, &ev, &rr);
-    if (rc)
-        return rc;
+    runs_err re;
+    if (runs_load(path, &c, CM_FIT_DECOUPLED, NULL, &ev, &rr, &re))
+        return runs_report(&re);
+    int rc = 0;
     cm_fit_data d;
     runs_data(&rr, &d);
     cm_fit_opts o;

@@ -182,8 +182,11 @@ int cmd_fit(int argc, char **argv)
     if ((rc = fit_settings(defs, nd, mode, &fo, fixed)))
         goto out;
     runcols c = fit_columns(defs, nd);
-    if ((rc = runs_load(path, &c, mode, reg, &o.ev, &rr)))
+    runs_err re;
+    if (runs_load(path, &c, mode, reg, &o.ev, &rr, &re)) {
+        rc = runs_report(&re);
         goto out;
+    }
     cm_fit_data fd;
     runs_data(&rr, &fd);
     cm_status s = cm_fit(mode, &fd, &fo, &fr, &d);

@@ -28,12 +28,29 @@ typedef struct runs {
     size_t *row;    /* table row of each run */
 } runs;
 
-int runs_load(const char *path, const runcols *c, cm_fit_mode mode, const cm_registry *reg,
-              const cm_eval_opts *ev, runs *out);
+/* What went wrong reading runs: a status, its diagnostic, the spec text to
+ * point a caret at ("" when none), and whether it was a usage error. */
+typedef struct runs_err {
+    cm_status st;
+    cm_diag d;
+    char text[1024];
+    int usage;
+} runs_err;
+
+/* Print a runs_err as the program does for any error; its exit code. */
+int runs_report(const runs_err *e);
+
+/* Read the runs of the CSV file `path` (columns by `c`, rows by its --where
+ * filters) for a fit in `mode`; the GMSE of their formats from `reg`.
+ * CM_OK, or a status with the reason in *e (nothing printed). */
+cm_status runs_load(const char *path, const runcols *c, cm_fit_mode mode,
+                    const cm_registry *reg, const cm_eval_opts *ev, runs *out, runs_err *e);
 void runs_data(const runs *r, cm_fit_data *d);
 void runs_free(runs *r);
-int gmse_of(const cm_registry *reg, const cm_eval_opts *ev, char **specs, size_t n, double *out,
-            char **canon, const char *where);
+/* The GMSE of each spec (NULL or "": NaN), canonical specs into canon (may
+ * be NULL); `where` names the source in messages. */
+cm_status gmse_of(const cm_registry *reg, const cm_eval_opts *ev, char **specs, size_t n,
+                  double *out, char **canon, const char *where, runs_err *e);
 
 cJSON *fit_json(const cm_fit_result *f, const cm_fit_opts *o);
 void fit_print(const cm_fit_result *f, const cm_fit_opts *o, const char *loss_what);

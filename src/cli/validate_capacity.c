@@ -159,9 +159,10 @@ int sec_capacity(vctx *v, const char *anchors, cJSON *extra)
     for (size_t k = 0; k < nt && !rc; k++) {
         ctab *t = &tabs[k];
         double x[64], x2[64];
-        rc = gmse_of(v->reg, &v->ev, t->spec, t->n, x, NULL, "validate");
-        if (!rc)
-            rc = gmse_of(v->reg, &v->ev, t->spec2, t->n, x2, NULL, "validate");
+        runs_err re;
+        if (gmse_of(v->reg, &v->ev, t->spec, t->n, x, NULL, "validate", &re) ||
+            gmse_of(v->reg, &v->ev, t->spec2, t->n, x2, NULL, "validate", &re))
+            rc = runs_report(&re);
         if (rc)
             break;
         size_t g[64];

@@ -69,8 +69,11 @@ int sec_quest_mse(vctx *v)
         }
         char *sp[2] = {at, opt};
         double g[2];
-        if ((rc = gmse_of(v->reg, &v->ev, sp, 2, g, NULL, "validate")))
+        runs_err re;
+        if (gmse_of(v->reg, &v->ev, sp, 2, g, NULL, "validate", &re)) {
+            rc = runs_report(&re);
             break;
+        }
         char what[96];
         snprintf(what, sizeof what, "%s at QuEST's scale", f);
         check_row(&v->r, what, want, g[0], 1e-8, 1);

@@ -118,7 +118,8 @@ int load(vctx *v, const char *file, runcols *c, cm_fit_mode mode, runs *out)
     char *p = path_in(v, file);
     if (!p)
         return EXIT_RUNTIME;
-    int rc = runs_load(p, c, mode, v->reg, &v->ev, out);
+    runs_err re;
+    int rc = runs_load(p, c, mode, v->reg, &v->ev, out, &re) ? runs_report(&re) : 0;
     free(p);
     return rc;
 }
