@@ -46,31 +46,9 @@ static double group_rmse(const cm_fit_result *f, const runs *rr, size_t g, size_
     return n ? sqrt(s / (double)n) : NAN;
 }
 
-int sec_unified(vctx *v, cJSON *extra)
+/* The fit error of both forms, on INT/FP formats and on all formats. */
+static void table_forms(vctx *v, const runs *ru, const cm_fit_result *fu, const cm_fit_result *fd)
 {
-    runs ru[2], rd[2];
-    memset(ru, 0, sizeof ru);
-    memset(rd, 0, sizeof rd);
-    cm_fit_result fu[2], fd[2];
-    memset(fu, 0, sizeof fu);
-    memset(fd, 0, sizeof fd);
-    const char *const *ws[2] = {grp_int_fp, grp_all};
-    char *specs = path_in(v, "quest_specs.csv");
-    int rc = specs ? 0 : EXIT_RUNTIME;
-    cm_fit_opts o;
-    cm_fit_opts_default(&o);
-    for (int k = 0; k < 2 && !rc; k++) {
-        runcols c = {0};
-        c.specs_file = specs;
-        c.where = ws[k];
-        c.nwhere = 1;
-        if (!(rc = load(v, "quest_runs.csv", &c, CM_FIT_UNIFIED, &ru[k])) &&
-            !(rc = load(v, "quest_runs.csv", &c, CM_FIT_DECOUPLED, &rd[k])) &&
-            !(rc = fit(v, CM_FIT_UNIFIED, &ru[k], &o, &fu[k], "unified fit")))
-            rc = fit(v, CM_FIT_DECOUPLED, &rd[k], &o, &fd[k], "decoupled fit");
-    }
-    if (rc)
-        goto out;
     static const char *const h[] = {"runs", "formats", "decoupled params", "decoupled RMSE",
                                     "unified params", "unified RMSE", "unified / decoupled"};
     static const int rt[] = {0, 0, 1, 1, 1, 1, 1};
@@ -94,7 +72,12 @@ int sec_unified(vctx *v, cJSON *extra)
         sec_row(&v->r, cells);
     }
     sec_end(&v->r, NULL);
+}
 
+/* The fit with every format: the map's rho at each GMSE against the free eff. */
+static void table_per_format(vctx *v, const runs *ru, const cm_fit_result *fu,
+                             const cm_fit_result *fd)
+{
     /* per format, from the fit with every format */
     static const char *const h2[] = {"format", "spec", "GMSE", "runs", "decoupled eff",
                                      "unified rho", "unified RMSE", "spec note"};
@@ -103,7 +86,6 @@ int sec_unified(vctx *v, cJSON *extra)
               "The fit with every format (second row above): the map's rho at each format's "
               "GMSE against the free eff, and the fit error of its runs.",
               h2, rt2, 8);
-    const cm_law *lu = NULL;
     for (size_t g = 0; g < ru[1].ng; g++) {
         char b[8][64];
         size_t cnt;
@@ -132,6 +114,12 @@ int sec_unified(vctx *v, cJSON *extra)
             "its GMSE (0.139) is far from what the trained eff (0.38) implies, and it dominates "
             "the unified fit's error when included. The built-in law unified-quest is the fit "
             "without it.");
+}
+
+/* The built-in unified-quest law against the refit on INT1-8, FP4, BF16. */
+static void check_builtin(vctx *v, const runs *ru, const cm_fit_result *fu)
+{
+    const cm_law *lu = NULL;
     /* the built-in law is this fit */
     cm_diag dg;
     cm_diag_clear(&dg);
@@ -163,7 +151,83 @@ int sec_unified(vctx *v, cJSON *extra)
                   A * pow(1e9 * rho, -al) + B * pow(2e10, -be) + E, 1e-6, 1);
     }
     sec_end(&v->r, NULL);
+}
 
+/* Hold format g out: fit the unified law on the others, predict g's runs. */
+static int hold_out(vctx *v, const runs *ru, const cm_fit_result *fd, cm_fit_opts *o,
+                    size_t g, cJSON *lofo)
+{
+    int rc;
+    /* training set: runs of ru[1] not in g (and not the sparse format unless held out) */
+    runs tr = ru[1];
+    size_t n = 0;
+    size_t *keep = malloc(ru[1].n * sizeof *keep);
+    double *N = malloc(ru[1].n * sizeof *N), *D = malloc(ru[1].n * sizeof *D),
+           *y = malloc(ru[1].n * sizeof *y), *x = malloc(ru[1].n * sizeof *x);
+    size_t *gg = malloc(ru[1].n * sizeof *gg);
+    int is_sparse = ru[1].gnote[g] && strstr(ru[1].gnote[g], "approximate");
+    for (size_t i = 0; keep && N && D && y && x && gg && i < ru[1].n; i++) {
+        size_t gi = ru[1].g[i];
+        if (gi == g)
+            continue;
+        if (gi != CM_FIT_BASE && ru[1].gnote[gi] && strstr(ru[1].gnote[gi], "approximate"))
+            continue;
+        keep[n] = i;
+        N[n] = ru[1].N[i], D[n] = ru[1].D[i], y[n] = ru[1].y[i], x[n] = ru[1].x[i];
+        gg[n] = gi;
+        n++;
+    }
+    tr.n = n;
+    tr.N = N, tr.D = D, tr.y = y, tr.x = x, tr.g = gg;
+    cm_fit_result fr;
+    memset(&fr, 0, sizeof fr);
+    if (!keep || !N || !D || !y || !x || !gg)
+        rc = EXIT_RUNTIME;
+    else
+        rc = fit(v, CM_FIT_UNIFIED, &tr, o, &fr, "leave-one-out fit");
+    if (!rc) {
+        cm_fit_data d;
+        runs_data(&ru[1], &d);
+        double s2 = 0, mx = 0, me = 0;
+        size_t cnt = 0;
+        for (size_t i = 0; i < ru[1].n; i++) {
+            if (ru[1].g[i] != g)
+                continue;
+            double p = cm_fit_predict(&fr, &d, i);
+            double e = log(ru[1].y[i]) - log(p);
+            s2 += e * e;
+            mx = fmax(mx, fabs(ru[1].y[i] - p));
+            me += ru[1].y[i] - p;
+            cnt++;
+        }
+        double rho = fr.p[7].value * pow(tanh(fr.p[5].value * cm_eff_bits(ru[1].ggmse[g])),
+                                         fr.p[6].value);
+        char nm[64], b[7][48];
+        snprintf(nm, sizeof nm, "eff[%s]", ru[1].glabel[g]);
+        snprintf(b[0], sizeof b[0], "%s%s", ru[1].glabel[g], is_sparse ? " (approx. spec)" : "");
+        snprintf(b[1], sizeof b[1], "%zu", cnt);
+        snprintf(b[2], sizeof b[2], "%.4f", rho);
+        snprintf(b[3], sizeof b[3], "%.4f", param(&fd[1], nm));
+        snprintf(b[4], sizeof b[4], "%.5f", sqrt(s2 / (double)cnt));
+        snprintf(b[5], sizeof b[5], "%.4f", mx);
+        snprintf(b[6], sizeof b[6], "%+.4f", me / (double)cnt);
+        const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6]};
+        sec_row(&v->r, cells);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "held_out", ru[1].glabel[g]);
+        cJSON_AddNumberToObject(e, "rmse_log", sqrt(s2 / (double)cnt));
+        cJSON_AddNumberToObject(e, "max_abs_loss_error", mx);
+        cJSON_AddItemToArray(lofo, e);
+    }
+    cm_fit_result_free(&fr);
+    free(keep), free(N), free(D), free(y), free(x), free(gg);
+    return rc;
+}
+
+static int leave_one_out(vctx *v, const runs *ru, const cm_fit_result *fd, cm_fit_opts *o,
+                         cJSON *extra)
+{
+    int rc = 0;
     /* leave one format out */
     static const char *const h3[] = {"held out", "runs", "predicted eff", "fitted eff",
                                      "RMSE log-loss", "max |loss error|", "mean error"};
@@ -175,73 +239,43 @@ int sec_unified(vctx *v, cJSON *extra)
               "in-sample RMSE is given above.",
               h3, rt3, 7);
     cJSON *lofo = cJSON_AddArrayToObject(extra, "leave_one_format_out");
-    for (size_t g = 0; g < ru[1].ng && !rc; g++) {
-        /* training set: runs of ru[1] not in g (and not the sparse format unless held out) */
-        runs tr = ru[1];
-        size_t n = 0;
-        size_t *keep = malloc(ru[1].n * sizeof *keep);
-        double *N = malloc(ru[1].n * sizeof *N), *D = malloc(ru[1].n * sizeof *D),
-               *y = malloc(ru[1].n * sizeof *y), *x = malloc(ru[1].n * sizeof *x);
-        size_t *gg = malloc(ru[1].n * sizeof *gg);
-        int is_sparse = ru[1].gnote[g] && strstr(ru[1].gnote[g], "approximate");
-        for (size_t i = 0; keep && N && D && y && x && gg && i < ru[1].n; i++) {
-            size_t gi = ru[1].g[i];
-            if (gi == g)
-                continue;
-            if (gi != CM_FIT_BASE && ru[1].gnote[gi] && strstr(ru[1].gnote[gi], "approximate"))
-                continue;
-            keep[n] = i;
-            N[n] = ru[1].N[i], D[n] = ru[1].D[i], y[n] = ru[1].y[i], x[n] = ru[1].x[i];
-            gg[n] = gi;
-            n++;
-        }
-        tr.n = n;
-        tr.N = N, tr.D = D, tr.y = y, tr.x = x, tr.g = gg;
-        cm_fit_result fr;
-        memset(&fr, 0, sizeof fr);
-        if (!keep || !N || !D || !y || !x || !gg)
-            rc = EXIT_RUNTIME;
-        else
-            rc = fit(v, CM_FIT_UNIFIED, &tr, &o, &fr, "leave-one-out fit");
-        if (!rc) {
-            cm_fit_data d;
-            runs_data(&ru[1], &d);
-            double s2 = 0, mx = 0, me = 0;
-            size_t cnt = 0;
-            for (size_t i = 0; i < ru[1].n; i++) {
-                if (ru[1].g[i] != g)
-                    continue;
-                double p = cm_fit_predict(&fr, &d, i);
-                double e = log(ru[1].y[i]) - log(p);
-                s2 += e * e;
-                mx = fmax(mx, fabs(ru[1].y[i] - p));
-                me += ru[1].y[i] - p;
-                cnt++;
-            }
-            double rho = fr.p[7].value * pow(tanh(fr.p[5].value * cm_eff_bits(ru[1].ggmse[g])),
-                                             fr.p[6].value);
-            char nm[64], b[7][48];
-            snprintf(nm, sizeof nm, "eff[%s]", ru[1].glabel[g]);
-            snprintf(b[0], sizeof b[0], "%s%s", ru[1].glabel[g], is_sparse ? " (approx. spec)" : "");
-            snprintf(b[1], sizeof b[1], "%zu", cnt);
-            snprintf(b[2], sizeof b[2], "%.4f", rho);
-            snprintf(b[3], sizeof b[3], "%.4f", param(&fd[1], nm));
-            snprintf(b[4], sizeof b[4], "%.5f", sqrt(s2 / (double)cnt));
-            snprintf(b[5], sizeof b[5], "%.4f", mx);
-            snprintf(b[6], sizeof b[6], "%+.4f", me / (double)cnt);
-            const char *cells[] = {b[0], b[1], b[2], b[3], b[4], b[5], b[6]};
-            sec_row(&v->r, cells);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "held_out", ru[1].glabel[g]);
-            cJSON_AddNumberToObject(e, "rmse_log", sqrt(s2 / (double)cnt));
-            cJSON_AddNumberToObject(e, "max_abs_loss_error", mx);
-            cJSON_AddItemToArray(lofo, e);
-        }
-        cm_fit_result_free(&fr);
-        free(keep), free(N), free(D), free(y), free(x), free(gg);
-    }
+    for (size_t g = 0; g < ru[1].ng && !rc; g++)
+        rc = hold_out(v, ru, fd, o, g, lofo);
     sec_end(&v->r, "The training sets leave the approximate sparse format out; it is only held "
                    "out. A positive mean error: the runs are worse than predicted.");
+    return rc;
+}
+
+int sec_unified(vctx *v, cJSON *extra)
+{
+    runs ru[2], rd[2];
+    memset(ru, 0, sizeof ru);
+    memset(rd, 0, sizeof rd);
+    cm_fit_result fu[2], fd[2];
+    memset(fu, 0, sizeof fu);
+    memset(fd, 0, sizeof fd);
+    const char *const *ws[2] = {grp_int_fp, grp_all};
+    char *specs = path_in(v, "quest_specs.csv");
+    int rc = specs ? 0 : EXIT_RUNTIME;
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    for (int k = 0; k < 2 && !rc; k++) {
+        runcols c = {0};
+        c.specs_file = specs;
+        c.where = ws[k];
+        c.nwhere = 1;
+        if (!(rc = load(v, "quest_runs.csv", &c, CM_FIT_UNIFIED, &ru[k])) &&
+            !(rc = load(v, "quest_runs.csv", &c, CM_FIT_DECOUPLED, &rd[k])) &&
+            !(rc = fit(v, CM_FIT_UNIFIED, &ru[k], &o, &fu[k], "unified fit")))
+            rc = fit(v, CM_FIT_DECOUPLED, &rd[k], &o, &fd[k], "decoupled fit");
+    }
+    if (rc)
+        goto out;
+    table_forms(v, ru, fu, fd);
+    table_per_format(v, ru, fu, fd);
+    check_builtin(v, ru, fu);
+    if ((rc = leave_one_out(v, ru, fd, &o, extra)))
+        goto out;
     cJSON_AddItemToObject(extra, "unified_fit", fit_json(&fu[1], &o));
     cJSON_AddItemToObject(extra, "unified_fit_int_fp", fit_json(&fu[0], &o));
 out:
