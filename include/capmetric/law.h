@@ -13,6 +13,7 @@
 #include <capmetric/errors.h>
 #include <capmetric/export.h>
 #include <capmetric/registry.h>
+#include <capmetric/spec.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,8 +63,10 @@ typedef struct cm_law_input {
     double gmse;                /* Gaussian MSE (NaN if unknown) */
     double N, D;                /* parameters (non-embedding) and training tokens */
     unsigned tensors;           /* CM_TENSOR_*; 0 means weights and activations */
-    const cm_registry *reg;     /* to read the specs of table laws */
+    const cm_registry *reg;     /* to read hand-written specs of law files */
     const char *label;          /* the spec as typed, for messages (NULL: spec) */
+    const cm_pipeline *pipeline; /* the parsed format: laws read its traits (family, keys)
+                                    from it; NULL refuses laws that need them */
 } cm_law_input;
 
 typedef struct cm_law_output {

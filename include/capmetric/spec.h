@@ -65,6 +65,16 @@ CM_API double cm_pipeline_scale(const cm_pipeline *p, size_t i);
 /*! cm_pipeline_scale_is_opt() : 1 when stage i asks for the optimal scale. */
 CM_API int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i);
 
+/*! cm_pipeline_value() : the value of key `key` of stage i as parsed
+ * (defaults filled in): its number in *num (NaN for a word such as an enum
+ * choice or scale=opt) and its canonical text in *text (owned by the
+ * pipeline); either may be NULL. The structured way to read a format's
+ * traits (laws do): no re-parsing of canonical text.
+ * @return CM_OK, CM_ENOTFOUND (the stage has no such key, or it is unset),
+ *   CM_EINVAL (i out of range). */
+CM_API cm_status cm_pipeline_value(const cm_pipeline *p, size_t i, const char *key, double *num,
+                                   const char **text);
+
 /*! cm_pipeline_registry() : the registry the pipeline was parsed against. */
 CM_API const cm_registry *cm_pipeline_registry(const cm_pipeline *p);
 

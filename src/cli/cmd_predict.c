@@ -65,7 +65,7 @@ int cmd_predict(int argc, char **argv)
     size_t np = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t l = 0; l < nl; l++) {
-            judge(&pv[np], ls[l], &res[i], &o, reg, i);
+            judge(&pv[np], ls[l], &res[i], &o, p[i], i);
             if (pv[np].st && o.ev.law) { /* the law asked for cannot judge it */
                 fprintf(stderr, "%s: error: %s\n", prog, pv[np].why);
                 rc = exit_code_for(pv[np].st);

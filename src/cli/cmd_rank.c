@@ -35,7 +35,7 @@ static int by_key_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-static int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const cm_result *res,
+static int rank_by_loss(const opts *o, const cm_law *law, cm_pipeline *const *p, const cm_result *res,
                  size_t n);
 
 /* A ranking: results in rank order rk, the Pareto flags, and each row's
@@ -210,7 +210,7 @@ int cmd_rank(int argc, char **argv)
         goto out;
     }
     if (loss_law) {
-        rc = rank_by_loss(&o, loss_law, reg, res, n);
+        rc = rank_by_loss(&o, loss_law, p, res, n);
         goto out;
     }
     const char *by = o.by ? o.by : "rho_per_bit";
@@ -280,7 +280,7 @@ static int by_key(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg, const cm_result *res,
+static int rank_by_loss(const opts *o, const cm_law *law, cm_pipeline *const *p, const cm_result *res,
                  size_t n)
 {
     pred *pv = calloc(n, sizeof *pv);
@@ -291,7 +291,7 @@ static int rank_by_loss(const opts *o, const cm_law *law, const cm_registry *reg
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        judge(&pv[i], law, &res[i], o, reg, i);
+        judge(&pv[i], law, &res[i], o, p[i], i);
         if (pv[i].st) {
             fprintf(stderr, "%s: error: %s\n", prog, pv[i].why);
             rc = exit_code_for(pv[i].st);

@@ -22,12 +22,13 @@
 #include "predictions.h"
 
 void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o,
-                  const cm_registry *reg, size_t i)
+           const cm_pipeline *pipe, size_t i)
 {
     memset(pr, 0, sizeof *pr);
     pr->spec = i;
     pr->law = law;
-    cm_law_input in = {r->spec, r->bits, r->gmse, o->params, o->tokens, o->tensors, reg, r->input};
+    cm_law_input in = {r->spec, r->bits, r->gmse, o->params, o->tokens, o->tensors,
+                       cm_pipeline_registry(pipe), r->input, pipe};
     cm_diag d;
     cm_diag_clear(&d);
     pr->st = cm_law_predict(law, &in, &pr->out, &d);

@@ -15,8 +15,9 @@ typedef struct pred {
     cm_law_output iso;   /* the law at (n_iso, D) */
 } pred;
 
+/* What law says of result r (pipeline pipe, spec index i) at the options' N, D. */
 void judge(pred *pr, const cm_law *law, const cm_result *r, const opts *o,
-                  const cm_registry *reg, size_t i);
+           const cm_pipeline *pipe, size_t i);
 cJSON *pred_json(const pred *p, const cm_result *r);
 size_t pick_laws(const opts *o, const cm_law **ls);
 const pred *iso_best(const pred *pv, size_t np, const cm_law *law, int *by_loss);

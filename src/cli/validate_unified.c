@@ -129,7 +129,7 @@ static void check_builtin(vctx *v, const runs *ru, const cm_fit_result *fu)
               "FP4, BF16). E is not determined (fitted ~0; the law uses 0).",
               check_head, check_right, 6);
     {
-        cm_law_input in = {"", 4, 0, 1e9, 2e10, 0, v->reg, NULL};
+        cm_law_input in = {"", 4, 0, 1e9, 2e10, 0, v->reg, NULL, NULL};
         static const double gm[] = {0.3633802276324186, 0.11884605038769407, 0.011542884500323213};
         for (int q = 0; q < 3; q++) {
             char what[64];

@@ -23,7 +23,9 @@ enum kind {
     K_CAPYBARA
 };
 
-/* One format of a table law: effN and effD by training setting. */
+/* One format of a table law: effN and effD by training setting. The specs
+ * of the built-in tables are canonical (test_law checks each against the
+ * parser), so a prediction compares strings and parses nothing. */
 enum col { C_WA, C_W, C_WAG_N, C_WAG_D, NCOL };
 typedef struct law_row {
     const char *label, *spec;
@@ -48,26 +50,28 @@ struct cm_law {
  * capacity.json quest_eff, at full printed precision); W&A Hadamard and
  * weight-only columns. */
 static const law_row quest_rows[] = {
-    {"1", "int:bits=1", {0.0205046859, 0.138419575, X, X}},
-    {"2", "int:bits=2", {0.151870911, 0.413717453, X, X}},
-    {"3", "int:bits=3", {0.433126203, 0.653058816, X, X}},
-    {"4", "int:bits=4", {0.691831718, 0.840434222, X, X}},
-    {"8", "int:bits=8", {1.01619263, X, X, X}},
-    {"fp4", "e2m1", {0.629639028, X, X, X}},
-    {"2.5", "2:4+int4", {0.381222089, X, X, X}},
+    {"1", "int:bits=1,grid=midrise,pack=code,round=rne,scale=opt", {0.0205046859, 0.138419575, X, X}},
+    {"2", "int:bits=2,grid=midrise,pack=code,round=rne,scale=opt", {0.151870911, 0.413717453, X, X}},
+    {"3", "int:bits=3,grid=midrise,pack=code,round=rne,scale=opt", {0.433126203, 0.653058816, X, X}},
+    {"4", "int:bits=4,grid=midrise,pack=code,round=rne,scale=opt", {0.691831718, 0.840434222, X, X}},
+    {"8", "int:bits=8,grid=midrise,pack=code,round=rne,scale=opt", {1.01619263, X, X, X}},
+    {"fp4", "fp:e=2,m=1,special=none,subnormals=1,bias=1,round=rne,overflow=saturate,scale=opt", {0.629639028, X, X, X}},
+    {"2.5", "nm:n=2,m=4,mask=entropy+int:bits=4,grid=midrise,pack=code,round=rne,scale=opt", {0.381222089, X, X, X}},
 };
 static const law_row quest_noh_rows[] = {
-    {"1NOH", "int:bits=1", {0.0155770373, X, X, X}},
-    {"2NOH", "int:bits=2", {0.0784119072, X, X, X}},
-    {"3NOH", "int:bits=3", {0.322107861, X, X, X}},
-    {"4NOH", "int:bits=4", {0.603270679, X, X, X}},
-    {"8NOH", "int:bits=8", {0.937628722, X, X, X}},
+    {"1NOH", "int:bits=1,grid=midrise,pack=code,round=rne,scale=opt", {0.0155770373, X, X, X}},
+    {"2NOH", "int:bits=2,grid=midrise,pack=code,round=rne,scale=opt", {0.0784119072, X, X, X}},
+    {"3NOH", "int:bits=3,grid=midrise,pack=code,round=rne,scale=opt", {0.322107861, X, X, X}},
+    {"4NOH", "int:bits=4,grid=midrise,pack=code,round=rne,scale=opt", {0.603270679, X, X, X}},
+    {"8NOH", "int:bits=8,grid=midrise,pack=code,round=rne,scale=opt", {0.937628722, X, X, X}},
 };
 /* IST-DASLab/Quartet notebooks/plots.ipynb at 5b9d74c (shared/data/runs/
  * README.md): forward-only QuEST MXFP4 effN; the full Quartet recipe
  * (forward and backward in MXFP4) effN and effD. */
 static const law_row quartet_rows[] = {
-    {"quartet", "mxfp4", {0.64516, X, 0.65835, 0.82174}},
+    {"quartet",
+     "fp:e=2,m=1,special=none,subnormals=1,bias=1,round=rne,overflow=saturate,scale=floor,"
+     "block=32,scale_fmt=e8m0,tensor_scale=none", {0.64516, X, 0.65835, 0.82174}},
 };
 
 /* Kumar et al., arXiv 2411.04330 Eq. 2-4, App. K Table 2 (capacity.json
@@ -204,60 +208,22 @@ cm_status cm_tensors_parse(const char *text, unsigned *out, cm_diag *d)
     return CM_OK;
 }
 
-/* ---- reading a canonical spec ------------------------------------------------------- */
+/* ---- traits of a format (the parsed pipeline, never its text) ---------------------- */
 
-/* Stage i of a canonical spec: [*b, *e). 0 if there is no such stage. */
-static int stage_span(const char *spec, size_t i, const char **b, const char **e)
+/* 1 when the format is one stage of family `fam` */
+static int single_of(const cm_law_input *in, const char *fam)
 {
-    const char *s = spec;
-    for (size_t k = 0; k < i; k++) {
-        s = strchr(s, '+');
-        if (!s)
-            return 0;
-        s++;
-    }
-    *b = s;
-    const char *p = strchr(s, '+');
-    *e = p ? p : s + strlen(s);
-    return 1;
+    const cm_pipeline *p = in->pipeline;
+    return p && cm_pipeline_stages(p) == 1 && !strcmp(cm_pipeline_format(p, 0)->name, fam);
 }
 
-static size_t stage_count(const char *spec)
+/* the number of key `key` of the (single) stage; NaN if it has none */
+static double trait_num(const cm_law_input *in, const char *key)
 {
-    size_t n = 1;
-    for (const char *s = spec; *s; s++)
-        n += *s == '+';
-    return n;
-}
-
-static int stage_family_is(const char *spec, size_t i, const char *fam)
-{
-    const char *b, *e;
-    if (!stage_span(spec, i, &b, &e))
-        return 0;
-    size_t n = strcspn(b, ":+");
-    return n == strlen(fam) && !strncmp(b, fam, n);
-}
-
-/* The number after `key=` in stage i; NaN if absent or not a number. */
-static double stage_num(const char *spec, size_t i, const char *key)
-{
-    const char *b, *e;
-    if (!stage_span(spec, i, &b, &e))
+    double x = NAN;
+    if (!in->pipeline || cm_pipeline_value(in->pipeline, 0, key, &x, NULL))
         return NAN;
-    const char *s = memchr(b, ':', (size_t)(e - b));
-    size_t kl = strlen(key);
-    while (s && s < e) {
-        s++;
-        if ((size_t)(e - s) > kl && !strncmp(s, key, kl) && s[kl] == '=') {
-            const char *v = s + kl + 1;
-            size_t vl = strcspn(v, ",+");
-            double x;
-            return cm_parse_double(v, vl, &x) ? NAN : x;
-        }
-        s = memchr(s, ',', (size_t)(e - s));
-    }
-    return NAN;
+    return x;
 }
 
 /* ---- prediction ------------------------------------------------------------------------ */
@@ -284,7 +250,9 @@ static cm_status table_row(const cm_law *l, const cm_law_input *in, const law_ro
             *row = r;
             return CM_OK;
         }
-        if (!in->reg)
+        /* built-in rows are canonical: a mismatch is final. A law file may hold a
+         * spec as typed by hand: read it with the registry to compare. */
+        if (!l->heap || !in->reg)
             continue;
         cm_pipeline *p = NULL;
         cm_diag dd;
@@ -349,8 +317,7 @@ cm_status cm_law_predict(const cm_law *l, const cm_law_input *in, cm_law_output 
         return CM_OK;
     }
     case K_KUMAR: {
-        if (stage_count(in->spec) != 1 ||
-            !(stage_family_is(in->spec, 0, "int") || stage_family_is(in->spec, 0, "fp")))
+        if (!single_of(in, "int") && !single_of(in, "fp"))
             return refuse(l, in, d, "P is the precision of an integer or floating-point format");
         if (t & CM_TENSOR_G)
             return refuse(l, in, d, "the law has no gradient term");
@@ -371,10 +338,9 @@ cm_status cm_law_predict(const cm_law *l, const cm_law_input *in, cm_law_output 
         int v = t == (CM_TENSOR_W | CM_TENSOR_A) ? 0 : t == CM_TENSOR_W ? 1 : t == CM_TENSOR_A ? 2 : -1;
         if (v < 0)
             return refuse(l, in, d, "the law has W4A4, W4A16 and W16A4 fits only");
-        if (stage_count(in->spec) != 1 || !stage_family_is(in->spec, 0, "int") ||
-            stage_num(in->spec, 0, "bits") != 4)
+        if (!single_of(in, "int") || trait_num(in, "bits") != 4)
             return refuse(l, in, d, "the law was fitted on 4-bit integer QAT");
-        double G = stage_num(in->spec, 0, "block");
+        double G = trait_num(in, "block");
         if (!(G >= 2))
             return refuse(l, in, d, "the law needs a group size: give block=G");
         const double *k = l->k + 4 * v;
@@ -382,10 +348,10 @@ cm_status cm_law_predict(const cm_law *l, const cm_law_input *in, cm_law_output 
         return CM_OK;
     }
     case K_CAPYBARA: {
-        if (stage_count(in->spec) != 1 || !stage_family_is(in->spec, 0, "fp"))
+        if (!single_of(in, "fp"))
             return refuse(l, in, d, "the law is for floating-point formats only");
-        double E = stage_num(in->spec, 0, "e"), M = stage_num(in->spec, 0, "m");
-        double B = stage_num(in->spec, 0, "block");
+        double E = trait_num(in, "e"), M = trait_num(in, "m");
+        double B = trait_num(in, "block");
         if (!(B >= 2))
             return refuse(l, in, d,
                           "the law needs the block size B of the scale: give block=B "

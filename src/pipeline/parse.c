@@ -280,6 +280,28 @@ static cm_status match_keys(const cm_format *f, const kv *kvs, size_t nkv, long 
     return CM_OK;
 }
 
+/* Keep the stage's present values (structured traits for the pipeline's readers). */
+static cm_status keep_values(cm_stage *st, const cm_format *f, const cm_value *vals, size_t tot,
+                             cm_diag *d)
+{
+    st->vals = calloc(tot ? tot : 1, sizeof *st->vals);
+    if (!st->vals)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < tot; i++) {
+        if (!vals[i].present)
+            continue;
+        cm_stage_val *v = &st->vals[st->nvals];
+        v->key = param_at(f, i)->key;
+        v->text = cm_strdup(vals[i].text);
+        v->num = vals[i].num;
+        v->is_word = vals[i].is_word;
+        if (!v->text)
+            return cm_diag_set(d, CM_ENOMEM, "out of memory");
+        st->nvals++;
+    }
+    return CM_OK;
+}
+
 /* The longest alias text[b..e) starts with (its spec; *hn its length), or NULL. */
 static const char *find_alias(const cm_registry *reg, const char *text, size_t b, size_t e,
                               size_t *hn_out)
@@ -398,9 +420,18 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             if (!st->canon)
                 s = cm_diag_set(d, CM_ENOMEM, "out of memory");
         }
-        if (s) {
+        if (!s)
+            s = keep_values(st, f, vals, tot, d);
+        if (s) { /* a failed stage is not counted: release all of it here */
             f->params_free(params);
             st->params = NULL;
+            free(st->canon);
+            st->canon = NULL;
+            for (size_t i = 0; st->vals && i < st->nvals; i++)
+                free(st->vals[i].text);
+            free(st->vals);
+            st->vals = NULL;
+            st->nvals = 0;
         }
     }
     for (size_t i = 0; i < tot; i++)

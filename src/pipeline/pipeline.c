@@ -18,6 +18,9 @@ void cm_pipeline_free(cm_pipeline *p)
         if (p->st[i].fmt)
             p->st[i].fmt->params_free(p->st[i].params);
         free(p->st[i].canon);
+        for (size_t k = 0; k < p->st[i].nvals; k++)
+            free(p->st[i].vals[k].text);
+        free(p->st[i].vals);
     }
     if (!p->borrowed)
         free(p->st);
@@ -38,6 +41,23 @@ const void *cm_pipeline_params(const cm_pipeline *p, size_t i) { return p->st[i]
 size_t cm_pipeline_group(const cm_pipeline *p) { return p->group; }
 double cm_pipeline_scale(const cm_pipeline *p, size_t i) { return p->st[i].scale; }
 const cm_registry *cm_pipeline_registry(const cm_pipeline *p) { return p->reg; }
+
+cm_status cm_pipeline_value(const cm_pipeline *p, size_t i, const char *key, double *num,
+                            const char **text)
+{
+    if (i >= p->n)
+        return CM_EINVAL;
+    const cm_stage *st = &p->st[i];
+    for (size_t k = 0; k < st->nvals; k++)
+        if (!strcmp(st->vals[k].key, key)) {
+            if (num)
+                *num = st->vals[k].is_word ? NAN : st->vals[k].num;
+            if (text)
+                *text = st->vals[k].text;
+            return CM_OK;
+        }
+    return CM_ENOTFOUND;
+}
 int cm_pipeline_scale_is_opt(const cm_pipeline *p, size_t i) { return p->st[i].scale_opt; }
 
 /* Bits from stage i on: a selecting stage costs its own bits (mask, stored

@@ -9,6 +9,14 @@
 
 #include "scaling_int.h"
 
+/* One parsed key of a stage, kept for readers of the pipeline (laws). */
+typedef struct cm_stage_val {
+    const char *key;   /* the descriptor's key (static storage of the format or host) */
+    char *text;        /* canonical text of the value */
+    double num;        /* INT, REAL: the number; ENUM or word: index in choices */
+    int is_word;
+} cm_stage_val;
+
 typedef struct cm_stage {
     const cm_format *fmt;
     void *params;
@@ -19,6 +27,8 @@ typedef struct cm_stage {
     cm_blockspec blk;  /* blk.K > 0: block scaling (then `scale` is unused) */
     int sel;           /* the format selects values (sparsity, outliers) */
     char *canon;       /* this stage's canonical spec */
+    cm_stage_val *vals; /* the stage's keys as parsed, defaults filled in */
+    size_t nvals;
 } cm_stage;
 
 struct cm_pipeline {

@@ -30,7 +30,7 @@ static cm_status pr(const char *name, const char *spec, double N, double D, unsi
     eo.method = CM_METHOD_EXACT;
     cm_pipeline *pp[1] = {p};
     CHECK(cm_eval(pp, 1, &eo, &r, NULL, NULL, d) == CM_OK, "eval %s", spec);
-    cm_law_input in = {r.spec, r.bits, r.gmse, N, D, tensors, reg, spec};
+    cm_law_input in = {r.spec, r.bits, r.gmse, N, D, tensors, reg, spec, p};
     cm_status s = cm_law_predict(law(name), &in, o, d);
     cm_pipeline_free(p);
     return s;
@@ -68,6 +68,18 @@ static void predictions(void)
     CHECK_NEAR(o.loss / want, 1, 2e-6, "quest loss");
     CHECK_NEAR(o.rho, a("quest_eff.eff_w_and_a_hadamard.4"), 1e-6, "quest rho");
     CHECK_NEAR(o.gap, o.loss - o.loss_base, 1e-15, "gap");
+    /* the built-in tables hold canonical specs (they are matched without parsing):
+     * every row is found from any spelling of its format */
+    static const char *const rows[] = {"int1", "int:bits=2", "int3", "int:bits=4,grid=midrise",
+                                       "int8", "fp4", "2:4+int4"};
+    for (size_t k = 0; k < sizeof rows / sizeof *rows; k++)
+        CHECK(pr("quest", rows[k], N, D, 0, &o, &d) == CM_OK, "quest row %s: %s", rows[k], d.msg);
+    CHECK(pr("quartet", "mxfp4", N, D, 0, &o, &d) == CM_OK, "quartet row: %s", d.msg);
+    /* a law that reads traits refuses a format given without its parsed pipeline */
+    cm_law_input bare = {"int:bits=4,grid=midrise,pack=code,round=rne,scale=opt", 4, 0.01, N, D,
+                         0, reg, NULL, NULL};
+    CHECK(cm_law_predict(law("kumar"), &bare, &o, &d) == CM_EUNSUPPORTED,
+          "kumar needs the parsed format");
     CHECK(pr("quest", "2:4+int4", N, D, 0, &o, &d) == CM_OK, "quest 2:4+int4");
     CHECK_NEAR(o.rho, a("quest_eff.eff_w_and_a_hadamard.2:4+int4"), 1e-6, "quest sparse");
     CHECK(pr("quest", "int:bits=3", N, D, CM_TENSOR_W, &o, &d) == CM_OK, "weight-only");
@@ -175,7 +187,7 @@ static void files(void)
     if (l) {
         CHECK(!strcmp(cm_law_name(l), "mine") && cm_law_has_map(l), "loaded law");
         CHECK_NEAR(cm_law_rho(l, 0.01), pow(tanh(0.4 * cm_eff_bits(0.01)), 3), 1e-15, "rho");
-        cm_law_input in = {"x", 4, 0.01, 1e9, 1e10, 0, NULL, NULL};
+        cm_law_input in = {"x", 4, 0.01, 1e9, 1e10, 0, NULL, NULL, NULL};
         cm_law_output o;
         CHECK(cm_law_predict(l, &in, &o, &d) == CM_OK, "predict");
         double rho = pow(tanh(0.4 * cm_eff_bits(0.01)), 3);
