@@ -13,12 +13,14 @@ extern "C" {
 #endif
 
 /*! cm_report_json() : the JSON document of DESIGN §4 for n results, as a
- * malloc'ed string (free with free()). Non-finite numbers are written as the
- * strings "inf", "-inf" and "nan" (JSON has no such numbers). */
+ * malloc'ed string (free with free()). JSON has no NaN or infinity: a
+ * non-finite number is written as null (the policy of every capmetric JSON
+ * output). @return CM_OK, CM_ENOMEM. Thread-safe. */
 CM_API cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *opts, char **out,
                          cm_diag *diag);
 
-/*! cm_report_csv() : header + one row per result, same keys as the JSON. */
+/*! cm_report_csv() : header + one row per result, same keys as the JSON;
+ * non-finite numbers as nan, inf, -inf. @return CM_OK, CM_ENOMEM. */
 CM_API cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *diag);
 
 /*! cm_version() : the library version string. */

@@ -39,7 +39,7 @@ double num_of(const cJSON *o, const char *k)
     if (cJSON_IsNumber(v))
         return v->valuedouble;
     if (cJSON_IsString(v))
-        return strtod(v->valuestring, NULL); /* "inf", "nan" */
+        return strtod(v->valuestring, NULL); /* "inf", "nan": files written before null */
     return NAN;
 }
 

@@ -1,5 +1,6 @@
-/* JSON and CSV writers for results (DESIGN §4). All JSON goes through cJSON;
- * non-finite numbers are written as strings because JSON has no inf/nan. */
+/* JSON and CSV writers for results (DESIGN §4). All JSON goes through cJSON.
+ * JSON has no NaN or infinity: every command writes null for a non-finite
+ * number (the one policy, README "Machine output"); CSV writes nan, inf, -inf. */
 #include <capmetric/report.h>
 
 #include <cjson/cJSON.h>
@@ -15,14 +16,7 @@
 
 const char *cm_version(void) { return CM_VERSION; }
 
-static cJSON *num(double x)
-{
-    if (isnan(x))
-        return cJSON_CreateString("nan");
-    if (isinf(x))
-        return cJSON_CreateString(x > 0 ? "inf" : "-inf");
-    return cJSON_CreateNumber(x);
-}
+static cJSON *num(double x) { return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }
 
 static int add(cJSON *o, const char *k, cJSON *v)
 {

@@ -33,6 +33,8 @@ int main(int argc, char **argv)
         printf("%.17g\n", node->valuedouble);
     else if (cJSON_IsString(node))
         printf("%s\n", node->valuestring);
+    else if (cJSON_IsNull(node))
+        printf("null\n");
     else if (cJSON_IsArray(node))
         printf("%d\n", cJSON_GetArraySize(node));
     else

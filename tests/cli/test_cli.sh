@@ -61,7 +61,12 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
     awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' &&
         ok || bad "block result $i: mc $g vs exact $e (se $s)"
 done
-[ "$("$JQ" "$tmp/bx.json" results.0.scale)" = nan ] && ok || bad "block formats report no single scale"
+[ "$("$JQ" "$tmp/bx.json" results.0.scale)" = null ] && ok || bad "block formats report no single scale (null: JSON has no NaN)"
+# one non-finite policy: null in every command's JSON, never a "nan"/"inf" string
+"$CM" eval e4m3:overflow=inf int4 --json >"$tmp/nf.json" && [ "$("$JQ" "$tmp/nf.json" results.0.gmse)" = null ] &&
+    ! grep -qE '"(-?inf|nan)"' "$tmp/nf.json" && ok || bad "eval: non-finite numbers are null"
+"$CM" predict e4m3:overflow=inf --params 1e9 --tokens 2e10 --json >"$tmp/np.json" &&
+    ! grep -qE '"(-?inf|nan)"' "$tmp/np.json" && ok || bad "predict: non-finite numbers are null"
 "$CM" eval "fp:e=2,m=1,block=32,scale=ceil,scale_fmt=e8m0" "fp:e=2,m=1,block=32,scale=rceil,scale_fmt=e8m0" \
     "fp:e=2,m=1,block=32,scale=even,scale_fmt=e8m0" nvfp4_4o6 --quiet >"$tmp/r" && ok || bad "block rules"
 grep -q "^nvfp4_4o6 .* mc " "$tmp/r" && ok || bad "scale=mse falls back to Monte Carlo and says so"
@@ -75,7 +80,7 @@ for i in 0 1 2; do
     awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' &&
         ok || bad "sparsity result $i: mc $g vs exact $e (se $s)"
 done
-"$JQ" "$tmp/sx.json" results.2.rho_product >/dev/null && [ "$("$JQ" "$tmp/sx.json" results.0.rho_product)" = nan ] && ok || bad "rho_product"
+"$JQ" "$tmp/sx.json" results.2.rho_product >/dev/null && [ "$("$JQ" "$tmp/sx.json" results.0.rho_product)" = null ] && ok || bad "rho_product"
 awk -v g="$("$JQ" "$tmp/sx.json" results.0.gap_bits)" -v b="$("$JQ" "$tmp/sx.json" results.0.bits)" -v e="$("$JQ" "$tmp/sx.json" results.0.eff_bits)" \
     'BEGIN { d = g - (b - e); if (d < 0) d = -d; exit !(d < 1e-12) }' && ok || bad "gap_bits = bits - eff_bits"
 CAPMETRIC_CACHE_DIR="$tmp/cache" "$CM" eval "vq:lattice=d4,bits=1" "vq:kmeans,dim=2,bits=1" lloydmax:levels=2 --samples 2^18 --json >"$tmp/v.json" || bad "eval vq"
