@@ -54,6 +54,8 @@ typedef struct cm_result {
     double rho_product;  /* compositions: product of the stages' rho alone; NaN otherwise */
     double seconds;
     uint64_t samples;   /* 0 for exact */
+    double gmse_err;    /* exact: bound on the numerical error of gmse (cm_exact_gmse_err);
+                           NaN for Monte Carlo, whose uncertainty is gmse_se */
 } cm_result;
 
 /*! cm_eval() : evaluate n pipelines (resolving their scales). Monte-Carlo

@@ -50,6 +50,13 @@ CM_API cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double
  * with neither a grid nor a closed form). */
 CM_API cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *diag);
 
+/*! cm_exact_gmse_err() : cm_exact_gmse and, in *err (may be NULL), a bound
+ * on its numerical error: the adaptive quadrature's error estimate for block
+ * formats, the change under halved Gauss-Legendre pieces for selections, at
+ * least 1e-14 * GMSE (closed-form cells). A quadrature whose estimate exceeds
+ * 1e-9 relative is CM_ENUMERIC, never a result. */
+CM_API cm_status cm_exact_gmse_err(const cm_plan *plan, double *mse, double *err, cm_diag *diag);
+
 #ifdef __cplusplus
 }
 #endif

@@ -134,6 +134,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         r->bits = cm_pipeline_bits(p[i]);
         r->scale = NAN;
         r->rho_product = NAN;
+        r->gmse_err = NAN;
         if (mc_index)
             mc_index[i] = SIZE_MAX;
         double t0 = cm_now();
@@ -150,7 +151,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         if (o->method != CM_METHOD_MC) {
             cm_diag tmp;
             cm_diag_clear(&tmp);
-            ex = cm_exact_gmse(plans[i], &r->gmse, &tmp);
+            ex = cm_exact_gmse_err(plans[i], &r->gmse, &r->gmse_err, &tmp);
             if (ex && ex != CM_EUNSUPPORTED) {
                 if (d)
                     *d = tmp;

@@ -4,7 +4,9 @@
 #include <capmetric/exact.h>
 
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
 #include <gsl/gsl_min.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,29 +130,33 @@ typedef struct weight {
     double t;
     const cm_format *f;
     const void *params;
+    double ppu;     /* Gauss-Legendre pieces per unit of x (8; 16 for the error check) */
 } weight;
 
-static const double GL20X[10] = {0.0765265211334973, 0.2277858511416451, 0.3737060887154195,
-                                 0.5108670019508271, 0.6360536807265150, 0.7463319064601508,
-                                 0.8391169718222188, 0.9122344282513259, 0.9639719272779138,
-                                 0.9931285991850949};
-static const double GL20W[10] = {0.1527533871307258, 0.1491729864726037, 0.1420961093183820,
-                                 0.1316886384491766, 0.1181945319615184, 0.1019301198172404,
-                                 0.0832767415767048, 0.0626720483341091, 0.0406014298003869,
-                                 0.0176140071391521};
+/* 20-point Gauss-Legendre from GSL (gsl_integration_glfixed), one table for
+ * every thread (read only once made) */
+static gsl_integration_glfixed_table *gl20;
+static pthread_once_t gl20_once = PTHREAD_ONCE_INIT;
+static void gl20_make(void) { gl20 = gsl_integration_glfixed_table_alloc(20); }
 
 typedef double (*wfun)(const weight *w, double x, double c);
 
-/* ∫_a^b g(x) dx, finite a < b, by 20-point Gauss–Legendre on pieces of <= 1/8 */
+/* ∫_a^b g(x) dx, finite a < b, by 20-point Gauss–Legendre on pieces of <= 1/ppu */
 static double gl_integrate(wfun g, const weight *w, double a, double b, double c)
 {
-    int pieces = (int)ceil((b - a) * 8.0);
+    pthread_once(&gl20_once, gl20_make);
+    if (!gl20)
+        return NAN; /* out of memory: the caller's result is not finite */
+    int pieces = (int)ceil((b - a) * w->ppu);
     pieces = pieces < 1 ? 1 : pieces;
     double h = (b - a) / pieces, tot = 0;
     for (int i = 0; i < pieces; i++) {
-        double m = a + (i + 0.5) * h, r = 0.5 * h;
-        for (int j = 0; j < 10; j++)
-            tot += GL20W[j] * (g(w, m - r * GL20X[j], c) + g(w, m + r * GL20X[j], c)) * r;
+        double lo = a + i * h, hi = lo + h;
+        for (size_t j = 0; j < 20; j++) {
+            double xj, wj;
+            gsl_integration_glfixed_point(lo, hi, j, &xj, &wj, gl20);
+            tot += wj * g(w, xj, c);
+        }
     }
     return tot;
 }
@@ -211,7 +217,7 @@ static double reject_part(const weight *w)
 /* the weight a selecting stage puts on the next one (type 0: none usable) */
 static weight stage_weight(const cm_stage *st)
 {
-    weight w = {0, 0, st->fmt, st->params};
+    weight w = {0, 0, st->fmt, st->params, 8.0};
     if (!st->sel)
         return w;
     int above = 1;
@@ -582,7 +588,7 @@ static cm_status stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *
 cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
                                    unsigned rounding, double *s, double *mse, cm_diag *d)
 {
-    weight w = {0, 0, NULL, NULL};
+    weight w = {0, 0, NULL, NULL, 8.0};
     if (i == 1 && (rounding & 0xff) == CM_ROUND_NEAREST)
         w = stage_weight(&p->st[0]);
     return opt_scale(lv, k, rounding, w.type ? &w : NULL, s, mse, d);
@@ -590,15 +596,19 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
 
 /* selecting stage alone, or followed by one scalar grid stage (nearest
  * rounding, one global scale) */
-static cm_status exact_selected(const cm_plan *plan, double *mse, cm_diag *d)
+static cm_status exact_selected(const cm_plan *plan, double *mse, double *err, cm_diag *d)
 {
     const cm_pipeline *p = plan->p;
     weight w = stage_weight(&p->st[0]);
     if (!w.type)
         return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
     double r = reject_part(&w);
+    /* the error estimate: the same integrals on pieces half as wide */
+    weight w2 = w;
+    w2.ppu = 2 * w.ppu;
     if (p->n == 1) {
         *mse = r;
+        *err = fabs(reject_part(&w2) - r);
         return CM_OK;
     }
     const cm_stage *q = &p->st[1];
@@ -614,15 +624,18 @@ static cm_status exact_selected(const cm_plan *plan, double *mse, cm_diag *d)
     if (s)
         return s;
     *mse = r + grid_mse_weighted(v, n, plan->scale[1], &w);
+    *err = fabs(reject_part(&w2) + grid_mse_weighted(v, n, plan->scale[1], &w2) - *mse);
     free(v);
     return CM_OK;
 }
 
-cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
+/* the exact GMSE and the error estimate of its quadratures (0 where there are none) */
+static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_diag *d)
 {
+    *err = 0;
     const cm_pipeline *p = plan->p;
     if (p->st[0].sel)
-        return exact_selected(plan, mse, d);
+        return exact_selected(plan, mse, err, d);
     if (p->n != 1)
         return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': no exact path for a composition",
                            p->input);
@@ -642,7 +655,7 @@ cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
         cm_status s = stage_grid(p, 0, &v, &n, d);
         if (s)
             return s;
-        s = cm_block_exact(&st->blk, v, n, rounding, mse, d);
+        s = cm_block_exact(&st->blk, v, n, rounding, mse, err, d);
         free(v);
         return s;
     }
@@ -667,5 +680,23 @@ cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
         return f->exact_mse(st->params, mse);
     return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': format '%s' has no exact path", p->input,
                        f->name);
+}
+
+cm_status cm_exact_gmse_err(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+{
+    double e = 0;
+    cm_status s = exact_gmse(plan, mse, &e, d);
+    if (s)
+        return s;
+    /* closed-form cell sums: every cell accurate to ~1e-14 relative, all of
+     * them non-negative, so their sum too (the floor of every estimate) */
+    if (err)
+        *err = isfinite(*mse) ? fmax(e, CM_EXACT_CELL_REL * *mse) : NAN;
+    return CM_OK;
+}
+
+cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
+{
+    return cm_exact_gmse_err(plan, mse, NULL, d);
 }
 

@@ -133,7 +133,7 @@ static int cmpd(const void *p, const void *q)
 }
 
 cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
-                         double *mse, cm_diag *d)
+                         double *mse, double *err_out, cm_diag *d)
 {
     if (b->rule == CM_RULE_MSE)
         return cm_diag_set(d, CM_EUNSUPPORTED, "scale=mse searches per block: no exact path");
@@ -154,8 +154,8 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
      * GMSE by ~1e-14) needs no pieces */
     int continuous = b->rule == CM_RULE_ABSMAX && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32);
     gsl_function F = {integrand, &c};
-    double total = 0;
-    int rc = GSL_SUCCESS;
+    double total = 0, total_err = 0;
+    int rc = GSL_SUCCESS, floor_hit = 0;
     for (double m0 = M_LO; m0 < M_HI && rc == GSL_SUCCESS;) {
         double m1 = continuous ? M_HI : next_step(b, m0);
         size_t nk = 0;
@@ -179,9 +179,14 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
             double r, err;
             rc = gsl_integration_qag(&F, kinks[i], kinks[i + 1], 0.0, 1e-12, 512,
                                      GSL_INTEG_GAUSS21, w, &r, &err);
-            if (rc == GSL_EROUND || rc == GSL_EMAXITER) /* at the precision floor */
+            /* round-off or the subdivision limit before 1e-12: keep the piece
+             * and its error estimate; the total is judged at the end */
+            if (rc == GSL_EROUND || rc == GSL_EMAXITER) {
+                floor_hit = 1;
                 rc = GSL_SUCCESS;
+            }
             total += r;
+            total_err += err;
         }
         m0 = m1;
     }
@@ -190,6 +195,13 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
     cm_grid_fini(&c.g);
     if (rc != GSL_SUCCESS)
         return cm_diag_set(d, CM_ENUMERIC, "block integral failed: %s", gsl_strerror(rc));
+    /* (an error below 1e-30 is round-off around a lossless format's zero) */
+    if (!(total_err <= CM_EXACT_REL_TOL * total) && total_err > 1e-30)
+        return cm_diag_set(d, CM_ENUMERIC,
+                           "block integral did not reach the exact path's 1e-9 relative accuracy "
+                           "(estimate %.3g, error %.2g%s); use --method mc",
+                           total, total_err, floor_hit ? ", limited by round-off" : "");
     *mse = total;
+    *err_out = total_err;
     return CM_OK;
 }

@@ -10,6 +10,14 @@
 
 #define TAIL_CUT 12.0 /* P(|X| > 12) < 4e-33 */
 
+/* relative accuracy of a closed-form cell integral, and so of a sum of them
+ * (the cells are non-negative): the floor of every gmse_err */
+#define CM_EXACT_CELL_REL 1e-14
+
+/* the relative error the exact path promises (DESIGN §2): a quadrature
+ * whose own estimate exceeds it is a failure, not a result */
+#define CM_EXACT_REL_TOL 1e-9
+
 /* φ(x), 0 at ±inf (GSL's gsl_ran_ugaussian_pdf). */
 double cm_normal_pdf(double x);
 
@@ -27,6 +35,6 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
  * maximum (every rule but mse), for the unit grid lv[0..k) (sorted, unique)
  * and the stage's rounding (nearest or stochastic). */
 cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
-                         double *mse, cm_diag *diag);
+                         double *mse, double *err, cm_diag *diag);
 
 #endif

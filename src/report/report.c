@@ -54,6 +54,7 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
         bad = bad || add(e, "method", cJSON_CreateString(cm_method_name(r->method)));
         bad = bad || add(e, "gmse", num(r->gmse));
         bad = bad || add(e, "gmse_se", num(r->gmse_se));
+        bad = bad || add(e, "gmse_err", num(r->gmse_err));
         bad = bad || add(e, "scale", num(r->scale));
         bad = bad || add(e, "eff_bits", num(r->eff_bits));
         bad = bad || add(e, "rho", num(r->rho));
@@ -102,7 +103,7 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
     cm_buf b;
     cm_buf_init(&b);
     cm_buf_puts(&b, "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
-                    "seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product\n");
+                    "seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err\n");
     for (size_t i = 0; i < n; i++) {
         const cm_result *r = &res[i];
         const double v[] = {r->gmse, r->gmse_se, r->scale, r->eff_bits, r->rho, r->rho_per_bit,
@@ -120,7 +121,7 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
             csv_num(&b, v[k]);
         }
         cm_buf_printf(&b, ",%llu", (unsigned long long)r->samples);
-        const double w[] = {r->shannon_gmse, r->gap_db, r->gap_bits, r->rho_product};
+        const double w[] = {r->shannon_gmse, r->gap_db, r->gap_bits, r->rho_product, r->gmse_err};
         for (size_t k = 0; k < sizeof w / sizeof w[0]; k++) {
             cm_buf_puts(&b, ",");
             csv_num(&b, w[k]);

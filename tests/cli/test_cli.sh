@@ -45,7 +45,7 @@ cmp -s "$tmp/t1.json" "$tmp/t2.json" && cmp -s "$tmp/t1.json" "$tmp/t7.json" && 
 cmp -s "$tmp/s2.json" "$tmp/s3.json" && bad "different seeds gave identical output" || ok
 
 "$CM" eval int4 "lut:values=-1;0;1" --csv >"$tmp/c.csv"
-[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product" ] && ok || bad "csv header"
+[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err" ] && ok || bad "csv header"
 [ "$(wc -l <"$tmp/c.csv")" -eq 3 ] && ok || bad "csv rows"
 grep -q '^"lut:values=-1;0;1,pack=code,scale=opt"' "$tmp/c.csv" && ok || bad "csv quotes specs"
 "$CM" eval int4 --law unified-olmo2 --json >"$tmp/l.json" && [ "$("$JQ" "$tmp/l.json" law)" = unified-olmo2 ] && ok || bad "--law"

@@ -162,6 +162,12 @@ static void exact_vs_mc(void)
         double z = fabs(mc[i].gmse - ex[i].gmse) / mc[i].gmse_se;
         if (z > worst)
             worst = z;
+        /* the exact path reports its numerical error: at least the cell floor, within the
+         * promised 1e-9 relative; Monte Carlo has none (its uncertainty is the SE) */
+        CHECK(ex[i].gmse_err >= 1e-14 * ex[i].gmse &&
+                  ex[i].gmse_err <= fmax(1e-9 * ex[i].gmse, 1e-30),
+              "%s: gmse_err %g for gmse %g", cm_pipeline_input(p[i]), ex[i].gmse_err, ex[i].gmse);
+        CHECK(isnan(mc[i].gmse_err), "%s: Monte Carlo has no gmse_err", cm_pipeline_input(p[i]));
         CHECK(z <= 4, "%s: exact %.8g vs mc %.8g +- %.2g (|z| = %.2f)", cm_pipeline_input(p[i]),
               ex[i].gmse, mc[i].gmse, mc[i].gmse_se, z);
         CHECK(ex[i].seconds < 1.0, "%s: exact path took %.2f s", cm_pipeline_input(p[i]),
