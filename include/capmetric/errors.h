@@ -2,7 +2,10 @@
  *
  * Every library function returns a cm_status; details (message, position in
  * the input) go into a caller-owned cm_diag. There is no global "last error".
- * This header is self-contained (C11 + libc) so that plugins can use it. */
+ * This header is self-contained (C11 + libc) so that plugins can use it.
+ *
+ * Thread safety: a cm_diag belongs to its caller; the functions here keep no
+ * state. */
 #ifndef CAPMETRIC_ERRORS_H
 #define CAPMETRIC_ERRORS_H
 

@@ -1,4 +1,9 @@
-/* capmetric — evaluate pipelines: GMSE (exact or Monte Carlo), bits, rho. */
+/* capmetric — evaluate pipelines: GMSE (exact or Monte Carlo), bits, rho.
+ *
+ * Thread safety: cm_eval only reads the pipelines (it plans them itself) and
+ * may run concurrently on the same pipelines from several threads; it uses
+ * opts->threads worker threads of its own. cm_result points into its
+ * pipeline: keep the pipeline alive while the result is used. */
 #ifndef CAPMETRIC_EVAL_H
 #define CAPMETRIC_EVAL_H
 
@@ -20,7 +25,8 @@ typedef enum cm_method {
     CM_METHOD_MC = 2     /* Monte Carlo for all */
 } cm_method;
 
-/*! cm_method_name() / cm_method_parse() */
+/*! cm_method_name() / cm_method_parse() : "auto", "exact", "mc" to a method
+ * and back; CM_EPARSE lists the names. */
 CM_API const char *cm_method_name(cm_method m);
 CM_API cm_status cm_method_parse(const char *text, cm_method *out, cm_diag *diag);
 

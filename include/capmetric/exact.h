@@ -5,7 +5,10 @@
  * cell midpoint where the closed form would cancel), relative error <= 1e-9.
  * The optimal scale is found by a scan in log s followed by Brent's method
  * (GSL) started from every local minimum of the scan that could be the best:
- * the objective is not unimodal for every grid. */
+ * the objective is not unimodal for every grid.
+ *
+ * Thread safety: every function here is reentrant and only reads its
+ * inputs; plans and pipelines may be shared between threads. */
 #ifndef CAPMETRIC_EXACT_H
 #define CAPMETRIC_EXACT_H
 

@@ -5,7 +5,11 @@
  * starting values (Hoffmann et al. 2022; QuEST uses 1125 starts), keeping the
  * start with the lowest cost. Parameter uncertainty comes from the curvature at
  * the optimum and, optionally, from a bootstrap over runs; a parameter the
- * data do not determine is reported as such. */
+ * data do not determine is reported as such.
+ *
+ * Thread safety: cm_fit reads its data and runs its starts on opts->threads
+ * threads of its own; the same data may be fitted from several threads at
+ * once. A cm_fit_result belongs to its caller. */
 #ifndef CAPMETRIC_FIT_H
 #define CAPMETRIC_FIT_H
 
@@ -27,6 +31,8 @@ typedef enum cm_fit_mode {
 } cm_fit_mode;
 
 /*! cm_fit_mode_parse() / cm_fit_mode_name() */
+/*! cm_fit_mode_parse() / cm_fit_mode_name() : "decoupled", "unified", "map",
+ * "quartet" to a mode and back; CM_EPARSE lists the names. */
 CM_API cm_status cm_fit_mode_parse(const char *text, cm_fit_mode *out, cm_diag *diag);
 CM_API const char *cm_fit_mode_name(cm_fit_mode m);
 

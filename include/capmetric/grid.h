@@ -5,7 +5,10 @@
  * even index, saturation beyond the ends, NaN passed through. Formats reach
  * the functions through the host table (format.h: cm_host), so a plugin needs
  * no host symbol; the library exports them for other callers. The inline
- * helpers below need nothing. */
+ * helpers below need nothing.
+ *
+ * Thread safety: a cm_grid is immutable after cm_grid_init; any number of
+ * threads may round with it at once. */
 #ifndef CAPMETRIC_GRID_H
 #define CAPMETRIC_GRID_H
 

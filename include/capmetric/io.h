@@ -1,4 +1,7 @@
-/* capmetric — reading files: whole text files and CSV tables. */
+/* capmetric — reading files: whole text files and CSV tables.
+ *
+ * Thread safety: the readers keep no state; a cm_csv is immutable once read
+ * and may be shared between threads. */
 #ifndef CAPMETRIC_IO_H
 #define CAPMETRIC_IO_H
 
@@ -46,6 +49,7 @@ CM_API long cm_csv_col(const cm_csv *t, const char *name);
 /*! cm_csv_at() : the text of row r, column c. */
 CM_API const char *cm_csv_at(const cm_csv *t, size_t r, size_t c);
 
+/*! cm_csv_free() : release a table; NULL is accepted. */
 CM_API void cm_csv_free(cm_csv *t);
 
 #ifdef __cplusplus

@@ -4,7 +4,10 @@
  * built-in laws, looked up by name, plus laws loaded from JSON files that
  * `capmetric fit --save` writes. Every law says which inputs it needs
  * (cm_law_inputs) and refuses a format it cannot judge with CM_EUNSUPPORTED
- * and a message that says why and what it accepts. */
+ * and a message that says why and what it accepts.
+ *
+ * Thread safety: laws are immutable (built-in ones are static, loaded ones
+ * after cm_law_load); every function here is reentrant. */
 #ifndef CAPMETRIC_LAW_H
 #define CAPMETRIC_LAW_H
 
@@ -26,8 +29,10 @@ typedef struct cm_law cm_law;
 
 /*! cm_law_find() : a built-in law by name; CM_ENOTFOUND lists the names. */
 CM_API cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *diag);
+/*! cm_law_count() / cm_law_get() : iterate over the built-in laws (i < count). */
 CM_API size_t cm_law_count(void);
 CM_API const cm_law *cm_law_get(size_t i);
+/*! cm_law_name() / cm_law_source() : its name; the paper (or fit) it comes from. */
 CM_API const char *cm_law_name(const cm_law *law);
 CM_API const char *cm_law_source(const cm_law *law);
 /*! cm_law_form() : the law's formula, one line. */

@@ -4,7 +4,11 @@
  * i of the seed and results are reduced in batch order, so a seed gives
  * bit-identical results for any number of threads. Every pipeline of one run
  * sees the same samples (common random numbers), so differences between
- * pipelines are estimated with the paired standard error. */
+ * pipelines are estimated with the paired standard error.
+ *
+ * Thread safety: cm_mc_run_alloc only reads its plans and runs opts->threads
+ * worker threads of its own; a finished cm_mc_run is immutable and may be
+ * read from any thread. */
 #ifndef CAPMETRIC_MC_H
 #define CAPMETRIC_MC_H
 
@@ -38,6 +42,7 @@ typedef struct cm_mc_run cm_mc_run;
  *   group too large), CM_ENOMEM. */
 CM_API cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *opts,
                           cm_mc_run **out, cm_diag *diag);
+/*! cm_mc_run_free() : release a run; NULL is accepted. */
 CM_API void cm_mc_run_free(cm_mc_run *run);
 
 /*! cm_mc_gmse() : GMSE estimate of pipeline i and its standard error. */

@@ -1,4 +1,8 @@
-/* capmetric — the format registry: built-in families and plugins, by name. */
+/* capmetric — the format registry: built-in families and plugins, by name.
+ *
+ * Thread safety: adding formats or loading plugins must not race with any
+ * other use of the same registry; once filled, a registry is only read
+ * (parsing, lookups) and may be shared by any number of threads. */
 #ifndef CAPMETRIC_REGISTRY_H
 #define CAPMETRIC_REGISTRY_H
 
