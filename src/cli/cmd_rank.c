@@ -51,12 +51,7 @@ typedef struct rankview {
 
 static void rank_json(const opts *o, const rankview *v)
 {
-    const cm_result *res = v->res;
-    const ranked *rk = v->rk;
     const size_t n = v->n;
-    const int *pareto = v->pareto;
-    const double *dn = v->dn, *dse = v->dse;
-    const char *by = v->by;
     cm_diag d;
     cm_diag_clear(&d);
     cJSON *root = cJSON_CreateObject();
@@ -65,11 +60,11 @@ static void rank_json(const opts *o, const rankview *v)
     cJSON_AddNumberToObject(root, "seed", (double)o->ev.seed);
     cJSON_AddNumberToObject(root, "samples", (double)o->ev.samples);
     cJSON_AddStringToObject(root, "law", cm_law_name(cm_eval_law(&o->ev)));
-    cJSON_AddStringToObject(root, "by", by);
+    cJSON_AddStringToObject(root, "by", v->by);
     char *base = NULL;
     cm_result *sorted = calloc(n, sizeof *sorted);
     for (size_t r = 0; sorted && r < n; r++)
-        sorted[r] = res[rk[r].i];
+        sorted[r] = v->res[v->rk[r].i];
     if (sorted && cm_report_json(sorted, n, &o->ev, &base, &d) == CM_OK) {
         cJSON *b = cJSON_Parse(base);
         cJSON *arr = b ? cJSON_DetachItemFromObject(b, "results") : NULL;
@@ -78,10 +73,10 @@ static void rank_json(const opts *o, const rankview *v)
         cJSON_ArrayForEach(e, arr)
         {
             cJSON_AddNumberToObject(e, "rank", (double)(r + 1));
-            cJSON_AddBoolToObject(e, "pareto", pareto[rk[r].i]);
+            cJSON_AddBoolToObject(e, "pareto", v->pareto[v->rk[r].i]);
             if (r + 1 < n) {
-                cJSON_AddNumberToObject(e, "diff_next", dn[r]);
-                cJSON_AddNumberToObject(e, "diff_next_se", dse[r]);
+                cJSON_AddNumberToObject(e, "diff_next", v->dn[r]);
+                cJSON_AddNumberToObject(e, "diff_next_se", v->dse[r]);
             } else {
                 cJSON_AddNullToObject(e, "diff_next");
                 cJSON_AddNullToObject(e, "diff_next_se");
@@ -103,19 +98,14 @@ static void rank_json(const opts *o, const rankview *v)
 
 static void rank_table(const opts *o, const rankview *v)
 {
-    const cm_result *res = v->res;
-    const ranked *rk = v->rk;
     const size_t n = v->n;
-    const int *pareto = v->pareto;
-    const double *dn = v->dn, *dse = v->dse;
-    const char *by = v->by;
     static const char *const head[] = {"#", "spec", "bits", "method", "gmse", "se", "rho",
                                        "rho/bit", "pareto", "gmse - next", "se", "z"};
     static const int right[] = {1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1};
     cli_table t;
     cli_table_init(&t, 12, head, right);
     for (size_t r = 0; r < n; r++) {
-        const cm_result *x = &res[rk[r].i];
+        const cm_result *x = &v->res[v->rk[r].i];
         char c[10][40];
         snprintf(c[0], 40, "%zu", r + 1);
         fmt_g(c[1], 40, x->bits, 5);
@@ -125,35 +115,35 @@ static void rank_table(const opts *o, const rankview *v)
         snprintf(c[5], 40, "%.4f", x->rho_per_bit);
         c[6][0] = c[7][0] = c[8][0] = '\0';
         if (r + 1 < n) {
-            snprintf(c[6], 40, "%.3g", dn[r]);
-            snprintf(c[7], 40, "%.2g", dse[r]);
-            if (dse[r] > 0)
-                snprintf(c[8], 40, "%.1f", dn[r] / dse[r]);
+            snprintf(c[6], 40, "%.3g", v->dn[r]);
+            snprintf(c[7], 40, "%.2g", v->dse[r]);
+            if (v->dse[r] > 0)
+                snprintf(c[8], 40, "%.1f", v->dn[r] / v->dse[r]);
             else
                 snprintf(c[8], 40, "exact");
         }
         const char *row[] = {c[0], x->input, c[1], cm_method_name(x->method), c[2],
                              x->method == CM_METHOD_EXACT ? "0" : c[3], c[4], c[5],
-                             pareto[rk[r].i] ? "*" : "", c[6], c[7], c[8]};
+                             v->pareto[v->rk[r].i] ? "*" : "", c[6], c[7], c[8]};
         cli_table_row(&t, row);
     }
     cli_table_print(&t);
     cli_table_fini(&t);
     int comp = 0;
     for (size_t r = 0; r < n; r++)
-        comp |= !isnan(res[r].rho_product);
+        comp |= !isnan(v->res[r].rho_product);
     if (comp) {
         printf("\ncompositions: rho(A+B) beside rho(A) * rho(B) (each stage alone):\n");
         for (size_t r = 0; r < n; r++)
-            if (!isnan(res[rk[r].i].rho_product))
-                printf("  %-40s rho %.4f   product %.4f\n", res[rk[r].i].input,
-                       res[rk[r].i].rho, res[rk[r].i].rho_product);
+            if (!isnan(v->res[v->rk[r].i].rho_product))
+                printf("  %-40s rho %.4f   product %.4f\n", v->res[v->rk[r].i].input,
+                       v->res[v->rk[r].i].rho, v->res[v->rk[r].i].rho_product);
     }
     if (!o->quiet)
         printf("\nsorted by %s; pareto = no other format has both fewer bits and lower GMSE;"
                "\ngmse - next: difference to the next row with its standard error (paired on "
                "common samples when both are Monte Carlo) and z = difference / se\n",
-               by);
+               v->by);
 }
 
 int cmd_rank(int argc, char **argv)
