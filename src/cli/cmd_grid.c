@@ -18,6 +18,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#ifdef CM_HAVE_MPI
+#include <mpi.h>
+#endif
+
 #include "commands.h"
 #include "sweep.h"
 #include "grid_report.h"
