@@ -1,5 +1,7 @@
 #include "util_int.h"
 
+#include <unistd.h>
+
 #include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
@@ -149,4 +151,10 @@ double cm_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+unsigned cm_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 1024 ? (unsigned)n : 1u;
 }

@@ -51,6 +51,9 @@ static inline size_t cm_lcm(size_t a, size_t b)
 /* Turn GSL's aborting error handler off (once, process-wide). */
 void cm_gsl_quiet(void);
 
+/* The number of online cores (at least 1). */
+unsigned cm_cores(void);
+
 /* Monotonic wall clock in seconds. */
 double cm_now(void);
 

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <capmetric/eval.h>
+#include <capmetric/law.h>
 #include <capmetric/rng.h>
 
 #include "util_int.h"
@@ -391,7 +391,7 @@ out:
 static int run_jobs(job *j, unsigned threads)
 {
     atomic_init(&j->next, 0);
-    unsigned nt = threads ? threads : cm_default_threads();
+    unsigned nt = threads ? threads : cm_cores();
     if (nt > j->nrun)
         nt = (unsigned)j->nrun;
     if (nt < 1)

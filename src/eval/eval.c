@@ -33,11 +33,7 @@ cm_status cm_method_parse(const char *t, cm_method *out, cm_diag *d)
     return cm_diag_set(d, CM_EPARSE, "unknown method '%s' (accepted: auto, exact, mc)", t);
 }
 
-unsigned cm_default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 && n < 1024 ? (unsigned)n : 1u;
-}
+unsigned cm_default_threads(void) { return cm_cores(); }
 
 const cm_law *cm_eval_law(const cm_eval_opts *o)
 {
