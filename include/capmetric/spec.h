@@ -26,10 +26,16 @@ extern "C" {
 
 typedef struct cm_pipeline cm_pipeline;
 
+/* The longest spec text and the most stages cm_spec_parse accepts (every
+ * stage costs per-thread scratch: an unbounded spec is a memory attack). */
+#define CM_SPEC_MAX_LEN 65536u
+#define CM_SPEC_MAX_STAGES 16u
+
 /*! cm_spec_parse() : parse `text` against the formats of `reg`.
  * @return CM_OK and a pipeline in *out (free with cm_pipeline_free), or
  *   CM_EPARSE (malformed), CM_ENOTFOUND (unknown family or key), CM_EDUP
- *   (a key given twice), CM_ERANGE (value out of range) or a status from the
+ *   (a key given twice), CM_ERANGE (value out of range; a spec longer than
+ *   CM_SPEC_MAX_LEN or of more than CM_SPEC_MAX_STAGES stages) or a status from the
  *   format; diag->pos/len point at the offending text. The registry must
  *   outlive the pipeline. */
 CM_API cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **out,

@@ -125,29 +125,27 @@ static char *results_json(const grid *g, const opts *o, const entry *e, size_t n
 /* results.csv: one row per point, numbers to 17 digits */
 static char *results_csv(const entry *e, size_t n)
 {
-    /* results.csv */
-    size_t cap = 256 + n * 512, len = 0;
-    char *csv = malloc(cap);
-    if (csv) {
-        len += (size_t)snprintf(csv, cap, "index,sweep,spec,input,bits,method,gmse,gmse_se,scale,"
-                                          "eff_bits,rho,rho_per_bit,gap_db,rho_product,seconds\n");
-        for (size_t i = 0; i < n; i++) {
-            const cJSON *r = e[i].obj;
-            int w = snprintf(csv + len, cap - len,
-                             "%ld,\"%s\",\"%s\",\"%s\",%.17g,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
-                             "%.17g,%.17g,%.6g\n",
-                             e[i].index, str_of(r, "sweep"), str_of(r, "spec"), str_of(r, "input"),
-                             num_of(r, "bits"), str_of(r, "method"), num_of(r, "gmse"),
-                             num_of(r, "gmse_se"), num_of(r, "scale"), num_of(r, "eff_bits"),
-                             num_of(r, "rho"), num_of(r, "rho_per_bit"), num_of(r, "gap_db"),
-                             num_of(r, "rho_product"), num_of(r, "seconds"));
-            if (w < 0 || (size_t)w >= cap - len) {
-                free(csv);
-                csv = NULL;
-                break;
-            }
-            len += (size_t)w;
-        }
+    char *csv = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&csv, &len); /* any number of points, any spec length */
+    if (!f)
+        return NULL;
+    fprintf(f, "index,sweep,spec,input,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
+               "gap_db,rho_product,seconds\n");
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *r = e[i].obj;
+        fprintf(f,
+                "%ld,\"%s\",\"%s\",\"%s\",%.17g,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
+                "%.17g,%.6g\n",
+                e[i].index, str_of(r, "sweep"), str_of(r, "spec"), str_of(r, "input"),
+                num_of(r, "bits"), str_of(r, "method"), num_of(r, "gmse"), num_of(r, "gmse_se"),
+                num_of(r, "scale"), num_of(r, "eff_bits"), num_of(r, "rho"),
+                num_of(r, "rho_per_bit"), num_of(r, "gap_db"), num_of(r, "rho_product"),
+                num_of(r, "seconds"));
+    }
+    if (fclose(f)) {
+        free(csv);
+        return NULL;
     }
     return csv;
 }

@@ -147,6 +147,7 @@ static int set_valued(opts *o, const char *a, const char *val)
                                "0 to 2^64-1)",
                                val);
         o->ev.seed = u;
+        o->seed_given = 1;
     } else if (!strcmp(a, "--threads")) {
         if (parse_count(val, &u) || u < 1 || u > 1024)
             return usage_error("--threads '%s' is not accepted (accepted: 1 to 1024)", val);

@@ -45,9 +45,16 @@ int report(cm_status s, const cm_diag *d, const char *what, const char *text)
 {
     fprintf(stderr, "%s: error: %s%s%s\n", prog, what ? what : "", what ? ": " : "",
             d->msg[0] ? d->msg : cm_strerror(s));
-    if (text && d->pos >= 0 && (size_t)d->pos <= strlen(text)) {
-        fprintf(stderr, "    %s\n    %*s^", text, (int)d->pos, "");
-        for (long i = 1; i < d->len; i++)
+    size_t n = text ? strlen(text) : 0;
+    if (text && d->pos >= 0 && (size_t)d->pos <= n) {
+        /* a long text is shown as a window of 60 characters either side of the spot */
+        size_t pos = (size_t)d->pos, from = pos > 60 ? pos - 60 : 0;
+        size_t mark = d->len > 120 ? 120 : d->len > 0 ? (size_t)d->len : 0;
+        size_t to = n - pos > mark + 60 ? pos + mark + 60 : n;
+        const char *pre = from ? "..." : "", *post = to < n ? "..." : "";
+        fprintf(stderr, "    %s%.*s%s\n    %*s^", pre, (int)(to - from), text + from, post,
+                (int)(pos - from + strlen(pre)), "");
+        for (long i = 1; i < d->len && i < 120; i++)
             fputc('~', stderr);
         fputc('\n', stderr);
     }

@@ -44,7 +44,10 @@ typedef struct vars {
     size_t n;
 } vars;
 
-static int expr(const char **s, const vars *v, double *out);
+/* nesting deeper than this is refused (a hostile file must not exhaust the stack) */
+#define EXPR_MAX_DEPTH 100
+
+static int expr(const char **s, const vars *v, double *out, int depth);
 
 static void skip_ws(const char **s)
 {
@@ -52,12 +55,14 @@ static void skip_ws(const char **s)
         (*s)++;
 }
 
-static int factor(const char **s, const vars *v, double *out)
+static int factor(const char **s, const vars *v, double *out, int depth)
 {
+    if (depth > EXPR_MAX_DEPTH)
+        return -1;
     skip_ws(s);
     if (**s == '(') {
         (*s)++;
-        if (expr(s, v, out))
+        if (expr(s, v, out, depth + 1))
             return -1;
         skip_ws(s);
         if (**s != ')')
@@ -67,7 +72,7 @@ static int factor(const char **s, const vars *v, double *out)
     }
     if (**s == '-') {
         (*s)++;
-        if (factor(s, v, out))
+        if (factor(s, v, out, depth + 1))
             return -1;
         *out = -*out;
         return 0;
@@ -91,9 +96,9 @@ static int factor(const char **s, const vars *v, double *out)
     return -1;
 }
 
-static int term(const char **s, const vars *v, double *out)
+static int term(const char **s, const vars *v, double *out, int depth)
 {
-    if (factor(s, v, out))
+    if (factor(s, v, out, depth))
         return -1;
     for (;;) {
         skip_ws(s);
@@ -102,15 +107,15 @@ static int term(const char **s, const vars *v, double *out)
             return 0;
         (*s)++;
         double r;
-        if (factor(s, v, &r))
+        if (factor(s, v, &r, depth))
             return -1;
         *out = op == '*' ? *out * r : *out / r;
     }
 }
 
-static int expr(const char **s, const vars *v, double *out)
+static int expr(const char **s, const vars *v, double *out, int depth)
 {
-    if (term(s, v, out))
+    if (term(s, v, out, depth))
         return -1;
     for (;;) {
         skip_ws(s);
@@ -119,7 +124,7 @@ static int expr(const char **s, const vars *v, double *out)
             return 0;
         (*s)++;
         double r;
-        if (term(s, v, &r))
+        if (term(s, v, &r, depth))
             return -1;
         *out = op == '+' ? *out + r : *out - r;
     }
@@ -217,15 +222,24 @@ static int build_axis(const char *file, const char *sweep, const cJSON *v, axis 
         }
         double st = step ? step->valuedouble : 1.0;
         if (!cJSON_IsNumber(from) || !cJSON_IsNumber(to) || (step && !cJSON_IsNumber(step)) ||
-            !(st > 0))
-            return gerr(file, "sweep '%s': key '%s': a range is {\"from\": a, \"to\": b, \"step\": s > 0}",
+            !(st > 0) || !isfinite(st) || !isfinite(from->valuedouble) ||
+            !isfinite(to->valuedouble))
+            return gerr(file, "sweep '%s': key '%s': a range is {\"from\": a, \"to\": b, \"step\": s > 0} "
+                              "with finite numbers",
                         sweep, v->string);
-        double span = (to->valuedouble - from->valuedouble) / st;
-        if (span > (double)limit)
+        double a0 = from->valuedouble, span = (to->valuedouble - a0) / st;
+        if (!(span <= (double)limit))
             return gerr(file, "sweep '%s': key '%s': the range has more values than max_points "
                               "(raise \"max_points\" to run it)",
                         sweep, v->string);
-        for (double x = from->valuedouble; x <= to->valuedouble + 1e-9 * st; x += st) {
+        /* a count, not a float loop: a step below the precision of `from` cannot stall it */
+        size_t cnt = span < 0 ? 0 : (size_t)floor(span + 1e-9) + 1;
+        for (size_t i = 0; i < cnt; i++) {
+            double x = a0 + (double)i * st;
+            if (i && x == a0 + (double)(i - 1) * st)
+                return gerr(file, "sweep '%s': key '%s': the step is below the precision of the "
+                                  "range's values",
+                            sweep, v->string);
             cJSON *num = cJSON_CreateNumber(x);
             int r = axis_push(a, num);
             cJSON_Delete(num);
@@ -306,15 +320,36 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
         if (!idx || !vn || !vv)
             rc = EXIT_RUNTIME;
         const char *tmpl = spec->valuestring;
+        double combos = 1;
+        for (size_t j = 0; j < k; j++)
+            combos *= (double)ax[j].n;
+        /* the constraints see every combination: bound the work, not only the points kept */
+        if (!rc && combos > 100.0 * (double)g->max_points) {
+            char cb[32];
+            snprintf(cb, sizeof cb, "%.3g", combos);
+            rc = gerr(file, "sweep '%s' has %s combinations of its keys, more than 100 x "
+                            "max_points (raise \"max_points\" or split the sweep)",
+                      name, cb);
+        }
         while (!rc) {
-            char buf[4096];
-            int len = snprintf(buf, sizeof buf, "%s", tmpl);
+            char *buf = NULL; /* the point's spec: the template and the keys, any length */
+            size_t blen = 0;
+            FILE *bf = open_memstream(&buf, &blen);
+            if (!bf) {
+                rc = EXIT_RUNTIME;
+                break;
+            }
+            fputs(tmpl, bf);
             for (size_t i = 0; i < na; i++) {
                 vn[i] = ax[i].key;
                 vv[i] = ax[i].num[idx[i]];
-                len += snprintf(buf + len, sizeof buf - (size_t)len, "%c%s=%s",
-                                (i == 0 && !strchr(tmpl, ':')) ? ':' : ',', ax[i].key,
-                                ax[i].text[idx[i]]);
+                fprintf(bf, "%c%s=%s", (i == 0 && !strchr(tmpl, ':')) ? ':' : ',', ax[i].key,
+                        ax[i].text[idx[i]]);
+            }
+            if (fclose(bf) || !buf) {
+                free(buf);
+                rc = EXIT_RUNTIME;
+                break;
             }
             int keep = 1;
             const cJSON *w;
@@ -324,24 +359,21 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
                     vars v = {vn, vv, na};
                     const char *s = w->string;
                     double val;
-                    if (!cJSON_IsNumber(w) || expr(&s, &v, &val) || (skip_ws(&s), *s) || isnan(val)) {
-                        rc = gerr(file, "sweep '%s': constraint '%s' must compare an expression of "
-                                        "numeric keys (+ - * / ( )) with a number",
+                    if (!cJSON_IsNumber(w) || expr(&s, &v, &val, 0) || (skip_ws(&s), *s) || isnan(val)) {
+                        rc = gerr(file, "sweep '%s': constraint '%.200s' must compare an expression "
+                                        "of numeric keys (+ - * / ( ), nested at most 100 deep) "
+                                        "with a number",
                                   name, w->string);
                         break;
                     }
                     keep &= fabs(val - w->valuedouble) < 1e-9;
                 }
+            if (!rc && keep && add_point(g, buf, name))
+                rc = EXIT_RUNTIME;
+            free(buf);
             if (rc)
                 break;
-            if (keep && add_point(g, buf, name)) {
-                rc = EXIT_RUNTIME;
-                break;
-            }
             if (g->n > g->max_points) {
-                double combos = 1;
-                for (size_t j = 0; j < na; j++)
-                    combos *= (double)ax[j].n;
                 char lim[96];
                 snprintf(lim, sizeof lim, "%zu; this sweep alone expands to %.0f before its "
                                           "constraints",
@@ -403,13 +435,18 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
                         e->string, "");
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(g->root, "name");
-    if (!cJSON_IsString(name) || !*name->valuestring || strchr(name->valuestring, '/'))
-        return gerr(file, "'name' must be a non-empty text without '/'%s%s", "", "");
+    if (!cJSON_IsString(name) || !*name->valuestring || strchr(name->valuestring, '/') ||
+        !strcmp(name->valuestring, ".") || !strcmp(name->valuestring, "..") ||
+        strlen(name->valuestring) >= sizeof g->name)
+        return gerr(file, "'name' must be a non-empty text of at most 127 characters without '/', not '.' or "
+                          "'..' (it names the folder results/NAME)%s%s",
+                    "", "");
     snprintf(g->name, sizeof g->name, "%s", name->valuestring);
     const cJSON *mp = cJSON_GetObjectItemCaseSensitive(g->root, "max_points");
     if (mp) {
-        if (!cJSON_IsNumber(mp) || mp->valuedouble < 1 || mp->valuedouble > 1e7)
-            return gerr(file, "'max_points' must be a number from 1 to 1e7%s%s", "", "");
+        if (!cJSON_IsNumber(mp) || !(mp->valuedouble >= 1 && mp->valuedouble <= 1e6) ||
+            mp->valuedouble != floor(mp->valuedouble))
+            return gerr(file, "'max_points' must be a whole number from 1 to 1e6%s%s", "", "");
         g->max_points = (size_t)mp->valuedouble;
     }
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(g->root, "options");
@@ -420,10 +457,13 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
         {
             cm_diag d;
             cm_diag_clear(&d);
-            if (!strcmp(e->string, "samples") && cJSON_IsNumber(e) && e->valuedouble >= 2 &&
+            /* whole numbers in range before any cast (1e30 or 1.5 must not reach one) */
+            int whole = cJSON_IsNumber(e) && e->valuedouble == floor(e->valuedouble);
+            if (!strcmp(e->string, "samples") && whole && e->valuedouble >= 2 &&
                 e->valuedouble <= (double)CM_MC_MAX_SAMPLES)
                 g->ev.samples = (uint64_t)e->valuedouble;
-            else if (!strcmp(e->string, "seed") && cJSON_IsNumber(e) && e->valuedouble >= 0)
+            else if (!strcmp(e->string, "seed") && whole && e->valuedouble >= 0 &&
+                     e->valuedouble <= 9007199254740992.0 /* 2^53: exact in JSON */)
                 g->ev.seed = (uint64_t)e->valuedouble;
             else if (!strcmp(e->string, "method") && cJSON_IsString(e) &&
                      !cm_method_parse(e->valuestring, &g->ev.method, &d))
@@ -432,8 +472,9 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
                      !cm_law_find(e->valuestring, &g->ev.law, &d) && cm_law_has_map(g->ev.law))
                 ;
             else
-                return gerr(file, "option '%s' is not accepted (options: samples 2..2^40, seed >= "
-                                  "0, method auto|exact|mc, law %s)",
+                return gerr(file, "option '%s' is not accepted (options: samples a whole number "
+                                  "2..2^40, seed a whole number 0..2^53, method auto|exact|mc, "
+                                  "law %s)",
                             e->string, "unified-llama-c4|unified-olmo2|unified-quest");
         }
     }
@@ -451,7 +492,7 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
     /* command-line options win */
     if (o->samples_given)
         g->ev.samples = o->ev.samples;
-    if (o->ev.seed != 1)
+    if (o->seed_given)
         g->ev.seed = o->ev.seed;
     if (o->ev.method != CM_METHOD_AUTO)
         g->ev.method = o->ev.method;
@@ -532,23 +573,40 @@ int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigne
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < g->n; i++) {
         if (g->pt[i].st) {
-            fprintf(stderr, "%s: error: grid '%s', sweep '%s': ", prog, file, g->pt[i].sweep);
-            return report(g->pt[i].st, &g->pt[i].d, "spec", g->pt[i].spec);
+            char what[512];
+            snprintf(what, sizeof what, "grid '%s', sweep '%s': spec", file, g->pt[i].sweep);
+            return report(g->pt[i].st, &g->pt[i].d, what, g->pt[i].spec);
         }
     }
+    /* duplicates by canonical spec, through a hash table (a grid may hold 1e6 points) */
+    size_t cap = 16;
+    while (cap < 2 * g->n)
+        cap *= 2;
+    size_t *slot = malloc(cap * sizeof *slot);
+    if (!slot)
+        return EXIT_RUNTIME;
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = SIZE_MAX;
     for (size_t i = 0; i < g->n; i++) {
         char *c = strdup(cm_pipeline_canonical(g->pt[i].p));
-        if (!c)
+        if (!c) {
+            free(slot);
             return EXIT_RUNTIME;
+        }
+        uint64_t hc = 1469598103934665603ull;
+        for (const char *q = c; *q; q++)
+            hc = (hc ^ (unsigned char)*q) * 1099511628211ull;
+        size_t k = (size_t)hc & (cap - 1);
         int dup = 0;
-        for (size_t j = 0; j < w && !dup; j++)
-            dup = !strcmp(g->pt[j].canon, c);
+        for (; slot[k] != SIZE_MAX && !dup; k = (k + 1) & (cap - 1))
+            dup = !strcmp(g->pt[slot[k]].canon, c);
         if (dup) {
             free(c);
             free(g->pt[i].spec);
             cm_pipeline_free(g->pt[i].p);
             continue;
         }
+        slot[k] = w;
         g->pt[w] = g->pt[i];
         g->pt[w].canon = c;
         for (const char *q = c; *q; q++)
@@ -556,6 +614,7 @@ int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigne
         h = (h ^ '\n') * 1099511628211ull;
         w++;
     }
+    free(slot);
     g->n = w;
     g->hash = h;
     make_order(g);

@@ -463,7 +463,12 @@ cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **
     cm_diag_clear(d);
     if (!text || !*text)
         return err_at(d, 0, 0, cm_diag_set(d, CM_EPARSE, "empty spec"));
-    size_t len = strlen(text);
+    size_t len = strnlen(text, CM_SPEC_MAX_LEN + 1);
+    if (len > CM_SPEC_MAX_LEN)
+        return err_at(d, 0, 1,
+                      cm_diag_set(d, CM_ERANGE, "spec longer than %u characters (a spec is a "
+                                                "format, not a table: use lut:file=PATH)",
+                                  CM_SPEC_MAX_LEN));
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)text[i] <= ' ' || (unsigned char)text[i] >= 0x7f)
             return err_at(d, (long)i, 1,
@@ -472,6 +477,11 @@ cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **
     size_t nst = 1;
     for (size_t i = 0; i < len; i++)
         nst += (size_t)is_separator(text, i);
+    if (nst > CM_SPEC_MAX_STAGES)
+        return err_at(d, 0, (long)len,
+                      cm_diag_set(d, CM_ERANGE, "%zu stages (accepted: at most %u stages joined "
+                                                "by '+')",
+                                  nst, CM_SPEC_MAX_STAGES));
     cm_pipeline *p = calloc(1, sizeof *p);
     if (!p || !(p->st = calloc(nst, sizeof *p->st)) || !(p->input = cm_strdup(text))) {
         cm_pipeline_free(p);

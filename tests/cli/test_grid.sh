@@ -147,6 +147,49 @@ expect_fail "cannot read grid file 'nope.json'" grid nope.json
 expect_fail "--shard '3/2' is not accepted" grid g.json --shard 3/2
 expect_fail "cannot write to the output directory" grid g.json -o /proc/capmetric-test
 expect_fail "grid takes one FILE.json, or --default" grid
+
+# hardening (each of these crashed, hung or wrote in the wrong place before)
+python3 - <<'PY'
+import json
+def w(f, o): json.dump(o, open(f, 'w'))
+# a template far beyond any fixed buffer (it overflowed a 4 KiB stack buffer)
+w('long.json', {'name': 'x', 'sweeps': {'a': {'spec': 'lut:values=' + ';'.join(str(i) for i in range(4000)), 'keys': {'scale': [1]}}}})
+w('longbad.json', {'name': 'x', 'sweeps': {'a': {'spec': 'lut:values=' + ';'.join(['0.5'] * 4000), 'keys': {'scale': [1]}}}})
+# nesting that exhausted the stack
+w('minus.json', {'name': 'x', 'sweeps': {'a': {'spec': 'int', 'keys': {'bits': [4]}, 'where': {'-' * 100000 + 'bits': 4}}}})
+w('paren.json', {'name': 'x', 'sweeps': {'a': {'spec': 'int', 'keys': {'bits': [4]}, 'where': {'(' * 200000 + 'bits': 4}}}})
+# ranges whose float loop never advanced
+w('r1.json', {'name': 'x', 'sweeps': {'a': {'spec': 'int', 'keys': {'bits': {'from': 1e17, 'to': 1e17 + 64}}}}})
+open('r2.json', 'w').write('{"name": "x", "sweeps": {"a": {"spec": "int", "keys": {"bits": {"from": 1, "to": 1e999}}}}}')
+# combinations that the constraints filter away, but would all be visited
+w('combo.json', {'name': 'x', 'max_points': 50, 'sweeps': {'a': {'spec': 'fp', 'keys': {'e': {'from': 1, 'to': 40}, 'm': {'from': 1, 'to': 40}, 'bias': {'from': 1, 'to': 40}}, 'where': {'e': 0}}}})
+# float -> integer casts out of range (undefined behaviour before)
+w('s1.json', {'name': 'x', 'options': {'seed': 1e30}, 'sweeps': {'a': {'specs': ['int4']}}})
+w('s2.json', {'name': 'x', 'options': {'seed': 1.5}, 'sweeps': {'a': {'specs': ['int4']}}})
+w('s3.json', {'name': 'x', 'options': {'samples': 65536.7}, 'sweeps': {'a': {'specs': ['int4']}}})
+w('mp.json', {'name': 'x', 'max_points': 1e7, 'sweeps': {'a': {'specs': ['int4']}}})
+# a name that would write into the current folder
+w('dots.json', {'name': '..', 'sweeps': {'a': {'specs': ['int4']}}})
+# 21 stages
+w('stages.json', {'name': 'x', 'sweeps': {'a': {'specs': ['+'.join(['int4'] * 21)]}}})
+PY
+"$CM" grid long.json -o lo --quiet && [ "$(wc -l <lo/results.csv)" = 2 ] && ok || bad "a 20 KB spec runs and reports"
+expect_fail "sweep 'a': spec: lut:" grid longbad.json -o lb
+[ "$(grep -c 'capmetric: error' "$tmp/fail.err")" = 1 ] && ok || bad "a spec error says 'capmetric: error' once"
+[ "$(wc -c <"$tmp/fail.err")" -lt 2000 ] && ok || bad "a long spec is shown as a window, not whole"
+expect_fail "nested at most 100 deep" grid minus.json -o mi
+expect_fail "nested at most 100 deep" grid paren.json -o pa
+expect_fail "the step is below the precision" grid r1.json -o r1
+expect_fail "with finite numbers" grid r2.json -o r2
+expect_fail "more than 100 x max_points" grid combo.json -o co
+expect_fail "option 'seed' is not accepted" grid s1.json -o s1x
+expect_fail "option 'seed' is not accepted" grid s2.json -o s2x
+expect_fail "option 'samples' is not accepted" grid s3.json -o s3x
+expect_fail "'max_points' must be a whole number from 1 to 1e6" grid mp.json -o mpx
+expect_fail "not '.' or '..'" grid dots.json
+expect_fail "21 stages (accepted: at most 16" grid stages.json -o st
+for d in lb mi pa r1 r2 co s1x s2x s3x mpx st; do [ -e "$d" ] && bad "a refused grid left '$d' behind"; done
+ok
 touch afile
 expect_fail "cannot write to the output directory 'afile': Not a directory" grid g.json -o afile
 
