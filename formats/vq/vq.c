@@ -247,13 +247,15 @@ static void quantize_at(const vq *p, double s, const double *x, double *y, size_
     const size_t d = p->d;
     const double inv = 1.0 / s;
     if (!p->lattice && p->K >= 32 && scratch) {
-        /* codebooks: blocks of vectors against the codebook with BLAS */
-        size_t vb = SEARCH_BLOCK / (p->K + 1);
-        vb = vb ? vb : 1;
-        double *tmp = scratch + vb * p->K, cn2[1];
-        (void)cn2;
-        size_t arg[4096];
-        vb = vb > 4096 ? 4096 : vb;
+        /* codebooks: blocks of vectors against chunks of the codebook with BLAS;
+         * distances (vb x kc) and the scaled vectors (vb x d) share the
+         * SEARCH_BLOCK doubles of scratch, for any codebook size */
+        const size_t kc = p->K < SEARCH_BLOCK / 2 ? p->K : SEARCH_BLOCK / 2;
+        size_t vb = SEARCH_BLOCK / (kc + d);
+        vb = vb < 1 ? 1 : vb > 4096 ? 4096 : vb;
+        double *tmp = scratch + vb * kc;
+        size_t arg[4096], a2[4096];
+        double best[4096], b2[4096];
         for (size_t i = 0; i < n; i += vb * d) {
             size_t m = (n - i) / d < vb ? (n - i) / d : vb;
             int finite = 1;
@@ -265,11 +267,20 @@ static void quantize_at(const vq *p, double s, const double *x, double *y, size_
                 quantize_at_careful(p, s, x + i, y + i, m * d);
                 continue;
             }
-            vq_nearest_block(tmp, m, p->cb, p->nrm /* holds |c|^2 here */, p->K, d, scratch, arg,
-                          NULL);
-            for (size_t v = 0; v < m; v++)
+            /* p->nrm holds |c|^2 for codebooks */
+            vq_nearest_block(tmp, m, p->cb, p->nrm, kc, d, scratch, arg, best);
+            for (size_t c0 = kc; c0 < p->K; c0 += kc) {
+                size_t nc = p->K - c0 < kc ? p->K - c0 : kc;
+                vq_nearest_block(tmp, m, p->cb + c0 * d, p->nrm + c0, nc, d, scratch, a2, b2);
+                for (size_t v2 = 0; v2 < m; v2++)
+                    if (b2[v2] < best[v2]) { /* ties: the earlier codeword, as in one scan */
+                        best[v2] = b2[v2];
+                        arg[v2] = c0 + a2[v2];
+                    }
+            }
+            for (size_t v2 = 0; v2 < m; v2++)
                 for (size_t k = 0; k < d; k++)
-                    y[i + v * d + k] = s * p->cb[arg[v] * d + k];
+                    y[i + v2 * d + k] = s * p->cb[arg[v2] * d + k];
         }
         return;
     }

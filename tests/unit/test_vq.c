@@ -187,6 +187,59 @@ static void cache(void)
     t_free(p);
 }
 
+/* Codebooks larger than the distance scratch are searched in chunks (they
+ * overflowed it): every vector gets its nearest codeword, checked by brute force. */
+static void large_codebook(void)
+{
+    const size_t K = 66000; /* > SEARCH_BLOCK codewords of dimension 2 */
+    char path[800];
+    snprintf(path, sizeof path, "%s/big.json", tmpdir);
+    FILE *f = fopen(path, "w");
+    double *cb = malloc(2 * K * sizeof *cb);
+    CHECK(f && cb, "cannot write %s", path);
+    if (!f || !cb) {
+        if (f)
+            fclose(f);
+        free(cb);
+        return;
+    }
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 77, 0);
+    cm_gauss_fill(&g, cb, 2 * K);
+    fprintf(f, "{\"dim\": 2, \"codewords\": [");
+    for (size_t i = 0; i < K; i++)
+        fprintf(f, "%s[%.17g, %.17g]", i ? ", " : "", cb[2 * i], cb[2 * i + 1]);
+    fprintf(f, "]}\n");
+    fclose(f);
+    char spec[900];
+    snprintf(spec, sizeof spec, "vq:file=%s,scale=1", path);
+    cm_plan *p = parse(spec);
+    enum { NV = 512 };
+    double x[2 * NV], y[2 * NV];
+    cm_gauss_fill(&g, x, 2 * NV);
+    cm_pipeline_state *st;
+    cm_diag d;
+    CHECK(cm_plan_state_alloc(p, 2 * NV, &st, &d) == CM_OK, "state: %s", d.msg);
+    cm_pipeline_apply(t_pipe(p), st, x, y, 2 * NV);
+    int wrong = 0;
+    for (size_t v = 0; v < NV; v++) {
+        size_t best = 0;
+        double bd = INFINITY;
+        for (size_t j = 0; j < K; j++) {
+            double a = x[2 * v] - cb[2 * j], b = x[2 * v + 1] - cb[2 * j + 1];
+            if (a * a + b * b < bd) {
+                bd = a * a + b * b;
+                best = j;
+            }
+        }
+        wrong += y[2 * v] != cb[2 * best] || y[2 * v + 1] != cb[2 * best + 1];
+    }
+    CHECK(wrong == 0, "%d of %d vectors did not get their nearest of %zu codewords", wrong, NV, K);
+    cm_pipeline_state_free(t_pipe(p), st);
+    t_free(p);
+    free(cb);
+}
+
 int main(int argc, char **argv)
 {
     t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
@@ -203,6 +256,7 @@ int main(int argc, char **argv)
     against_scalar();
     files_and_refusals();
     cache();
+    large_codebook();
     cm_registry_free(reg);
     cJSON_Delete(gauss);
     char cmd[700];
