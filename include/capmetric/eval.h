@@ -62,7 +62,17 @@ typedef struct cm_result {
     uint64_t samples;   /* 0 for exact */
     double gmse_err;    /* exact: bound on the numerical error of gmse (cm_exact_gmse_err);
                            NaN for Monte Carlo, whose uncertainty is gmse_se */
+    unsigned flags;     /* CM_RESULT_*: what a reader should be warned of */
 } cm_result;
+
+/* cm_result.flags */
+#define CM_RESULT_INF 0x1u /* values became Inf/NaN (a non-saturating overflow=inf format
+                              whose scale lets elements pass its largest value): GMSE is
+                              infinite, rho 0 */
+
+/*! cm_result_warning() : the sentence a CM_RESULT_* flag stands for (NULL for
+ * none or an unknown flag). */
+CM_API const char *cm_result_warning(unsigned flag);
 
 /*! cm_eval() : evaluate n pipelines (resolving their scales). Monte-Carlo
  * pipelines share one run (common random numbers); with `run` non-NULL that

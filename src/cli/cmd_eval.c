@@ -57,6 +57,7 @@ int cmd_eval(int argc, char **argv)
         rc = report(s, &d, "eval", NULL);
         goto out;
     }
+    print_warnings(res, n);
     char *text = NULL;
     if (o.json)
         s = cm_report_json(res, n, &o.ev, &text, &d);

@@ -199,6 +199,7 @@ int cmd_rank(int argc, char **argv)
         rc = report(s, &d, "rank", NULL);
         goto out;
     }
+    print_warnings(res, n);
     if (loss_law) {
         rc = rank_by_loss(&o, loss_law, p, res, n);
         goto out;

@@ -107,6 +107,14 @@ void print_results(const cm_result *r, size_t n)
     }
 }
 
+void print_warnings(const cm_result *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (unsigned f = 1; f; f <<= 1)
+            if ((r[i].flags & f) && cm_result_warning(f))
+                fprintf(stderr, "%s: warning: %s: %s\n", prog, r[i].input, cm_result_warning(f));
+}
+
 /* ---- fit output -------------------------------------------------------------------- */
 
 cJSON *jnum(double x) { return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }

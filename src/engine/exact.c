@@ -642,8 +642,9 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
     const cm_stage *st = &p->st[0];
     const cm_format *f = st->fmt;
     unsigned rounding = cm_stage_rounding(st);
-    if (rounding & CM_ROUND_OVERFLOW_INF) {
-        /* Gaussian values exceed any threshold with positive probability */
+    if ((rounding & CM_ROUND_OVERFLOW_INF) && !st->blk.K) {
+        /* one global scale: Gaussian values exceed any threshold with positive
+         * probability (block rules may keep every element in range: below) */
         *mse = INFINITY;
         return CM_OK;
     }

@@ -155,8 +155,16 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
     int continuous = b->rule == CM_RULE_ABSMAX && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32);
     gsl_function F = {integrand, &c};
     double total = 0, total_err = 0;
-    int rc = GSL_SUCCESS, floor_hit = 0;
-    for (double m0 = M_LO; m0 < M_HI && rc == GSL_SUCCESS;) {
+    int rc = GSL_SUCCESS, floor_hit = 0, overflow = 0;
+    /* overflow=inf: an element beyond this rounds past the largest value and
+     * becomes Inf/NaN (nearest: half a top-binade step above it; stochastic:
+     * anything above it); rules that keep amax/s within it never overflow */
+    const int ovf = (rounding & CM_ROUND_OVERFLOW_INF) != 0;
+    const double gtop = fabs(lv[k - 1]) > fabs(lv[0]) ? fabs(lv[k - 1]) : fabs(lv[0]);
+    const double thr = c.sr || k < 2 ? gtop : gtop + 0.5 * (fabs(lv[k - 1]) - fabs(lv[k - 2]));
+    if (ovf && continuous && gtop * (1 + 1e-6) > thr)
+        overflow = 1; /* (a grid without room above its top: any rounding up overflows) */
+    for (double m0 = M_LO; m0 < M_HI && rc == GSL_SUCCESS && !overflow;) {
         double m1 = continuous ? M_HI : next_step(b, m0);
         size_t nk = 0;
         kinks[nk++] = m0;
@@ -164,6 +172,10 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
             /* constant scale on (m0, m1): F has kinks where m crosses s * t_j */
             double s = cm_block_scale(b, 0.5 * (m0 + m1));
             c.s = isnan(s) || s == 0 ? NAN : s;
+            if (ovf && (!(s > 0) || m1 / s > thr)) {
+                overflow = 1; /* a block max in this piece maps past the grid */
+                break;
+            }
             /* kinks: cell boundaries (nearest) or the levels (stochastic) */
             for (size_t j = 0; j < k; j++) {
                 double t = c.sr ? fabs(s * lv[j]) : j + 1 < k ? fabs(0.5 * s * (lv[j] + lv[j + 1])) : 0;
@@ -193,6 +205,11 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
     gsl_integration_workspace_free(w);
     free(kinks);
     cm_grid_fini(&c.g);
+    if (overflow) { /* with positive probability: the GMSE is infinite */
+        *mse = INFINITY;
+        *err_out = 0;
+        return CM_OK;
+    }
     if (rc != GSL_SUCCESS)
         return cm_diag_set(d, CM_ENUMERIC, "block integral failed: %s", gsl_strerror(rc));
     /* (an error below 1e-30 is round-off around a lossless format's zero) */

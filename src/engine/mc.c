@@ -117,6 +117,11 @@ static void *worker(void *arg)
                 acc[f] += sumsq_diff(x, y, c);
             }
         }
+        /* a NaN result for finite input (a non-saturating format's overflow) lost
+         * the value: its error is infinite, never NaN */
+        for (size_t f = 0; f < n; f++)
+            if (isnan(acc[f]))
+                acc[f] = INFINITY;
         memcpy(run->sse + b * n, acc, n * sizeof *acc);
     }
 out:
@@ -236,6 +241,11 @@ static void estimate(const cm_mc_run *r, size_t i, size_t j, int diff, double *m
         tot += s;
     }
     double N = (double)r->samples, m = tot / N, ss = 0;
+    if (!isfinite(tot)) { /* values became Inf/NaN: infinite error, no spread to measure */
+        *mean = tot;
+        *se = NAN;
+        return;
+    }
     for (uint64_t b = 0; b < r->nb; b++) {
         double s = r->sse[b * r->n + i] - (diff ? r->sse[b * r->n + j] : 0.0);
         double mb = (double)(b + 1 == r->nb ? r->samples - b * r->bs : r->bs);

@@ -52,8 +52,28 @@ void cm_eval_opts_default(cm_eval_opts *o)
     o->law = NULL;
 }
 
+const char *cm_result_warning(unsigned flag)
+{
+    if (flag == CM_RESULT_INF)
+        return "values became Inf or NaN (overflow=inf, and the scale rule lets elements exceed "
+               "the largest value): GMSE is infinite and rho 0; overflow=saturate, or a scale rule "
+               "that keeps every element in range (absmax, ceil, rceil), avoids it";
+    return NULL;
+}
+
+/* a stage that turns values beyond its range into Inf/NaN on purpose */
+static int declares_overflow(const cm_pipeline *p)
+{
+    for (size_t s = 0; s < p->n; s++)
+        if (cm_stage_rounding(&p->st[s]) & CM_ROUND_OVERFLOW_INF)
+            return 1;
+    return 0;
+}
+
 static void derive(cm_result *r, const cm_law *law)
 {
+    if (isinf(r->gmse))
+        r->flags |= CM_RESULT_INF;
     r->eff_bits = cm_eff_bits(r->gmse);
     r->rho = cm_law_rho(law, r->gmse);
     r->rho_per_bit = r->rho * 16.0 / r->bits;
@@ -179,16 +199,24 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         st = cm_mc_run_alloc(mc, nmc, &mo, &run, d);
         if (!st) {
             double secs = cm_mc_seconds(run) / (double)nmc;
-            for (size_t k = 0; k < nmc; k++) {
+            for (size_t k = 0; k < nmc && !st; k++) {
                 cm_result *r = &res[who[k]];
                 cm_mc_gmse(run, k, &r->gmse, &r->gmse_se);
+                if (isinf(r->gmse) && !declares_overflow(p[who[k]])) {
+                    st = cm_diag_set(d, CM_EPLUGIN,
+                                     "'%s': the format returned Inf or NaN for finite input; a "
+                                     "format that does so on purpose says so in rounding() "
+                                     "(CM_ROUND_OVERFLOW_INF)",
+                                     r->input);
+                    break;
+                }
                 r->samples = cm_mc_samples(run);
                 r->seconds += secs; /* the shared run's time, split evenly */
                 derive(r, law);
                 if (mc_index)
                     mc_index[who[k]] = k;
             }
-            if (run_out)
+            if (run_out && !st)
                 *run_out = run;
             else
                 cm_mc_run_free(run);

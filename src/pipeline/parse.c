@@ -404,6 +404,23 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             if (s)
                 blame(d, f, given, kvs, b, e, s);
         }
+        if (!s) { /* what a format reports is checked like any input */
+            double bits = f->bits_per_value(params);
+            double pf = CM_FORMAT_HAS(f, select) && CM_FORMAT_HAS(f, pass_fraction)
+                            ? f->pass_fraction(params)
+                            : 1.0;
+            if (!(bits > 0 && bits <= 1024))
+                s = cm_diag_set(d, CM_EPLUGIN,
+                                "format '%s': bits_per_value() gave %g (accepted: a number in "
+                                "(0, 1024])",
+                                f->name, bits);
+            else if (!(pf >= 0 && pf <= 1))
+                s = cm_diag_set(d, CM_EPLUGIN,
+                                "format '%s': pass_fraction() gave %g (accepted: 0 to 1)",
+                                f->name, pf);
+            if (s)
+                err_at(d, (long)b, (long)(e - b), s);
+        }
         st->group = s ? 1 : f->group(params);
         if (st->blk.K)
             st->group = cm_lcm(st->group, st->blk.K);

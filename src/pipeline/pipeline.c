@@ -151,6 +151,13 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, si
         size_t sz = f->state_size(p->st[i].params);
         if (!sz)
             continue;
+        if (sz > CM_STATE_MAX) { /* a broken plugin must not make the host wrap or overcommit */
+            cm_pipeline_state_free(p, s);
+            return cm_diag_set(d, CM_EPLUGIN,
+                               "format '%s': state_size() asks for %zu bytes (accepted: at most "
+                               "%zu)",
+                               f->name, sz, (size_t)CM_STATE_MAX);
+        }
         s->fstate[i] = aligned_alloc(64, (sz + 63) / 64 * 64);
         if (!s->fstate[i]) {
             cm_pipeline_state_free(p, s);

@@ -42,6 +42,9 @@ struct cm_pipeline {
     int borrowed;      /* a view of another pipeline's stage: params not owned */
 };
 
+/* The most per-thread scratch a format may ask for (state_size). */
+#define CM_STATE_MAX ((size_t)1 << 30)
+
 /* CM_ROUND_* of a stage (nearest when the format does not say). */
 unsigned cm_stage_rounding(const cm_stage *st);
 

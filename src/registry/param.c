@@ -169,6 +169,9 @@ cm_status cm_value_parse(const cm_param *p, const char *t, size_t n, cm_value *v
 
 cm_status cm_params_check(const cm_format *f, cm_diag *d)
 {
+    if (f->n_params > CM_MAX_PARAMS)
+        return cm_diag_set(d, CM_EPLUGIN, "format '%s' declares %zu keys (accepted: at most %d)",
+                           f->name, f->n_params, CM_MAX_PARAMS);
     size_t ng;
     const cm_param *g = cm_generic_params(&ng);
     for (size_t i = 0; i < f->n_params; i++) {
@@ -181,6 +184,12 @@ cm_status cm_params_check(const cm_format *f, cm_diag *d)
             return cm_diag_set(d, CM_EPLUGIN,
                                "format '%s': parameter '%s' has an invalid type or no doc",
                                f->name, p->key);
+        if ((p->type == CM_PARAM_INT || p->type == CM_PARAM_REAL || p->type == CM_PARAM_LIST) &&
+            !(p->min <= p->max))
+            return cm_diag_set(d, CM_EPLUGIN,
+                               "format '%s': parameter '%s' has an empty range (min %g > max %g, "
+                               "or not a number)",
+                               f->name, p->key, p->min, p->max);
         if (p->type == CM_PARAM_ENUM && !p->choices)
             return cm_diag_set(d, CM_EPLUGIN, "format '%s': enum parameter '%s' has no choices",
                                f->name, p->key);

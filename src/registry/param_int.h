@@ -13,6 +13,11 @@ cm_status cm_value_parse(const cm_param *p, const char *text, size_t n, cm_value
                          cm_diag *diag);
 void cm_value_fini(cm_value *v);
 
+/* The most keys a format may declare (the parser keeps them on the stack),
+ * and the most aliases it may bring. */
+#define CM_MAX_PARAMS 48
+#define CM_MAX_ALIASES 1024
+
 /* Check a parameter descriptor (keys, types, defaults); used on registration. */
 cm_status cm_params_check(const cm_format *fmt, cm_diag *diag);
 

@@ -94,6 +94,9 @@ static cm_status check_format(const cm_registry *r, const cm_format *f, cm_diag 
     if (st)
         return st;
     if (CM_FORMAT_HAS(f, aliases)) {
+        if (f->n_aliases > CM_MAX_ALIASES)
+            return cm_diag_set(d, CM_EPLUGIN, "format '%s' brings %zu aliases (accepted: at most %d)",
+                               f->name, f->n_aliases, CM_MAX_ALIASES);
         for (size_t i = 0; i < f->n_aliases; i++) {
             const cm_alias *a = &f->aliases[i];
             if (!valid_name(a->name, 1) || !a->spec || strchr(a->spec, '+'))

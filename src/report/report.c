@@ -65,6 +65,11 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
         bad = bad || add(e, "rho_product", num(r->rho_product));
         bad = bad || add(e, "seconds", num(r->seconds));
         bad = bad || add(e, "samples", cJSON_CreateNumber((double)r->samples));
+        cJSON *w = cJSON_CreateArray();
+        bad = bad || add(e, "warnings", w);
+        for (unsigned f = 1; !bad && f; f <<= 1)
+            if ((r->flags & f) && cm_result_warning(f))
+                bad = !cJSON_AddItemToArray(w, cJSON_CreateString(cm_result_warning(f)));
     }
     char *s = bad ? NULL : cJSON_Print(root);
     cJSON_Delete(root);

@@ -62,6 +62,23 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
         ok || bad "block result $i: mc $g vs exact $e (se $s)"
 done
 [ "$("$JQ" "$tmp/bx.json" results.0.scale)" = null ] && ok || bad "block formats report no single scale (null: JSON has no NaN)"
+# overflow=inf under block scales: rules that keep every element in range are finite (exact
+# and Monte Carlo agree); where elements can pass the top, infinite with a warning, never NaN
+ov="fp:e=4,m=3,special=ocp,overflow=inf,block=32,scale_fmt=e8m0"
+"$CM" eval "$ov,scale=rceil" "$ov,scale=ceil" --json >"$tmp/ovx.json" &&
+    "$CM" eval "$ov,scale=rceil" "$ov,scale=ceil" --json --method mc --samples 2^21 >"$tmp/ovm.json" || bad "overflow=inf block eval"
+for i in 0 1; do
+    e=$("$JQ" "$tmp/ovx.json" results.$i.gmse); g=$("$JQ" "$tmp/ovm.json" results.$i.gmse); s=$("$JQ" "$tmp/ovm.json" results.$i.gmse_se)
+    awk -v e="$e" -v g="$g" -v s="$s" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(e > 0 && e < 1 && s > 0 && d <= 4 * s) }' &&
+        ok || bad "overflow=inf result $i: mc $g vs exact $e (se $s): these rules never overflow"
+done
+for m in exact mc; do
+    "$CM" eval "$ov,scale=floor" --method $m --samples 2^16 --json >"$tmp/ovf.json" 2>"$tmp/ovf.err" &&
+        [ "$("$JQ" "$tmp/ovf.json" results.0.gmse)" = null ] && [ "$("$JQ" "$tmp/ovf.json" results.0.rho)" = 0 ] &&
+        [ "$("$JQ" "$tmp/ovf.json" results.0.warnings)" = 1 ] && grep -q "warning: .*became Inf or NaN" "$tmp/ovf.err" &&
+        ok || bad "overflow=inf with scale=floor ($m): infinite GMSE, rho 0 and a warning"
+done
+
 # one non-finite policy: null in every command's JSON, never a "nan"/"inf" string
 "$CM" eval e4m3:overflow=inf int4 --json >"$tmp/nf.json" && [ "$("$JQ" "$tmp/nf.json" results.0.gmse)" = null ] &&
     ! grep -qE '"(-?inf|nan)"' "$tmp/nf.json" && ok || bad "eval: non-finite numbers are null"

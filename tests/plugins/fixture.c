@@ -17,7 +17,11 @@ static void release(void *p) { (void)p; }
 static double bits(const void *p)
 {
     (void)p;
+#ifdef FIXTURE_BAD_BITS
+    return NAN;
+#else
     return 2;
+#endif
 }
 static size_t group(const void *p)
 {
@@ -32,7 +36,11 @@ __attribute__((unused)) static void quantize(const void *p, void *s, const doubl
     (void)s;
     for (size_t i = 0; i < n; i++) {
         double v = x[i];
+#ifdef FIXTURE_NAN
+        y[i] = v > 2 ? NAN : v; /* a broken quantizer: NaN for finite input */
+#else
         y[i] = isnan(v) ? v : v < -1 ? -1.5 : v < 0 ? -0.5 : v <= 1 ? 0.5 : 1.5;
+#endif
     }
 }
 static cm_status levels(const void *p, double *out, size_t cap, size_t *count)
@@ -52,6 +60,21 @@ static cm_status levels(const void *p, double *out, size_t cap, size_t *count)
 
 #ifndef FIXTURE_NAME
 #define FIXTURE_NAME "fixture_ok"
+#endif
+
+#ifdef FIXTURE_HUGE_STATE
+static size_t state_size(const void *p)
+{
+    (void)p;
+    return SIZE_MAX; /* wrapped the host's rounding to 0 before */
+}
+#endif
+
+#ifdef FIXTURE_BAD_RANGE
+static const cm_param keys[] = {
+    {.key = "k", .type = CM_PARAM_INT, .def = "1", .doc = "a key whose range is empty", .min = 4,
+     .max = 2},
+};
 #endif
 
 static const cm_format fmt = {
@@ -76,6 +99,13 @@ static const cm_format fmt = {
     .quantize = quantize,
 #endif
     .levels = levels,
+#ifdef FIXTURE_HUGE_STATE
+    .state_size = state_size,
+#endif
+#ifdef FIXTURE_BAD_RANGE
+    .params = keys,
+    .n_params = 1,
+#endif
 };
 
 static const cm_format *const list[] = {&fmt};

@@ -20,8 +20,23 @@ refused() { # refused WANT FILE
     ok
 }
 
+# plugins that load but whose format misbehaves when used: refused then
+fails_eval() { # fails_eval WANT FILE
+    local want=$1 file=$2
+    "$CM" eval --plugin "$file" fixture_ok --method mc --samples 4096 >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    [ $rc -eq 2 ] || { bad "$file: exit $rc, expected 2 ($(cat "$tmp/err"))"; return; }
+    [ -s "$tmp/out" ] && { bad "$file: wrote to stdout"; return; }
+    grep -qF -- "$want" "$tmp/err" || { bad "$file: message lacks '$want': $(cat "$tmp/err")"; return; }
+    ok
+}
+
 for m in "$@"; do
     case "$(basename "$m")" in
+    fixture_bad_range.so) refused "has an empty range" "$m" ;;
+    fixture_nan.so) fails_eval "returned Inf or NaN for finite input" "$m" ;;
+    fixture_huge_state.so) fails_eval "state_size() asks for" "$m" ;;
+    fixture_bad_bits.so) fails_eval "bits_per_value() gave nan" "$m" ;;
     fixture_no_query.so) refused "no symbol 'cm_plugin_init'" "$m" ;;
     fixture_abi_v1.so) refused "built for plugin ABI 1" "$m" ;;
     fixture_wrong_abi.so) refused "major must match" "$m" ;;
