@@ -409,11 +409,14 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             double pf = CM_FORMAT_HAS(f, select) && CM_FORMAT_HAS(f, pass_fraction)
                             ? f->pass_fraction(params)
                             : 1.0;
-            if (!(bits > 0 && bits <= 1024))
+            /* a selecting format's own bits (its mask) may be 0; a format storing
+             * values needs some */
+            int sel = CM_FORMAT_HAS(f, select);
+            if (!((sel ? bits >= 0 : bits > 0) && bits <= 1024))
                 s = cm_diag_set(d, CM_EPLUGIN,
                                 "format '%s': bits_per_value() gave %g (accepted: a number in "
-                                "(0, 1024])",
-                                f->name, bits);
+                                "%s0, 1024])",
+                                f->name, bits, sel ? "[" : "(");
             else if (!(pf >= 0 && pf <= 1))
                 s = cm_diag_set(d, CM_EPLUGIN,
                                 "format '%s': pass_fraction() gave %g (accepted: 0 to 1)",
