@@ -22,6 +22,72 @@
 #include "sweep.h"
 #include "grid_report.h"
 
+/* 1 if o[k] is a whole number in [lo, hi] */
+static int whole_in(const cJSON *o, const char *k, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
+static int text_in(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) && v->valuestring[0];
+}
+
+/* A grid run's results.json, checked field by field before anything is read
+ * from it: what is wrong and where, or NULL. */
+static const char *bad_results(const cJSON *doc, char *why, size_t cap)
+{
+    cm_diag d;
+    cm_diag_clear(&d);
+    const cm_law *law = NULL;
+    if (!cJSON_IsObject(doc))
+        return "not a JSON object";
+    if (!whole_in(doc, "points", 1, 1e6))
+        return "'points' is not a whole number from 1 to 1e6";
+    if (!whole_in(doc, "seed", 0, 9007199254740992.0))
+        return "'seed' is not a whole number from 0 to 2^53";
+    if (!whole_in(doc, "samples", 2, (double)CM_MC_MAX_SAMPLES))
+        return "'samples' is not a whole number from 2 to 2^40";
+    const char *name = text_in(doc, "grid") ? cJSON_GetObjectItemCaseSensitive(doc, "grid")->valuestring : NULL;
+    if (!name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") || strlen(name) > 127)
+        return "'grid' is not a grid name";
+    if (!text_in(doc, "grid_hash") || !text_in(doc, "method") || !text_in(doc, "law"))
+        return "'grid_hash', 'method' or 'law' is missing";
+    cm_method mth;
+    if (cm_method_parse(cJSON_GetObjectItemCaseSensitive(doc, "method")->valuestring, &mth, &d))
+        return "'method' is not auto, exact or mc";
+    if (cm_law_find(cJSON_GetObjectItemCaseSensitive(doc, "law")->valuestring, &law, &d) ||
+        !cm_law_has_map(law))
+        return "'law' is not a built-in law with a GMSE map";
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(doc, "results");
+    if (!cJSON_IsArray(rs))
+        return "'results' is not a list";
+    double points = cJSON_GetObjectItemCaseSensitive(doc, "points")->valuedouble;
+    size_t i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rs)
+    {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(r, "gmse");
+        const char *what = !cJSON_IsObject(r) ? "is not an object"
+                           : !whole_in(r, "index", 0, points - 1) ? "has no 'index' in the grid"
+                           : !text_in(r, "spec") || !text_in(r, "input") || !text_in(r, "method")
+                               ? "lacks 'spec', 'input' or 'method'"
+                           : !(cJSON_IsNumber(g) || cJSON_IsNull(g)) ? "has a 'gmse' that is not a number"
+                           : !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "bits"))
+                               ? "has 'bits' that are not a number"
+                               : NULL;
+        if (what) {
+            snprintf(why, cap, "result %zu %s", i + 1, what);
+            return why;
+        }
+        i++;
+    }
+    return NULL;
+}
+
 /* merge DIR... -o OUT: shards of one grid into one report */
 int cmd_merge(int argc, char **argv)
 {
@@ -51,6 +117,15 @@ int cmd_merge(int argc, char **argv)
         if (!doc) {
             fprintf(stderr, "%s: error: merge: cannot read %s (a grid run's directory holds it)\n",
                     prog, path);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        char why[128];
+        const char *bad = bad_results(doc, why, sizeof why);
+        if (bad) {
+            fprintf(stderr, "%s: error: merge: %s is not a grid run's results: %s\n", prog, path,
+                    bad);
+            cJSON_Delete(doc);
             rc = EXIT_USAGE;
             goto out;
         }

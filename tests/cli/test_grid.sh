@@ -121,6 +121,20 @@ expect_fail "point 1 is missing" merge s1 s3 -o m2
 expect_fail "differ in 'seed'" merge s1 other s3 -o m3
 expect_fail "cannot read" merge s1 nowhere -o m4
 expect_fail "merge takes DIR... -o OUT" merge s1
+# results that are not a grid run's: every field merge reads is checked first
+mkdir -p bad1 bad2 bad3 bad4
+echo '[]' >bad1/results.json
+expect_fail "bad1/results.json is not a grid run's results: not a JSON object" merge bad1 -o mb1
+sed 's/"points":.*/"points": 1e300,/' s1/results.json >bad2/results.json
+expect_fail "'points' is not a whole number" merge bad2 -o mb2
+python3 -c "
+import json; d = json.load(open('s1/results.json')); d['results'][0]['gmse'] = 'x'
+json.dump(d, open('bad3/results.json', 'w'))
+d['results'][0]['gmse'] = 1; del d['points']; json.dump(d, open('bad4/results.json', 'w'))"
+expect_fail "result 1 has a 'gmse' that is not a number" merge bad3 -o mb3
+expect_fail "'points' is not a whole number" merge bad4 -o mb4
+for d in mb1 mb2 mb3 mb4; do [ -e "$d" ] && bad "a refused merge left '$d' behind"; done
+ok
 
 # bad grid files
 printf '{"name": "x",\n "sweeps": {' >broken.json
