@@ -41,17 +41,76 @@ static void on_signal(int sig)
 }
 
 /* the results a previous run of this grid saved: progress.jsonl lines */
-static size_t read_progress(const char *path, const grid *g, entry *e, char *done)
+/* The first line of progress.jsonl: what the results after it were computed
+ * with. --resume continues only a run with the same grid and options. */
+static cJSON *run_header(const grid *g, const opts *o)
+{
+    cJSON *h = cJSON_CreateObject();
+    char hash[32], shard[32];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->hash);
+    snprintf(shard, sizeof shard, "%d/%d", o->shard_i, o->shard_n);
+    cJSON_AddNumberToObject(h, "capmetric_progress", 1);
+    cJSON_AddStringToObject(h, "grid_hash", hash);
+    cJSON_AddNumberToObject(h, "seed", (double)g->ev.seed);
+    cJSON_AddNumberToObject(h, "samples", (double)g->ev.samples);
+    cJSON_AddStringToObject(h, "method", cm_method_name(g->ev.method));
+    cJSON_AddStringToObject(h, "law", cm_law_name(cm_eval_law(&g->ev)));
+    cJSON_AddStringToObject(h, "shard", o->shard_n ? shard : "none");
+    return h;
+}
+
+/* 0, or the exit code after saying which option differs from the unfinished run */
+static int same_run(const char *path, const cJSON *was, const cJSON *now)
+{
+    static const char *const keys[] = {"grid_hash", "seed", "samples", "method", "law", "shard"};
+    static const char *const said[] = {"the grid (its points)", "--seed", "--samples",
+                                       "--method", "--law", "--shard"};
+    if (!cJSON_IsObject(was) || !cJSON_GetObjectItemCaseSensitive(was, "capmetric_progress")) {
+        fprintf(stderr, "%s: error: --resume: %s does not start with a run header (written by "
+                        "an older capmetric, or not a progress file): start afresh with --force\n",
+                prog, path);
+        return EXIT_USAGE;
+    }
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(was, keys[k]));
+        char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(now, keys[k]));
+        int same = a && b && !strcmp(a, b);
+        if (!same)
+            fprintf(stderr, "%s: error: --resume: the unfinished run in %s has %s %s, this one "
+                            "%s: give the same options to continue it, or --force to start "
+                            "afresh\n",
+                    prog, path, said[k], a ? a : "(none)", b ? b : "(none)");
+        cJSON_free(a);
+        cJSON_free(b);
+        if (!same)
+            return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* --resume: the finished points of progress.jsonl, after its header matched */
+static int read_progress(const char *path, const grid *g, const cJSON *head, entry *e, char *done,
+                         size_t *n_out)
 {
     size_t len = 0, n = 0;
+    *n_out = 0;
     char *text = cm_file_read(path, &len);
     if (!text)
-        return 0;
+        return 0; /* nothing to resume: the run starts afresh */
     char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    int first = 1, rc = 0;
+    for (char *line = strtok_r(text, "\n", &save); line && !rc;
+         line = strtok_r(NULL, "\n", &save)) {
         cJSON *o = cJSON_Parse(line); /* a line cut short by a kill does not parse: skipped */
+        if (first) {
+            first = 0;
+            rc = same_run(path, o, head);
+            cJSON_Delete(o);
+            continue;
+        }
         const cJSON *ix = cJSON_GetObjectItemCaseSensitive(o, "index");
         if (!cJSON_IsNumber(ix) || ix->valuedouble < 0 || ix->valuedouble >= (double)g->n ||
+            ix->valuedouble != floor(ix->valuedouble) ||
             strcmp(str_of(o, "spec"), g->pt[(size_t)ix->valuedouble].canon) ||
             done[(size_t)ix->valuedouble]) {
             cJSON_Delete(o);
@@ -62,7 +121,8 @@ static size_t read_progress(const char *path, const grid *g, entry *e, char *don
         e[n++].obj = o;
     }
     free(text);
-    return n;
+    *n_out = n;
+    return rc;
 }
 
 typedef struct work {
@@ -374,15 +434,27 @@ static void catch_signals(void)
 static int open_progress(const opts *o, int size, const char *path, const grid *g, entry *e,
                          char *done, size_t *ne, FILE **prog_f)
 {
-    *ne = o->resume ? read_progress(path, g, e, done) : 0;
-    if (!o->resume && size == 1)
+    cJSON *head = run_header(g, o);
+    char *hl = head ? cJSON_PrintUnformatted(head) : NULL;
+    int rc = hl ? 0 : EXIT_RUNTIME;
+    struct stat sb;
+    int fresh = !o->resume || stat(path, &sb) != 0;
+    if (!rc && o->resume)
+        rc = read_progress(path, g, head, e, done, ne);
+    cJSON_Delete(head);
+    if (!rc && fresh && size == 1)
         remove(path);
-    *prog_f = size > 1 ? NULL : fopen(path, "a");
-    if (size == 1 && !*prog_f) {
+    *prog_f = rc || size > 1 ? NULL : fopen(path, "a");
+    if (!rc && size == 1 && !*prog_f) {
         fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, path, strerror(errno));
-        return EXIT_USAGE;
+        rc = EXIT_USAGE;
     }
-    return 0;
+    if (!rc && fresh && *prog_f && (fprintf(*prog_f, "%s\n", hl) < 0 || fflush(*prog_f))) {
+        fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, path, strerror(errno));
+        rc = EXIT_RUNTIME;
+    }
+    cJSON_free(hl);
+    return rc;
 }
 
 int cmd_grid(int argc, char **argv)

@@ -105,10 +105,18 @@ expect_fail "already holds results" grid g.json -o full
 
 # a run killed after 4 points, then resumed: the same results
 (CAPMETRIC_TEST_ABORT_AFTER=4 "$CM" grid g.json -o killed --quiet >/dev/null 2>&1) 2>/dev/null
-[ -e killed/progress.jsonl ] && [ "$(wc -l <killed/progress.jsonl)" -eq 4 ] && [ ! -e killed/results.json ] && ok ||
-    bad "after a kill: 4 saved points, no report"
+[ -e killed/progress.jsonl ] && [ "$(wc -l <killed/progress.jsonl)" -eq 5 ] && [ ! -e killed/results.json ] && ok ||
+    bad "after a kill: a run header and 4 saved points, no report"
+# --resume continues only the same run: another seed or sample count is refused by name
+expect_fail "has --seed 5, this one 6" grid g.json -o killed --resume --seed 6
+expect_fail "has --samples" grid g.json -o killed --resume --samples 2^18
 "$CM" grid g.json -o killed --resume --quiet && ok || bad "--resume"
 cmp -s <(strip full/results.json) <(strip killed/results.json) && ok || bad "resumed run differs from the single run"
+
+# a progress file without a run header (an older capmetric) is not continued
+(CAPMETRIC_TEST_ABORT_AFTER=2 "$CM" grid g.json -o old --quiet >/dev/null 2>&1) 2>/dev/null
+sed -i 1d old/progress.jsonl
+expect_fail "does not start with a run header" grid g.json -o old --resume
 
 # shards, merged: the same results
 "$CM" grid g.json -o s1 --shard 1/3 --quiet && "$CM" grid g.json -o s2 --shard 2/3 --quiet &&
