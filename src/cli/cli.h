@@ -69,6 +69,10 @@ void fmt_g(char *b, size_t n, double x, int prec);
 int cli_mkdirs(const char *path);
 int cli_write_atomic(const char *path, const char *text);
 int write_atomic(const char *path, const char *text);
+/* Take the advisory lock of an output folder (held until fd is closed or the
+ * program ends) and remove the temporaries a killed run left in it. 0, or an
+ * exit code after saying that another capmetric holds it. */
+int cli_lock_dir(const char *dir, int *fd);
 /* a JSON number, or null when not finite (the one non-finite policy) */
 cJSON *jnum(double x);
 

@@ -334,21 +334,23 @@ static void run_workers(work *w, unsigned T)
 
 /* Refuse an output folder that holds finished results (without --force or
  * --resume) or cannot be written; rank 0 only. */
-static int check_out_dir(const opts *o, int rank, const char *dir, char *path, size_t cap)
+static int check_out_dir(const opts *o, int rank, const char *dir, char *path, size_t cap,
+                         int *lock_fd)
 {
     int rc = 0;
     snprintf(path, cap, "%s/results.json", dir);
     struct stat sb;
+    if (rank == 0 && (cli_mkdirs(dir) || access(dir, W_OK))) {
+        fprintf(stderr, "%s: error: cannot write to the output directory '%s': %s\n", prog, dir,
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (rank == 0 && (rc = cli_lock_dir(dir, lock_fd)))
+        return rc;
     if (rank == 0 && !stat(path, &sb) && !o->force && !o->resume) {
         fprintf(stderr, "%s: error: '%s' already holds results (--force overwrites them, --resume "
                         "continues an unfinished run)\n",
                 prog, dir);
-        rc = EXIT_USAGE;
-        return rc;
-    }
-    if (rank == 0 && (cli_mkdirs(dir) || access(dir, W_OK))) {
-        fprintf(stderr, "%s: error: cannot write to the output directory '%s': %s\n", prog, dir,
-                strerror(errno));
         rc = EXIT_USAGE;
         return rc;
     }
@@ -466,7 +468,7 @@ int cmd_grid(int argc, char **argv)
     memset(&g, 0, sizeof g);
     entry *e = NULL;
     char *done = NULL, *text = NULL;
-    int rank = 0, size = 1;
+    int rank = 0, size = 1, lock_fd = -1;
 #ifdef CM_HAVE_MPI
     rc = mpi_setup(&o, &rank, &size, rc);
 #endif
@@ -491,7 +493,7 @@ int cmd_grid(int argc, char **argv)
     else
         snprintf(dir, sizeof dir, "results/%s", g.name);
     char path[4200];
-    if ((rc = check_out_dir(&o, rank, dir, path, sizeof path)))
+    if ((rc = check_out_dir(&o, rank, dir, path, sizeof path, &lock_fd)))
         goto out;
     snprintf(path, sizeof path, "%s/progress.jsonl", dir);
     e = calloc(g.n ? g.n : 1, sizeof *e);
@@ -570,6 +572,8 @@ out:
     grid_free(&g);
     cm_registry_free(reg);
     opts_fini(&o);
+    if (lock_fd >= 0)
+        close(lock_fd);
 #ifdef CM_HAVE_MPI
     int fin = 0;
     MPI_Finalized(&fin);

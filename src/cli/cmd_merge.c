@@ -99,6 +99,7 @@ int cmd_merge(int argc, char **argv)
     grid g;
     memset(&g, 0, sizeof g);
     cJSON *first = NULL;
+    int lock_fd = -1;
     if (rc)
         goto out;
     if (o.nspecs < 1 || !o.out_dir) {
@@ -196,6 +197,8 @@ int cmd_merge(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
+    if ((rc = cli_lock_dir(o.out_dir, &lock_fd)))
+        goto out;
     opts plain = o;
     plain.shard_n = plain.shard_i = 0;
     time_t now = time(NULL);
@@ -212,5 +215,7 @@ out:
     cJSON_Delete(first);
     cm_registry_free(reg);
     opts_fini(&o);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return rc;
 }

@@ -22,12 +22,43 @@
 #include "grid_report.h"
 #include "svg.h"
 
-static int write_in(const char *dir, const char *name, const char *text)
+/* The report set: written whole into a temporary folder inside dir, then moved
+ * in with results.json last (the old results.json is removed first), so a
+ * results.json is never beside files of another run: a folder without one
+ * holds no finished report (--resume or --force completes it). */
+static int write_set(const char *dir, const char *const *names, const char *const *texts,
+                     size_t n)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cli_write_atomic(path, text);
+    char tmp[4200], from[4300], to[4300];
+    snprintf(tmp, sizeof tmp, "%s/.report-XXXXXX", dir);
+    if (!mkdtemp(tmp))
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        snprintf(from, sizeof from, "%s/%s", tmp, names[i]);
+        rc = cli_write_atomic(from, texts[i]);
+    }
+    if (!rc) {
+        snprintf(to, sizeof to, "%s/%s", dir, names[0]);
+        if (remove(to) && errno != ENOENT)
+            rc = -1;
+    }
+    for (size_t k = 1; k <= n && !rc; k++) {
+        size_t i = k % n; /* names[0] (results.json) last */
+        snprintf(from, sizeof from, "%s/%s", tmp, names[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+        rc = rename(from, to);
+    }
+    int e = errno;
+    for (size_t i = 0; i < n; i++) { /* what is left after a failure */
+        snprintf(from, sizeof from, "%s/%s", tmp, names[i]);
+        remove(from);
+    }
+    rmdir(tmp);
+    errno = e;
+    return rc;
 }
+
 
 /* ---- reports ---------------------------------------------------------------------------- */
 
@@ -309,15 +340,14 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
         fprintf(stderr, "%s: error: out of memory while writing the reports\n", prog);
         rc = EXIT_RUNTIME;
     } else {
-        const char *names[] = {"results.json", "results.csv", "summary.md", "gmse_vs_bits.svg",
-                               "rho_vs_bits.svg", "meta.json"};
-        const char *texts[] = {js, csv, md, svg1, svg2, mj};
-        for (int i = 0; i < 6 && !rc; i++)
-            if (write_in(dir, names[i], texts[i])) {
-                fprintf(stderr, "%s: error: cannot write %s/%s: %s\n", prog, dir, names[i],
-                        strerror(errno));
-                rc = EXIT_RUNTIME;
-            }
+        const char *const names[] = {"results.json", "results.csv", "summary.md",
+                                     "gmse_vs_bits.svg", "rho_vs_bits.svg", "meta.json"};
+        const char *const texts[] = {js, csv, md, svg1, svg2, mj};
+        if (write_set(dir, names, texts, 6)) {
+            fprintf(stderr, "%s: error: cannot write the reports into %s: %s\n", prog, dir,
+                    strerror(errno));
+            rc = EXIT_RUNTIME;
+        }
     }
     cJSON_free(js);
     cJSON_free(mj);

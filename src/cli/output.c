@@ -20,6 +20,8 @@
 
 #include "cli.h"
 
+#include <sys/file.h>
+
 const char *prog = "capmetric";
 
 int exit_code_for(cm_status s)
@@ -169,5 +171,56 @@ int cli_write_atomic(const char *path, const char *text)
         errno = e;
         return -1;
     }
+    return 0;
+}
+
+int cli_lock_dir(const char *dir, int *fd_out)
+{
+    *fd_out = -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "%s: error: cannot open the output directory '%s': %s\n", prog, dir,
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            fprintf(stderr, "%s: error: another capmetric is writing into '%s' (it holds the "
+                            "folder's lock): wait for it, or choose another -o\n",
+                    prog, dir);
+            return EXIT_USAGE;
+        }
+        fprintf(stderr, "%s: error: cannot lock '%s': %s\n", prog, dir, strerror(e));
+        return EXIT_USAGE;
+    }
+    /* under the lock nobody else writes here: temporaries left by a killed run go */
+    DIR *dd = opendir(dir);
+    struct dirent *de;
+    while (dd && (de = readdir(dd))) {
+        const char *n = de->d_name, *t = strstr(n, ".tmp");
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", dir, n);
+        if (!strncmp(n, ".report-", 8)) { /* a report set that was never moved in */
+            DIR *sd = opendir(p);
+            struct dirent *se;
+            while (sd && (se = readdir(sd))) {
+                char q[4700];
+                if (se->d_name[0] == '.')
+                    continue;
+                snprintf(q, sizeof q, "%s/%s", p, se->d_name);
+                remove(q);
+            }
+            if (sd)
+                closedir(sd);
+            rmdir(p);
+        } else if (t && t[4] && strspn(t + 4, "0123456789") == strlen(t + 4)) {
+            remove(p); /* NAME.tmpPID of cli_write_atomic */
+        }
+    }
+    if (dd)
+        closedir(dd);
+    *fd_out = fd;
     return 0;
 }

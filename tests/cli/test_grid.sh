@@ -113,6 +113,22 @@ expect_fail "has --samples" grid g.json -o killed --resume --samples 2^18
 "$CM" grid g.json -o killed --resume --quiet && ok || bad "--resume"
 cmp -s <(strip full/results.json) <(strip killed/results.json) && ok || bad "resumed run differs from the single run"
 
+# one run per output folder: a second grid into a folder another one is writing is refused
+# (it deleted the first one's progress before); stale temporaries of killed runs are removed
+cat >slow.json <<'G'
+{"name": "slow", "options": {"samples": 268435456, "method": "mc"}, "sweeps": {"a": {"specs": ["int4", "e2m1"]}}}
+G
+"$CM" grid slow.json -o busy --quiet --threads 1 >/dev/null 2>&1 &
+first=$!
+for _ in $(seq 50); do [ -e busy/progress.jsonl ] && break; sleep 0.1; done
+expect_fail "another capmetric is writing into 'busy'" grid g.json -o busy --force
+[ -e busy/progress.jsonl ] && ok || bad "the refused run touched the first one's progress"
+kill $first 2>/dev/null
+wait $first 2>/dev/null
+mkdir -p full/.report-stale && touch full/.report-stale/results.json full/results.csv.tmp4242
+"$CM" grid g.json -o full --force --quiet && [ ! -e full/.report-stale ] && [ ! -e full/results.csv.tmp4242 ] &&
+    ok || bad "stale temporaries of a killed run are removed"
+
 # a progress file without a run header (an older capmetric) is not continued
 (CAPMETRIC_TEST_ABORT_AFTER=2 "$CM" grid g.json -o old --quiet >/dev/null 2>&1) 2>/dev/null
 sed -i 1d old/progress.jsonl
