@@ -30,6 +30,75 @@ static int is_dir(const char *p)
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
+/* --anchors: a readable JSON file (checked before the work, not after it) */
+static int check_anchors(const char *path)
+{
+    size_t len = 0;
+    char *text = cm_file_read(path, &len);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    int e = errno;
+    free(text);
+    if (!doc) {
+        fprintf(stderr, "%s: error: --anchors '%s': %s (the capacity tables, data/capacity.json)\n",
+                prog, path, len || !e ? "not valid JSON" : strerror(e));
+        return EXIT_USAGE;
+    }
+    cJSON_Delete(doc);
+    return 0;
+}
+
+/* -o DIR: an existing writable folder, or one whose parent can hold it */
+static int check_outdir(const char *dir)
+{
+    struct stat sb;
+    if (!stat(dir, &sb)) {
+        if (S_ISDIR(sb.st_mode) && !access(dir, W_OK))
+            return 0;
+        fprintf(stderr, "%s: error: the report folder '%s' %s\n", prog, dir,
+                S_ISDIR(sb.st_mode) ? "is not writable" : "is a file, not a folder");
+        return EXIT_USAGE;
+    }
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    while (slash && slash > parent && slash[1] == '\0') { /* "a/b/" */
+        *slash = '\0';
+        slash = strrchr(parent, '/');
+    }
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    /* the nearest existing ancestor must be a writable folder */
+    while (stat(parent, &sb)) {
+        char *s = strrchr(parent, '/');
+        if (!s) {
+            snprintf(parent, sizeof parent, ".");
+            continue;
+        }
+        if (s == parent)
+            parent[1] = '\0';
+        else
+            *s = '\0';
+    }
+    /* can a folder be made there? (a test folder, removed at once: access() says yes to
+     * root even where nothing can be created) */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.capmetric-XXXXXX", parent);
+    int made = S_ISDIR(sb.st_mode) && mkdtemp(probe) != NULL;
+    if (made)
+        rmdir(probe);
+    if (!made) {
+        fprintf(stderr, "%s: error: cannot create the report folder '%s' ('%s' is not a writable "
+                        "folder)\n",
+                prog, dir, parent);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cmd_validate(int argc, char **argv)
 {
     optdef defs[] = {{"--data", 1, 0, 0, {0}}, {"-o", 1, 0, 0, {0}}, {"--anchors", 1, 0, 0, {0}}};
@@ -67,12 +136,10 @@ int cmd_validate(int argc, char **argv)
     const char *outdir = opt_get(defs, nd, "-o");
     if (!outdir)
         outdir = "results/validation";
-    if (cli_mkdirs(outdir) || access(outdir, W_OK)) {
-        fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
-                outdir, strerror(errno));
-        rc = EXIT_USAGE;
+    /* bad inputs are refused before the minutes of work, and nothing is created until the
+     * report is written */
+    if ((rc = check_anchors(anchors)) || (rc = check_outdir(outdir)))
         goto out;
-    }
     v.ev = o.ev;
     if (!o.samples_given)
         v.ev.samples = 1u << 22; /* Monte-Carlo cells: SE ~1e-4 relative, far below the
@@ -104,6 +171,13 @@ int cmd_validate(int argc, char **argv)
     if (fflush(v.r.md) || !js || !v.r.md_text) {
         free(js);
         rc = EXIT_RUNTIME;
+        goto out;
+    }
+    if (cli_mkdirs(outdir) || access(outdir, W_OK)) {
+        fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
+                outdir, strerror(errno));
+        free(js);
+        rc = EXIT_USAGE;
         goto out;
     }
     char pj[4200], pm[4200];

@@ -62,7 +62,7 @@ static void help(FILE *f)
             cm_version());
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         help(stderr);
@@ -101,4 +101,15 @@ int main(int argc, char **argv)
     return usage_error("unknown command '%s' (commands: formats, laws, eval, rank, predict, fit, "
                        "validate, grid, merge, bench, help, version)",
                        cmd);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    /* a full disk or a closed pipe is a failure, not a success (grid > /dev/full exited 0) */
+    if ((fflush(stdout) || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "%s: error: cannot write the output: %s\n", prog, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    return rc;
 }

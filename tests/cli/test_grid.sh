@@ -129,6 +129,10 @@ mkdir -p full/.report-stale && touch full/.report-stale/results.json full/result
 "$CM" grid g.json -o full --force --quiet && [ ! -e full/.report-stale ] && [ ! -e full/results.csv.tmp4242 ] &&
     ok || bad "stale temporaries of a killed run are removed"
 
+# a full standard output is a failure, not a success
+"$CM" grid g.json -o full --force >/dev/full 2>"$tmp/full.err"; [ $? = 1 ] && grep -q "cannot write the output" "$tmp/full.err" &&
+    ok || bad "grid > /dev/full exits 1"
+
 # a progress file without a run header (an older capmetric) is not continued
 (CAPMETRIC_TEST_ABORT_AFTER=2 "$CM" grid g.json -o old --quiet >/dev/null 2>&1) 2>/dev/null
 sed -i 1d old/progress.jsonl

@@ -164,6 +164,9 @@ expect_fail "cannot read law file" predict int4 --params 1e9 --tokens 1e9 --law 
 [ "$("$JQ" "$tmp/val/report.json" failed)" = 0 ] && [ "$("$JQ" "$tmp/val/report.json" checks)" -ge 40 ] && ok || bad "validate checks"
 grep -q "^## Leave one format out" "$tmp/val/report.md" && ok || bad "validate markdown"
 expect_fail "no run data" validate --data "$tmp/nowhere"
-expect_fail "cannot create or write" validate --data "$RUNS" -o /proc/capmetric-validation
+expect_fail "cannot create the report folder" validate --data "$RUNS" -o /proc/capmetric-validation
+# bad inputs are refused before the work, and nothing is created
+expect_fail "--anchors '$tmp/none.json'" validate --data "$RUNS" --anchors "$tmp/none.json" -o "$tmp/v2"
+[ ! -e "$tmp/v2" ] && ok || bad "a refused validate left its report folder"
 
 finish laws
