@@ -134,6 +134,11 @@ static int blank_line(const char *s)
     return *s == '\n';
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 cm_status cm_csv_read(const char *path, cm_csv **out, cm_diag *d)
 {
     *out = NULL;
@@ -146,6 +151,8 @@ cm_status cm_csv_read(const char *path, cm_csv **out, cm_diag *d)
     cm_status st = CM_OK;
     long line = 1;
     const char *p = text;
+    if (!strncmp(p, "\xef\xbb\xbf", 3)) /* a UTF-8 byte-order mark (spreadsheet exports) */
+        p += 3;
     if (!t) {
         st = CM_ENOMEM;
         goto done;
@@ -173,18 +180,27 @@ cm_status cm_csv_read(const char *path, cm_csv **out, cm_diag *d)
     t->head = f;
     f = NULL;
     capf = 0;
-    for (size_t i = 0; i < t->ncol; i++) {
+    for (size_t i = 0; i < t->ncol; i++)
         if (!t->head[i][0]) {
             st = cm_diag_set(d, CM_EPARSE, "%s:%ld: column %zu of the header has no name", path,
                              hline, i + 1);
             goto done;
         }
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(t->head[i], t->head[j])) {
+    { /* repeated names: sorted, not pairwise (a header of 1e5 columns must not be slow) */
+        char **names = malloc((t->ncol ? t->ncol : 1) * sizeof *names);
+        if (!names) {
+            st = CM_ENOMEM;
+            goto done;
+        }
+        memcpy(names, t->head, t->ncol * sizeof *names);
+        qsort(names, t->ncol, sizeof *names, cmp_names);
+        for (size_t i = 1; i < t->ncol && !st; i++)
+            if (!strcmp(names[i], names[i - 1]))
                 st = cm_diag_set(d, CM_EPARSE, "%s:%ld: column name '%s' appears twice", path,
-                                 hline, t->head[i]);
-                goto done;
-            }
+                                 hline, names[i]);
+        free(names);
+        if (st)
+            goto done;
     }
     while (*p) {
         if (blank_line(p)) {

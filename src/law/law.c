@@ -397,8 +397,15 @@ cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
     char *text = cm_file_read(path, NULL);
     if (!text)
         return cm_diag_set(d, CM_EIO, "cannot read law file '%s': %s", path, strerror(errno));
-    cJSON *root = cJSON_Parse(text);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    long jline = 1, jcol = 1;
+    for (const char *c = text; !root && end && c < end; c++)
+        *c == '\n' ? (jline++, jcol = 1) : jcol++;
     free(text);
+    if (!root)
+        return cm_diag_set(d, CM_EPARSE, "law file '%s' is not valid JSON (line %ld, column %ld)",
+                           path, jline, jcol);
     cm_law *l = calloc(1, sizeof *l);
     law_row *rows = NULL;
     cm_status st = CM_OK;

@@ -156,8 +156,20 @@ expect_fail "cannot write" fit "$RUNS/quest_runs.csv" --starts 20 --save /nonexi
 printf '{"capmetric_law": 1, "name": "x", "kind": "unified"}' >"$tmp/broken.json"
 printf 'not json' >"$tmp/notjson.json"
 expect_fail "missing or bad 'constants" predict int4 --params 1e9 --tokens 1e9 --law "file:$tmp/broken.json"
-expect_fail "is not a JSON object" predict int4 --params 1e9 --tokens 1e9 --law "file:$tmp/notjson.json"
+expect_fail "is not valid JSON (line 1" predict int4 --params 1e9 --tokens 1e9 --law "file:$tmp/notjson.json"
 expect_fail "cannot read law file" predict int4 --params 1e9 --tokens 1e9 --law "file:$tmp/none.json"
+
+# --- hardening of the readers ------------------------------------------------------------
+printf '\xef\xbb\xbflabel,N,D,loss\nint4,1e6,1e9,3.1\n' >"$tmp/bom.csv"
+expect_fail "1 points for 6 parameters" fit "$tmp/bom.csv"   # the label column is found behind a BOM
+printf '{"capmetric_law": 1,\n "name": x}' >"$tmp/bl.json"
+expect_fail "is not valid JSON (line 2, column 10)" predict int4 --params 1e9 --tokens 1e10 --law "file:$tmp/bl.json"
+python3 -c "
+n = 100000
+print(','.join('c%d' % i for i in range(n)) + ',c7')
+print(','.join('1' for i in range(n + 1)))" >"$tmp/wide.csv"
+expect_fail "column name 'c7' appears twice" fit "$tmp/wide.csv"   # sorted, not pairwise: instant
+expect_fail "Is a directory" fit "$tmp"
 
 # --- validate ------------------------------------------------------------------------
 (cd "$SRC" && "$CM" validate -q -o "$tmp/val") || bad "validate: $?"

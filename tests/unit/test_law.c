@@ -197,7 +197,7 @@ static void files(void)
     struct {
         const char *text, *msg;
     } bad[] = {
-        {"not json", "not a JSON object"},
+        {"not json", "not valid JSON (line 1, column 1)"},
         {"{\"capmetric_law\": 2, \"name\": \"x\"}", "capmetric_law"},
         {"{\"capmetric_law\": 1, \"kind\": \"map\"}", "'name"},
         {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"cubic\"}", "'kind"},
