@@ -92,29 +92,31 @@ void vq_decode(int l, const double *x, double *c, size_t d)
 }
 
 /* integer key of a lattice point: coordinates times 2 (A2: y / (sqrt3/2)) */
-void vq_point_key(int l, const double *c, int8_t *k, size_t d)
+void vq_point_key(int l, const double *c, vq_key *k, size_t d)
 {
     for (size_t i = 0; i < d; i++) {
         double v = (l == L_A2 && i == 1) ? c[i] / (SQRT3 / 2) : 2 * c[i];
-        k[i] = (int8_t)lrint(v);
+        /* clamped before the conversion: a far-away point is no codeword */
+        v = v > VQ_KEY_MAX ? VQ_KEY_MAX : v < -VQ_KEY_MAX ? -VQ_KEY_MAX : v != v ? VQ_KEY_MAX : v;
+        k[i] = (vq_key)lrint(v);
     }
 }
 
-size_t vq_hash_key(const int8_t *k, size_t d)
+size_t vq_hash_key(const vq_key *k, size_t d)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < d; i++)
-        h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+        h = (h ^ (uint32_t)k[i]) * 1099511628211ull;
     return (size_t)h;
 }
 
-long vq_lookup(const vq *p, const int8_t *k)
+long vq_lookup(const vq *p, const vq_key *k)
 {
     for (size_t s = vq_hash_key(k, p->d) & p->tmask;; s = (s + 1) & p->tmask) {
         int32_t i = p->table[s];
         if (i < 0)
             return -1;
-        if (!memcmp(p->key + (size_t)i * p->d, k, p->d))
+        if (!memcmp(p->key + (size_t)i * p->d, k, p->d * sizeof *k))
             return i;
     }
 }

@@ -61,7 +61,7 @@ static cm_plan *parse(const char *spec) { return t_parse(reg, spec); }
 static void against_scalar(void)
 {
     const char *specs[] = {"lloydmax:levels=4", "vq:kmeans,dim=1,bits=2", "vq:kmeans,dim=2,bits=2",
-                           "vq:kmeans,dim=4,bits=2", "vq:lattice=e8,bits=2",
+                           "vq:kmeans,dim=4,bits=2", "vq:lattice=e8,bits=2,overload=radial",
                            "vq:lattice=z,dim=2,bits=3,shape=cube,scale=0.5", "int:bits=3,scale=0.5"};
     cm_plan *p[7];
     for (int i = 0; i < 7; i++)
@@ -187,6 +187,36 @@ static void cache(void)
     t_free(p);
 }
 
+/* The z lattice in one dimension is the midrise integer grid: at every rate it
+ * accepts, each value goes to floor(x) + 1/2 clamped to the 2^B levels (its
+ * keys once wrapped past coordinate 63.5: 9-bit GMSE 0.68 instead of 2.4e-5). */
+static void z_lattice_every_rate(void)
+{
+    enum { N = 2048 };
+    double x[N], y[N];
+    for (int B = 1; B <= 16; B++) { /* every rate vq accepts in one dimension */
+        char spec[96];
+        snprintf(spec, sizeof spec, "vq:lattice=z,dim=1,bits=%d,scale=1", B);
+        cm_plan *p = parse(spec);
+        double top = ldexp(1.0, B - 1) - 0.5;
+        for (int i = 0; i < N; i++) /* across the whole range and beyond, never on a tie */
+            x[i] = (i - N / 2) * (2.3 * top / (N / 2)) + 0.25 + 1e-3 * (i % 7);
+        cm_pipeline_state *st;
+        cm_diag d;
+        CHECK(cm_plan_state_alloc(p, N, &st, &d) == CM_OK, "%s: %s", spec, d.msg);
+        cm_pipeline_apply(t_pipe(p), st, x, y, N);
+        int wrong = 0;
+        for (int i = 0; i < N; i++) {
+            double want = floor(x[i]) + 0.5;
+            want = want > top ? top : want < -top ? -top : want;
+            wrong += y[i] != want;
+        }
+        CHECK(wrong == 0, "%s: %d of %d values off the midrise grid", spec, wrong, N);
+        cm_pipeline_state_free(t_pipe(p), st);
+        t_free(p);
+    }
+}
+
 /* Codebooks larger than the distance scratch are searched in chunks (they
  * overflowed it): every vector gets its nearest codeword, checked by brute force. */
 static void large_codebook(void)
@@ -257,6 +287,7 @@ int main(int argc, char **argv)
     files_and_refusals();
     cache();
     large_codebook();
+    z_lattice_every_rate();
     cm_registry_free(reg);
     cJSON_Delete(gauss);
     char cmd[700];
