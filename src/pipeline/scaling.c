@@ -139,6 +139,15 @@ cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv
             if (fabs(lv[i]) < b->gmax && fabs(lv[i]) > next)
                 next = fabs(lv[i]);
         double m = b->emax - log2(b->gmax - next);
+        /* a mantissa-free grid (every non-zero |level| a power of two, E?M0) has
+         * a top binade of one value: the spacing above says M + 1, M is 0 */
+        int pow2_only = 1;
+        for (size_t i = 0; i < k && pow2_only; i++) {
+            double a = fabs(lv[i]);
+            pow2_only = a == 0 || a == ldexp(1.0, cm_ilog2(a));
+        }
+        if (pow2_only && next > 0)
+            m = 0;
         if (!(next > 0) || m != floor(m) || m < 0 || m > 52)
             return cm_diag_set_key(d, CM_EINVAL, "scale",
                                    "scale=even needs a grid whose top binade is evenly spaced "
