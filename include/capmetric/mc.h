@@ -52,9 +52,16 @@ CM_API void cm_mc_gmse(const cm_mc_run *run, size_t i, double *mean, double *se)
  * paired standard error. */
 CM_API void cm_mc_diff(const cm_mc_run *run, size_t i, size_t j, double *diff, double *se);
 
-/*! cm_mc_samples() / cm_mc_batches() : values used per pipeline; batch count. */
+/*! cm_mc_samples() / cm_mc_batches() : values drawn (the same for every
+ * pipeline of the run); batch count.
+ * cm_mc_used() : the values pipeline i quantized: whole groups of each chunk
+ * of 4096 draws, so that a pipeline's estimate never depends on the other
+ * pipelines of the run (all of them when its group divides 4096).
+ * cm_mc_batch_used() : the values pipeline i quantized in a full batch. */
 CM_API uint64_t cm_mc_samples(const cm_mc_run *run);
 CM_API uint64_t cm_mc_batches(const cm_mc_run *run);
+CM_API uint64_t cm_mc_used(const cm_mc_run *run, size_t i);
+CM_API uint64_t cm_mc_batch_used(const cm_mc_run *run, size_t i);
 
 /*! cm_mc_batch_size() : values per batch (the last batch may hold fewer). */
 CM_API uint64_t cm_mc_batch_size(const cm_mc_run *run);

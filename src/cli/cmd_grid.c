@@ -176,7 +176,7 @@ static void *grid_worker(void *arg)
         uint64_t nb = 0, bs = 0;
         if (!s && run && mci != SIZE_MAX) { /* per-batch sums: paired differences later */
             nb = cm_mc_batches(run);
-            bs = cm_mc_batch_size(run);
+            bs = cm_mc_batch_used(run, mci); /* the values this point quantized per batch */
             sums = malloc(nb * sizeof *sums);
             if (sums)
                 cm_mc_batch_sums(run, mci, sums);

@@ -636,5 +636,5 @@ const char *const default_grid =
     "  \"tables\": {\"specs\": [\"lut:name=nf4\", \"lut:name=af4\"]},"
     "  \"lloydmax\": {\"spec\": \"lloydmax\", \"keys\": {\"levels\": [2, 4, 8, 16, 32, 64, 128, 256]}},"
     "  \"sparse\": {\"specs\": [\"2:4\", \"2:4+int4\", \"sparse:density=0.5\", \"sparse:density=0.5+int4\"]},"
-    "  \"vq\": {\"specs\": [\"vq:lattice=d4,bits=2,overload=radial\", \"vq:lattice=e8,bits=2,overload=radial\", \"vq:kmeans,dim=2,bits=2\"]}"
+    "  \"vq\": {\"specs\": [\"vq:lattice=d4,bits=2\", \"vq:lattice=e8,bits=2,overload=radial\", \"vq:kmeans,dim=2,bits=2\"]}"
     " }}";

@@ -22,10 +22,25 @@
 
 struct cm_mc_run {
     size_t n;            /* pipelines */
-    uint64_t samples, nb, bs;
+    uint64_t samples, nb, bs; /* values drawn; batches of bs values (the last may hold fewer) */
+    size_t *group;       /* per pipeline: its group size */
+    uint64_t *used;      /* per pipeline: values it quantized (whole groups of each chunk) */
     double *sse;         /* nb x n, batch-major */
     double seconds;
 };
+
+/* Values a pipeline of group g quantizes out of m drawn: whole groups of each
+ * chunk of MC_CHUNK. The draws do not depend on the other pipelines of a run,
+ * so neither does any pipeline's estimate. */
+static uint64_t used_in(uint64_t m, size_t g)
+{
+    return m / MC_CHUNK * (MC_CHUNK / g * g) + m % MC_CHUNK / g * g;
+}
+
+static uint64_t batch_values(const cm_mc_run *r, uint64_t b)
+{
+    return b + 1 == r->nb ? r->samples - b * r->bs : r->bs;
+}
 
 typedef struct shared {
     cm_plan *const *p;
@@ -113,8 +128,11 @@ static void *worker(void *arg)
             size_t c = (size_t)(m - off < C ? m - off : C);
             cm_gauss_fill(&g, x, c);
             for (size_t f = 0; f < n; f++) {
-                cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, c);
-                acc[f] += sumsq_diff(x, y, c);
+                size_t cf = c / run->group[f] * run->group[f];
+                if (!cf)
+                    continue;
+                cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
+                acc[f] += sumsq_diff(x, y, cf);
             }
         }
         /* a NaN result for finite input (a non-saturating format's overflow) lost
@@ -146,37 +164,48 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
                            CM_MC_MIN_SAMPLES, (unsigned long long)o->samples);
     if (o->threads < 1 || o->threads > 1024)
         return cm_diag_set(d, CM_ERANGE, "threads must be from 1 to 1024, not %u", o->threads);
-    size_t group = 1;
-    for (size_t i = 0; i < n; i++) {
-        size_t g = p[i]->p->group;
-        group = cm_lcm(group, g);
-        if (group > MC_CHUNK)
-            return cm_diag_set(d, CM_ERANGE,
-                               "the formats' combined group size exceeds %u values", MC_CHUNK);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (p[i]->p->group > MC_CHUNK)
+            return cm_diag_set(d, CM_ERANGE, "'%s': a group of %zu values exceeds %u",
+                               p[i]->p->input, p[i]->p->group, MC_CHUNK);
     cm_mc_run *run = calloc(1, sizeof *run);
-    if (!run)
+    if (!run || !(run->group = malloc(n * sizeof *run->group)) ||
+        !(run->used = calloc(n, sizeof *run->used))) {
+        cm_mc_run_free(run);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
     run->n = n;
-    /* samples: rounded up to whole groups; at least two batches for an SE */
-    uint64_t S = (o->samples + group - 1) / group * group;
-    if (S < 2 * group)
-        S = 2 * group;
+    /* the draws depend on the samples only, never on the other pipelines: fixed
+     * batches (at least two, for an SE) of which each pipeline quantizes whole groups */
+    uint64_t S = o->samples;
     uint64_t bs = S >= (uint64_t)MC_BATCH * MC_MIN_BATCHES ? MC_BATCH : S / MC_MIN_BATCHES;
-    bs = bs / group * group;
-    if (bs < group)
-        bs = group;
+    if (bs < 1)
+        bs = 1;
     run->samples = S;
     run->bs = bs;
     run->nb = (S + bs - 1) / bs;
     if (run->nb < 2) {
-        run->bs = bs = (S / 2 + group - 1) / group * group;
+        run->bs = bs = (S + 1) / 2;
         run->nb = (S + bs - 1) / bs;
+    }
+    for (size_t i = 0; i < n; i++) {
+        run->group[i] = p[i]->p->group;
+        for (uint64_t b = 0; b < run->nb; b++)
+            run->used[i] += used_in(batch_values(run, b), run->group[i]);
+        if (run->used[i] < 2) {
+            size_t g = run->group[i];
+            unsigned long long s = (unsigned long long)S;
+            cm_mc_run_free(run);
+            return cm_diag_set(d, CM_ERANGE,
+                               "'%s' quantizes groups of %zu values: %llu samples give it fewer "
+                               "than two (give more --samples)",
+                               p[i]->p->input, g, s);
+        }
     }
     run->sse = calloc(run->nb * n, sizeof *run->sse);
     if (!run->sse) {
         unsigned long long nb = run->nb;
-        free(run);
+        cm_mc_run_free(run);
         return cm_diag_set(d, CM_ENOMEM, "out of memory (%llu batches)", nb);
     }
     uint64_t *hash = malloc(n * sizeof *hash);
@@ -191,7 +220,7 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
         hash[i] = h;
     }
     shared sh = {.p = p, .n = n, .o = o, .run = run, .status = CM_OK, .spec_hash = hash};
-    sh.chunk = MC_CHUNK / group * group;
+    sh.chunk = MC_CHUNK;
     atomic_init(&sh.next, 0);
     atomic_init(&sh.failed, 0);
     cm_diag_clear(&sh.diag);
@@ -228,33 +257,38 @@ void cm_mc_run_free(cm_mc_run *run)
     if (!run)
         return;
     free(run->sse);
+    free(run->group);
+    free(run->used);
     free(run);
 }
 
-/* Ratio estimator over batches: mean = Σ s_b / N; its variance from the
- * spread of batch sums around m_b * mean (batches may differ in size). */
+/* Ratio estimator over batches: mean_i = Σ s_ib / Σ m_ib (m_ib the values
+ * pipeline i quantized in batch b); its variance from the residuals
+ * r_ib = s_ib - m_ib mean_i. A difference i - j pairs the residuals batch by
+ * batch (common random numbers). */
 static void estimate(const cm_mc_run *r, size_t i, size_t j, int diff, double *mean, double *se)
 {
-    double tot = 0;
+    double ti = 0, tj = 0;
     for (uint64_t b = 0; b < r->nb; b++) {
-        double s = r->sse[b * r->n + i] - (diff ? r->sse[b * r->n + j] : 0.0);
-        tot += s;
+        ti += r->sse[b * r->n + i];
+        tj += r->sse[b * r->n + j];
     }
-    double N = (double)r->samples, m = tot / N, ss = 0;
-    if (!isfinite(tot)) { /* values became Inf/NaN: infinite error, no spread to measure */
-        *mean = tot;
+    double Ni = (double)r->used[i], Nj = (double)r->used[j];
+    double mi = ti / Ni, mj = tj / Nj;
+    *mean = diff ? mi - mj : mi;
+    if (!isfinite(ti) || (diff && !isfinite(tj))) { /* values became Inf/NaN: no spread */
         *se = NAN;
         return;
     }
+    double ss = 0;
     for (uint64_t b = 0; b < r->nb; b++) {
-        double s = r->sse[b * r->n + i] - (diff ? r->sse[b * r->n + j] : 0.0);
-        double mb = (double)(b + 1 == r->nb ? r->samples - b * r->bs : r->bs);
-        double e = s - mb * m;
-        ss += e * e;
+        uint64_t m = batch_values(r, b);
+        double ri = (r->sse[b * r->n + i] - (double)used_in(m, r->group[i]) * mi) / Ni;
+        double rj = diff ? (r->sse[b * r->n + j] - (double)used_in(m, r->group[j]) * mj) / Nj : 0;
+        ss += (ri - rj) * (ri - rj);
     }
     double nb = (double)r->nb;
-    *mean = m;
-    *se = sqrt(ss * nb / (nb - 1)) / N;
+    *se = sqrt(ss * nb / (nb - 1));
 }
 
 void cm_mc_gmse(const cm_mc_run *r, size_t i, double *mean, double *se)
@@ -268,6 +302,8 @@ void cm_mc_diff(const cm_mc_run *r, size_t i, size_t j, double *diff, double *se
 }
 
 uint64_t cm_mc_samples(const cm_mc_run *r) { return r->samples; }
+uint64_t cm_mc_used(const cm_mc_run *r, size_t i) { return r->used[i]; }
+uint64_t cm_mc_batch_used(const cm_mc_run *r, size_t i) { return used_in(r->bs, r->group[i]); }
 uint64_t cm_mc_batches(const cm_mc_run *r) { return r->nb; }
 double cm_mc_seconds(const cm_mc_run *r) { return r->seconds; }
 

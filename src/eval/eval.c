@@ -210,7 +210,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
                                      r->input);
                     break;
                 }
-                r->samples = cm_mc_samples(run);
+                r->samples = cm_mc_used(run, k);
                 r->seconds += secs; /* the shared run's time, split evenly */
                 derive(r, law);
                 if (mc_index)

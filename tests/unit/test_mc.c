@@ -92,6 +92,29 @@ static void companions_do_not_matter(void)
     cm_mc_gmse(ra, 1, &m3, &s3);
     cm_mc_gmse(rb, 1, &m4, &s4);
     CHECK(m3 == m4 && s3 == s4, "int4 alone-ish and with others: %.17g vs %.17g", m3, m4);
+    /* a companion whose group does not divide the others' (3): nothing changes for them
+     * (the sample count was rounded to the groups' LCM: 0.011556654 -> 0.011556661), and
+     * a block of 4096 runs beside it (their LCM exceeded the chunk: refused) */
+    cm_plan *c1[1] = {parse("int4")}, *c2[2] = {parse("int4"), parse("nm:n=1,m=3")};
+    cm_plan *c3[2] = {parse("mxfp4:block=4096"), c2[1]};
+    cm_mc_opts o2 = {.samples = 1u << 22, .seed = 5, .threads = 2};
+    cm_mc_run *r1, *r2, *r3;
+    CHECK(cm_mc_run_alloc(c1, 1, &o2, &r1, &d) == CM_OK && cm_mc_run_alloc(c2, 2, &o2, &r2, &d) == CM_OK,
+          "runs: %s", d.msg);
+    double a1, e1, a2, e2;
+    cm_mc_gmse(r1, 0, &a1, &e1);
+    cm_mc_gmse(r2, 0, &a2, &e2);
+    CHECK(a1 == a2 && e1 == e2, "int4 alone %.17g, beside nm 1:3 %.17g", a1, a2);
+    CHECK(cm_mc_used(r2, 1) == (uint64_t)(1u << 22) / 4096 * 4095, "1:3 uses whole groups: %llu",
+          (unsigned long long)cm_mc_used(r2, 1));
+    CHECK(cm_mc_run_alloc(c3, 2, &o2, &r3, &d) == CM_OK, "block 4096 beside 1:3: %s", d.msg);
+    cm_mc_run_free(r1);
+    cm_mc_run_free(r2);
+    cm_mc_run_free(r3);
+    t_free(c1[0]);
+    t_free(c2[0]);
+    t_free(c2[1]);
+    t_free(c3[0]);
     CHECK(m1 == m2 && s1 == s2, "stochastic rounding: the same estimate in both runs");
     cm_mc_run_free(ra);
     cm_mc_run_free(rb);
