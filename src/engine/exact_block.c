@@ -164,6 +164,20 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
     const double thr = c.sr || k < 2 ? gtop : gtop + 0.5 * (fabs(lv[k - 1]) - fabs(lv[k - 2]));
     if (ovf && continuous && gtop * (1 + 1e-6) > thr)
         overflow = 1; /* (a grid without room above its top: any rounding up overflows) */
+    if (b->K == 1) {
+        /* below M_LO a block of one value contributes at most ~1e-9 of its own error;
+         * small for grids holding 0 (e <= m^2), not for zero-free grids whose narrow
+         * scale format rounds tiny scales to 0 (then to 1): integrate it too */
+        double r0, e0;
+        c.s = NAN;
+        int r = gsl_integration_qag(&F, 0.0, M_LO, 0.0, 1e-12, 512, GSL_INTEG_GAUSS21, w, &r0, &e0);
+        if (r == GSL_SUCCESS || r == GSL_EROUND || r == GSL_EMAXITER) {
+            total += r0;
+            total_err += e0;
+        } else {
+            rc = r;
+        }
+    }
     for (double m0 = M_LO; m0 < M_HI && rc == GSL_SUCCESS && !overflow;) {
         double m1 = continuous ? M_HI : next_step(b, m0);
         size_t nk = 0;
