@@ -232,6 +232,12 @@ static weight stage_weight(const cm_stage *st)
     return w;
 }
 
+int cm_exact_after_selection(const cm_pipeline *p, size_t i)
+{
+    return i == 1 && p->st[0].sel && stage_weight(&p->st[0]).type &&
+           (cm_stage_rounding(&p->st[1]) & 0xff) == CM_ROUND_NEAREST;
+}
+
 /* nearest rounding onto s*v (unique, sorted) of the passing values */
 static double grid_mse_weighted(const double *v, size_t k, double s, const weight *w)
 {

@@ -27,6 +27,10 @@ double cm_exact_cell(double a, double b, double c);
 /* ∫_lo^hi (x - A)(B - x) φ(x) dx: stochastic rounding between A < B. */
 double cm_exact_sr_cell(double lo, double hi, double A, double B);
 
+/* 1 when the exact path knows what stage i sees: the values a selecting stage 0
+ * passes (a threshold or a pass probability), under nearest rounding. */
+int cm_exact_after_selection(const cm_pipeline *p, size_t i);
+
 /* The optimal scale of stage i given what the selecting stage i-1 passes. */
 cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
                                    unsigned rounding, double *s, double *mse, cm_diag *d);

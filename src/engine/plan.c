@@ -3,6 +3,7 @@
  * written after parsing. */
 #include <capmetric/exact.h>
 #include <capmetric/plan.h>
+#include <capmetric/rng.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +46,89 @@ static cm_status resolve_stage(cm_plan *plan, size_t i, cm_diag *d)
     return s;
 }
 
+/* ---- stages whose input the exact path cannot describe --------------------------
+ * A stage after another one (other than a selection it can weigh exactly) sees
+ * the earlier stages' output, not N(0,1): its scale=opt is the optimum for the
+ * whole pipeline's error, found on a fixed sample of REFINE_N Gaussian values
+ * (a scan over +-2 octaves around the Gaussian optimum, then golden section;
+ * the same sample and rounding seeds for every trial, so the search is smooth
+ * and reproducible). */
+#define REFINE_N 65536u
+
+static int needs_refine(const cm_pipeline *p, size_t i)
+{
+    const cm_stage *st = &p->st[i];
+    return i > 0 && st->scalar && st->scale_opt && !st->blk.K && !cm_exact_after_selection(p, i);
+}
+
+typedef struct trial {
+    cm_plan *plan;
+    cm_pipeline_state *ps;
+    const double *x;
+    double *y;
+    size_t n, i;
+} trial;
+
+static double trial_mse(trial *t, double ls)
+{
+    t->plan->scale[t->i] = exp(ls);
+    t->ps->scale[t->i] = exp(ls);
+    cm_pipeline_state_seed(t->plan->p, t->ps, 0x5ca1e);
+    cm_pipeline_apply(t->plan->p, t->ps, t->x, t->y, t->n);
+    double e = 0;
+    for (size_t j = 0; j < t->n; j++)
+        e += (t->x[j] - t->y[j]) * (t->x[j] - t->y[j]);
+    return isnan(e) ? INFINITY : e / (double)t->n;
+}
+
+static cm_status refine_stage(cm_plan *plan, size_t i, cm_diag *d)
+{
+    const cm_pipeline *p = plan->p;
+    size_t n = REFINE_N / p->group * p->group;
+    n = n ? n : p->group;
+    double *x = malloc(2 * n * sizeof *x);
+    cm_pipeline_state *ps = NULL;
+    if (!x)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    cm_status s = cm_pipeline_state_alloc(p, plan->scale, n, &ps, d);
+    if (s) {
+        free(x);
+        return s;
+    }
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 0x5ca1e, 0);
+    cm_gauss_fill(&g, x, n);
+    trial t = {plan, ps, x, x + n, n, i};
+    double l0 = log(plan->scale[i]), best_l = l0, best = trial_mse(&t, l0);
+    for (int k = -16; k <= 16; k++) { /* eighth octaves over +-2 octaves */
+        double l = l0 + k * M_LN2 / 8, f = trial_mse(&t, l);
+        if (f < best) {
+            best = f;
+            best_l = l;
+        }
+    }
+    const double gr = 0.6180339887498949;
+    double a = best_l - M_LN2 / 8, b = best_l + M_LN2 / 8;
+    double c = b - (b - a) * gr, e = a + (b - a) * gr, fc = trial_mse(&t, c), fe = trial_mse(&t, e);
+    for (int it = 0; it < 24; it++) {
+        if (fc < fe) {
+            b = e, e = c, fe = fc;
+            c = b - (b - a) * gr;
+            fc = trial_mse(&t, c);
+        } else {
+            a = c, c = e, fc = fe;
+            e = a + (b - a) * gr;
+            fe = trial_mse(&t, e);
+        }
+    }
+    double lm = fc < fe ? c : e, fm = fc < fe ? fc : fe;
+    plan->scale[i] = exp(fm < best ? lm : best_l);
+    plan->opt_mse[i] = NAN; /* an optimum of the sample, not an exact GMSE */
+    cm_pipeline_state_free(p, ps);
+    free(x);
+    return CM_OK;
+}
+
 cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *d)
 {
     *out = NULL;
@@ -63,6 +147,14 @@ cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *d)
         if (!p->st[i].scalar || !p->st[i].scale_opt || !isnan(p->st[i].scale))
             continue;
         cm_status s = resolve_stage(plan, i, d);
+        if (s) {
+            cm_plan_free(plan);
+            return s;
+        }
+    }
+    /* then, in order, the stages that see what earlier stages made of the data */
+    for (size_t i = 0; i < p->n; i++) {
+        cm_status s = needs_refine(p, i) ? refine_stage(plan, i, d) : CM_OK;
         if (s) {
             cm_plan_free(plan);
             return s;

@@ -203,6 +203,34 @@ static void refusals(void)
     t_free(p);
 }
 
+/* scale=opt is the optimum for what a stage sees: after a selection with
+ * stochastic rounding (the Gaussian optimum 0.30785 gave 0.01569; the audit's
+ * optimum s = 0.2733 gives 0.01395, 4 digits) and in a third stage. */
+static void opt_scale_after_earlier_stages(void)
+{
+    cm_pipeline *p[3] = {t_spec(reg, "outlier:frac=0.01+int:bits=4,round=stochastic"),
+                         t_spec(reg, "nm:n=2,m=4+int4+e2m1"),
+                         t_spec(reg, "nm:n=2,m=4+int4+e2m1:scale=0.48707917748918543")};
+    cm_result r[3];
+    cm_eval_opts o;
+    cm_diag d;
+    cm_mc_run *run = NULL;
+    size_t mi[3];
+    cm_eval_opts_default(&o);
+    o.samples = 1u << 22;
+    CHECK(cm_eval(p, 3, &o, r, &run, mi, &d) == CM_OK, "eval: %s", d.msg);
+    CHECK(fabs(r[0].gmse - 0.01395) <= 4 * r[0].gmse_se + 5e-6, "outlier + SR: %.6g +- %.2g vs 0.01395",
+          r[0].gmse, r[0].gmse_se);
+    /* the third stage's refined scale does no worse than its Gaussian optimum (e2m1's, the
+     * fixed scale of the last spec), on common samples */
+    double diff, se;
+    cm_mc_diff(run, mi[1], mi[2], &diff, &se);
+    CHECK(diff <= 2 * se, "third stage: refined minus Gaussian optimum %.3g (se %.2g)", diff, se);
+    cm_mc_run_free(run);
+    for (int i = 0; i < 3; i++)
+        cm_pipeline_free(p[i]);
+}
+
 int main(int argc, char **argv)
 {
     t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
@@ -215,6 +243,7 @@ int main(int argc, char **argv)
     bit_counts();
     semantics();
     refusals();
+    opt_scale_after_earlier_stages();
     cm_registry_free(reg);
     cJSON_Delete(gauss);
     return t_done("sparse");
