@@ -77,7 +77,10 @@ static int ceil_log2(double a) { return cm_ilog2(a) + (a != ldexp(1.0, cm_ilog2(
 /* the scale format and tensor scale applied to a raw scale r */
 static double finish(const cm_blockspec *b, double r)
 {
-    double t = sfmt_round(b->sfmt, r / b->sg);
+    /* E8M0 holds OCP's shared scale X, whose exponent clamps at -127 and 127: for
+     * integer elements that is s * 2^emax, so the clamp falls where OCP puts it */
+    double t = b->sfmt == CM_SF_E8M0 ? sfmt_round(b->sfmt, r * b->unit / b->sg) / b->unit
+                                     : sfmt_round(b->sfmt, r / b->sg);
     if (t == 0)
         t = 1.0; /* NVFP4 recipe: a zero scale is replaced by 1 */
     return t * b->sg;
@@ -102,10 +105,11 @@ double cm_block_scale(const cm_blockspec *b, double amax)
     default: return finish(b, amax / b->gmax);
     }
     if (b->sfmt == CM_SF_E8M0) { /* OCP MX: shared_exp > 127 is NaN, < -127 clamps */
-        if (e > 127)
+        int ue = cm_ilog2(b->unit); /* the exponent of OCP's X = s * unit */
+        if (e + ue > 127)
             return NAN;
-        if (e < -127)
-            e = -127;
+        if (e + ue < -127)
+            e = -127 - ue;
     }
     return finish(b, ldexp(1.0, e));
 }
@@ -125,6 +129,10 @@ cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv
         return cm_diag_set_key(d, CM_EINVAL, "block", "block scaling needs a grid with a non-zero value");
     b->emax = cm_ilog2(b->gmax);
     b->sg = 1.0;
+    int integer = 1; /* an integer element grid (OCP MXINT: fixed point, top bit at 2^0) */
+    for (size_t i = 0; i < k && integer; i++)
+        integer = lv[i] == floor(lv[i]);
+    b->unit = integer ? ldexp(1.0, b->emax) : 1.0;
     if ((b->rule == CM_RULE_FLOOR || b->rule == CM_RULE_CEIL || b->rule == CM_RULE_EVEN) &&
         !(f->flags & CM_FORMAT_POW2))
         return cm_diag_set_key(d, CM_EINVAL, "scale",

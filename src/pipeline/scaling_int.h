@@ -34,6 +34,8 @@ typedef struct cm_blockspec {
     int tensor;          /* tensor_scale=fp32 */
     double tensor_amax;
     double sg;           /* tensor scale (1 without) */
+    double unit;         /* E8M0 scales are OCP's X = s * unit: 2^emax for integer element
+                            grids (OCP MXINT8 elements are k 2^-6, ours k), 1 for FP grids */
     double gmax;         /* largest |level| of the unit grid */
     int emax;            /* floor(log2 gmax): OCP emax_elem */
     int melem;           /* element mantissa bits (rule even) */

@@ -227,6 +227,19 @@ static void block1_small_maxima(void)
     }
 }
 
+/* MXINT8 at the E8M0 clamp: OCP's shared scale X = 2^(floor(log2 amax) - 0) clamps at
+ * 2^-127, so the element step is X/64 = 2^-133 there (OCP MX v1.0 5.3, INT8 elements
+ * k 2^-6); a block max of 2^-130 is exact, not 0 (the clamp was applied to X/64). */
+static void mxint8_clamp(void)
+{
+    double v[2] = {0x1p-130, -0x1p-131}, out[2];
+    apply("mxint8", v, 2, out);
+    CHECK(out[0] == 0x1p-130 && out[1] == -0x1p-131, "mxint8 at the clamp: %a %a", out[0], out[1]);
+    double w[1] = {0x1p-140}, o2[1]; /* below the clamp's step of 2^-133: rounds to 0 */
+    apply("mxint8", w, 1, o2);
+    CHECK(o2[0] == 0, "mxint8 below 2^-134: %a", o2[0]);
+}
+
 int main(void)
 {
     cm_diag d;
@@ -236,6 +249,7 @@ int main(void)
     exact_vs_mc();
     even_rule_m0();
     block1_small_maxima();
+    mxint8_clamp();
     cm_registry_free(reg);
     return t_done("block");
 }
