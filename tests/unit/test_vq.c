@@ -58,6 +58,12 @@ static void second_moments(void)
 
 static cm_plan *parse(const char *spec) { return t_parse(reg, spec); }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static void against_scalar(void)
 {
     const char *specs[] = {"lloydmax:levels=4", "vq:kmeans,dim=1,bits=2", "vq:kmeans,dim=2,bits=2",
@@ -180,11 +186,71 @@ static void cache(void)
     CHECK(memcmp(y1, y2, sizeof y1) == 0, "trained and cached codebooks quantize alike");
     struct stat sb;
     char path[900];
-    snprintf(path, sizeof path, "%s/kmeans-v1-d2-k16-s7.json", dir);
+    snprintf(path, sizeof path, "%s/kmeans-v2-d2-k16-s7.json", dir);
     CHECK(stat(path, &sb) == 0, "the codebook is cached at %s", path);
     setenv("CAPMETRIC_CACHE_DIR", "/proc/nonexistent", 1); /* unwritable: still works */
     cm_plan *p = parse("vq:kmeans,dim=1,bits=1,seed=9");
     t_free(p);
+}
+
+/* k-means in one dimension converges to Lloyd-Max: its codebook (read from the
+ * cache), as a lookup table, has an exact GMSE within 0.25 % of Lloyd-Max's (it
+ * trailed by 1.1 % at 32 codewords, 3.6 % at 128 and 12.4 % at 256). */
+static void kmeans_1d_is_lloyd_max(void)
+{
+    const int bits[] = {5, 7, 8};
+    char cdir[700];
+    snprintf(cdir, sizeof cdir, "%s/cache0", tmpdir);
+    setenv("CAPMETRIC_CACHE_DIR", cdir, 1);
+    for (int i = 0; i < 3; i++) {
+        char spec[96], path[800], lut[900];
+        size_t K = (size_t)1 << bits[i];
+        snprintf(spec, sizeof spec, "vq:kmeans,dim=1,bits=%d", bits[i]);
+        t_free(parse(spec)); /* trains and caches the codebook */
+        snprintf(path, sizeof path, "%s/cache0/kmeans-v2-d1-k%zu-s1.json", tmpdir, K);
+        cJSON *doc = NULL;
+        FILE *f = fopen(path, "r");
+        char *text = NULL;
+        size_t len = 0;
+        if (f) {
+            text = malloc(1 << 20);
+            len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+            fclose(f);
+        }
+        if (text) {
+            text[len] = 0;
+            doc = cJSON_Parse(text);
+            free(text);
+        }
+        CHECK(doc != NULL, "no cached codebook %s", path);
+        if (!doc)
+            continue;
+        snprintf(path, sizeof path, "%s/km.json", tmpdir);
+        f = fopen(path, "w");
+        fputs("{\"values\": [", f);
+        double *v = malloc(K * sizeof *v);
+        size_t n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "codewords")) v[n++] = e->valuedouble;
+        qsort(v, n, sizeof *v, cmp_d);
+        for (size_t j = 0; j < n; j++)
+            fprintf(f, "%s%.17g", j ? ", " : "", v[j]);
+        fputs("]}", f);
+        fclose(f);
+        free(v);
+        cJSON_Delete(doc);
+        snprintf(lut, sizeof lut, "lut:file=%s", path);
+        snprintf(spec, sizeof spec, "lloydmax:levels=%zu", K);
+        cm_plan *a = parse(lut), *b = parse(spec);
+        double ga, gb;
+        cm_diag d;
+        CHECK(cm_exact_gmse(a, &ga, &d) == CM_OK && cm_exact_gmse(b, &gb, &d) == CM_OK &&
+                  ga <= gb * 1.0025,
+              "k-means 1-D with %zu codewords: %.6g vs Lloyd-Max %.6g (%+.3f %%)", K, ga, gb,
+              100 * (ga / gb - 1));
+        t_free(a);
+        t_free(b);
+    }
 }
 
 /* The z lattice in one dimension is the midrise integer grid: at every rate it
@@ -288,6 +354,7 @@ int main(int argc, char **argv)
     cache();
     large_codebook();
     z_lattice_every_rate();
+    kmeans_1d_is_lloyd_max();
     cm_registry_free(reg);
     cJSON_Delete(gauss);
     char cmd[700];
