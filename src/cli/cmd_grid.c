@@ -459,6 +459,20 @@ static int open_progress(const opts *o, int size, const char *path, const grid *
     return rc;
 }
 
+/* monotonic seconds; the UTC time as ISO 8601 */
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void utc_now(char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
 int cmd_grid(int argc, char **argv)
 {
     opts o;
@@ -479,12 +493,9 @@ int cmd_grid(int argc, char **argv)
         goto out;
     }
     const char *file = o.use_default ? "(default)" : o.specs[0];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const double t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec; /* the whole run */
-    time_t now = time(NULL);
+    const double t0 = wall(); /* the whole run */
     char started[64];
-    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    utc_now(started, sizeof started);
     if ((rc = load_grid(&o, file, &text, &reg, &g)))
         goto out;
     char dir[4096];
@@ -547,8 +558,7 @@ int cmd_grid(int argc, char **argv)
         o.shard_i = o.shard_n = 0;
     }
 #endif
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t1 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    double t1 = wall();
     if (interrupted) {
         fprintf(stderr, "%s: interrupted: %zu finished points are saved in %s; --resume continues\n",
                 prog, ne, path);

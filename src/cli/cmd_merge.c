@@ -88,6 +88,32 @@ static const char *bad_results(const cJSON *doc, char *why, size_t cap)
     return NULL;
 }
 
+/* DIR/results.json, checked: 0 and the document, or an exit code after saying why */
+static int read_shard(const char *dir, cJSON **out)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    size_t len;
+    char *text = cm_file_read(path, &len);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    *out = NULL;
+    if (!doc) {
+        fprintf(stderr, "%s: error: merge: cannot read %s (a grid run's directory holds it)\n",
+                prog, path);
+        return EXIT_USAGE;
+    }
+    char why[128];
+    const char *bad = bad_results(doc, why, sizeof why);
+    if (bad) {
+        fprintf(stderr, "%s: error: merge: %s is not a grid run's results: %s\n", prog, path, bad);
+        cJSON_Delete(doc);
+        return EXIT_USAGE;
+    }
+    *out = doc;
+    return 0;
+}
+
 /* merge DIR... -o OUT: shards of one grid into one report */
 int cmd_merge(int argc, char **argv)
 {
@@ -109,27 +135,9 @@ int cmd_merge(int argc, char **argv)
     if ((rc = load_registry(&o, &reg)))
         goto out;
     for (size_t k = 0; k < o.nspecs; k++) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/results.json", o.specs[k]);
-        size_t len;
-        char *text = cm_file_read(path, &len);
-        cJSON *doc = text ? cJSON_Parse(text) : NULL;
-        free(text);
-        if (!doc) {
-            fprintf(stderr, "%s: error: merge: cannot read %s (a grid run's directory holds it)\n",
-                    prog, path);
-            rc = EXIT_USAGE;
+        cJSON *doc = NULL;
+        if ((rc = read_shard(o.specs[k], &doc)))
             goto out;
-        }
-        char why[128];
-        const char *bad = bad_results(doc, why, sizeof why);
-        if (bad) {
-            fprintf(stderr, "%s: error: merge: %s is not a grid run's results: %s\n", prog, path,
-                    bad);
-            cJSON_Delete(doc);
-            rc = EXIT_USAGE;
-            goto out;
-        }
         if (!first) {
             first = doc;
         } else {

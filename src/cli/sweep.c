@@ -266,6 +266,27 @@ static void axes_free(axis *ax, size_t n)
     free(ax);
 }
 
+/* Does the point with key values vv satisfy every constraint of `where`? 0 and
+ * *keep, or an exit code after saying which constraint cannot be read. */
+static int satisfies(const char *file, const char *name, const cJSON *where, const char **vn,
+                     double *vv, size_t na, int *keep)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, where)
+    {
+        vars v = {vn, vv, na};
+        const char *s = w->string;
+        double val;
+        if (!cJSON_IsNumber(w) || expr(&s, &v, &val, 0) || (skip_ws(&s), *s) || isnan(val))
+            return gerr(file, "sweep '%s': constraint '%.200s' must compare an expression "
+                              "of numeric keys (+ - * / ( ), nested at most 100 deep) "
+                              "with a number",
+                        name, w->string);
+        *keep &= fabs(val - w->valuedouble) < 1e-9;
+    }
+    return 0;
+}
+
 static int expand_sweep(const char *file, grid *g, const cJSON *sw)
 {
     const char *name = sw->string;
@@ -352,22 +373,8 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
                 break;
             }
             int keep = 1;
-            const cJSON *w;
             if (where)
-                cJSON_ArrayForEach(w, where)
-                {
-                    vars v = {vn, vv, na};
-                    const char *s = w->string;
-                    double val;
-                    if (!cJSON_IsNumber(w) || expr(&s, &v, &val, 0) || (skip_ws(&s), *s) || isnan(val)) {
-                        rc = gerr(file, "sweep '%s': constraint '%.200s' must compare an expression "
-                                        "of numeric keys (+ - * / ( ), nested at most 100 deep) "
-                                        "with a number",
-                                  name, w->string);
-                        break;
-                    }
-                    keep &= fabs(val - w->valuedouble) < 1e-9;
-                }
+                rc = satisfies(file, name, where, vn, vv, na, &keep);
             if (!rc && keep && add_point(g, buf, name))
                 rc = EXIT_RUNTIME;
             free(buf);

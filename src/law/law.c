@@ -391,6 +391,42 @@ static int get_num(const cJSON *o, const char *k, double *x)
     return 0;
 }
 
+/* the "table" of a decoupled or quartet law file; *bad names a bad field */
+static cm_status read_table(const cJSON *root, cm_law *l, const char **bad, cm_diag *d)
+{
+    const cJSON *tab = cJSON_GetObjectItemCaseSensitive(root, "table");
+    int n = cJSON_GetArraySize(tab);
+    if (!cJSON_IsArray(tab) || n < 1) {
+        *bad = "table (a non-empty array)";
+        return CM_OK;
+    }
+    law_row *rows = calloc((size_t)n, sizeof *rows);
+    if (!rows)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    l->rows = rows;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, tab)
+    {
+        law_row *r = &rows[l->nrows++];
+        const cJSON *lb = cJSON_GetObjectItemCaseSensitive(e, "label");
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(e, "spec");
+        for (int c = 0; c < NCOL; c++)
+            r->eff[c] = NAN;
+        double en, ed = NAN;
+        if (!cJSON_IsString(lb) || get_num(e, "effN", &en) || !(en > 0) ||
+            (cJSON_GetObjectItemCaseSensitive(e, "effD") &&
+             (get_num(e, "effD", &ed) || !(ed > 0)))) {
+            *bad = "table[] (label, effN > 0, optional effD > 0)";
+            return CM_OK;
+        }
+        r->label = cm_strdup(lb->valuestring);
+        r->spec = cJSON_IsString(sp) ? cm_strdup(sp->valuestring) : NULL;
+        r->eff[C_WA] = en;
+        r->eff[C_WAG_D] = ed;
+    }
+    return CM_OK;
+}
+
 cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
 {
     *out = NULL;
@@ -407,7 +443,6 @@ cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
         return cm_diag_set(d, CM_EPARSE, "law file '%s' is not valid JSON (line %ld, column %ld)",
                            path, jline, jcol);
     cm_law *l = calloc(1, sizeof *l);
-    law_row *rows = NULL;
     cm_status st = CM_OK;
     const char *bad = NULL;
     if (!l) {
@@ -471,38 +506,7 @@ cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
             goto done;
         }
     } else {
-        const cJSON *tab = cJSON_GetObjectItemCaseSensitive(root, "table");
-        int n = cJSON_GetArraySize(tab);
-        if (!cJSON_IsArray(tab) || n < 1) {
-            bad = "table (a non-empty array)";
-            goto done;
-        }
-        rows = calloc((size_t)n, sizeof *rows);
-        if (!rows) {
-            st = cm_diag_set(d, CM_ENOMEM, "out of memory");
-            goto done;
-        }
-        l->rows = rows;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, tab)
-        {
-            law_row *r = &rows[l->nrows++];
-            const cJSON *lb = cJSON_GetObjectItemCaseSensitive(e, "label");
-            const cJSON *sp = cJSON_GetObjectItemCaseSensitive(e, "spec");
-            for (int c = 0; c < NCOL; c++)
-                r->eff[c] = NAN;
-            double en, ed = NAN;
-            if (!cJSON_IsString(lb) || get_num(e, "effN", &en) || !(en > 0) ||
-                (cJSON_GetObjectItemCaseSensitive(e, "effD") &&
-                 (get_num(e, "effD", &ed) || !(ed > 0)))) {
-                bad = "table[] (label, effN > 0, optional effD > 0)";
-                goto done;
-            }
-            r->label = cm_strdup(lb->valuestring);
-            r->spec = cJSON_IsString(sp) ? cm_strdup(sp->valuestring) : NULL;
-            r->eff[C_WA] = en;
-            r->eff[C_WAG_D] = ed;
-        }
+        st = read_table(root, l, &bad, d);
     }
 done:
     cJSON_Delete(root);

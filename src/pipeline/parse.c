@@ -322,6 +322,25 @@ static const char *find_alias(const cm_registry *reg, const char *text, size_t b
     return aspec;
 }
 
+/* What a format reports is checked like any input: bits per value, the
+ * fraction a selection passes. */
+static cm_status check_reported(const cm_format *f, const void *params, cm_diag *d)
+{
+    double bits = f->bits_per_value(params);
+    int sel = CM_FORMAT_HAS(f, select);
+    double pf = sel && CM_FORMAT_HAS(f, pass_fraction) ? f->pass_fraction(params) : 1.0;
+    /* a selecting format's own bits (its mask) may be 0; a format storing values needs some */
+    if (!((sel ? bits >= 0 : bits > 0) && bits <= 1024))
+        return cm_diag_set(d, CM_EPLUGIN,
+                           "format '%s': bits_per_value() gave %g (accepted: a number in "
+                           "%s0, 1024])",
+                           f->name, bits, sel ? "[" : "(");
+    if (!(pf >= 0 && pf <= 1))
+        return cm_diag_set(d, CM_EPLUGIN, "format '%s': pass_fraction() gave %g (accepted: 0 to 1)",
+                           f->name, pf);
+    return CM_OK;
+}
+
 static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b, size_t e,
                              cm_stage *st, cm_buf *canon, cm_buf *fam, cm_diag *d)
 {
@@ -404,26 +423,8 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             if (s)
                 blame(d, f, given, kvs, b, e, s);
         }
-        if (!s) { /* what a format reports is checked like any input */
-            double bits = f->bits_per_value(params);
-            double pf = CM_FORMAT_HAS(f, select) && CM_FORMAT_HAS(f, pass_fraction)
-                            ? f->pass_fraction(params)
-                            : 1.0;
-            /* a selecting format's own bits (its mask) may be 0; a format storing
-             * values needs some */
-            int sel = CM_FORMAT_HAS(f, select);
-            if (!((sel ? bits >= 0 : bits > 0) && bits <= 1024))
-                s = cm_diag_set(d, CM_EPLUGIN,
-                                "format '%s': bits_per_value() gave %g (accepted: a number in "
-                                "%s0, 1024])",
-                                f->name, bits, sel ? "[" : "(");
-            else if (!(pf >= 0 && pf <= 1))
-                s = cm_diag_set(d, CM_EPLUGIN,
-                                "format '%s': pass_fraction() gave %g (accepted: 0 to 1)",
-                                f->name, pf);
-            if (s)
-                err_at(d, (long)b, (long)(e - b), s);
-        }
+        if (!s && (s = check_reported(f, params, d)))
+            err_at(d, (long)b, (long)(e - b), s);
         st->group = s ? 1 : f->group(params);
         if (st->blk.K)
             st->group = cm_lcm(st->group, st->blk.K);
