@@ -53,8 +53,9 @@ CM_API const char *cm_registry_alias(const cm_registry *reg, const char *name, s
 CM_API size_t cm_registry_alias_count(const cm_registry *reg);
 CM_API const cm_alias *cm_registry_alias_get(const cm_registry *reg, size_t i, const cm_format **owner);
 
-/*! cm_registry_load_plugin() : dlopen `path`, call its cm_plugin_query and
- * register every format it returns. All-or-nothing: on any refusal nothing of
+/*! cm_registry_load_plugin() : dlopen `path`, call its cm_plugin_init with the
+ * host table (cm_registry_host) and register every format it returns (a plugin
+ * of ABI 1, exporting cm_plugin_query, is refused with CM_EABI). All-or-nothing: on any refusal nothing of
  * the plugin stays registered or loaded, and `diag` names the file and the
  * reason. The registry keeps the library open until cm_registry_free. */
 CM_API cm_status cm_registry_load_plugin(cm_registry *reg, const char *path, cm_diag *diag);
