@@ -73,6 +73,8 @@ int write_atomic(const char *path, const char *text);
  * program ends) and remove the temporaries a killed run left in it. 0, or an
  * exit code after saying that another capmetric holds it. */
 int cli_lock_dir(const char *dir, int *fd);
+/* 1 if v is a whole number in [lo, hi] (checked before any cast to an integer) */
+int json_whole(const cJSON *v, double lo, double hi);
 /* a JSON number, or null when not finite (the one non-finite policy) */
 cJSON *jnum(double x);
 

@@ -22,12 +22,9 @@
 #include "sweep.h"
 #include "grid_report.h"
 
-/* 1 if o[k] is a whole number in [lo, hi] */
 static int whole_in(const cJSON *o, const char *k, double lo, double hi)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
-           v->valuedouble == floor(v->valuedouble);
+    return json_whole(cJSON_GetObjectItemCaseSensitive(o, k), lo, hi);
 }
 
 static int text_in(const cJSON *o, const char *k)

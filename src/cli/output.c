@@ -119,6 +119,12 @@ void print_warnings(const cm_result *r, size_t n)
 
 /* ---- fit output -------------------------------------------------------------------- */
 
+int json_whole(const cJSON *v, double lo, double hi)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
 cJSON *jnum(double x) { return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }
 
 /* Write `text` to `path`, all or nothing; say so on failure (exit code 2). */

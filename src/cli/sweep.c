@@ -465,12 +465,9 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
             cm_diag d;
             cm_diag_clear(&d);
             /* whole numbers in range before any cast (1e30 or 1.5 must not reach one) */
-            int whole = cJSON_IsNumber(e) && e->valuedouble == floor(e->valuedouble);
-            if (!strcmp(e->string, "samples") && whole && e->valuedouble >= 2 &&
-                e->valuedouble <= (double)CM_MC_MAX_SAMPLES)
+            if (!strcmp(e->string, "samples") && json_whole(e, 2, (double)CM_MC_MAX_SAMPLES))
                 g->ev.samples = (uint64_t)e->valuedouble;
-            else if (!strcmp(e->string, "seed") && whole && e->valuedouble >= 0 &&
-                     e->valuedouble <= 9007199254740992.0 /* 2^53: exact in JSON */)
+            else if (!strcmp(e->string, "seed") && json_whole(e, 0, 9007199254740992.0 /* 2^53 */))
                 g->ev.seed = (uint64_t)e->valuedouble;
             else if (!strcmp(e->string, "method") && cJSON_IsString(e) &&
                      !cm_method_parse(e->valuestring, &g->ev.method, &d))

@@ -595,7 +595,7 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
                                    unsigned rounding, double *s, double *mse, cm_diag *d)
 {
     weight w = {0, 0, NULL, NULL, 8.0};
-    if (i == 1 && (rounding & 0xff) == CM_ROUND_NEAREST)
+    if (cm_exact_after_selection(p, i)) /* the one definition of what it can weigh */
         w = stage_weight(&p->st[0]);
     return opt_scale(lv, k, rounding, w.type ? &w : NULL, s, mse, d);
 }

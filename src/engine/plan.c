@@ -71,8 +71,7 @@ typedef struct trial {
 
 static double trial_mse(trial *t, double ls)
 {
-    t->plan->scale[t->i] = exp(ls);
-    t->ps->scale[t->i] = exp(ls);
+    t->ps->scale[t->i] = exp(ls); /* the plan takes the winner at the end */
     cm_pipeline_state_seed(t->plan->p, t->ps, 0x5ca1e);
     cm_pipeline_apply(t->plan->p, t->ps, t->x, t->y, t->n);
     double e = 0;
