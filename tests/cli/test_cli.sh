@@ -136,6 +136,11 @@ expect_fail "not an integer" eval int:bits=four
 expect_fail "given twice" eval int:bits=4,bits=5
 expect_fail "not a finite number" eval int:scale=nan
 expect_fail "cannot open" eval lut:file=/nonexistent.json
+# input limits: one size cap for every file reader, a spec length cap
+head -c 2200000 /dev/zero | tr '\0' ' ' >"$tmp/big.json"
+CAPMETRIC_MAX_FILE_MB=1 expect_fail "is larger than 1 MiB (set CAPMETRIC_MAX_FILE_MB" eval "lut:file=$tmp/big.json"
+CAPMETRIC_MAX_FILE_MB=1 expect_fail "File too large" grid "$tmp/big.json"
+expect_fail "spec longer than 65536 characters" eval "lut:values=$(seq -s ';' 1 14000)"
 printf '{"values": [1, 2' >"$tmp/broken.json"
 expect_fail "not valid JSON" eval "lut:file=$tmp/broken.json"
 expect_fail "    int:bits=0" eval int:bits=0
