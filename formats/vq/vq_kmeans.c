@@ -110,10 +110,23 @@ static void train_1d(double *xs, size_t n, double *c, size_t K)
     lloyd_1d(xs, n, c, K, 20000); /* an iteration is K binary searches: cheap */
 }
 
+/* training progress: iterations done of those planned (an upper bound:
+ * Lloyd stops early once converged) */
+typedef struct kprog {
+    char task[64];
+    double done, total;
+} kprog;
+
+static void kprog_step(kprog *pg)
+{
+    pg->done += 1;
+    CM_HOST->progress(pg->task, pg->done < pg->total ? pg->done : pg->total - 1, pg->total);
+}
+
 /* Lloyd with BLAS distances: c[0..K) of dimension d on x[0..n); returns the MSE */
 static double lloyd(const double *x, size_t n, double *c, size_t K, size_t d, int iters,
                     double tol, double *cn2, double *best, double *acc, double *dist,
-                    size_t *arg, size_t *cnt)
+                    size_t *arg, size_t *cnt, kprog *pg)
 {
     const size_t vb = 4096;
     double prev = INFINITY, mse = INFINITY;
@@ -150,6 +163,7 @@ static double lloyd(const double *x, size_t n, double *c, size_t K, size_t d, in
             for (size_t k = 0; k < d; k++)
                 c[j * d + k] = acc[j * d + k] / (double)cnt[j];
         }
+        kprog_step(pg);
         if (prev - mse <= tol * mse)
             break;
         prev = mse;
@@ -177,6 +191,11 @@ cm_status vq_kmeans(double *cb, size_t K, size_t d, uint64_t seed, cm_diag *dg)
         st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory for k-means (%zu x %zu)", n, K);
         goto out;
     }
+    kprog pg = {.done = 0, .total = final_iters};
+    snprintf(pg.task, sizeof pg.task, "k-means training (%zu codewords, dim %zu)", K, d);
+    if (d > 2 || (d == 2 && (size_t)llround(sqrt((double)K)) * (size_t)llround(sqrt((double)K)) != K))
+        for (size_t have = 1; have < K; have *= 2)
+            pg.total += have * 2 < K ? 20 : 0;
     cm_pcg64 g;
     CM_HOST->rng_stream(&g, seed, 0x6b6d65616e73ull); /* "kmeans" */
     CM_HOST->gauss_fill(&g, x, n * d);
@@ -209,7 +228,7 @@ cm_status vq_kmeans(double *cb, size_t K, size_t d, uint64_t seed, cm_diag *dg)
         free(xs);
         if (!rr) /* (a non-square K: split like higher dimensions) */
             goto split;
-        lloyd(x, n, c, K, d, final_iters, 1e-6, cn2, best, acc, dist, arg, cnt);
+        lloyd(x, n, c, K, d, final_iters, 1e-6, cn2, best, acc, dist, arg, cnt, &pg);
     } else {
     split:
         /* splitting: from the mean, every codeword into two, Lloyd after each */
@@ -231,9 +250,10 @@ cm_status vq_kmeans(double *cb, size_t K, size_t d, uint64_t seed, cm_diag *dg)
                 }
             have += add;
             lloyd(x, n, c, have, d, have == K ? final_iters : 20, have == K ? 1e-6 : 1e-3, cn2,
-                  best, acc, dist, arg, cnt);
+                  best, acc, dist, arg, cnt, &pg);
         }
     }
+    CM_HOST->progress(pg.task, pg.total, pg.total);
     memcpy(cb, c, K * d * sizeof *cb);
 out:
     free(x);

@@ -11,6 +11,7 @@
 #include <capmetric/law.h>
 #include <capmetric/mc.h>
 #include <capmetric/plan.h>
+#include <capmetric/progress.h>
 #include <capmetric/registry.h>
 #include <capmetric/report.h>
 #include <capmetric/rng.h>

@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define CM_ABI_MAJOR 2u /* 2: plugins receive a cm_host table (cm_plugin_init) */
-#define CM_ABI_MINOR 0u /* 1.1: rounding, state_seed; 1.2: select, pass_* */
+#define CM_ABI_MINOR 1u /* 2.1: cm_host.progress */
 #define CM_ABI_VERSION ((CM_ABI_MAJOR << 16) | CM_ABI_MINOR)
 #define CM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 
@@ -223,6 +223,9 @@ typedef struct cm_host {
     double (*normal_cdf)(double x);
     double (*normal_sf)(double x);
     double (*normal_quantile)(double p);
+    /* (2.1) progress of long work, e.g. codebook training (progress.h:
+     * cm_progress); may be called from any thread */
+    void (*progress)(const char *task, double done, double total);
 } cm_host;
 
 /* Is member m of the host table there (a host of an older minor ABI)? */

@@ -78,6 +78,11 @@ int json_whole(const cJSON *v, double lo, double hi);
 /* a JSON number, or null when not finite (the one non-finite policy) */
 cJSON *jnum(double x);
 
+/* progress.c: show the library's progress on stderr (a terminal, or
+ * CAPMETRIC_PROGRESS=1) until stop */
+void cli_progress_start(const opts *o);
+void cli_progress_stop(void);
+
 /* A command's own options, pulled out of argv before the common ones. */
 #define OPT_MAXVAL 16
 typedef struct optdef {

@@ -106,6 +106,7 @@ static int dispatch(int argc, char **argv)
 int main(int argc, char **argv)
 {
     int rc = dispatch(argc, argv);
+    cli_progress_stop();
     /* a full disk or a closed pipe is a failure, not a success (grid > /dev/full exited 0) */
     if ((fflush(stdout) || ferror(stdout)) && rc == 0) {
         fprintf(stderr, "%s: error: cannot write the output: %s\n", prog, strerror(errno));

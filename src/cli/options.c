@@ -265,6 +265,11 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
     }
     if (o->json && o->csv)
         return usage_error("%s", "--json and --csv exclude each other");
+    /* commands whose work (training, Monte Carlo) can run long show progress;
+     * grid shows its own per point */
+    if (!o->help && (!strcmp(cli_cmd, "eval") || !strcmp(cli_cmd, "rank") ||
+                     !strcmp(cli_cmd, "predict")))
+        cli_progress_start(o);
     return 0;
 }
 

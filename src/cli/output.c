@@ -36,6 +36,7 @@ int exit_code_for(cm_status s)
 
 int usage_error(const char *fmt, const char *arg)
 {
+    cli_progress_stop();
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n(see '%s help')\n", prog);
@@ -45,6 +46,7 @@ int usage_error(const char *fmt, const char *arg)
 /* Print a diagnostic; with `text` show the text and a caret under diag->pos. */
 int report(cm_status s, const cm_diag *d, const char *what, const char *text)
 {
+    cli_progress_stop(); /* (a progress line on the terminal is cleared first) */
     fprintf(stderr, "%s: error: %s%s%s\n", prog, what ? what : "", what ? ": " : "",
             d->msg[0] ? d->msg : cm_strerror(s));
     size_t n = text ? strlen(text) : 0;

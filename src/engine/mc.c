@@ -5,6 +5,7 @@
  * pipeline sees the same values (common random numbers). Each thread owns its
  * buffers and format states, allocated before the hot loop. */
 #include <capmetric/mc.h>
+#include <capmetric/progress.h>
 #include <capmetric/rng.h>
 
 #include <math.h>
@@ -54,6 +55,7 @@ typedef struct shared {
     cm_mc_run *run;
     size_t chunk;
     atomic_uint_fast64_t next;
+    atomic_uint_fast64_t finished; /* batches done, for progress */
     atomic_int failed;
     const uint64_t *spec_hash; /* FNV-1a of each canonical spec */
     cm_status status;
@@ -214,6 +216,8 @@ static void *worker(void *arg)
             if (isnan(acc[f]))
                 acc[f] = INFINITY;
         memcpy(run->sse + b * n, acc, n * sizeof *acc);
+        cm_progress("monte carlo", (double)(atomic_fetch_add(&sh->finished, 1) + 1),
+                    (double)run->nb);
     }
 out:
     if (ps)
@@ -299,6 +303,7 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
     shared sh = {.p = p, .n = n, .o = o, .run = run, .status = CM_OK, .spec_hash = hash};
     sh.chunk = MC_CHUNK;
     atomic_init(&sh.next, 0);
+    atomic_init(&sh.finished, 0);
     atomic_init(&sh.failed, 0);
     cm_diag_clear(&sh.diag);
     pthread_mutex_init(&sh.lock, NULL);

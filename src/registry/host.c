@@ -2,6 +2,7 @@
  * (format.h: cm_host), the way SQLite hands extensions their API table. */
 #include <capmetric/format.h>
 #include <capmetric/io.h>
+#include <capmetric/progress.h>
 #include <capmetric/registry.h>
 
 #include <errno.h>
@@ -58,6 +59,7 @@ const cm_host cm_host_table = {
     .normal_cdf = normal_cdf,
     .normal_sf = normal_sf,
     .normal_quantile = normal_quantile,
+    .progress = cm_progress,
 };
 
 const cm_host *cm_registry_host(void) { return &cm_host_table; }

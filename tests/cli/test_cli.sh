@@ -176,4 +176,16 @@ if [ -w /dev/full ]; then
     [ $rc -eq 1 ] && grep -q "cannot write" "$tmp/err" && ok || bad "write to /dev/full: rc $rc"
 fi
 
+# progress: on stderr only (forced by CAPMETRIC_PROGRESS=1; off when stderr is not a
+# terminal), never mixed into the results on stdout
+CAPMETRIC_PROGRESS=1 "$CM" eval int4 --method mc --samples 2^22 --json >"$tmp/p.json" 2>"$tmp/p.err"
+grep -q "monte carlo .*%" "$tmp/p.err" && ok || bad "CAPMETRIC_PROGRESS=1 shows no Monte-Carlo progress"
+"$JQ" "$tmp/p.json" results.0.gmse >/dev/null && ok || bad "progress spoiled the JSON on stdout"
+"$CM" eval int4 --method mc --samples 2^22 >/dev/null 2>"$tmp/p.err"
+[ ! -s "$tmp/p.err" ] && ok || bad "progress shown although stderr is not a terminal"
+CAPMETRIC_PROGRESS=1 "$CM" eval int4 --method mc --samples 2^22 --quiet >/dev/null 2>"$tmp/p.err"
+[ ! -s "$tmp/p.err" ] && ok || bad "--quiet does not silence progress"
+CAPMETRIC_PROGRESS=1 CAPMETRIC_CACHE_DIR="$tmp/kcache" "$CM" eval vq:kmeans,dim=4,bits=1 --samples 2^12 >/dev/null 2>"$tmp/p.err"
+grep -q "k-means training (16 codewords, dim 4)" "$tmp/p.err" && ok || bad "k-means training shows no progress: $(cat "$tmp/p.err")"
+
 finish cli
