@@ -2,6 +2,7 @@
 #ifndef CAPMETRIC_CAPMETRIC_H
 #define CAPMETRIC_CAPMETRIC_H
 
+#include <capmetric/dist.h>
 #include <capmetric/errors.h>
 #include <capmetric/eval.h>
 #include <capmetric/exact.h>

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <capmetric/dist.h>
 #include <capmetric/errors.h>
 #include <capmetric/export.h>
 #include <capmetric/law.h>
@@ -36,6 +37,7 @@ typedef struct cm_eval_opts {
     unsigned threads;   /* 0 = all cores */
     cm_method method;
     const cm_law *law;  /* NULL = unified-llama-c4 */
+    cm_dist dist;       /* the data (dist.h); default N(0, 1), a zeroed one too */
 } cm_eval_opts;
 
 /*! cm_eval_law() : the law an evaluation with these options scores rho
@@ -63,6 +65,8 @@ typedef struct cm_result {
     double gmse_err;    /* exact: bound on the numerical error of gmse (cm_exact_gmse_err);
                            NaN for Monte Carlo, whose uncertainty is gmse_se */
     unsigned flags;     /* CM_RESULT_*: what a reader should be warned of */
+    char dist[40];      /* the data: canonical distribution name (dist.h) */
+    double sigma;       /* and its standard deviation; gmse is the MSE / sigma^2 */
 } cm_result;
 
 /* cm_result.flags */

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include <capmetric/dist.h>
 #include <capmetric/errors.h>
 #include <capmetric/export.h>
 #include <capmetric/spec.h>
@@ -28,6 +29,16 @@ typedef struct cm_plan cm_plan;
  *   when a stage asks for scale=opt but cannot list its grid; CM_ENOMEM;
  *   CM_ENUMERIC when the scale search fails. `diag` says which spec. */
 CM_API cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *diag);
+
+/*! cm_plan_alloc_dist() : the same for data of distribution `dist` (NULL:
+ * N(0, 1)): optimal scales minimize the error on those data, and the exact
+ * and Monte-Carlo engines measure on them. CM_ERANGE/CM_EINVAL for a bad
+ * dist (cm_dist_check). */
+CM_API cm_status cm_plan_alloc_dist(const cm_pipeline *p, const cm_dist *dist, cm_plan **out,
+                                    cm_diag *diag);
+
+/*! cm_plan_dist() : the data the plan was made for (sigma 0 read as 1). */
+CM_API const cm_dist *cm_plan_dist(const cm_plan *plan);
 
 /*! cm_plan_free() : release a plan (not its pipeline). NULL is accepted. */
 CM_API void cm_plan_free(cm_plan *plan);

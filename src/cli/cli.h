@@ -55,6 +55,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs);
 void opts_fini(opts *o);
 int load_registry(const opts *o, cm_registry **reg);
 void print_results(const cm_result *r, size_t n);
+/* the table's footnote on the data ("" for N(0,1)): a static string */
+const char *data_note(const cm_dist *dist);
 /* each result's warnings (CM_RESULT_* flags) on stderr */
 void print_warnings(const cm_result *r, size_t n);
 int parse_specs(const cm_registry *reg, const char *const *specs, size_t n, cm_pipeline ***out);

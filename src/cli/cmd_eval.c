@@ -76,9 +76,9 @@ int cmd_eval(int argc, char **argv)
         print_results(res, n);
         if (!o.quiet)
             printf("\nlaw %s; Monte Carlo: %" PRIu64 " samples, seed %" PRIu64
-                   "; se = standard error (0 = exact)\n",
-                   cm_law_name(cm_eval_law(&o.ev)), o.ev.samples,
-                   o.ev.seed);
+                   "; se = standard error (0 = exact)%s\n",
+                   cm_law_name(cm_eval_law(&o.ev)), o.ev.samples, o.ev.seed,
+                   data_note(&o.ev.dist));
     }
     if (fflush(stdout) != 0) {
         fprintf(stderr, "%s: error: cannot write to standard output: %s\n", prog,

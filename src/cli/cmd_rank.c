@@ -142,8 +142,8 @@ static void rank_table(const opts *o, const rankview *v)
     if (!o->quiet)
         printf("\nsorted by %s; pareto = no other format has both fewer bits and lower GMSE;"
                "\ngmse - next: difference to the next row with its standard error (paired on "
-               "common samples when both are Monte Carlo) and z = difference / se\n",
-               v->by);
+               "common samples when both are Monte Carlo) and z = difference / se%s\n",
+               v->by, data_note(&o->ev.dist));
 }
 
 int cmd_rank(int argc, char **argv)

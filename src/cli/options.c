@@ -93,9 +93,10 @@ static const struct {
 } cmd_opts[] = {
     {"formats", " --plugin --json --quiet --help "},
     {"laws", " --json --quiet --help "},
-    {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help "},
+    {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help "
+             "--dist --sigma "},
     {"rank", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help --by "
-             "--params --tokens --memory --tensors "},
+             "--params --tokens --memory --tensors --dist --sigma "},
     {"bench", " --samples --seed --threads --method --plugin --json --quiet --help "},
     {"predict", " --samples --seed --threads --method --law --plugin --json --quiet --help "
                 "--params --tokens --memory --tensors "},
@@ -106,7 +107,7 @@ static const struct {
 /* Every option some command takes; others are unknown (and said so later). */
 static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
                                "--quiet --help --by --params --tokens --memory --tensors -o "
-                               "--resume --force --default --shard ";
+                               "--resume --force --default --shard --dist --sigma ";
 
 /* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
  * the table take all). */
@@ -181,6 +182,18 @@ static int set_valued(opts *o, const char *a, const char *val)
     } else if (!strcmp(a, "--tensors")) {
         if (cm_tensors_parse(val, &o->tensors, &d))
             return usage_error("--tensors: %s", d.msg);
+    } else if (!strcmp(a, "--dist")) {
+        if (cm_dist_parse(val, &o->ev.dist, &d))
+            return usage_error("--dist: %s", d.msg);
+    } else if (!strcmp(a, "--sigma")) {
+        char *end;
+        errno = 0;
+        double x = strtod(val, &end);
+        if (end == val || *end || errno || !(x >= 1e-30 && x <= 1e30))
+            return usage_error("--sigma '%s' is not accepted (accepted: the data's standard "
+                               "deviation, a number from 1e-30 to 1e30, e.g. 0.02)",
+                               val);
+        o->ev.dist.sigma = x;
     } else if (!strcmp(a, "--plugin")) {
         o->plugins[o->nplugins++] = val;
     } else if (!strcmp(a, "--by")) {
@@ -222,7 +235,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                     !strcmp(a, "--method") || !strcmp(a, "--law") || !strcmp(a, "--plugin") ||
                     !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard") ||
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
-                    !strcmp(a, "--memory") || !strcmp(a, "--tensors");
+                    !strcmp(a, "--memory") || !strcmp(a, "--tensors") ||
+                    !strcmp(a, "--dist") || !strcmp(a, "--sigma");
         if (a[0] == '-') {
             int rc = check_opt(a);
             if (rc)
@@ -253,7 +267,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->help = 1;
         } else if (a[0] == '-' && a[1] == '-') {
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
-                               "--method, --law, --plugin, --by, --json, --csv, --quiet, --help; "
+                               "--method, --law, --plugin, --by, --dist, --sigma, --json, --csv, "
+                               "--quiet, --help; "
                                "grid: -o, --resume, --force, --shard, --default; predict: "
                                "--params, --tokens, --memory, --tensors)",
                                a);

@@ -111,6 +111,17 @@ void print_results(const cm_result *r, size_t n)
     }
 }
 
+const char *data_note(const cm_dist *dist)
+{
+    static char b[128];
+    if (cm_dist_is_default(dist))
+        return "";
+    char dn[40];
+    snprintf(b, sizeof b, "\ndata: %s, sigma %.6g (gmse = MSE / sigma^2)",
+             cm_dist_name(dist, dn, sizeof dn), cm_dist_sigma(dist));
+    return b;
+}
+
 void print_warnings(const cm_result *r, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -11,24 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_int.h"
 #include "exact_int.h"
 #include "plan_int.h"
 #include "util_int.h"
 
 /* GMSE of stochastic rounding onto s*v (unique, sorted), saturating beyond
- * the ends; intervals beyond |x| > TAIL_CUT or narrower than NARROW are left
+ * the ends; intervals beyond |x| > D->cut or narrower than NARROW are left
  * out as for nearest rounding. */
-static double grid_mse_sr(const double *v, size_t k, double s)
+static double grid_mse_sr(const cm_dens *D, const double *v, size_t k, double s)
 {
     if (k == 1)
         return 1.0 + s * v[0] * s * v[0];
-    double total = cm_exact_cell(-INFINITY, s * v[0], s * v[0]) +
-                   cm_exact_cell(s * v[k - 1], INFINITY, s * v[k - 1]);
+    double total = cm_dens_cell(D, -INFINITY, s * v[0], s * v[0]) +
+                   cm_dens_cell(D, s * v[k - 1], INFINITY, s * v[k - 1]);
     for (size_t j = 0; j + 1 < k; j++) {
         double A = s * v[j], B = s * v[j + 1];
-        if (B < -12.0 || A > 12.0 || B - A < 1e-10)
+        if (B < -D->cut || A > D->cut || B - A < 1e-10)
             continue;
-        total += cm_exact_sr_cell(A, B, A, B);
+        total += cm_dens_sr_cell(D, A, B, A, B);
     }
     return total;
 }
@@ -50,19 +51,20 @@ static size_t lower_index(const double *v, size_t k, double s, double x)
 /* MSE of unique sorted levels v[0..k) at scale s; sym != 0 when v is
  * symmetric about 0 (then only the upper half is integrated).
  * Two kinds of cells are left out, each with a bound far below the 1e-9
- * relative target: cells wholly beyond |x| > TAIL_CUT (probability < 2e-33,
- * times a squared width), and inner cells narrower than NARROW, whose
- * contribution is at most φ(0) w^3 < 4e-31 each. The two outermost cells
- * (the saturation regions) are always integrated. */
+ * relative target: cells wholly beyond |x| > D->cut (N(0,1): 12, probability
+ * < 2e-33, times a squared width), and inner cells narrower than NARROW, whose
+ * contribution is at most f(0) w^3 < 4e-31 each (f(0) < 5 for every
+ * distribution of dist.h). The two outermost cells (the saturation regions)
+ * are always integrated. */
 #define NARROW 1e-10
-static double grid_mse_unique(const double *v, size_t k, double s, int sym)
+static double grid_mse_unique(const cm_dens *D, const double *v, size_t k, double s, int sym)
 {
     if (k == 1)
         return 1.0 + s * v[0] * s * v[0]; /* E(X - c)^2 */
     double total = 0.0;
-    /* cells j0..j1 can reach into [-TAIL_CUT, TAIL_CUT] */
-    size_t j0 = lower_index(v, k, s, -TAIL_CUT);
-    size_t j1 = lower_index(v, k, s, TAIL_CUT);
+    /* cells j0..j1 can reach into [-cut, cut] */
+    size_t j0 = lower_index(v, k, s, -D->cut);
+    size_t j1 = lower_index(v, k, s, D->cut);
     j0 = j0 > 0 ? j0 - 1 : 0;
     j1 = j1 < k ? j1 : k - 1;
     if (sym && j0 < k / 2)
@@ -74,15 +76,15 @@ static double grid_mse_unique(const double *v, size_t k, double s, int sym)
             a = 0.0; /* the centre cell of an odd symmetric grid: its upper half */
         if (b - a < NARROW)
             continue;
-        total += cm_exact_cell(a, b, s * v[j]);
+        total += cm_dens_cell(D, a, b, s * v[j]);
     }
     if (!sym) {
         if (j0 > 0)
-            total += cm_exact_cell(-INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
+            total += cm_dens_cell(D, -INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
         if (j1 + 1 < k)
-            total += cm_exact_cell(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+            total += cm_dens_cell(D, 0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
     } else if (j1 + 1 < k) {
-        total += cm_exact_cell(0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+        total += cm_dens_cell(D, 0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
     }
     return sym ? 2.0 * total : total;
 }
@@ -253,6 +255,7 @@ static double grid_mse_weighted(const double *v, size_t k, double s, const weigh
 }
 
 typedef struct objective {
+    const cm_dens *D;   /* the data's distribution (unit variance) */
     const double *v;
     size_t k;
     int sym;
@@ -264,7 +267,8 @@ static double objective_at(const objective *o, double s)
 {
     if (o->w && o->w->type)
         return grid_mse_weighted(o->v, o->k, s, o->w);
-    return o->sr ? grid_mse_sr(o->v, o->k, s) : grid_mse_unique(o->v, o->k, s, o->sym);
+    return o->sr ? grid_mse_sr(o->D, o->v, o->k, s)
+                 : grid_mse_unique(o->D, o->v, o->k, s, o->sym);
 }
 
 cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse, cm_diag *d)
@@ -272,8 +276,17 @@ cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *ms
     return cm_exact_grid_mse_ex(levels, k, s, CM_ROUND_NEAREST, mse, d);
 }
 
+static cm_status grid_mse_dens(const cm_dens *D, const double *levels, size_t k, double s,
+                               unsigned rounding, double *mse, cm_diag *d);
+
 cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigned rounding,
                                double *mse, cm_diag *d)
+{
+    return grid_mse_dens(&cm_dens_gauss, levels, k, s, rounding, mse, d);
+}
+
+static cm_status grid_mse_dens(const cm_dens *D, const double *levels, size_t k, double s,
+                               unsigned rounding, double *mse, cm_diag *d)
 {
     if (!(s > 0) || !isfinite(s))
         return cm_diag_set(d, CM_EINVAL, "scale must be positive and finite");
@@ -283,7 +296,8 @@ cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigne
     cm_status st = prep(levels, k, &v, &n, &sym, d);
     if (st)
         return st;
-    objective o = {.v = v, .k = n, .sym = sym, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+    objective o = {.D = D, .v = v, .k = n, .sym = sym,
+                   .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
     *mse = objective_at(&o, s);
     free(v);
     return CM_OK;
@@ -387,13 +401,19 @@ cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, doub
     return cm_exact_opt_scale_ex(levels, k, CM_ROUND_NEAREST, s_out, mse, d);
 }
 
-static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, const weight *w,
-                           double *s_out, double *mse, cm_diag *d);
+static cm_status opt_scale(const cm_dens *D, const double *levels, size_t k, unsigned rounding,
+                           const weight *w, double *s_out, double *mse, cm_diag *d);
 
 cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s_out,
                                 double *mse, cm_diag *d)
 {
-    return opt_scale(levels, k, rounding, NULL, s_out, mse, d);
+    return opt_scale(&cm_dens_gauss, levels, k, rounding, NULL, s_out, mse, d);
+}
+
+cm_status cm_exact_opt_scale_dens(const cm_dens *D, const double *levels, size_t k,
+                                  unsigned rounding, double *s_out, double *mse, cm_diag *d)
+{
+    return opt_scale(D, levels, k, rounding, NULL, s_out, mse, d);
 }
 
 /* Step 1 of opt_scale: a coarse scan of log s in steps of `step` into
@@ -439,8 +459,8 @@ static size_t coarse_scan(objective *o, double amax, double aminpos, double step
     return nc;
 }
 
-static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, const weight *w,
-                           double *s_out, double *mse, cm_diag *d)
+static cm_status opt_scale(const cm_dens *D, const double *levels, size_t k, unsigned rounding,
+                           const weight *w, double *s_out, double *mse, cm_diag *d)
 {
     cm_gsl_quiet();
     double *v;
@@ -461,8 +481,8 @@ static cm_status opt_scale(const double *levels, size_t k, unsigned rounding, co
         free(v);
         return cm_diag_set(d, CM_EINVAL, "grid has no non-zero value: no scale to optimize");
     }
-    objective o = {.v = v, .k = n, .sym = sym, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC,
-                   .w = w};
+    objective o = {.D = D, .v = v, .k = n, .sym = sym,
+                   .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC, .w = w};
     const double COARSE_STEP = n <= SMALL_GRID ? M_LN2 / 8 : M_LN2 / 2;
     const size_t N_COARSE = n <= SMALL_GRID ? 4 : 2;
     double *xs = malloc(SCAN_MAX * sizeof *xs), *fs = malloc(SCAN_MAX * sizeof *fs);
@@ -597,7 +617,7 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
     weight w = {0, 0, NULL, NULL, 8.0};
     if (cm_exact_after_selection(p, i)) /* the one definition of what it can weigh */
         w = stage_weight(&p->st[0]);
-    return opt_scale(lv, k, rounding, w.type ? &w : NULL, s, mse, d);
+    return opt_scale(&cm_dens_gauss, lv, k, rounding, w.type ? &w : NULL, s, mse, d);
 }
 
 /* selecting stage alone, or followed by one scalar grid stage (nearest
@@ -640,6 +660,13 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
 {
     *err = 0;
     const cm_pipeline *p = plan->p;
+    const cm_dens *D = &plan->dens;
+    const double sigma = cm_dist_sigma(&D->d);
+    const int gauss1 = cm_dist_is_default(&D->d);
+    if (p->st[0].sel && !gauss1)
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': the exact path of a selection covers N(0,1) data only",
+                           p->input);
     if (p->st[0].sel)
         return exact_selected(plan, mse, err, d);
     if (p->n != 1)
@@ -650,7 +677,11 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
     unsigned rounding = cm_stage_rounding(st);
     if ((rounding & CM_ROUND_OVERFLOW_INF) && !st->blk.K) {
         /* one global scale: Gaussian values exceed any threshold with positive
-         * probability (block rules may keep every element in range: below) */
+         * probability (block rules may keep every element in range: below);
+         * so do those of every distribution but the bounded uniform */
+        if (D->d.kind == CM_DIST_UNIFORM)
+            return cm_diag_set(d, CM_EUNSUPPORTED,
+                               "'%s': overflow=inf on uniform data has no exact path", p->input);
         *mse = INFINITY;
         return CM_OK;
     }
@@ -662,7 +693,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
         cm_status s = stage_grid(p, 0, &v, &n, d);
         if (s)
             return s;
-        s = cm_block_exact(&st->blk, v, n, rounding, mse, err, d);
+        s = cm_block_exact(D, &st->blk, v, n, rounding, mse, err, d);
         free(v);
         return s;
     }
@@ -676,14 +707,16 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
         size_t k;
         cm_status s = cm_exact_pipeline_levels(p, 0, &v, &k, d);
         if (s == CM_OK) {
-            s = cm_exact_grid_mse_ex(v, k, st->scalar ? scale : 1.0, rounding, mse, d);
+            /* data sigma x: the error relative to sigma^2 is that of unit data
+             * at scale / sigma */
+            s = grid_mse_dens(D, v, k, (st->scalar ? scale : 1.0) / sigma, rounding, mse, d);
             free(v);
             return s;
         }
         if (s != CM_EUNSUPPORTED)
             return s;
     }
-    if (CM_FORMAT_HAS(f, exact_mse) && !st->scalar)
+    if (CM_FORMAT_HAS(f, exact_mse) && !st->scalar && gauss1)
         return f->exact_mse(st->params, mse);
     return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': format '%s' has no exact path", p->input,
                        f->name);

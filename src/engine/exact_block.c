@@ -9,7 +9,14 @@
  * with s = s(m) the block scale. s(m) is a step function for power-of-two
  * rules and narrow scale formats: the outer integral is split where s(m)
  * steps (found by bisection; s is monotone in m) and where m crosses a cell
- * boundary (kinks), and each piece integrated by Gauss–Kronrod (GSL). */
+ * boundary (kinks), and each piece integrated by Gauss–Kronrod (GSL).
+ *
+ * Other distributions (dist.h): the same with f in place of φ, P(m) =
+ * 1 - 2 P(X > m) and the cells of dist.c; data of standard deviation sigma
+ * have block maximum sigma m, so the scale is s(sigma m) / sigma in unit
+ * terms. Heavy tails are integrated in pieces of at most one octave up to
+ * where K E[X^2; |X| > m] falls below 1e-18; the rest is added to the error
+ * bound. */
 #include <capmetric/grid.h>
 
 #include <gsl/gsl_errno.h>
@@ -27,6 +34,8 @@
 #define M_HI 12.0  /* above: P(M > 12) < K * 4e-33 */
 
 typedef struct bx {
+    const cm_dens *D;
+    double sigma;     /* the data's: block maxima are sigma m */
     const cm_blockspec *b;
     const double *lv; /* sorted unique unit grid */
     size_t k;
@@ -58,33 +67,46 @@ static double sr_err(const bx *c, double v)
 
 static double nearest(const bx *c, double v) { return c->lv[cm_grid_index(&c->g, v)]; }
 
+/* the block scale for a unit block maximum m, in unit terms */
+static double bscale(const bx *c, double m)
+{
+    return c->sigma == 1.0 ? cm_block_scale(c->b, m)
+                           : cm_block_scale(c->b, c->sigma * m) / c->sigma;
+}
+
 static double integrand(double m, void *arg)
 {
     const bx *c = arg;
     const size_t K = c->b->K;
-    double s = isnan(c->s) ? cm_block_scale(c->b, m) : c->s, emax;
+    double s = isnan(c->s) ? bscale(c, m) : c->s, emax;
     if (c->sr) {
         emax = 0.5 * s * s * (sr_err(c, m / s) + sr_err(c, -m / s));
     } else {
         double ep = m - s * nearest(c, m / s), en = -m - s * nearest(c, -m / s);
         emax = 0.5 * (ep * ep + en * en);
     }
-    double P = erf(m * M_SQRT1_2);
-    double logP = m < 1 ? log(P) : log1p(-erfc(m * M_SQRT1_2));
-    double phi2 = 2 * 0.39894228040143267794 * exp(-0.5 * m * m);
+    double logP, phi2;
+    if (cm_dens_is_gauss(c->D)) {
+        double P = erf(m * M_SQRT1_2);
+        logP = m < 1 ? log(P) : log1p(-erfc(m * M_SQRT1_2));
+        phi2 = 2 * 0.39894228040143267794 * exp(-0.5 * m * m);
+    } else {
+        logP = log1p(-2 * cm_dens_sf(c->D, m));
+        phi2 = 2 * cm_dens_pdf(c->D, m);
+    }
     double r = phi2 * exp((double)(K - 1) * logP) * emax;
     if (K > 1 && c->sr) {
         double I = 0;
         const double lo0 = s * c->lv[0], hik = s * c->lv[c->k - 1];
         if (-m < lo0)
-            I += cm_exact_cell(-m, fmin(lo0, m), lo0);
+            I += cm_dens_cell(c->D, -m, fmin(lo0, m), lo0);
         if (m > hik)
-            I += cm_exact_cell(fmax(hik, -m), m, hik);
+            I += cm_dens_cell(c->D, fmax(hik, -m), m, hik);
         for (size_t j = 0; j + 1 < c->k; j++) {
             double A = s * c->lv[j], B = s * c->lv[j + 1];
             double a = A < -m ? -m : A, b = B > m ? m : B;
             if (b > a)
-                I += cm_exact_sr_cell(a, b, A, B);
+                I += cm_dens_sr_cell(c->D, a, b, A, B);
         }
         r += (double)(K - 1) * phi2 * exp((double)(K - 2) * logP) * I;
     } else if (K > 1) {
@@ -95,30 +117,30 @@ static double integrand(double m, void *arg)
             a = a < -m ? -m : a;
             b = b > m ? m : b;
             if (b > a)
-                I += cm_exact_cell(a, b, s * c->lv[j]);
+                I += cm_dens_cell(c->D, a, b, s * c->lv[j]);
         }
         r += (double)(K - 1) * phi2 * exp((double)(K - 2) * logP) * I;
     }
     return r;
 }
 
-/* next m > m0 where the block scale differs from its value at m0 (M_HI if none) */
-static double next_step(const cm_blockspec *b, double m0)
+/* next m > m0 where the block scale differs from its value at m0 (m_hi if none) */
+static double next_step(const bx *c, double m0, double m_hi)
 {
-    double s0 = cm_block_scale(b, m0), step = m0 * 0x1p-14, hi = m0 + step;
-    while (hi < M_HI && cm_block_scale(b, hi) == s0) {
+    double s0 = bscale(c, m0), step = m0 * 0x1p-14, hi = m0 + step;
+    while (hi < m_hi && bscale(c, hi) == s0) {
         step *= 2;
         hi = m0 + step;
     }
-    if (hi >= M_HI) {
-        if (cm_block_scale(b, M_HI) == s0)
-            return M_HI;
-        hi = M_HI;
+    if (hi >= m_hi) {
+        if (bscale(c, m_hi) == s0)
+            return m_hi;
+        hi = m_hi;
     }
     double lo = m0;
     for (int it = 0; it < 200 && hi - lo > 1e-15 * hi; it++) {
         double mid = 0.5 * (lo + hi);
-        if (cm_block_scale(b, mid) == s0)
+        if (bscale(c, mid) == s0)
             lo = mid;
         else
             hi = mid;
@@ -132,13 +154,34 @@ static int cmpd(const void *p, const void *q)
     return (x > y) - (x < y);
 }
 
-cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
-                         double *mse, double *err_out, cm_diag *d)
+/* the upper end of the outer integral: M_HI for N(0,1); for the others where
+ * K E[X^2; |X| > m] < 1e-18 (found by doubling; *rest receives that bound) */
+static double upper_end(const cm_dens *D, size_t K, double *rest)
+{
+    *rest = 0;
+    if (cm_dens_is_gauss(D))
+        return M_HI;
+    if (isfinite(D->cut))
+        return D->cut;
+    for (double m = 16;; m *= 2) {
+        double t = 2 * (double)K * cm_dens_cell(D, m, INFINITY, 0);
+        if (t < 1e-18 || m > 1e300) {
+            *rest = t;
+            return m;
+        }
+    }
+}
+
+cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *lv, size_t k,
+                         unsigned rounding, double *mse, double *err_out, cm_diag *d)
 {
     if (b->rule == CM_RULE_MSE)
         return cm_diag_set(d, CM_EUNSUPPORTED, "scale=mse searches per block: no exact path");
     cm_gsl_quiet();
-    bx c = {.b = b, .lv = lv, .k = k, .s = NAN, .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+    bx c = {.D = D, .sigma = cm_dist_sigma(&D->d), .b = b, .lv = lv, .k = k, .s = NAN,
+            .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+    double rest;
+    const double m_hi = upper_end(D, b->K, &rest);
     cm_status st = cm_grid_init(&c.g, lv, k, d);
     if (st)
         return st;
@@ -178,13 +221,15 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
             rc = r;
         }
     }
-    for (double m0 = M_LO; m0 < M_HI && rc == GSL_SUCCESS && !overflow;) {
-        double m1 = continuous ? M_HI : next_step(b, m0);
+    for (double m0 = M_LO; m0 < m_hi && rc == GSL_SUCCESS && !overflow;) {
+        double m1 = continuous ? m_hi : next_step(&c, m0, m_hi);
+        if (!cm_dens_is_gauss(D) && m1 > fmax(2 * m0, 1.0))
+            m1 = fmax(2 * m0, 1.0); /* long tails: an octave at a time beyond 1 */
         size_t nk = 0;
         kinks[nk++] = m0;
         if (!continuous) {
             /* constant scale on (m0, m1): F has kinks where m crosses s * t_j */
-            double s = cm_block_scale(b, 0.5 * (m0 + m1));
+            double s = bscale(&c, 0.5 * (m0 + m1));
             c.s = isnan(s) || s == 0 ? NAN : s;
             if (ovf && (!(s > 0) || m1 / s > thr)) {
                 overflow = 1; /* a block max in this piece maps past the grid */
@@ -233,6 +278,6 @@ cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsi
                            "(estimate %.3g, error %.2g%s); use --method mc",
                            total, total_err, floor_hit ? ", limited by round-off" : "");
     *mse = total;
-    *err_out = total_err;
+    *err_out = total_err + rest;
     return CM_OK;
 }

@@ -6,6 +6,7 @@
 
 #include <capmetric/errors.h>
 
+#include "dist_int.h"
 #include "pipeline_int.h"
 
 #define TAIL_CUT 12.0 /* P(|X| > 12) < 4e-33 */
@@ -37,8 +38,13 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
 
 /* Exact GMSE of a block format whose scale is a function of the block
  * maximum (every rule but mse), for the unit grid lv[0..k) (sorted, unique)
- * and the stage's rounding (nearest or stochastic). */
-cm_status cm_block_exact(const cm_blockspec *b, const double *lv, size_t k, unsigned rounding,
-                         double *mse, double *err, cm_diag *diag);
+ * and the stage's rounding (nearest or stochastic), on i.i.d. data of D
+ * times its sigma (the result relative to sigma^2). */
+cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *lv, size_t k,
+                         unsigned rounding, double *mse, double *err, cm_diag *diag);
+
+/* The optimal scale of a grid for unit-variance data of distribution D. */
+cm_status cm_exact_opt_scale_dens(const cm_dens *D, const double *levels, size_t k,
+                                  unsigned rounding, double *s, double *mse, cm_diag *d);
 
 #endif

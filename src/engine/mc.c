@@ -17,6 +17,7 @@
 #include <capmetric/exact.h>
 #include <gsl/gsl_cdf.h>
 
+#include "dist_int.h"
 #include "plan_int.h"
 #include "util_int.h"
 
@@ -31,6 +32,7 @@ struct cm_mc_run {
     uint64_t *used;      /* per pipeline: values it quantized (whole groups of each chunk) */
     double *tail_t;      /* per pipeline: stratification threshold T (0: none) */
     double *tail_q;      /* per pipeline: P(|X| > T) */
+    cm_dens dens;        /* the data (every plan's), sigma in dens.d.sigma */
     double *sse;         /* nb x n, batch-major */
     double seconds;
 };
@@ -73,6 +75,7 @@ typedef struct shared {
  * are unbiased, the batches independent: the batch spread stays an honest SE. */
 #define TAIL_DRAWS 256u
 #define TAIL_MIN_T 3.3 /* q < 1e-3: below, plain sampling sees the tail well enough */
+#define TAIL_MAX_Q 1e-3 /* the same for the other distributions */
 
 static double sumsq_center(const double *x, const double *y, size_t n, double t)
 {
@@ -85,7 +88,8 @@ static double sumsq_center(const double *x, const double *y, size_t n, double t)
 }
 
 /* T for pipeline p: 0.9 of its saturation point (one stage, a scalar grid at one
- * scale), if that is far enough out; else 0 (no stratification) */
+ * scale), if that is far enough out; else 0 (no stratification). T is in the
+ * data's units (sigma x). */
 static double tail_threshold(const cm_plan *plan)
 {
     const cm_pipeline *p = plan->p;
@@ -99,8 +103,21 @@ static double tail_threshold(const cm_plan *plan)
     double top = fmax(fabs(lv[0]), fabs(lv[k - 1])) * plan->scale[0];
     free(lv);
     double t = 0.9 * top;
+    const cm_dens *D = &plan->dens;
+    if (!cm_dens_is_gauss(D) || D->d.sigma != 1.0) {
+        double q = 2 * cm_dens_sf(D, t / D->d.sigma);
+        return isfinite(t) && q < TAIL_MAX_Q && q > 1e-300 ? t : 0;
+    }
     /* beyond ~37 the tail's probability is below 1e-300: nothing to sample, nothing missed */
     return isfinite(t) && t >= TAIL_MIN_T && t <= 37.0 ? t : 0;
+}
+
+/* P(|X| > t) for the threshold t (data units) */
+static double tail_prob(const cm_dens *D, double t)
+{
+    if (cm_dens_is_gauss(D) && D->d.sigma == 1.0)
+        return 2 * gsl_cdf_ugaussian_Q(t);
+    return 2 * cm_dens_sf(D, t / D->d.sigma);
 }
 
 static double sumsq_diff(const double *x, const double *y, size_t n)
@@ -128,6 +145,7 @@ static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_stat
                         double *y, size_t C)
 {
     const double q2 = 0.5 * sh->run->tail_q[f];
+    const cm_dens *D = &sh->run->dens;
     cm_pcg64 g;
     cm_pcg64_stream(&g, sh->o->seed ^ sh->spec_hash[f] ^ UINT64_C(0x7a11), b);
     double sum = 0;
@@ -136,7 +154,7 @@ static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_stat
         for (size_t i = 0; i < c; i++) {
             uint64_t r = cm_pcg64_next(&g);
             double u = ((double)(r >> 11) + 0.5) * 0x1p-53; /* (0, 1) */
-            double a = gsl_cdf_ugaussian_Qinv(u * q2); /* |x| beyond T */
+            double a = D->d.sigma * cm_dens_isf(D, u * q2); /* |x| beyond T */
             x[i] = (r & 1) ? -a : a;
         }
         cm_pipeline_apply(sh->p[f]->p, ps, x, y, c);
@@ -196,7 +214,10 @@ static void *worker(void *arg)
                                        (b + 1) * UINT64_C(0xbf58476d1ce4e5b9) ^ sh->spec_hash[f]);
         for (uint64_t off = 0; off < m; off += C) {
             size_t c = (size_t)(m - off < C ? m - off : C);
-            cm_gauss_fill(&g, x, c);
+            cm_dens_fill(&run->dens, &g, x, c);
+            if (run->dens.d.sigma != 1.0)
+                for (size_t i = 0; i < c; i++)
+                    x[i] *= run->dens.d.sigma;
             for (size_t f = 0; f < n; f++) {
                 size_t cf = c / run->group[f] * run->group[f];
                 if (!cf)
@@ -212,9 +233,11 @@ static void *worker(void *arg)
                           tail_mean(sh, f, b, ps[f], x, y, C);
         /* a NaN result for finite input (a non-saturating format's overflow) lost
          * the value: its error is infinite, never NaN */
-        for (size_t f = 0; f < n; f++)
+        for (size_t f = 0; f < n; f++) {
             if (isnan(acc[f]))
                 acc[f] = INFINITY;
+            acc[f] /= run->dens.d.sigma * run->dens.d.sigma; /* relative to the variance */
+        }
         memcpy(run->sse + b * n, acc, n * sizeof *acc);
         cm_progress("monte carlo", (double)(atomic_fetch_add(&sh->finished, 1) + 1),
                     (double)run->nb);
@@ -241,6 +264,12 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
                            CM_MC_MIN_SAMPLES, (unsigned long long)o->samples);
     if (o->threads < 1 || o->threads > 1024)
         return cm_diag_set(d, CM_ERANGE, "threads must be from 1 to 1024, not %u", o->threads);
+    for (size_t i = 1; i < n; i++)
+        if (p[i]->dens.d.kind != p[0]->dens.d.kind || p[i]->dens.d.nu != p[0]->dens.d.nu ||
+            p[i]->dens.d.sigma != p[0]->dens.d.sigma)
+            return cm_diag_set(d, CM_EINVAL,
+                               "the plans of one run must be made for the same data "
+                               "(distribution and sigma)");
     for (size_t i = 0; i < n; i++)
         if (p[i]->p->group > MC_CHUNK)
             return cm_diag_set(d, CM_ERANGE, "'%s': a group of %zu values exceeds %u",
@@ -254,6 +283,7 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
     run->n = n;
+    run->dens = p[0]->dens;
     /* the draws depend on the samples only, never on the other pipelines: fixed
      * batches (at least two, for an SE) of which each pipeline quantizes whole groups */
     uint64_t S = o->samples;
@@ -270,7 +300,7 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
     for (size_t i = 0; i < n; i++) {
         run->group[i] = p[i]->p->group;
         run->tail_t[i] = tail_threshold(p[i]);
-        run->tail_q[i] = run->tail_t[i] > 0 ? 2 * gsl_cdf_ugaussian_Q(run->tail_t[i]) : 0;
+        run->tail_q[i] = run->tail_t[i] > 0 ? tail_prob(&run->dens, run->tail_t[i]) : 0;
         for (uint64_t b = 0; b < run->nb; b++)
             run->used[i] += used_in(batch_values(run, b), run->group[i]);
         if (run->used[i] < 2) {

@@ -36,29 +36,37 @@ static cm_status resolve_stage(cm_plan *plan, size_t i, cm_diag *d)
                            p->input, st->fmt->name);
     if (s)
         return s;
+    /* (after a selection the Gaussian optimum; on other data it only starts
+     * the sample-based refinement below) */
     if (i > 0 && p->st[i - 1].sel)
         s = cm_exact_opt_scale_after(p, i, lv, k, cm_stage_rounding(st), &plan->scale[i],
                                      &plan->opt_mse[i], d);
     else
-        s = cm_exact_opt_scale_ex(lv, k, cm_stage_rounding(st), &plan->scale[i],
-                                  &plan->opt_mse[i], d);
+        s = cm_exact_opt_scale_dens(&plan->dens, lv, k, cm_stage_rounding(st), &plan->scale[i],
+                                    &plan->opt_mse[i], d);
     free(lv);
+    /* data of standard deviation sigma: the optimum scales with it, the
+     * error relative to sigma^2 does not */
+    plan->scale[i] *= cm_dist_sigma(&plan->dens.d);
     return s;
 }
 
 /* ---- stages whose input the exact path cannot describe --------------------------
- * A stage after another one (other than a selection it can weigh exactly) sees
- * the earlier stages' output, not N(0,1): its scale=opt is the optimum for the
- * whole pipeline's error, found on a fixed sample of REFINE_N Gaussian values
+ * A stage after another one (other than a selection it can weigh exactly, on
+ * N(0,1) data) sees the earlier stages' output, not the data: its scale=opt is
+ * the optimum for the whole pipeline's error, found on a fixed sample of
+ * REFINE_N values of the data's distribution
  * (a scan over +-2 octaves around the Gaussian optimum, then golden section;
  * the same sample and rounding seeds for every trial, so the search is smooth
  * and reproducible). */
 #define REFINE_N 65536u
 
-static int needs_refine(const cm_pipeline *p, size_t i)
+static int needs_refine(const cm_plan *plan, size_t i)
 {
+    const cm_pipeline *p = plan->p;
     const cm_stage *st = &p->st[i];
-    return i > 0 && st->scalar && st->scale_opt && !st->blk.K && !cm_exact_after_selection(p, i);
+    return i > 0 && st->scalar && st->scale_opt && !st->blk.K &&
+           !(cm_exact_after_selection(p, i) && cm_dist_is_default(&plan->dens.d));
 }
 
 typedef struct trial {
@@ -96,7 +104,10 @@ static cm_status refine_stage(cm_plan *plan, size_t i, cm_diag *d)
     }
     cm_pcg64 g;
     cm_pcg64_stream(&g, 0x5ca1e, 0);
-    cm_gauss_fill(&g, x, n);
+    cm_dens_fill(&plan->dens, &g, x, n);
+    const double sigma = cm_dist_sigma(&plan->dens.d);
+    for (size_t j = 0; sigma != 1.0 && j < n; j++)
+        x[j] *= sigma;
     trial t = {plan, ps, x, x + n, n, i};
     double l0 = log(plan->scale[i]), best_l = l0, best = trial_mse(&t, l0);
     for (int k = -16; k <= 16; k++) { /* eighth octaves over +-2 octaves */
@@ -130,7 +141,16 @@ static cm_status refine_stage(cm_plan *plan, size_t i, cm_diag *d)
 
 cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *d)
 {
+    return cm_plan_alloc_dist(p, NULL, out, d);
+}
+
+cm_status cm_plan_alloc_dist(const cm_pipeline *p, const cm_dist *dist, cm_plan **out,
+                             cm_diag *d)
+{
     *out = NULL;
+    cm_status ds = dist ? cm_dist_check(dist, d) : CM_OK;
+    if (ds)
+        return ds;
     cm_plan *plan = calloc(1, sizeof *plan);
     if (!plan || !(plan->scale = malloc(p->n * sizeof *plan->scale)) ||
         !(plan->opt_mse = malloc(p->n * sizeof *plan->opt_mse))) {
@@ -138,6 +158,10 @@ cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *d)
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
     plan->p = p;
+    cm_dist unit;
+    cm_dist_default(&unit);
+    cm_dens_init(&plan->dens, dist ? dist : &unit);
+    plan->dens.d.sigma = cm_dist_sigma(&plan->dens.d);
     for (size_t i = 0; i < p->n; i++) {
         plan->scale[i] = p->st[i].scale;
         plan->opt_mse[i] = NAN;
@@ -153,7 +177,7 @@ cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *d)
     }
     /* then, in order, the stages that see what earlier stages made of the data */
     for (size_t i = 0; i < p->n; i++) {
-        cm_status s = needs_refine(p, i) ? refine_stage(plan, i, d) : CM_OK;
+        cm_status s = needs_refine(plan, i) ? refine_stage(plan, i, d) : CM_OK;
         if (s) {
             cm_plan_free(plan);
             return s;
@@ -164,6 +188,8 @@ cm_status cm_plan_alloc(const cm_pipeline *p, cm_plan **out, cm_diag *d)
 }
 
 const cm_pipeline *cm_plan_pipeline(const cm_plan *plan) { return plan->p; }
+
+const cm_dist *cm_plan_dist(const cm_plan *plan) { return &plan->dens.d; }
 
 double cm_plan_scale(const cm_plan *plan, size_t i) { return plan->scale[i]; }
 

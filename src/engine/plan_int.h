@@ -5,12 +5,15 @@
 
 #include <capmetric/plan.h>
 
+#include "dist_int.h"
 #include "pipeline_int.h"
 
 struct cm_plan {
     const cm_pipeline *p;
     double *scale;   /* per stage: the scale applied (resolved for scale=opt) */
-    double *opt_mse; /* per stage: exact GMSE at the optimum when resolved; NaN otherwise */
+    double *opt_mse; /* per stage: exact GMSE at the optimum when resolved; NaN otherwise
+                        (relative to sigma^2) */
+    cm_dens dens;    /* the data the plan was made for (dens.d.sigma its scale) */
 };
 
 #endif

@@ -50,6 +50,7 @@ void cm_eval_opts_default(cm_eval_opts *o)
     o->threads = 0;
     o->method = CM_METHOD_AUTO;
     o->law = NULL;
+    cm_dist_default(&o->dist);
 }
 
 const char *cm_result_warning(unsigned flag)
@@ -151,10 +152,12 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         r->scale = NAN;
         r->rho_product = NAN;
         r->gmse_err = NAN;
+        cm_dist_name(&o->dist, r->dist, sizeof r->dist);
+        r->sigma = cm_dist_sigma(&o->dist);
         if (mc_index)
             mc_index[i] = SIZE_MAX;
         double t0 = cm_now();
-        st = cm_plan_alloc(p[i], &plans[i], d);
+        st = cm_plan_alloc_dist(p[i], &o->dist, &plans[i], d);
         if (st)
             break;
         for (size_t s = 0; s < p[i]->n; s++)

@@ -37,6 +37,9 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
     bad = bad || add(root, "samples", cJSON_CreateNumber((double)o->samples));
     bad = bad || add(root, "law", cJSON_CreateString(cm_law_name(cm_eval_law(o))));
     bad = bad || add(root, "method", cJSON_CreateString(cm_method_name(o->method)));
+    char dn[40];
+    bad = bad || add(root, "dist", cJSON_CreateString(cm_dist_name(&o->dist, dn, sizeof dn)));
+    bad = bad || add(root, "sigma", num(cm_dist_sigma(&o->dist)));
     cJSON *rs = bad ? NULL : cJSON_AddArrayToObject(root, "results");
     bad = bad || !rs;
     for (size_t i = 0; i < n && !bad; i++) {
@@ -65,6 +68,8 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
         bad = bad || add(e, "rho_product", num(r->rho_product));
         bad = bad || add(e, "seconds", num(r->seconds));
         bad = bad || add(e, "samples", cJSON_CreateNumber((double)r->samples));
+        bad = bad || add(e, "dist", cJSON_CreateString(r->dist));
+        bad = bad || add(e, "sigma", num(r->sigma));
         cJSON *w = cJSON_CreateArray();
         bad = bad || add(e, "warnings", w);
         for (unsigned f = 1; !bad && f; f <<= 1)
@@ -108,7 +113,8 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
     cm_buf b;
     cm_buf_init(&b);
     cm_buf_puts(&b, "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
-                    "seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err\n");
+                    "seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err,dist,"
+                    "sigma\n");
     for (size_t i = 0; i < n; i++) {
         const cm_result *r = &res[i];
         const double v[] = {r->gmse, r->gmse_se, r->scale, r->eff_bits, r->rho, r->rho_per_bit,
@@ -131,6 +137,10 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
             cm_buf_puts(&b, ",");
             csv_num(&b, w[k]);
         }
+        cm_buf_puts(&b, ",");
+        csv_text(&b, r->dist);
+        cm_buf_puts(&b, ",");
+        csv_num(&b, r->sigma);
         cm_buf_puts(&b, "\n");
     }
     *out = cm_buf_take(&b);
