@@ -30,7 +30,7 @@ extern const char *cli_cmd;
 typedef struct opts {
     cm_eval_opts ev;
     int json, csv, quiet, help;
-    int samples_given, seed_given;
+    int samples_given, seed_given, dist_given, sigma_given;
     const char **specs;
     size_t nspecs;
     const char **plugins;

@@ -55,6 +55,9 @@ static cJSON *run_header(const grid *g, const opts *o)
     cJSON_AddNumberToObject(h, "samples", (double)g->ev.samples);
     cJSON_AddStringToObject(h, "method", cm_method_name(g->ev.method));
     cJSON_AddStringToObject(h, "law", cm_law_name(cm_eval_law(&g->ev)));
+    char dn[40];
+    cJSON_AddStringToObject(h, "dist", cm_dist_name(&g->ev.dist, dn, sizeof dn));
+    cJSON_AddNumberToObject(h, "sigma", cm_dist_sigma(&g->ev.dist));
     cJSON_AddStringToObject(h, "shard", o->shard_n ? shard : "none");
     return h;
 }
@@ -62,9 +65,10 @@ static cJSON *run_header(const grid *g, const opts *o)
 /* 0, or the exit code after saying which option differs from the unfinished run */
 static int same_run(const char *path, const cJSON *was, const cJSON *now)
 {
-    static const char *const keys[] = {"grid_hash", "seed", "samples", "method", "law", "shard"};
+    static const char *const keys[] = {"grid_hash", "seed", "samples", "method", "law",
+                                       "dist", "sigma", "shard"};
     static const char *const said[] = {"the grid (its points)", "--seed", "--samples",
-                                       "--method", "--law", "--shard"};
+                                       "--method", "--law", "--dist", "--sigma", "--shard"};
     if (!cJSON_IsObject(was) || !cJSON_GetObjectItemCaseSensitive(was, "capmetric_progress")) {
         fprintf(stderr, "%s: error: --resume: %s does not start with a run header (written by "
                         "an older capmetric, or not a progress file): start afresh with --force\n",

@@ -138,11 +138,12 @@ int cmd_merge(int argc, char **argv)
         if (!first) {
             first = doc;
         } else {
-            const char *keys[] = {"grid_hash", "seed", "samples", "law", "method"};
-            for (int i = 0; i < 5; i++) {
+            const char *keys[] = {"grid_hash", "seed", "samples", "law", "method", "dist",
+                                  "sigma"};
+            for (int i = 0; i < 7; i++) {
                 char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(first, keys[i]));
                 char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, keys[i]));
-                int same = a && b && !strcmp(a, b);
+                int same = (!a && !b) || (a && b && !strcmp(a, b));
                 cJSON_free(a);
                 cJSON_free(b);
                 if (!same) {
@@ -197,6 +198,21 @@ int cmd_merge(int argc, char **argv)
     cm_diag d;
     cm_method_parse(str_of(first, "method"), &g.ev.method, &d);
     cm_law_find(str_of(first, "law"), &g.ev.law, &d);
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(first, "dist")) &&
+        cm_dist_parse(str_of(first, "dist"), &g.ev.dist, &d) != CM_OK) {
+        fprintf(stderr, "%s: error: merge: %s: %s\n", prog, o.specs[0], d.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(first, "sigma");
+    if (sg && !(cJSON_IsNumber(sg) && sg->valuedouble >= 1e-30 && sg->valuedouble <= 1e30)) {
+        fprintf(stderr, "%s: error: merge: %s: 'sigma' must be a number from 1e-30 to 1e30\n",
+                prog, o.specs[0]);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (sg)
+        g.ev.dist.sigma = sg->valuedouble;
     if (cli_mkdirs(o.out_dir)) {
         fprintf(stderr, "%s: error: cannot write to '%s': %s\n", prog, o.out_dir, strerror(errno));
         rc = EXIT_USAGE;

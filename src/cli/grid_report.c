@@ -139,6 +139,9 @@ static char *results_json(const grid *g, const opts *o, const entry *e, size_t n
     cJSON_AddNumberToObject(root, "samples", (double)g->ev.samples);
     cJSON_AddStringToObject(root, "law", cm_law_name(cm_eval_law(&g->ev)));
     cJSON_AddStringToObject(root, "method", cm_method_name(g->ev.method));
+    char dn[40];
+    cJSON_AddStringToObject(root, "dist", cm_dist_name(&g->ev.dist, dn, sizeof dn));
+    cJSON_AddNumberToObject(root, "sigma", cm_dist_sigma(&g->ev.dist));
     if (o->shard_n) {
         cJSON *sh = cJSON_CreateObject();
         cJSON_AddNumberToObject(sh, "i", o->shard_i);

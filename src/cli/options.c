@@ -185,6 +185,7 @@ static int set_valued(opts *o, const char *a, const char *val)
     } else if (!strcmp(a, "--dist")) {
         if (cm_dist_parse(val, &o->ev.dist, &d))
             return usage_error("--dist: %s", d.msg);
+        o->dist_given = 1;
     } else if (!strcmp(a, "--sigma")) {
         char *end;
         errno = 0;
@@ -194,6 +195,7 @@ static int set_valued(opts *o, const char *a, const char *val)
                                "deviation, a number from 1e-30 to 1e30, e.g. 0.02)",
                                val);
         o->ev.dist.sigma = x;
+        o->sigma_given = 1;
     } else if (!strcmp(a, "--plugin")) {
         o->plugins[o->nplugins++] = val;
     } else if (!strcmp(a, "--by")) {

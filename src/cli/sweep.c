@@ -475,10 +475,17 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
             else if (!strcmp(e->string, "law") && cJSON_IsString(e) &&
                      !cm_law_find(e->valuestring, &g->ev.law, &d) && cm_law_has_map(g->ev.law))
                 ;
+            else if (!strcmp(e->string, "dist") && cJSON_IsString(e) &&
+                     !cm_dist_parse(e->valuestring, &g->ev.dist, &d))
+                ;
+            else if (!strcmp(e->string, "sigma") && cJSON_IsNumber(e) &&
+                     e->valuedouble >= 1e-30 && e->valuedouble <= 1e30)
+                g->ev.dist.sigma = e->valuedouble;
             else
                 return gerr(file, "option '%s' is not accepted (options: samples a whole number "
                                   "2..2^40, seed a whole number 0..2^53, method auto|exact|mc, "
-                                  "law %s)",
+                                  "law %s, dist gauss|laplace|logistic|student:nu=V|uniform, "
+                                  "sigma a number 1e-30..1e30)",
                             e->string, "unified-llama-c4|unified-olmo2|unified-quest");
         }
     }
@@ -502,6 +509,10 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
         g->ev.method = o->ev.method;
     if (o->ev.law)
         g->ev.law = o->ev.law;
+    if (o->dist_given)
+        g->ev.dist.kind = o->ev.dist.kind, g->ev.dist.nu = o->ev.dist.nu;
+    if (o->sigma_given)
+        g->ev.dist.sigma = o->ev.dist.sigma;
     if (g->ev.law && !cm_law_has_map(g->ev.law)) /* before anything is written */
         return usage_error("--law %s: a grid scores rho from GMSE, so it takes a law with a map "
                            "(unified-llama-c4, unified-olmo2, unified-quest, a fitted unified "

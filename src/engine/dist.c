@@ -363,3 +363,26 @@ void cm_dens_fill(const cm_dens *D, cm_pcg64 *g, double *out, size_t n)
     }
     }
 }
+
+/* ---- the public density functions ------------------------------------------------- */
+
+double cm_dist_pdf(const cm_dist *d, double x)
+{
+    cm_dens D;
+    cm_dens_init(&D, d);
+    return cm_dens_pdf(&D, x);
+}
+
+double cm_dist_sf(const cm_dist *d, double x)
+{
+    cm_dens D;
+    cm_dens_init(&D, d);
+    return cm_dens_sf(&D, x);
+}
+
+double cm_dist_isf(const cm_dist *d, double q)
+{
+    cm_dens D;
+    cm_dens_init(&D, d);
+    return q > 0.5 ? -cm_dens_isf(&D, 1 - q) : cm_dens_isf(&D, q);
+}

@@ -45,7 +45,7 @@ cmp -s "$tmp/t1.json" "$tmp/t2.json" && cmp -s "$tmp/t1.json" "$tmp/t7.json" && 
 cmp -s "$tmp/s2.json" "$tmp/s3.json" && bad "different seeds gave identical output" || ok
 
 "$CM" eval int4 "lut:values=-1;0;1" --csv >"$tmp/c.csv"
-[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err" ] && ok || bad "csv header"
+[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err,dist,sigma" ] && ok || bad "csv header"
 [ "$(wc -l <"$tmp/c.csv")" -eq 3 ] && ok || bad "csv rows"
 grep -q '^"lut:values=-1;0;1,pack=code,scale=opt"' "$tmp/c.csv" && ok || bad "csv quotes specs"
 "$CM" eval int4 --law unified-olmo2 --json >"$tmp/l.json" && [ "$("$JQ" "$tmp/l.json" law)" = unified-olmo2 ] && ok || bad "--law"
@@ -120,6 +120,21 @@ done
 "$JQ" "$tmp/rk.json" results.0.diff_next_se >/dev/null && ok || bad "rank: diff_next_se"
 "$CM" rank int4 e2m1 --by gmse --json >"$tmp/rg.json" && [ "$("$JQ" "$tmp/rg.json" results.0.input)" = int4 ] && ok || bad "rank --by gmse"
 "$CM" rank int4 "int:bits=4,grid=twos" --method mc --samples 2^20 >"$tmp/rm" && grep -q "^1 " "$tmp/rm" && ok || bad "rank table"
+
+# distributions and sigma: every result says what data it measured
+"$CM" eval int4 mxfp4 --dist student:nu=5 --sigma 0.02 --json >"$tmp/d.json" || bad "eval --dist --sigma"
+[ "$("$JQ" "$tmp/d.json" results.1.dist)" = student:nu=5 ] && [ "$("$JQ" "$tmp/d.json" results.1.sigma)" = 0.02 ] && ok || bad "dist and sigma in JSON"
+[ "$("$JQ" "$tmp/d.json" dist)" = student:nu=5 ] && [ "$("$JQ" "$tmp/d.json" results.1.method)" = exact ] && ok || bad "dist: top level, exact block format"
+"$CM" eval int4 --dist uniform --csv | head -1 | grep -q ",dist,sigma$" && ok || bad "csv: dist, sigma columns"
+"$CM" eval int4 --dist laplace | grep -q "^data: laplace, sigma 1" && ok || bad "table: data footnote"
+"$CM" eval int4 | grep -q "^data:" && bad "N(0,1) needs no data footnote" || ok
+expect_fail "nu must be above 2" eval int4 --dist student:nu=2
+expect_fail "degrees of freedom" eval int4 --dist student
+expect_fail "unknown distribution 'cauchy' (accepted: gauss, laplace" eval int4 --dist cauchy
+expect_fail "--sigma '0' is not accepted" eval int4 --sigma 0
+expect_fail "--sigma '-1' is not accepted" eval int4 --sigma -1
+expect_fail "--sigma 'x' is not accepted" rank int4 --sigma x
+expect_fail "does not apply to 'laws'" laws --dist laplace
 
 # --- bad input -------------------------------------------------------------------
 expect_fail "unknown format 'foo'" eval foo

@@ -1,0 +1,280 @@
+/* Distributions besides N(0,1) (dist.h): the exact engine against an
+ * independent quadrature (GSL's adaptive QAGS/QAGI on densities written out
+ * here, a different method and different formulas from dist.c), Monte Carlo
+ * against exact within 4 standard errors for scalar grids and block formats,
+ * the data's sigma, and the names. */
+#include <capmetric/capmetric.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
+#include <gsl/gsl_randist.h>
+
+#include "../testutil.h"
+
+/* ---- the independent reference -------------------------------------------------- */
+
+typedef struct ref {
+    cm_dist d;
+    double c; /* the code of the cell being integrated */
+} ref;
+
+static double ref_pdf(const cm_dist *d, double x)
+{
+    switch (d->kind) {
+    case CM_DIST_GAUSS: return gsl_ran_ugaussian_pdf(x);
+    case CM_DIST_LAPLACE: return gsl_ran_laplace_pdf(x, M_SQRT1_2);
+    case CM_DIST_LOGISTIC: {
+        double s = sqrt(3.0) / M_PI, ch = cosh(x / (2 * s));
+        return 1.0 / (4 * s * ch * ch);
+    }
+    case CM_DIST_UNIFORM: return fabs(x) <= sqrt(3.0) ? 1 / (2 * sqrt(3.0)) : 0;
+    case CM_DIST_STUDENT: {
+        double k = sqrt((d->nu - 2) / d->nu);
+        return gsl_ran_tdist_pdf(x / k, d->nu) / k;
+    }
+    }
+    return NAN;
+}
+
+static double integrand(double x, void *arg)
+{
+    const ref *r = arg;
+    return (x - r->c) * (x - r->c) * ref_pdf(&r->d, x);
+}
+
+/* ∫_a^b (x - c)^2 f, split at 0 (Laplace's kink) and at the uniform's edges */
+static double ref_cell(const cm_dist *d, double a, double b, double c,
+                       gsl_integration_workspace *w)
+{
+    ref r = {*d, c};
+    gsl_function F = {integrand, &r};
+    double lim = d->kind == CM_DIST_UNIFORM ? sqrt(3.0) : d->kind == CM_DIST_STUDENT ? INFINITY : 80;
+    double pts[4] = {fmax(a, -lim), 0, fmin(b, lim)};
+    double tot = 0;
+    for (int i = 0; i < 2; i++) {
+        double lo = i == 0 ? pts[0] : fmax(pts[0], 0), hi = i == 0 ? fmin(pts[2], 0) : pts[2];
+        if (!(hi > lo))
+            continue;
+        double v, e;
+        int rc;
+        if (isinf(lo) && isinf(hi))
+            rc = gsl_integration_qagi(&F, 0, 1e-13, 1000, w, &v, &e);
+        else if (isinf(lo))
+            rc = gsl_integration_qagil(&F, hi, 0, 1e-13, 1000, w, &v, &e);
+        else if (isinf(hi))
+            rc = gsl_integration_qagiu(&F, lo, 0, 1e-13, 1000, w, &v, &e);
+        else
+            rc = gsl_integration_qags(&F, lo, hi, 0, 1e-13, 1000, w, &v, &e);
+        (void)rc; /* round-off warnings near 1e-13 are fine: the check is 1e-9 */
+        tot += v;
+    }
+    return tot;
+}
+
+/* nearest rounding onto s * lv (sorted, unique) */
+static double ref_grid(const cm_dist *d, const double *lv, size_t k, double s)
+{
+    gsl_integration_workspace *w = gsl_integration_workspace_alloc(1000);
+    double tot = 0;
+    for (size_t j = 0; j < k; j++) {
+        double a = j ? 0.5 * s * (lv[j - 1] + lv[j]) : -INFINITY;
+        double b = j + 1 < k ? 0.5 * s * (lv[j] + lv[j + 1]) : INFINITY;
+        tot += ref_cell(d, a, b, s * lv[j], w);
+    }
+    gsl_integration_workspace_free(w);
+    return tot;
+}
+
+/* ---- checks --------------------------------------------------------------------- */
+
+static const char *const dists[] = {"laplace", "logistic", "student:nu=3", "student:nu=5",
+                                    "student:nu=30", "uniform"};
+#define NDIST (sizeof dists / sizeof *dists)
+
+static cm_dist dist_of(const char *name)
+{
+    cm_dist d;
+    cm_dist_default(&d);
+    cm_diag dg;
+    if (cm_dist_parse(name, &d, &dg)) {
+        fprintf(stderr, "cannot parse '%s': %s\n", name, dg.msg);
+        exit(99);
+    }
+    return d;
+}
+
+/* scalar grids: exact (at the plan's optimal or fixed scale) vs the reference, 1e-9 */
+static void check_grids(cm_registry *reg)
+{
+    static const char *const specs[] = {"int4", "int:bits=8,scale=0.02", "e2m1", "e4m3",
+                                        "lloydmax:levels=16", "lut:name=nf4", "int:bits=3,grid=midrise",
+                                        "fp:e=2,m=1,scale=0.5"};
+    for (size_t i = 0; i < NDIST; i++) {
+        cm_dist d = dist_of(dists[i]);
+        for (size_t j = 0; j < sizeof specs / sizeof *specs; j++) {
+            cm_pipeline *p = t_spec(reg, specs[j]);
+            cm_plan *plan = NULL;
+            cm_diag dg;
+            double g = NAN, *lv = NULL;
+            size_t k = 0;
+            if (cm_plan_alloc_dist(p, &d, &plan, &dg) || cm_exact_gmse(plan, &g, &dg) ||
+                cm_exact_pipeline_levels(p, 0, &lv, &k, &dg)) {
+                CHECK(0, "%s on %s: %s", specs[j], dists[i], dg.msg);
+            } else {
+                size_t u = 0; /* unique levels */
+                for (size_t m = 0; m < k; m++)
+                    if (!u || lv[m] != lv[u - 1])
+                        lv[u++] = lv[m];
+                double r = ref_grid(&d, lv, u, cm_plan_scale(plan, 0));
+                CHECK(fabs(g - r) <= 1e-9 * r, "%s on %s: exact %.15g, quadrature %.15g (rel %.2g)",
+                      specs[j], dists[i], g, r, fabs(g - r) / r);
+            }
+            free(lv);
+            cm_plan_free(plan);
+            cm_pipeline_free(p);
+        }
+    }
+}
+
+/* the optimum is a minimum: 0.5 % either side is worse */
+static void check_optimum(cm_registry *reg)
+{
+    for (size_t i = 0; i < NDIST; i++) {
+        cm_dist d = dist_of(dists[i]);
+        cm_pipeline *p = t_spec(reg, "int4");
+        cm_plan *plan = NULL;
+        cm_diag dg;
+        double *lv = NULL, g = NAN;
+        size_t k = 0;
+        if (cm_plan_alloc_dist(p, &d, &plan, &dg) || cm_exact_gmse(plan, &g, &dg) ||
+            cm_exact_pipeline_levels(p, 0, &lv, &k, &dg)) {
+            CHECK(0, "int4 on %s: %s", dists[i], dg.msg);
+        } else {
+            double s = cm_plan_scale(plan, 0);
+            double lo = ref_grid(&d, lv, k, s * 0.995), hi = ref_grid(&d, lv, k, s * 1.005);
+            CHECK(lo > g && hi > g, "int4 on %s: scale %.6g is not the optimum (%.9g; %.9g, %.9g)",
+                  dists[i], s, g, lo, hi);
+        }
+        free(lv);
+        cm_plan_free(plan);
+        cm_pipeline_free(p);
+    }
+}
+
+/* Monte Carlo within 4 SE of exact: scalar grids, stochastic rounding, block
+ * formats (the block-maximum integral of each density), sigma; Student-t with
+ * nu = 5 (nu = 3 has no fourth moment, and so no honest SE) */
+static void check_mc(cm_registry *reg)
+{
+    static const char *const specs[] = {"int4", "int:bits=4,round=stochastic", "mxfp4", "nvfp4",
+                                        "int4_g32", "mxfp8_e4m3", "fp:e=2,m=1,block=16,scale=absmax,scale_fmt=e4m3"};
+    const char *dl[] = {"laplace", "logistic", "student:nu=5", "uniform"};
+    const double sig[] = {1.0, 1.0, 1.0, 1.0, 0.003};
+    for (size_t i = 0; i < 5; i++) {
+        cm_dist d = dist_of(dl[i < 4 ? i : 0]);
+        d.sigma = sig[i];
+        const size_t n = sizeof specs / sizeof *specs;
+        cm_pipeline *p[sizeof specs / sizeof *specs];
+        cm_result ex[sizeof specs / sizeof *specs], mc[sizeof specs / sizeof *specs];
+        for (size_t j = 0; j < n; j++)
+            p[j] = t_spec(reg, specs[j]);
+        cm_eval_opts o;
+        cm_eval_opts_default(&o);
+        o.dist = d;
+        o.samples = 1u << 22;
+        o.threads = 2;
+        cm_diag dg;
+        o.method = CM_METHOD_EXACT;
+        cm_status s1 = cm_eval(p, n, &o, ex, NULL, NULL, &dg);
+        CHECK(!s1, "exact on %s: %s", dl[i < 4 ? i : 0], dg.msg);
+        o.method = CM_METHOD_MC;
+        cm_status s2 = cm_eval(p, n, &o, mc, NULL, NULL, &dg);
+        CHECK(!s2, "mc on %s: %s", dl[i < 4 ? i : 0], dg.msg);
+        for (size_t j = 0; j < n && !s1 && !s2; j++) {
+            double z = (mc[j].gmse - ex[j].gmse) / mc[j].gmse_se;
+            CHECK(fabs(z) <= 4, "%s on %s sigma %g: mc %.9g +- %.2g vs exact %.9g (z %.1f)",
+                  specs[j], dl[i < 4 ? i : 0], sig[i], mc[j].gmse, mc[j].gmse_se, ex[j].gmse, z);
+            CHECK(ex[j].sigma == sig[i] && mc[j].sigma == sig[i], "sigma not reported");
+        }
+        for (size_t j = 0; j < n; j++)
+            cm_pipeline_free(p[j]);
+    }
+}
+
+/* formats relative to the data (scale=opt, absmax blocks with exact scales)
+ * do not see sigma; a fixed scale does */
+static void check_sigma(cm_registry *reg)
+{
+    const char *specs[] = {"int4", "fp:e=2,m=1,block=32,scale=absmax", "int:bits=8,scale=0.02"};
+    double g[3][2];
+    for (int k = 0; k < 2; k++) {
+        cm_pipeline *p[3];
+        cm_result r[3];
+        for (int j = 0; j < 3; j++)
+            p[j] = t_spec(reg, specs[j]);
+        cm_eval_opts o;
+        cm_eval_opts_default(&o);
+        o.dist = dist_of("logistic");
+        o.dist.sigma = k ? 0.01 : 1.0;
+        cm_diag dg;
+        CHECK(!cm_eval(p, 3, &o, r, NULL, NULL, &dg), "eval: %s", dg.msg);
+        for (int j = 0; j < 3; j++) {
+            g[j][k] = r[j].gmse;
+            cm_pipeline_free(p[j]);
+        }
+    }
+    CHECK(fabs(g[0][0] - g[0][1]) <= 1e-12 * g[0][0], "int4: %.15g vs %.15g", g[0][0], g[0][1]);
+    CHECK(fabs(g[1][0] - g[1][1]) <= 1e-9 * g[1][0], "absmax block: %.15g vs %.15g", g[1][0],
+          g[1][1]);
+    CHECK(g[2][1] > 2 * g[2][0], "a fixed scale must see sigma: %.9g vs %.9g", g[2][0], g[2][1]);
+}
+
+static void check_names(void)
+{
+    cm_dist d;
+    cm_dist_default(&d);
+    cm_diag dg;
+    char b[40];
+    CHECK(cm_dist_parse("student:nu=4.5", &d, &dg) == CM_OK && d.kind == CM_DIST_STUDENT &&
+              d.nu == 4.5 && !strcmp(cm_dist_name(&d, b, sizeof b), "student:nu=4.5"),
+          "student:nu=4.5");
+    CHECK(cm_dist_parse("student:nu=2", &d, &dg) == CM_ERANGE, "nu=2 accepted");
+    CHECK(cm_dist_parse("student", &d, &dg) == CM_EPARSE, "student without nu accepted");
+    CHECK(cm_dist_parse("cauchy", &d, &dg) == CM_EPARSE && strstr(dg.msg, "laplace"),
+          "unknown name: %s", dg.msg);
+    CHECK(cm_dist_parse("laplacex", &d, &dg) == CM_EPARSE, "laplacex accepted");
+    d.sigma = -1;
+    CHECK(cm_dist_check(&d, &dg) == CM_ERANGE, "negative sigma accepted");
+    d.sigma = 0;
+    CHECK(cm_dist_check(&d, &dg) == CM_OK && cm_dist_sigma(&d) == 1, "zeroed sigma is not 1");
+    /* each density integrates to 1 with unit variance (the reference's moments) */
+    for (size_t i = 0; i < NDIST; i++) {
+        cm_dist q = dist_of(dists[i]);
+        gsl_integration_workspace *w = gsl_integration_workspace_alloc(1000);
+        double m2 = ref_cell(&q, -INFINITY, INFINITY, 0, w);
+        CHECK(fabs(m2 - 1) < 1e-9, "%s: variance %.12g", dists[i], m2);
+        CHECK(fabs(cm_dist_pdf(&q, 0.7) - ref_pdf(&q, 0.7)) < 1e-14, "%s: pdf", dists[i]);
+        CHECK(fabs(cm_dist_sf(&q, cm_dist_isf(&q, 1e-4)) - 1e-4) < 1e-12, "%s: isf", dists[i]);
+        gsl_integration_workspace_free(w);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    gsl_set_error_handler_off();
+    cm_registry *reg = NULL;
+    cm_diag d;
+    if (cm_registry_alloc(&reg, &d)) {
+        fprintf(stderr, "registry: %s\n", d.msg);
+        return 99;
+    }
+    check_names();
+    check_grids(reg);
+    check_optimum(reg);
+    check_sigma(reg);
+    check_mc(reg);
+    cm_registry_free(reg);
+    return t_done("dist");
+}
