@@ -17,5 +17,6 @@
 #include <capmetric/report.h>
 #include <capmetric/rng.h>
 #include <capmetric/spec.h>
+#include <capmetric/tensor.h>
 
 #endif

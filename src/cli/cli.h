@@ -43,6 +43,9 @@ typedef struct opts {
     /* grid and merge */
     const char *out_dir;
     int resume, force, use_default, shard_i, shard_n;
+    /* the user's tensors: eval --data, quantize */
+    const char *data, *tensor_re, *dtype;
+    int pad;
 } opts;
 
 int exit_code_for(cm_status s);
@@ -84,6 +87,8 @@ cJSON *jnum(double x);
  * CAPMETRIC_PROGRESS=1) until stop */
 void cli_progress_start(const opts *o);
 void cli_progress_stop(void);
+/* monotonic seconds */
+double cli_now(void);
 
 /* A command's own options, pulled out of argv before the common ones. */
 #define OPT_MAXVAL 16

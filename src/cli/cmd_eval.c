@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "tensors.h"
 
 /* ---- eval ---------------------------------------------------------------------- */
 
@@ -45,6 +46,14 @@ int cmd_eval(int argc, char **argv)
     }
     if ((rc = parse_specs(reg, specs, n, &p)))
         goto out;
+    if (o.data) {
+        rc = eval_data(&o, p, n);
+        goto out;
+    }
+    if (o.tensor_re || o.pad) {
+        rc = usage_error("%s", "--tensor and --pad go with --data FILE");
+        goto out;
+    }
     res = calloc(n, sizeof *res);
     if (!res) {
         rc = EXIT_RUNTIME;

@@ -13,5 +13,6 @@ int cmd_laws(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 #endif

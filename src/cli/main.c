@@ -32,6 +32,9 @@ static void help(FILE *f)
             "usage:\n"
             "  capmetric formats [--json]          families, their keys and defaults, aliases\n"
             "  capmetric eval [SPEC...] [options]  GMSE, bits, eff_bits, rho, rho_per_bit\n"
+            "  capmetric eval SPEC... --data FILE [--tensor REGEX] [--pad]\n"
+            "                                      the error on your tensors (.npy, .safetensors)\n"
+            "  capmetric quantize SPEC IN OUT [--dtype T]  dequantized values, same shape\n"
             "  capmetric rank SPEC... [--by KEY]   the same, sorted (rho_per_bit, gmse, rho, bits),\n"
             "                                      Pareto frontier, paired differences with z-scores\n"
             "  capmetric grid FILE.json|--default [-o DIR] [--resume] [--force] [--shard I/N]\n"
@@ -53,6 +56,9 @@ static void help(FILE *f)
             "  --method M     auto (exact where possible) | exact | mc\n"
             "  --law NAME     unified-llama-c4 (default) | unified-olmo2 | unified-quest |\n"
             "                 file:PATH.json; predict also quest, kumar, chen-qat, capybara, ...\n"
+            "  --dist D       the data: gauss (default) | laplace | logistic | student:nu=V |\n"
+            "                 uniform, each of unit variance\n"
+            "  --sigma S      the data's standard deviation (default 1; gmse = MSE / S^2)\n"
             "  --plugin FILE  load formats from a plugin (repeatable)\n"
             "  --json | --csv output format (default: aligned table)\n"
             "  --quiet        no footer\n\n"
@@ -98,8 +104,10 @@ static int dispatch(int argc, char **argv)
         return cmd_validate(argc - 2, argv + 2);
     if (!strcmp(cmd, "laws"))
         return cmd_laws(argc - 2, argv + 2);
+    if (!strcmp(cmd, "quantize"))
+        return cmd_quantize(argc - 2, argv + 2);
     return usage_error("unknown command '%s' (commands: formats, laws, eval, rank, predict, fit, "
-                       "validate, grid, merge, bench, help, version)",
+                       "validate, grid, merge, quantize, bench, help, version)",
                        cmd);
 }
 

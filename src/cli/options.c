@@ -94,7 +94,8 @@ static const struct {
     {"formats", " --plugin --json --quiet --help "},
     {"laws", " --json --quiet --help "},
     {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help "
-             "--dist --sigma "},
+             "--dist --sigma --data --tensor --pad "},
+    {"quantize", " --seed --threads --plugin --quiet --help --dist --tensor --pad --dtype "},
     {"rank", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help --by "
              "--params --tokens --memory --tensors --dist --sigma "},
     {"bench", " --samples --seed --threads --method --plugin --json --quiet --help "},
@@ -107,7 +108,8 @@ static const struct {
 /* Every option some command takes; others are unknown (and said so later). */
 static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
                                "--quiet --help --by --params --tokens --memory --tensors -o "
-                               "--resume --force --default --shard --dist --sigma ";
+                               "--resume --force --default --shard --dist --sigma --data "
+                               "--tensor --pad --dtype ";
 
 /* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
  * the table take all). */
@@ -196,6 +198,15 @@ static int set_valued(opts *o, const char *a, const char *val)
                                val);
         o->ev.dist.sigma = x;
         o->sigma_given = 1;
+    } else if (!strcmp(a, "--data")) {
+        o->data = val;
+    } else if (!strcmp(a, "--tensor")) {
+        o->tensor_re = val;
+    } else if (!strcmp(a, "--dtype")) {
+        cm_dtype t;
+        if (cm_dtype_parse(val, &t, &d))
+            return usage_error("--dtype: %s", d.msg);
+        o->dtype = val;
     } else if (!strcmp(a, "--plugin")) {
         o->plugins[o->nplugins++] = val;
     } else if (!strcmp(a, "--by")) {
@@ -238,7 +249,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                     !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard") ||
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--memory") || !strcmp(a, "--tensors") ||
-                    !strcmp(a, "--dist") || !strcmp(a, "--sigma");
+                    !strcmp(a, "--dist") || !strcmp(a, "--sigma") || !strcmp(a, "--data") ||
+                    !strcmp(a, "--tensor") || !strcmp(a, "--dtype");
         if (a[0] == '-') {
             int rc = check_opt(a);
             if (rc)
@@ -259,6 +271,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->force = 1;
         } else if (!strcmp(a, "--default")) {
             o->use_default = 1;
+        } else if (!strcmp(a, "--pad")) {
+            o->pad = 1;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "--csv")) {
@@ -269,8 +283,9 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->help = 1;
         } else if (a[0] == '-' && a[1] == '-') {
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
-                               "--method, --law, --plugin, --by, --dist, --sigma, --json, --csv, "
-                               "--quiet, --help; "
+                               "--method, --law, --plugin, --by, --dist, --sigma, --data, "
+                               "--tensor, --pad, --json, --csv, --quiet, --help; quantize: "
+                               "--dtype; "
                                "grid: -o, --resume, --force, --shard, --default; predict: "
                                "--params, --tokens, --memory, --tensors)",
                                a);

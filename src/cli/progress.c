@@ -25,7 +25,7 @@ typedef struct line {
 
 static line L = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static double clock_now(void)
+double cli_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -47,7 +47,7 @@ static void eta_text(char *b, size_t n, double sec)
 static void show(void *ctx, const char *task, double done, double total)
 {
     (void)ctx;
-    double now = clock_now();
+    double now = cli_now();
     pthread_mutex_lock(&L.lock);
     if (strncmp(L.task, task, sizeof L.task - 1) != 0) { /* a new task */
         if (L.shown && L.tty)

@@ -1,0 +1,50 @@
+/* capmetric quantize SPEC IN OUT: the dequantized values of a tensor file,
+ * element by element, to compare with one's framework. */
+#include <capmetric/capmetric.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "tensors.h"
+
+int cmd_quantize(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts(argc, argv, &o, 1);
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    if (!rc && o.help) {
+        printf("usage: %s quantize SPEC IN OUT [--dtype float32|float16|bfloat16|float64] "
+               "[--tensor REGEX] [--pad] [--seed N] [--threads N]\n"
+               "  IN is a .npy or .safetensors file; OUT gets the same kind, shape and order\n"
+               "  with every chosen tensor's values replaced by SPEC's dequantized values\n"
+               "  (float32 unless --dtype says otherwise; a .safetensors keeps the tensors\n"
+               "  --tensor does not choose as they are). Blocks run along the last\n"
+               "  dimension. OUT appears only when complete.\n",
+               prog);
+        opts_fini(&o);
+        return 0;
+    }
+    if (!rc && o.nspecs != 3)
+        rc = usage_error("%s", "quantize takes SPEC IN OUT (see 'capmetric quantize --help')");
+    if (!rc && !strcmp(o.specs[1], o.specs[2]))
+        rc = usage_error("quantize: OUT must differ from IN ('%s')", o.specs[2]);
+    if (!rc)
+        rc = load_registry(&o, &reg);
+    if (!rc)
+        rc = parse_specs(reg, o.specs, 1, &p);
+    cm_dtype odt = CM_DTYPE_F32;
+    if (!rc && o.dtype) {
+        cm_diag d;
+        cm_dtype_parse(o.dtype, &odt, &d); /* checked by parse_opts */
+    }
+    if (!rc)
+        rc = quantize_file(&o, p[0], o.specs[1], o.specs[2], odt);
+    if (p)
+        free_specs(p, 1);
+    cm_registry_free(reg);
+    opts_fini(&o);
+    return rc;
+}

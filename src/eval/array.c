@@ -1,0 +1,294 @@
+/* Formats on arrays (tensor.h): evaluate or quantize a caller's values.
+ *
+ * A tensor of shape (..., C) is R rows of C values; with padding each row
+ * is followed by zeros up to Cp, the next multiple of the format's group g,
+ * so that no group straddles two rows. The padded index space [0, R Cp) is cut
+ * into chunks of L values (a multiple of g); chunk k is gathered (converted to
+ * double, padding filled in), run through the pipeline with its own seed,
+ * measured over its real values and scattered back. Chunks are handed to
+ * threads by an atomic counter and their sums reduced in chunk order, so a
+ * seed gives the same values and the same sums for any number of threads.
+ * Rows are C-order (row r at r C) or, for Fortran-order arrays, Fortran-order
+ * (row m's values at m + j R): the layout is read and written as it is. */
+#include <capmetric/eval.h>
+#include <capmetric/progress.h>
+#include <capmetric/tensor.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan_int.h"
+#include "util_int.h"
+
+#define CHUNK 65536u
+
+void cm_array_opts_default(cm_array_opts *o)
+{
+    o->seed = 1;
+    o->threads = 0;
+    o->pad = 0;
+    cm_dist_default(&o->dist);
+}
+
+typedef struct job {
+    const cm_plan *plan;
+    const cm_array *x;
+    void *out;
+    cm_dtype odt;
+    uint64_t R, C, Cp, P, L, nchunks;
+    uint64_t seed;
+    double *sse, *sxq; /* per chunk */
+    atomic_uint_fast64_t next, finished;
+    atomic_int failed;
+    cm_status status;
+    cm_diag diag;
+    pthread_mutex_t lock;
+} job;
+
+/* the run of row r from column j of `len` real values: element offset and stride */
+static inline void run_at(const job *J, uint64_t r, uint64_t j, uint64_t *off, uint64_t *stride)
+{
+    if (J->x->fortran) {
+        *off = r + j * J->R;
+        *stride = J->R;
+    } else {
+        *off = r * J->C + j;
+        *stride = 1;
+    }
+}
+
+static void gather(const job *J, uint64_t a, uint64_t b, double *xb)
+{
+    const size_t sz = cm_dtype_size(J->x->dtype);
+    const unsigned char *base = J->x->data;
+    for (uint64_t i = a; i < b;) {
+        uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
+        uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
+        uint64_t off, stride;
+        run_at(J, r, j, &off, &stride);
+        double *dst = xb + (i - a);
+        if (stride == 1)
+            cm_dtype_load(J->x->dtype, base + off * sz, dst, (size_t)real);
+        else
+            for (uint64_t t = 0; t < real; t++)
+                cm_dtype_load(J->x->dtype, base + (off + t * stride) * sz, dst + t, 1);
+        memset(dst + real, 0, (size_t)(run - real) * sizeof *dst);
+        i += run;
+    }
+}
+
+/* sums over the real values of [a, b); scatter q to out */
+static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, const double *yb,
+                    double *sse, double *sxq)
+{
+    const size_t osz = J->out ? cm_dtype_size(J->odt) : 0;
+    double e = 0, m = 0;
+    for (uint64_t i = a; i < b;) {
+        uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
+        uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
+        const double *x = xb + (i - a), *y = yb + (i - a);
+        for (uint64_t t = 0; t < real; t++) {
+            double d = x[t] - y[t];
+            e += d * d;
+            m += x[t] * y[t];
+        }
+        if (J->out && real) {
+            uint64_t off, stride;
+            run_at(J, r, j, &off, &stride);
+            unsigned char *o = J->out;
+            if (stride == 1)
+                cm_dtype_store(J->odt, y, o + off * osz, (size_t)real);
+            else
+                for (uint64_t t = 0; t < real; t++)
+                    cm_dtype_store(J->odt, y + t, o + (off + t * stride) * osz, 1);
+        }
+        i += run;
+    }
+    *sse = e;
+    *sxq = m;
+}
+
+static void job_fail(job *J, cm_status s, const cm_diag *d)
+{
+    pthread_mutex_lock(&J->lock);
+    if (!J->status) {
+        J->status = s;
+        J->diag = *d;
+    }
+    pthread_mutex_unlock(&J->lock);
+    atomic_store(&J->failed, 1);
+}
+
+static void *worker(void *arg)
+{
+    job *J = arg;
+    cm_diag d;
+    cm_diag_clear(&d);
+    double *xb = malloc(2 * J->L * sizeof *xb);
+    cm_pipeline_state *ps = NULL;
+    cm_status s = xb ? cm_plan_state_alloc(J->plan, (size_t)J->L, &ps, &d)
+                     : cm_diag_set(&d, CM_ENOMEM, "out of memory");
+    if (s) {
+        job_fail(J, s, &d);
+        free(xb);
+        return NULL;
+    }
+    double *yb = xb + J->L;
+    const cm_pipeline *p = J->plan->p;
+    for (;;) {
+        uint64_t k = atomic_fetch_add(&J->next, 1);
+        if (k >= J->nchunks || atomic_load(&J->failed))
+            break;
+        uint64_t a = k * J->L, b = a + J->L < J->P ? a + J->L : J->P;
+        gather(J, a, b, xb);
+        cm_pipeline_state_seed(p, ps, J->seed * UINT64_C(0x9e3779b97f4a7c15) ^
+                                          (k + 1) * UINT64_C(0xbf58476d1ce4e5b9));
+        cm_pipeline_apply(p, ps, xb, yb, (size_t)(b - a));
+        measure(J, a, b, xb, yb, &J->sse[k], &J->sxq[k]);
+        uint64_t f = atomic_fetch_add(&J->finished, 1) + 1;
+        if (J->nchunks >= 64 && f % 16 == 0)
+            cm_progress("tensor", (double)f, (double)J->nchunks);
+    }
+    cm_pipeline_state_free(p, ps);
+    free(xb);
+    return NULL;
+}
+
+/* Σ x^2 over the array, and the first non-finite value's index (or UINT64_MAX) */
+static double sum_squares(const cm_array *x, uint64_t n, uint64_t *bad)
+{
+    double buf[4096], s = 0;
+    const size_t sz = cm_dtype_size(x->dtype);
+    *bad = UINT64_MAX;
+    for (uint64_t i = 0; i < n; i += 4096) {
+        size_t m = (size_t)(n - i < 4096 ? n - i : 4096);
+        cm_dtype_load(x->dtype, (const unsigned char *)x->data + i * sz, buf, m);
+        double a = 0;
+        for (size_t t = 0; t < m; t++)
+            a += buf[t] * buf[t];
+        if (!isfinite(a)) {
+            for (size_t t = 0; t < m; t++)
+                if (!isfinite(buf[t])) {
+                    *bad = i + t;
+                    return NAN;
+                }
+        }
+        s += a;
+    }
+    return s;
+}
+
+static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o, void *out,
+                     cm_dtype odt, cm_array_stats *st, cm_diag *d)
+{
+    cm_array_opts defaults;
+    if (!o) {
+        cm_array_opts_default(&defaults);
+        o = &defaults;
+    }
+    memset(st, 0, sizeof *st);
+    if (x->ndim < 0 || x->ndim > CM_TENSOR_MAX_DIMS || (unsigned)x->dtype > CM_DTYPE_F64 ||
+        (out && (unsigned)odt > CM_DTYPE_F64))
+        return cm_diag_set(d, CM_EINVAL, "bad array description (ndim, dtype)");
+    const uint64_t n = cm_array_count(x);
+    const uint64_t C = x->ndim ? x->shape[x->ndim - 1] : 1, R = C ? n / C : 0;
+    const uint64_t g = cm_pipeline_group(p);
+    if (n == 0) {
+        st->mse = st->nmse = st->eff_bits = st->misalignment = st->rms = NAN;
+        return CM_OK;
+    }
+    if (!x->data)
+        return cm_diag_set(d, CM_EINVAL, "no data");
+    if (C % g && !o->pad)
+        return cm_diag_set(d, CM_EINVAL,
+                           "the last dimension (%llu) is not a multiple of the format's group "
+                           "of %llu values (blocks run along the last dimension): pad the rows "
+                           "with zeros (--pad), or choose a block that divides it",
+                           (unsigned long long)C, (unsigned long long)g);
+    uint64_t bad;
+    double sxx = sum_squares(x, n, &bad);
+    if (bad != UINT64_MAX)
+        return cm_diag_set(d, CM_EINVAL, "value %llu (flat index, in the file's order) is %s",
+                           (unsigned long long)bad, "not finite (NaN or infinite)");
+    double rms = sqrt(sxx / (double)n);
+    cm_dist dist = o->dist;
+    dist.sigma = rms > 0 ? rms : 1.0;
+    cm_plan *plan = NULL;
+    cm_status s = cm_plan_alloc_dist(p, &dist, &plan, d);
+    if (s)
+        return s;
+    job J = {.plan = plan, .x = x, .out = out, .odt = odt, .R = R, .C = C, .seed = o->seed};
+    J.Cp = (C + g - 1) / g * g;
+    J.P = R * J.Cp;
+    J.L = g >= CHUNK ? g : CHUNK / g * g;
+    J.nchunks = (J.P + J.L - 1) / J.L;
+    J.sse = malloc(J.nchunks * sizeof *J.sse);
+    J.sxq = malloc(J.nchunks * sizeof *J.sxq);
+    if (!J.sse || !J.sxq) {
+        free(J.sse);
+        free(J.sxq);
+        cm_plan_free(plan);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    atomic_init(&J.next, 0);
+    atomic_init(&J.finished, 0);
+    atomic_init(&J.failed, 0);
+    cm_diag_clear(&J.diag);
+    pthread_mutex_init(&J.lock, NULL);
+    unsigned T = o->threads ? o->threads : cm_cores();
+    if ((uint64_t)T > J.nchunks)
+        T = (unsigned)J.nchunks;
+    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
+    unsigned started = 0;
+    if (th)
+        for (; started < T - 1; started++)
+            if (pthread_create(&th[started], NULL, worker, &J))
+                break;
+    worker(&J);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    pthread_mutex_destroy(&J.lock);
+    s = J.status;
+    if (s && d)
+        *d = J.diag;
+    if (!s) {
+        double sse = 0, sxq = 0;
+        for (uint64_t k = 0; k < J.nchunks; k++) {
+            sse += J.sse[k];
+            sxq += J.sxq[k];
+        }
+        st->values = n;
+        st->padded = J.P - n;
+        st->sse = sse;
+        st->sxx = sxx;
+        st->sxq = sxq;
+        st->mse = sse / (double)n;
+        st->nmse = sxx > 0 ? sse / sxx : NAN;
+        st->eff_bits = cm_eff_bits(st->nmse);
+        st->misalignment = sxx > 0 ? 1 - sxq / sxx : NAN;
+        st->rms = rms;
+    }
+    free(J.sse);
+    free(J.sxq);
+    cm_plan_free(plan);
+    return s;
+}
+
+cm_status cm_array_eval(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o,
+                        cm_array_stats *stats, cm_diag *d)
+{
+    return run(p, x, o, NULL, CM_DTYPE_F64, stats, d);
+}
+
+cm_status cm_array_quantize(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o,
+                            void *out, cm_dtype out_dtype, cm_array_stats *stats, cm_diag *d)
+{
+    cm_array_stats tmp;
+    if (!out)
+        return cm_diag_set(d, CM_EINVAL, "no output buffer");
+    return run(p, x, o, out, out_dtype, stats ? stats : &tmp, d);
+}
