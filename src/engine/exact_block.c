@@ -178,6 +178,10 @@ cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *
     if (b->rule == CM_RULE_MSE)
         return cm_diag_set(d, CM_EUNSUPPORTED, "scale=mse searches per block: no exact path");
     cm_gsl_quiet();
+    /* a tensor scale calibrated to data sigma times wider than N(0,1) */
+    cm_blockspec bs = *b;
+    cm_block_retarget(&bs, b->tensor_amax * cm_dist_sigma(&D->d));
+    b = &bs;
     bx c = {.D = D, .sigma = cm_dist_sigma(&D->d), .b = b, .lv = lv, .k = k, .s = NAN,
             .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
     double rest;

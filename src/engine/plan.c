@@ -97,7 +97,7 @@ static cm_status refine_stage(cm_plan *plan, size_t i, cm_diag *d)
     cm_pipeline_state *ps = NULL;
     if (!x)
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
-    cm_status s = cm_pipeline_state_alloc(p, plan->scale, n, &ps, d);
+    cm_status s = cm_plan_state_alloc(plan, n, &ps, d);
     if (s) {
         free(x);
         return s;
@@ -162,6 +162,7 @@ cm_status cm_plan_alloc_dist(const cm_pipeline *p, const cm_dist *dist, cm_plan 
     cm_dist_default(&unit);
     cm_dens_init(&plan->dens, dist ? dist : &unit);
     plan->dens.d.sigma = cm_dist_sigma(&plan->dens.d);
+    plan->tensor_amax = 0; /* (a tensor's own: set by the array path) */
     for (size_t i = 0; i < p->n; i++) {
         plan->scale[i] = p->st[i].scale;
         plan->opt_mse[i] = NAN;
@@ -196,5 +197,10 @@ double cm_plan_scale(const cm_plan *plan, size_t i) { return plan->scale[i]; }
 cm_status cm_plan_state_alloc(const cm_plan *plan, size_t chunk, cm_pipeline_state **out,
                               cm_diag *d)
 {
-    return cm_pipeline_state_alloc(plan->p, plan->scale, chunk, out, d);
+    cm_status s = cm_pipeline_state_alloc(plan->p, plan->scale, chunk, out, d);
+    if (!s) {
+        (*out)->tamax_abs = plan->tensor_amax;
+        (*out)->tamax_mul = plan->dens.d.sigma;
+    }
+    return s;
 }

@@ -14,6 +14,8 @@ struct cm_plan {
     double *opt_mse; /* per stage: exact GMSE at the optimum when resolved; NaN otherwise
                         (relative to sigma^2) */
     cm_dens dens;    /* the data the plan was made for (dens.d.sigma its scale) */
+    double tensor_amax; /* what tensor scales (tensor_scale=fp32) map: a tensor's own
+                           largest |x| when > 0, else the key's tensor_amax times sigma */
 };
 
 #endif

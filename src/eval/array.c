@@ -157,18 +157,21 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Σ x^2 over the array, and the first non-finite value's index (or UINT64_MAX) */
-static double sum_squares(const cm_array *x, uint64_t n, uint64_t *bad)
+/* Σ x^2 over the array, its largest |x|, and the first non-finite value's
+ * index (or UINT64_MAX) */
+static double sum_squares(const cm_array *x, uint64_t n, double *amax, uint64_t *bad)
 {
-    double buf[4096], s = 0;
+    double buf[4096], s = 0, mx = 0;
     const size_t sz = cm_dtype_size(x->dtype);
     *bad = UINT64_MAX;
     for (uint64_t i = 0; i < n; i += 4096) {
         size_t m = (size_t)(n - i < 4096 ? n - i : 4096);
         cm_dtype_load(x->dtype, (const unsigned char *)x->data + i * sz, buf, m);
         double a = 0;
-        for (size_t t = 0; t < m; t++)
+        for (size_t t = 0; t < m; t++) {
             a += buf[t] * buf[t];
+            mx = fabs(buf[t]) > mx ? fabs(buf[t]) : mx;
+        }
         if (!isfinite(a)) {
             for (size_t t = 0; t < m; t++)
                 if (!isfinite(buf[t])) {
@@ -178,6 +181,7 @@ static double sum_squares(const cm_array *x, uint64_t n, uint64_t *bad)
         }
         s += a;
     }
+    *amax = mx;
     return s;
 }
 
@@ -209,7 +213,8 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
                            "with zeros (--pad), or choose a block that divides it",
                            (unsigned long long)C, (unsigned long long)g);
     uint64_t bad;
-    double sxx = sum_squares(x, n, &bad);
+    double amax;
+    double sxx = sum_squares(x, n, &amax, &bad);
     if (bad != UINT64_MAX)
         return cm_diag_set(d, CM_EINVAL, "value %llu (flat index, in the file's order) is %s",
                            (unsigned long long)bad, "not finite (NaN or infinite)");
@@ -220,6 +225,7 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     cm_status s = cm_plan_alloc_dist(p, &dist, &plan, d);
     if (s)
         return s;
+    plan->tensor_amax = amax; /* two-level (NVFP4) scales: the tensor's own */
     job J = {.plan = plan, .x = x, .out = out, .odt = odt, .R = R, .C = C, .seed = o->seed};
     J.Cp = (C + g - 1) / g * g;
     J.P = R * J.Cp;

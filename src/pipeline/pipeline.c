@@ -132,6 +132,8 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, si
     }
     for (size_t i = 0; i < p->n; i++)
         s->scale[i] = scales ? scales[i] : p->st[i].scale;
+    s->tamax_abs = 0;
+    s->tamax_mul = 1;
     s->chunk = chunk - chunk % p->group;
     if (s->chunk == 0)
         s->chunk = p->group;
@@ -222,7 +224,15 @@ static void apply_stage(const cm_pipeline *p, cm_pipeline_state *s, size_t i, co
     double *u = s->t1 + s->chunk; /* scaled input */
     double *sc = u + s->chunk, *tmp = sc + s->chunk; /* block scales, scratch */
     if (st->blk.K) {
-        cm_block_apply(&st->blk, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp);
+        const cm_blockspec *b = &st->blk;
+        cm_blockspec retargeted;
+        double ta = s->tamax_abs > 0 ? s->tamax_abs : s->tamax_mul * b->tensor_amax;
+        if (b->tensor && ta != b->tensor_amax) {
+            retargeted = *b; /* the tensor scale calibrated to these data */
+            cm_block_retarget(&retargeted, ta);
+            b = &retargeted;
+        }
+        cm_block_apply(b, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp);
     } else if (st->scalar && s->scale[i] != 1.0) {
         const double scale = s->scale[i], inv = 1.0 / s->scale[i];
         for (size_t j = 0; j < m; j++)

@@ -57,6 +57,10 @@ struct cm_pipeline_state {
     unsigned char *pass; /* per stage: chunk flags */
     void **fstate;     /* per stage; NULL where the format has no state */
     double *scale;     /* per stage: the scale applied (resolved for scale=opt) */
+    /* block stages with tensor_scale=fp32 map the data's largest |x| to their
+     * largest scale: tamax_abs when > 0 (a tensor's own), else tamax_mul times
+     * the stage's tensor_amax key (data sigma times wider than N(0,1)) */
+    double tamax_abs, tamax_mul;
 };
 
 #endif

@@ -171,9 +171,14 @@ cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv
             return cm_diag_set_key(d, CM_EINVAL, "scale", "scale=mse needs positive grid values");
         b->ncand = n;
     }
-    if (b->tensor)
-        b->sg = cm_fp_round(&G_FP32, b->tensor_amax / (sfmt_max(b->sfmt) * b->gmax));
+    cm_block_retarget(b, b->tensor_amax);
     return CM_OK;
+}
+
+void cm_block_retarget(cm_blockspec *b, double tensor_amax)
+{
+    if (b->tensor && tensor_amax > 0 && isfinite(tensor_amax))
+        b->sg = cm_fp_round(&G_FP32, tensor_amax / (sfmt_max(b->sfmt) * b->gmax));
 }
 
 /* ---- data path ------------------------------------------------------------- */

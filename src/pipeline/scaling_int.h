@@ -58,6 +58,10 @@ double cm_sfmt_bits(cm_sfmt f);
 cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv, size_t k,
                            cm_diag *diag);
 
+/* The tensor scale for data whose largest |x| is tensor_amax (tensor_scale=
+ * fp32; no change otherwise): sg = fp32(tensor_amax / (scale max * gmax)). */
+void cm_block_retarget(cm_blockspec *b, double tensor_amax);
+
 /* y = block-scaled quantization of x (n a multiple of K); u, sc and tmp are
  * scratch vectors of n values. */
 void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
