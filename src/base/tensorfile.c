@@ -365,6 +365,10 @@ static cm_status parse_st(const unsigned char *b, size_t len, const char *name, 
     uint64_t hn = 0;
     for (int i = 7; i >= 0; i--)
         hn = hn << 8 | b[i];
+    if (len < 9 || b[8] != '{')
+        return cm_diag_set(d, CM_EPARSE,
+                           "'%s': neither .npy (\\x93NUMPY) nor .safetensors (a JSON header)",
+                           name);
     if (hn > ST_HEADER_MAX)
         return cm_diag_set(d, CM_ERANGE,
                            "'%s': a safetensors header of %llu bytes (capmetric reads headers "
@@ -374,7 +378,7 @@ static cm_status parse_st(const unsigned char *b, size_t len, const char *name, 
         return cm_diag_set(d, CM_EPARSE,
                            "'%s': the safetensors header claims %llu bytes, the file holds %zu",
                            name, (unsigned long long)hn, len - 8);
-    if (hn < 2 || b[8] != '{')
+    if (hn < 2)
         return cm_diag_set(d, CM_EPARSE,
                            "'%s': neither .npy (\\x93NUMPY) nor .safetensors (a JSON header)",
                            name);

@@ -234,9 +234,9 @@ static void apply_stage(const cm_pipeline *p, cm_pipeline_state *s, size_t i, co
         }
         cm_block_apply(b, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp);
     } else if (st->scalar && s->scale[i] != 1.0) {
-        const double scale = s->scale[i], inv = 1.0 / s->scale[i];
-        for (size_t j = 0; j < m; j++)
-            u[j] = in[j] * inv;
+        const double scale = s->scale[i];
+        for (size_t j = 0; j < m; j++) /* divided: x / s as defined, ties kept */
+            u[j] = in[j] / scale;
         st->fmt->quantize(st->params, s->fstate[i], u, out, m);
         for (size_t j = 0; j < m; j++)
             out[j] *= scale;

@@ -226,9 +226,20 @@ void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *param
         const double *xb = x + j * K;
         double s = cm_block_scale(b, block_amax(xb, K));
         sc[j] = s;
-        double inv = s > 0 ? 1.0 / s : 0.0;
-        for (size_t i = 0; i < K; i++)
-            u[j * K + i] = xb[i] * inv;
+        /* x / s as defined (ties like x/s = 3.5 exactly must stay ties): a
+         * power-of-two scale's reciprocal is exact, any other is divided by */
+        int e;
+        if (!(s > 0)) {
+            for (size_t i = 0; i < K; i++)
+                u[j * K + i] = 0.0;
+        } else if (frexp(s, &e) == 0.5) {
+            double inv = 1.0 / s;
+            for (size_t i = 0; i < K; i++)
+                u[j * K + i] = xb[i] * inv;
+        } else {
+            for (size_t i = 0; i < K; i++)
+                u[j * K + i] = xb[i] / s;
+        }
     }
     f->quantize(params, fstate, u, y, n);
     for (size_t j = 0; j < nb; j++) {
