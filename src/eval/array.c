@@ -230,6 +230,7 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     J.Cp = (C + g - 1) / g * g;
     J.P = R * J.Cp;
     J.L = g >= CHUNK ? g : CHUNK / g * g;
+    J.L = J.L < J.P ? J.L : J.P; /* (small arrays: small buffers) */
     J.nchunks = (J.P + J.L - 1) / J.L;
     J.sse = malloc(J.nchunks * sizeof *J.sse);
     J.sxq = malloc(J.nchunks * sizeof *J.sxq);
