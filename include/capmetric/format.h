@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define CM_ABI_MAJOR 2u /* 2: plugins receive a cm_host table (cm_plugin_init) */
-#define CM_ABI_MINOR 1u /* 2.1: cm_host.progress */
+#define CM_ABI_MINOR 1u /* 2.1: cm_host.progress, cm_format.inverse (transforms) */
 #define CM_ABI_VERSION ((CM_ABI_MAJOR << 16) | CM_ABI_MINOR)
 #define CM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 
@@ -102,6 +102,8 @@ typedef struct cm_alias {
 #define CM_FORMAT_SCALAR 0x1u /* unit-scale scalar grid; host adds `scale`, `block`, ... */
 #define CM_FORMAT_POW2 0x2u   /* an OCP MX kind of element grid (FP or integer): the
                                  power-of-two block rules floor, ceil, even apply */
+#define CM_FORMAT_TRANSFORM 0x4u /* (2.1) a change of basis with inverse(): not a format
+                                 on its own, a stage before others (rotations) */
 
 typedef struct cm_format cm_format;
 
@@ -190,6 +192,12 @@ struct cm_format {
     /*! reject_mse() : squared error of a settled value of magnitude a
      * (a^2 for pruning, 0 for an outlier kept exactly). */
     double (*reject_mse)(const void *params, double a);
+
+    /* --- appended in ABI 2.1: transforms (flag CM_FORMAT_TRANSFORM) --- */
+    /*! inverse() : a transform's quantize() maps each group to another basis,
+     * the stages after it run there, and inverse() maps their result back
+     * (error is measured in the data's basis). n is a multiple of group(). */
+    void (*inverse)(const void *params, void *state, const double *x, double *y, size_t n);
 };
 
 

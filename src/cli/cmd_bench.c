@@ -183,6 +183,94 @@ static int bench_exact(const cm_registry *reg, int json, unsigned threads, cJSON
     return rc;
 }
 
+/* Arrays (eval --data, quantize): values per second reading a float32 array
+ * in memory (a file in the page cache is the same), quantizing and
+ * accumulating; and quantizing into a float32 output. Median of 3. */
+static const char *const bench_data_default[] = {"int4_g32", "mxfp4", "nvfp4", "int4"};
+
+static int bench_data(const cm_registry *reg, unsigned T, int json, cJSON *root)
+{
+    const size_t n = (size_t)1 << 24;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    double *g = malloc(4096 * sizeof *g);
+    int rc = 0;
+    if (!x || !y || !g) {
+        free(x);
+        free(y);
+        free(g);
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return EXIT_RUNTIME;
+    }
+    cm_pcg64 r;
+    cm_pcg64_stream(&r, 1, 0);
+    for (size_t i = 0; i < n; i += 4096) {
+        cm_gauss_fill(&r, g, 4096);
+        for (size_t k = 0; k < 4096; k++)
+            x[i + k] = (float)(0.02 * g[k]);
+    }
+    cm_array a = {.data = x, .dtype = CM_DTYPE_F32, .ndim = 2, .shape = {n / 4096, 4096}};
+    cJSON *dj = cJSON_AddArrayToObject(root, "data");
+    static const char *const head[] = {"spec", "values", "eval 1 thread (M/s)",
+                                       "quantize 1 thread (M/s)", "threads", "eval all (M/s)"};
+    static const int right[] = {0, 1, 1, 1, 1, 1};
+    cli_table t;
+    cli_table_init(&t, 6, head, right);
+    for (size_t i = 0; i < sizeof bench_data_default / sizeof *bench_data_default && !rc; i++) {
+        cm_pipeline *p = NULL;
+        cm_diag d;
+        if (cm_spec_parse(reg, bench_data_default[i], &p, &d)) {
+            rc = report(CM_EPARSE, &d, bench_data_default[i], NULL);
+            break;
+        }
+        double rate[3];
+        for (int mode = 0; mode < 3 && !rc; mode++) { /* eval 1, quantize 1, eval T */
+            cm_array_opts o;
+            cm_array_opts_default(&o);
+            o.threads = mode == 2 ? T : 1;
+            double tm[3];
+            for (int k = 0; k < 3 && !rc; k++) {
+                cm_array_stats st;
+                double t0 = cli_now();
+                cm_status s = mode == 1 ? cm_array_quantize(p, &a, &o, y, CM_DTYPE_F32, &st, &d)
+                                        : cm_array_eval(p, &a, &o, &st, &d);
+                tm[k] = cli_now() - t0;
+                if (s)
+                    rc = report(s, &d, bench_data_default[i], NULL);
+            }
+            qsort(tm, 3, sizeof *tm, by_double);
+            rate[mode] = (double)n / tm[1] / 1e6;
+        }
+        cm_pipeline_free(p);
+        if (rc)
+            break;
+        char c[5][32];
+        snprintf(c[0], 32, "%zu", n);
+        snprintf(c[1], 32, "%.0f", rate[0]);
+        snprintf(c[2], 32, "%.0f", rate[1]);
+        snprintf(c[3], 32, "%u", T);
+        snprintf(c[4], 32, "%.0f", rate[2]);
+        const char *row[] = {bench_data_default[i], c[0], c[1], c[2], c[3], c[4]};
+        cli_table_row(&t, row);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToArray(dj, e);
+        cJSON_AddStringToObject(e, "spec", bench_data_default[i]);
+        cJSON_AddNumberToObject(e, "values", (double)n);
+        cJSON_AddNumberToObject(e, "eval_mvalues_per_s_1_thread", rate[0]);
+        cJSON_AddNumberToObject(e, "quantize_mvalues_per_s_1_thread", rate[1]);
+        cJSON_AddNumberToObject(e, "threads", T);
+        cJSON_AddNumberToObject(e, "eval_mvalues_per_s_all", rate[2]);
+    }
+    if (!rc && !json) {
+        printf("\nArrays (float32 in memory, as eval --data and quantize read them):\n");
+        cli_table_print(&t);
+    }
+    cli_table_fini(&t);
+    free(x);
+    free(y);
+    free(g);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     opts o;
@@ -202,6 +290,8 @@ int cmd_bench(int argc, char **argv)
     rc = bench_mc(specs, p, np, S, T, o.ev.seed, o.json, root);
     if (!rc && !o.nspecs)
         rc = bench_exact(reg, o.json, o.ev.threads, root);
+    if (!rc && !o.nspecs)
+        rc = bench_data(reg, T, o.json, root);
     if (!rc && o.json) {
         char *s = cJSON_Print(root);
         if (s)

@@ -65,6 +65,10 @@ static int needs_refine(const cm_plan *plan, size_t i)
 {
     const cm_pipeline *p = plan->p;
     const cm_stage *st = &p->st[i];
+    /* after a leading rotation, Gaussian data are Gaussian again (an
+     * orthonormal map of i.i.d. N(0, sigma^2) values): the exact optimum holds */
+    if (i == 1 && p->st[0].rot && cm_dens_is_gauss(&plan->dens))
+        return 0;
     return i > 0 && st->scalar && st->scale_opt && !st->blk.K &&
            !(cm_exact_after_selection(p, i) && cm_dist_is_default(&plan->dens.d));
 }

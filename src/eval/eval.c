@@ -89,9 +89,11 @@ static void derive(cm_result *r, const cm_law *law)
 static cm_status rho_products(cm_pipeline *const *p, size_t n, const cm_eval_opts *o,
                               cm_result *res, cm_diag *d)
 {
+    /* (a rotation alone is no format: its rho is 1 in the product) */
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += p[i]->n > 1 ? p[i]->n : 0;
+        for (size_t j = 0; p[i]->n > 1 && j < p[i]->n; j++)
+            total += !p[i]->st[j].rot;
     if (!total)
         return CM_OK;
     cm_pipeline **sub = calloc(total, sizeof *sub);
@@ -100,7 +102,8 @@ static cm_status rho_products(cm_pipeline *const *p, size_t n, const cm_eval_opt
     size_t k = 0;
     for (size_t i = 0; i < n && !st; i++)
         for (size_t j = 0; p[i]->n > 1 && j < p[i]->n && !st; j++)
-            st = cm_pipeline_slice(p[i], j, &sub[k++], d);
+            if (!p[i]->st[j].rot)
+                st = cm_pipeline_slice(p[i], j, &sub[k++], d);
     if (!st)
         st = cm_eval(sub, total, o, sr, NULL, NULL, d);
     k = 0;
@@ -109,7 +112,8 @@ static cm_status rho_products(cm_pipeline *const *p, size_t n, const cm_eval_opt
             continue;
         double prod = 1;
         for (size_t j = 0; j < p[i]->n; j++)
-            prod *= sr[k++].rho;
+            if (!p[i]->st[j].rot)
+                prod *= sr[k++].rho;
         res[i].rho_product = prod;
     }
     for (size_t i = 0; sub && i < total; i++)

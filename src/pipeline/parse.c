@@ -327,7 +327,7 @@ static const char *find_alias(const cm_registry *reg, const char *text, size_t b
 static cm_status check_reported(const cm_format *f, const void *params, cm_diag *d)
 {
     double bits = f->bits_per_value(params);
-    int sel = CM_FORMAT_HAS(f, select);
+    int sel = CM_FORMAT_HAS(f, select) || CM_FORMAT_HAS(f, inverse);
     double pf = sel && CM_FORMAT_HAS(f, pass_fraction) ? f->pass_fraction(params) : 1.0;
     /* a selecting format's own bits (its mask) may be 0; a format storing values needs some */
     if (!((sel ? bits >= 0 : bits > 0) && bits <= 1024))
@@ -433,6 +433,14 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             err_at(d, (long)b, (long)(e - b), s);
         }
         st->sel = CM_FORMAT_HAS(f, select);
+        st->rot = CM_FORMAT_HAS(f, inverse);
+        if (!s && ((f->flags & CM_FORMAT_TRANSFORM) != 0) != st->rot) {
+            s = cm_diag_set(d, CM_EPLUGIN,
+                            "format '%s': a transform (flag CM_FORMAT_TRANSFORM) comes with "
+                            "inverse(), and inverse() with the flag",
+                            f->name);
+            err_at(d, (long)b, (long)(e - b), s);
+        }
         /* canonical text */
         size_t canon_start = canon->len;
         canonical_text(st, f, params, vals, tot, canon, fam);
@@ -540,6 +548,12 @@ cm_status cm_spec_parse(const cm_registry *reg, const char *text, cm_pipeline **
     }
     cm_buf_free(&canon);
     cm_buf_free(&fam);
+    if (!st && p->st[p->n - 1].rot)
+        st = err_at(d, 0, (long)len,
+                    cm_diag_set(d, CM_EINVAL,
+                                "a rotation is not a format on its own: it needs a stage after "
+                                "it, e.g. %s+mxfp4",
+                                p->st[p->n - 1].canon));
     if (!st) {
         p->group = 1;
         for (size_t i = 0; i < p->n; i++) {

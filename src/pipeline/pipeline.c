@@ -257,7 +257,11 @@ static void apply_from(const cm_pipeline *p, cm_pipeline_state *s, size_t i, con
     }
     const cm_stage *st = &p->st[i];
     double *mid = s->stage + 3 * i * s->chunk, *u = mid + s->chunk, *tmp = u + s->chunk;
-    if (st->sel) {
+    if (st->rot) { /* rotate, run the rest there, rotate back */
+        st->fmt->quantize(st->params, s->fstate[i], in, mid, m);
+        apply_from(p, s, i + 1, mid, tmp, m);
+        st->fmt->inverse(st->params, s->fstate[i], tmp, out, m);
+    } else if (st->sel) {
         unsigned char *pass = s->pass + i * s->chunk;
         st->fmt->select(st->params, s->fstate[i], in, mid, pass, m);
         for (size_t j = 0; j < m; j++)

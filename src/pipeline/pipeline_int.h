@@ -26,6 +26,7 @@ typedef struct cm_stage {
     size_t group;
     cm_blockspec blk;  /* blk.K > 0: block scaling (then `scale` is unused) */
     int sel;           /* the format selects values (sparsity, outliers) */
+    int rot;           /* a transform (rotation): the later stages run in its basis */
     char *canon;       /* this stage's canonical spec */
     cm_stage_val *vals; /* the stage's keys as parsed, defaults filled in */
     size_t nvals;

@@ -10,6 +10,8 @@ extern const cm_format cm_format_sparse;
 extern const cm_format cm_format_nm;
 extern const cm_format cm_format_outlier;
 extern const cm_format cm_format_vq;
+extern const cm_format cm_format_rht;
+extern const cm_format cm_format_hadamard;
 
 static const cm_format *const builtin[] = {
     &cm_format_int,
@@ -21,6 +23,8 @@ static const cm_format *const builtin[] = {
     &cm_format_nm,
     &cm_format_outlier,
     &cm_format_vq,
+    &cm_format_rht,
+    &cm_format_hadamard,
 };
 
 const cm_format *const *cm_builtin_init(const cm_host *host, size_t *count)

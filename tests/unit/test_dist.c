@@ -229,6 +229,71 @@ static void check_sigma(cm_registry *reg)
     CHECK(g[2][1] > 2 * g[2][0], "a fixed scale must see sigma: %.9g vs %.9g", g[2][0], g[2][1]);
 }
 
+/* rotations: orthonormal (forward then inverse is the identity); on Gaussian
+ * data GMSE is unchanged (Monte Carlo within 4 SE of the exact value without
+ * the rotation, and the exact path says so); on heavy tails a block format
+ * moves toward its Gaussian value */
+static void check_rotation(cm_registry *reg)
+{
+    cm_pipeline *p = t_spec(reg, "rht:dim=64,seed=3+int4");
+    (void)p;
+    const cm_format *f = cm_pipeline_format(p, 0);
+    double x[256], y[256], z[256];
+    for (int i = 0; i < 256; i++)
+        x[i] = sin(i * 0.37) + (i % 7) * 0.1;
+    f->quantize(cm_pipeline_params(p, 0), NULL, x, y, 256);
+    f->inverse(cm_pipeline_params(p, 0), NULL, y, z, 256);
+    double err = 0, nx = 0, ny = 0;
+    for (int i = 0; i < 256; i++) {
+        err = fmax(err, fabs(z[i] - x[i]));
+        nx += x[i] * x[i];
+        ny += y[i] * y[i];
+    }
+    CHECK(err < 1e-14 && fabs(nx - ny) < 1e-12 * nx, "rht is not orthonormal (%.3g)", err);
+    cm_pipeline_free(p);
+
+    const char *specs[] = {"rht:dim=32+mxfp4", "hadamard:dim=16+nvfp4", "rht:dim=128+int4",
+                           "rht:dim=32,seed=9+int4_g32", "mxfp4", "nvfp4", "int4", "int4_g32"};
+    cm_pipeline *q[8];
+    cm_result mc[8], ex[8];
+    for (int j = 0; j < 8; j++)
+        q[j] = t_spec(reg, specs[j]);
+    cm_eval_opts o;
+    cm_eval_opts_default(&o);
+    o.samples = 1u << 22;
+    o.threads = 2;
+    cm_diag d;
+    o.method = CM_METHOD_MC;
+    CHECK(!cm_eval(q, 4, &o, mc, NULL, NULL, &d), "mc: %s", d.msg);
+    o.method = CM_METHOD_EXACT;
+    CHECK(!cm_eval(q, 8, &o, ex, NULL, NULL, &d), "exact: %s", d.msg);
+    for (int j = 0; j < 4; j++) {
+        double z4 = (mc[j].gmse - ex[j + 4].gmse) / mc[j].gmse_se;
+        CHECK(fabs(z4) <= 4, "%s: mc %.9g +- %.2g vs %s exact %.9g (z %.1f)", specs[j],
+              mc[j].gmse, mc[j].gmse_se, specs[j + 4], ex[j + 4].gmse, z4);
+        CHECK(ex[j].gmse == ex[j + 4].gmse, "%s: exact %.15g vs %.15g", specs[j], ex[j].gmse,
+              ex[j + 4].gmse);
+    }
+    /* heavy tails: the rotation brings MXFP4 back near its Gaussian GMSE */
+    o.method = CM_METHOD_AUTO;
+    o.dist = dist_of("student:nu=5");
+    cm_result h[2];
+    cm_pipeline *hp[2] = {q[0], q[4]};
+    CHECK(!cm_eval(hp, 2, &o, h, NULL, NULL, &d), "student: %s", d.msg);
+    CHECK(fabs(h[0].gmse - ex[4].gmse) < 0.3 * fabs(h[1].gmse - ex[4].gmse),
+          "rht+mxfp4 on student:nu=5 %.6g is not nearer the Gaussian %.6g than mxfp4 %.6g",
+          h[0].gmse, ex[4].gmse, h[1].gmse);
+    CHECK(h[0].method == CM_METHOD_MC, "a rotation on Student-t data claims an exact path");
+    for (int j = 0; j < 8; j++)
+        cm_pipeline_free(q[j]);
+    cm_diag_clear(&d);
+    cm_pipeline *bad = NULL;
+    CHECK(cm_spec_parse(reg, "rht:dim=48+mxfp4", &bad, &d) == CM_ERANGE &&
+              strstr(d.msg, "power of two"), "dim=48: %s", d.msg);
+    CHECK(cm_spec_parse(reg, "hadamard:dim=32", &bad, &d) == CM_EINVAL &&
+              strstr(d.msg, "needs a stage after it"), "rotation alone: %s", d.msg);
+}
+
 static void check_names(void)
 {
     cm_dist d;
@@ -275,6 +340,7 @@ int main(int argc, char **argv)
     check_optimum(reg);
     check_sigma(reg);
     check_mc(reg);
+    check_rotation(reg);
     cm_registry_free(reg);
     return t_done("dist");
 }
