@@ -112,6 +112,26 @@ static int read_shard(const char *dir, cJSON **out)
 }
 
 /* merge DIR... -o OUT: shards of one grid into one report */
+/* the data a shard was measured on (absent in older shards: N(0,1)) */
+static int read_data(const cJSON *doc, const char *file, cm_dist *dist)
+{
+    cm_diag d;
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "dist")) &&
+        cm_dist_parse(str_of(doc, "dist"), dist, &d) != CM_OK) {
+        fprintf(stderr, "%s: error: merge: %s: %s\n", prog, file, d.msg);
+        return EXIT_USAGE;
+    }
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(doc, "sigma");
+    if (sg && !(cJSON_IsNumber(sg) && sg->valuedouble >= 1e-30 && sg->valuedouble <= 1e30)) {
+        fprintf(stderr, "%s: error: merge: %s: 'sigma' must be a number from 1e-30 to 1e30\n",
+                prog, file);
+        return EXIT_USAGE;
+    }
+    if (sg)
+        dist->sigma = sg->valuedouble;
+    return 0;
+}
+
 int cmd_merge(int argc, char **argv)
 {
     opts o;
@@ -198,21 +218,8 @@ int cmd_merge(int argc, char **argv)
     cm_diag d;
     cm_method_parse(str_of(first, "method"), &g.ev.method, &d);
     cm_law_find(str_of(first, "law"), &g.ev.law, &d);
-    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(first, "dist")) &&
-        cm_dist_parse(str_of(first, "dist"), &g.ev.dist, &d) != CM_OK) {
-        fprintf(stderr, "%s: error: merge: %s: %s\n", prog, o.specs[0], d.msg);
-        rc = EXIT_USAGE;
+    if ((rc = read_data(first, o.specs[0], &g.ev.dist)))
         goto out;
-    }
-    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(first, "sigma");
-    if (sg && !(cJSON_IsNumber(sg) && sg->valuedouble >= 1e-30 && sg->valuedouble <= 1e30)) {
-        fprintf(stderr, "%s: error: merge: %s: 'sigma' must be a number from 1e-30 to 1e30\n",
-                prog, o.specs[0]);
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    if (sg)
-        g.ev.dist.sigma = sg->valuedouble;
     if (cli_mkdirs(o.out_dir)) {
         fprintf(stderr, "%s: error: cannot write to '%s': %s\n", prog, o.out_dir, strerror(errno));
         rc = EXIT_USAGE;

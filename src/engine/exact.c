@@ -56,7 +56,6 @@ static size_t lower_index(const double *v, size_t k, double s, double x)
  * contribution is at most f(0) w^3 < 4e-31 each (f(0) < 5 for every
  * distribution of dist.h). The two outermost cells (the saturation regions)
  * are always integrated. */
-#define NARROW 1e-10
 static double grid_mse_unique(const cm_dens *D, const double *v, size_t k, double s, int sym)
 {
     if (k == 1)
@@ -122,151 +121,19 @@ static cm_status prep(const double *levels, size_t k, double **out, size_t *ku, 
     return CM_OK;
 }
 
-/* ---- values selected by a preceding stage (sparsity, outliers) ---------------
- * A stage after a selecting one sees the values that pass, each with
- * probability π(|x|): an indicator |x| > t or |x| < t (integrated in closed
- * form on clipped cells) or a smooth probability (N:M: 20-point
- * Gauss–Legendre on pieces of width <= 1/8, where π and φ are analytic). */
-typedef struct weight {
-    int type;       /* 0 none, 1 |x| > t passes, 2 |x| < t passes, 3 probability */
-    double t;
-    const cm_format *f;
-    const void *params;
-    double ppu;     /* Gauss-Legendre pieces per unit of x (8; 16 for the error check) */
-} weight;
-
-/* 20-point Gauss-Legendre from GSL (gsl_integration_glfixed), one table for
- * every thread (read only once made) */
-static gsl_integration_glfixed_table *gl20;
-static pthread_once_t gl20_once = PTHREAD_ONCE_INIT;
-static void gl20_make(void) { gl20 = gsl_integration_glfixed_table_alloc(20); }
-
-typedef double (*wfun)(const weight *w, double x, double c);
-
-/* ∫_a^b g(x) dx, finite a < b, by 20-point Gauss–Legendre on pieces of <= 1/ppu */
-static double gl_integrate(wfun g, const weight *w, double a, double b, double c)
-{
-    pthread_once(&gl20_once, gl20_make);
-    if (!gl20)
-        return NAN; /* out of memory: the caller's result is not finite */
-    int pieces = (int)ceil((b - a) * w->ppu);
-    pieces = pieces < 1 ? 1 : pieces;
-    double h = (b - a) / pieces, tot = 0;
-    for (int i = 0; i < pieces; i++) {
-        double lo = a + i * h, hi = lo + h;
-        for (size_t j = 0; j < 20; j++) {
-            double xj, wj;
-            gsl_integration_glfixed_point(lo, hi, j, &xj, &wj, gl20);
-            tot += wj * g(w, xj, c);
-        }
-    }
-    return tot;
-}
-
-static double pass_sq(const weight *w, double x, double c)
-{
-    return w->f->pass_prob(w->params, fabs(x)) * (x - c) * (x - c) * cm_normal_pdf(x);
-}
-
-static double reject_fn(const weight *w, double x, double c)
-{
-    (void)c;
-    double a = fabs(x), pr = w->type == 3 ? w->f->pass_prob(w->params, a) : 0.0;
-    return (1.0 - pr) * w->f->reject_mse(w->params, a) * cm_normal_pdf(x);
-}
-
-/* ∫_a^b π(|x|) (x - c)^2 φ(x) dx */
-static double weighted_cell(const weight *w, double a, double b, double c)
-{
-    switch (w->type) {
-    case 1: { /* (-inf, -t] and [t, inf) */
-        double r = 0;
-        if (a < -w->t)
-            r += cm_exact_cell(a, fmin(b, -w->t), c);
-        if (b > w->t)
-            r += cm_exact_cell(fmax(a, w->t), b, c);
-        return r;
-    }
-    case 2: { /* [-t, t] */
-        double lo = fmax(a, -w->t), hi = fmin(b, w->t);
-        return hi > lo ? cm_exact_cell(lo, hi, c) : 0.0;
-    }
-    case 3: {
-        double lo = fmax(a, -TAIL_CUT), hi = fmin(b, TAIL_CUT), r = 0;
-        if (!(hi > lo))
-            return 0.0;
-        if (lo < 0 && hi > 0) /* π(|x|) has a kink at 0 */
-            return gl_integrate(pass_sq, w, lo, 0, c) + gl_integrate(pass_sq, w, 0, hi, c);
-        r = gl_integrate(pass_sq, w, lo, hi, c);
-        return r;
-    }
-    default:
-        return cm_exact_cell(a, b, c);
-    }
-}
-
-/* error of the values the selecting stage settles itself: ∫ (1 - π) reject φ */
-static double reject_part(const weight *w)
-{
-    switch (w->type) {
-    case 1: return 2.0 * gl_integrate(reject_fn, w, 0, w->t, 0);
-    case 2: return w->t < TAIL_CUT ? 2.0 * gl_integrate(reject_fn, w, w->t, TAIL_CUT, 0) : 0.0;
-    case 3: return 2.0 * gl_integrate(reject_fn, w, 0, TAIL_CUT, 0);
-    default: return 0.0;
-    }
-}
-
-/* the weight a selecting stage puts on the next one (type 0: none usable) */
-static weight stage_weight(const cm_stage *st)
-{
-    weight w = {0, 0, st->fmt, st->params, 8.0};
-    if (!st->sel)
-        return w;
-    int above = 1;
-    double t = CM_FORMAT_HAS(st->fmt, pass_threshold) ? st->fmt->pass_threshold(st->params, &above)
-                                                        : NAN;
-    if (!isnan(t)) {
-        w.type = above ? 1 : 2;
-        w.t = t;
-    } else if (CM_FORMAT_HAS(st->fmt, pass_prob) && !isnan(st->fmt->pass_prob(st->params, 1.0))) {
-        w.type = 3;
-    }
-    return w;
-}
-
-int cm_exact_after_selection(const cm_pipeline *p, size_t i)
-{
-    return i == 1 && p->st[0].sel && stage_weight(&p->st[0]).type &&
-           (cm_stage_rounding(&p->st[1]) & 0xff) == CM_ROUND_NEAREST;
-}
-
-/* nearest rounding onto s*v (unique, sorted) of the passing values */
-static double grid_mse_weighted(const double *v, size_t k, double s, const weight *w)
-{
-    double total = 0;
-    for (size_t j = 0; j < k; j++) {
-        double a = j == 0 ? -INFINITY : 0.5 * s * (v[j - 1] + v[j]);
-        double b = j + 1 == k ? INFINITY : 0.5 * s * (v[j] + v[j + 1]);
-        if (j != 0 && j + 1 != k && (a > TAIL_CUT || b < -TAIL_CUT || b - a < NARROW))
-            continue;
-        total += weighted_cell(w, a, b, s * v[j]);
-    }
-    return total;
-}
-
 typedef struct objective {
     const cm_dens *D;   /* the data's distribution (unit variance) */
     const double *v;
     size_t k;
     int sym;
     int sr;             /* stochastic rounding */
-    const weight *w;    /* values selected by a preceding stage, or NULL */
+    const cm_weight *w; /* values selected by a preceding stage, or NULL */
 } objective;
 
 static double objective_at(const objective *o, double s)
 {
     if (o->w && o->w->type)
-        return grid_mse_weighted(o->v, o->k, s, o->w);
+        return cm_exact_grid_weighted(o->v, o->k, s, o->w);
     return o->sr ? grid_mse_sr(o->D, o->v, o->k, s)
                  : grid_mse_unique(o->D, o->v, o->k, s, o->sym);
 }
@@ -401,19 +268,17 @@ cm_status cm_exact_opt_scale(const double *levels, size_t k, double *s_out, doub
     return cm_exact_opt_scale_ex(levels, k, CM_ROUND_NEAREST, s_out, mse, d);
 }
 
-static cm_status opt_scale(const cm_dens *D, const double *levels, size_t k, unsigned rounding,
-                           const weight *w, double *s_out, double *mse, cm_diag *d);
 
 cm_status cm_exact_opt_scale_ex(const double *levels, size_t k, unsigned rounding, double *s_out,
                                 double *mse, cm_diag *d)
 {
-    return opt_scale(&cm_dens_gauss, levels, k, rounding, NULL, s_out, mse, d);
+    return cm_exact_opt_scale_w(&cm_dens_gauss, levels, k, rounding, NULL, s_out, mse, d);
 }
 
 cm_status cm_exact_opt_scale_dens(const cm_dens *D, const double *levels, size_t k,
                                   unsigned rounding, double *s_out, double *mse, cm_diag *d)
 {
-    return opt_scale(D, levels, k, rounding, NULL, s_out, mse, d);
+    return cm_exact_opt_scale_w(D, levels, k, rounding, NULL, s_out, mse, d);
 }
 
 /* Step 1 of opt_scale: a coarse scan of log s in steps of `step` into
@@ -459,8 +324,8 @@ static size_t coarse_scan(objective *o, double amax, double aminpos, double step
     return nc;
 }
 
-static cm_status opt_scale(const cm_dens *D, const double *levels, size_t k, unsigned rounding,
-                           const weight *w, double *s_out, double *mse, cm_diag *d)
+cm_status cm_exact_opt_scale_w(const cm_dens *D, const double *levels, size_t k, unsigned rounding,
+                           const cm_weight *w, double *s_out, double *mse, cm_diag *d)
 {
     cm_gsl_quiet();
     double *v;
@@ -596,7 +461,7 @@ cm_status cm_exact_pipeline_levels(const cm_pipeline *p, size_t i, double **out,
 }
 
 /* Stage i's grid at unit scale, checked, sorted and de-duplicated (prep). */
-static cm_status stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *n, cm_diag *d)
+cm_status cm_exact_stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *n, cm_diag *d)
 {
     double *lv;
     size_t k;
@@ -607,52 +472,6 @@ static cm_status stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *
     s = prep(lv, k, v, n, &sym, d);
     free(lv);
     return s;
-}
-
-/* the scale optimum of stage i (> 0) after a selecting stage i-1 that sees
- * N(0,1) input: minimizes the error over the passing values */
-cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
-                                   unsigned rounding, double *s, double *mse, cm_diag *d)
-{
-    weight w = {0, 0, NULL, NULL, 8.0};
-    if (cm_exact_after_selection(p, i)) /* the one definition of what it can weigh */
-        w = stage_weight(&p->st[0]);
-    return opt_scale(&cm_dens_gauss, lv, k, rounding, w.type ? &w : NULL, s, mse, d);
-}
-
-/* selecting stage alone, or followed by one scalar grid stage (nearest
- * rounding, one global scale) */
-static cm_status exact_selected(const cm_plan *plan, double *mse, double *err, cm_diag *d)
-{
-    const cm_pipeline *p = plan->p;
-    weight w = stage_weight(&p->st[0]);
-    if (!w.type)
-        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
-    double r = reject_part(&w);
-    /* the error estimate: the same integrals on pieces half as wide */
-    weight w2 = w;
-    w2.ppu = 2 * w.ppu;
-    if (p->n == 1) {
-        *mse = r;
-        *err = fabs(reject_part(&w2) - r);
-        return CM_OK;
-    }
-    const cm_stage *q = &p->st[1];
-    if (p->n != 2 || !q->scalar || q->blk.K || cm_stage_rounding(q) != CM_ROUND_NEAREST ||
-        isnan(plan->scale[1]))
-        return cm_diag_set(d, CM_EUNSUPPORTED,
-                           "'%s': the exact path covers a selection followed by one grid format "
-                           "with a global scale and nearest rounding",
-                           p->input);
-    double *v;
-    size_t n;
-    cm_status s = stage_grid(p, 1, &v, &n, d);
-    if (s)
-        return s;
-    *mse = r + grid_mse_weighted(v, n, plan->scale[1], &w);
-    *err = fabs(reject_part(&w2) + grid_mse_weighted(v, n, plan->scale[1], &w2) - *mse);
-    free(v);
-    return CM_OK;
 }
 
 /* the exact GMSE and the error estimate of its quadratures (0 where there are none) */
@@ -668,7 +487,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
                            "'%s': the exact path of a selection covers N(0,1) data only",
                            p->input);
     if (p->st[0].sel)
-        return exact_selected(plan, mse, err, d);
+        return cm_exact_selected(plan, mse, err, d);
     if (p->n == 2 && p->st[0].rot) {
         /* an orthonormal rotation of i.i.d. Gaussian values gives i.i.d.
          * Gaussian values, and the error is measured back in the data's basis
@@ -712,7 +531,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse has no exact path", p->input);
         double *v;
         size_t n;
-        cm_status s = stage_grid(p, 0, &v, &n, d);
+        cm_status s = cm_exact_stage_grid(p, 0, &v, &n, d);
         if (s)
             return s;
         s = cm_block_exact(D, &st->blk, v, n, rounding, mse, err, d);

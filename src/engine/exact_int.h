@@ -43,6 +43,34 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
 cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *lv, size_t k,
                          unsigned rounding, double *mse, double *err, cm_diag *diag);
 
+/* cells narrower than this are left out (at most f(0) w^3 < 4e-31 each) */
+#define NARROW 1e-10
+
+/* What a selecting stage passes on: the weight on the next stage's cells. */
+typedef struct cm_weight {
+    int type;       /* 0 none, 1 |x| > t passes, 2 |x| < t passes, 3 probability */
+    double t;
+    const cm_format *f;
+    const void *params;
+    double ppu;     /* Gauss-Legendre pieces per unit of x (8; 16 for the error check) */
+} cm_weight;
+
+/* nearest rounding onto s*v (unique, sorted) of the values w passes (exact_select.c) */
+double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w);
+
+/* the exact path of a pipeline that starts with a selecting stage (exact_select.c) */
+struct cm_plan;
+cm_status cm_exact_selected(const struct cm_plan *plan, double *mse, double *err, cm_diag *d);
+
+/* stage i's grid at unit scale, checked, sorted and de-duplicated (exact.c) */
+cm_status cm_exact_stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *n,
+                              cm_diag *d);
+
+/* the optimal scale of a grid for data of D, of the values w passes if w (exact.c) */
+cm_status cm_exact_opt_scale_w(const cm_dens *D, const double *levels, size_t k,
+                               unsigned rounding, const cm_weight *w, double *s, double *mse,
+                               cm_diag *d);
+
 /* The optimal scale of a grid for unit-variance data of distribution D. */
 cm_status cm_exact_opt_scale_dens(const cm_dens *D, const double *levels, size_t k,
                                   unsigned rounding, double *s, double *mse, cm_diag *d);

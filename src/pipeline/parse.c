@@ -338,6 +338,11 @@ static cm_status check_reported(const cm_format *f, const void *params, cm_diag 
     if (!(pf >= 0 && pf <= 1))
         return cm_diag_set(d, CM_EPLUGIN, "format '%s': pass_fraction() gave %g (accepted: 0 to 1)",
                            f->name, pf);
+    if (((f->flags & CM_FORMAT_TRANSFORM) != 0) != CM_FORMAT_HAS(f, inverse))
+        return cm_diag_set(d, CM_EPLUGIN,
+                           "format '%s': a transform (flag CM_FORMAT_TRANSFORM) comes with "
+                           "inverse(), and inverse() with the flag",
+                           f->name);
     return CM_OK;
 }
 
@@ -434,13 +439,6 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
         }
         st->sel = CM_FORMAT_HAS(f, select);
         st->rot = CM_FORMAT_HAS(f, inverse);
-        if (!s && ((f->flags & CM_FORMAT_TRANSFORM) != 0) != st->rot) {
-            s = cm_diag_set(d, CM_EPLUGIN,
-                            "format '%s': a transform (flag CM_FORMAT_TRANSFORM) comes with "
-                            "inverse(), and inverse() with the flag",
-                            f->name);
-            err_at(d, (long)b, (long)(e - b), s);
-        }
         /* canonical text */
         size_t canon_start = canon->len;
         canonical_text(st, f, params, vals, tot, canon, fam);

@@ -1,0 +1,184 @@
+/* The exact path after a selecting stage (sparsity, outliers) on N(0,1)
+ * data: the passing values' cells weighted by their pass probability, the
+ * settled values' own error, and the next stage's optimal scale. */
+#include <capmetric/exact.h>
+
+#include <gsl/gsl_integration.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "exact_int.h"
+#include "plan_int.h"
+
+/* ---- values selected by a preceding stage (sparsity, outliers) ---------------
+ * A stage after a selecting one sees the values that pass, each with
+ * probability π(|x|): an indicator |x| > t or |x| < t (integrated in closed
+ * form on clipped cells) or a smooth probability (N:M: 20-point
+ * Gauss–Legendre on pieces of width <= 1/8, where π and φ are analytic). */
+
+/* 20-point Gauss-Legendre from GSL (gsl_integration_glfixed), one table for
+ * every thread (read only once made) */
+static gsl_integration_glfixed_table *gl20;
+static pthread_once_t gl20_once = PTHREAD_ONCE_INIT;
+static void gl20_make(void) { gl20 = gsl_integration_glfixed_table_alloc(20); }
+
+typedef double (*wfun)(const cm_weight *w, double x, double c);
+
+/* ∫_a^b g(x) dx, finite a < b, by 20-point Gauss–Legendre on pieces of <= 1/ppu */
+static double gl_integrate(wfun g, const cm_weight *w, double a, double b, double c)
+{
+    pthread_once(&gl20_once, gl20_make);
+    if (!gl20)
+        return NAN; /* out of memory: the caller's result is not finite */
+    int pieces = (int)ceil((b - a) * w->ppu);
+    pieces = pieces < 1 ? 1 : pieces;
+    double h = (b - a) / pieces, tot = 0;
+    for (int i = 0; i < pieces; i++) {
+        double lo = a + i * h, hi = lo + h;
+        for (size_t j = 0; j < 20; j++) {
+            double xj, wj;
+            gsl_integration_glfixed_point(lo, hi, j, &xj, &wj, gl20);
+            tot += wj * g(w, xj, c);
+        }
+    }
+    return tot;
+}
+
+static double pass_sq(const cm_weight *w, double x, double c)
+{
+    return w->f->pass_prob(w->params, fabs(x)) * (x - c) * (x - c) * cm_normal_pdf(x);
+}
+
+static double reject_fn(const cm_weight *w, double x, double c)
+{
+    (void)c;
+    double a = fabs(x), pr = w->type == 3 ? w->f->pass_prob(w->params, a) : 0.0;
+    return (1.0 - pr) * w->f->reject_mse(w->params, a) * cm_normal_pdf(x);
+}
+
+/* ∫_a^b π(|x|) (x - c)^2 φ(x) dx */
+static double weighted_cell(const cm_weight *w, double a, double b, double c)
+{
+    switch (w->type) {
+    case 1: { /* (-inf, -t] and [t, inf) */
+        double r = 0;
+        if (a < -w->t)
+            r += cm_exact_cell(a, fmin(b, -w->t), c);
+        if (b > w->t)
+            r += cm_exact_cell(fmax(a, w->t), b, c);
+        return r;
+    }
+    case 2: { /* [-t, t] */
+        double lo = fmax(a, -w->t), hi = fmin(b, w->t);
+        return hi > lo ? cm_exact_cell(lo, hi, c) : 0.0;
+    }
+    case 3: {
+        double lo = fmax(a, -TAIL_CUT), hi = fmin(b, TAIL_CUT), r = 0;
+        if (!(hi > lo))
+            return 0.0;
+        if (lo < 0 && hi > 0) /* π(|x|) has a kink at 0 */
+            return gl_integrate(pass_sq, w, lo, 0, c) + gl_integrate(pass_sq, w, 0, hi, c);
+        r = gl_integrate(pass_sq, w, lo, hi, c);
+        return r;
+    }
+    default:
+        return cm_exact_cell(a, b, c);
+    }
+}
+
+/* error of the values the selecting stage settles itself: ∫ (1 - π) reject φ */
+static double reject_part(const cm_weight *w)
+{
+    switch (w->type) {
+    case 1: return 2.0 * gl_integrate(reject_fn, w, 0, w->t, 0);
+    case 2: return w->t < TAIL_CUT ? 2.0 * gl_integrate(reject_fn, w, w->t, TAIL_CUT, 0) : 0.0;
+    case 3: return 2.0 * gl_integrate(reject_fn, w, 0, TAIL_CUT, 0);
+    default: return 0.0;
+    }
+}
+
+/* the weight a selecting stage puts on the next one (type 0: none usable) */
+static cm_weight stage_weight(const cm_stage *st)
+{
+    cm_weight w = {0, 0, st->fmt, st->params, 8.0};
+    if (!st->sel)
+        return w;
+    int above = 1;
+    double t = CM_FORMAT_HAS(st->fmt, pass_threshold) ? st->fmt->pass_threshold(st->params, &above)
+                                                        : NAN;
+    if (!isnan(t)) {
+        w.type = above ? 1 : 2;
+        w.t = t;
+    } else if (CM_FORMAT_HAS(st->fmt, pass_prob) && !isnan(st->fmt->pass_prob(st->params, 1.0))) {
+        w.type = 3;
+    }
+    return w;
+}
+
+int cm_exact_after_selection(const cm_pipeline *p, size_t i)
+{
+    return i == 1 && p->st[0].sel && stage_weight(&p->st[0]).type &&
+           (cm_stage_rounding(&p->st[1]) & 0xff) == CM_ROUND_NEAREST;
+}
+
+/* nearest rounding onto s*v (unique, sorted) of the passing values */
+double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w)
+{
+    double total = 0;
+    for (size_t j = 0; j < k; j++) {
+        double a = j == 0 ? -INFINITY : 0.5 * s * (v[j - 1] + v[j]);
+        double b = j + 1 == k ? INFINITY : 0.5 * s * (v[j] + v[j + 1]);
+        if (j != 0 && j + 1 != k && (a > TAIL_CUT || b < -TAIL_CUT || b - a < NARROW))
+            continue;
+        total += weighted_cell(w, a, b, s * v[j]);
+    }
+    return total;
+}
+
+/* the scale optimum of stage i (> 0) after a selecting stage i-1 that sees
+ * N(0,1) input: minimizes the error over the passing values */
+cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
+                                   unsigned rounding, double *s, double *mse, cm_diag *d)
+{
+    cm_weight w = {0, 0, NULL, NULL, 8.0};
+    if (cm_exact_after_selection(p, i)) /* the one definition of what it can weigh */
+        w = stage_weight(&p->st[0]);
+    return cm_exact_opt_scale_w(&cm_dens_gauss, lv, k, rounding, w.type ? &w : NULL, s, mse, d);
+}
+
+/* selecting stage alone, or followed by one scalar grid stage (nearest
+ * rounding, one global scale) */
+cm_status cm_exact_selected(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+{
+    const cm_pipeline *p = plan->p;
+    cm_weight w = stage_weight(&p->st[0]);
+    if (!w.type)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
+    double r = reject_part(&w);
+    /* the error estimate: the same integrals on pieces half as wide */
+    cm_weight w2 = w;
+    w2.ppu = 2 * w.ppu;
+    if (p->n == 1) {
+        *mse = r;
+        *err = fabs(reject_part(&w2) - r);
+        return CM_OK;
+    }
+    const cm_stage *q = &p->st[1];
+    if (p->n != 2 || !q->scalar || q->blk.K || cm_stage_rounding(q) != CM_ROUND_NEAREST ||
+        isnan(plan->scale[1]))
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': the exact path covers a selection followed by one grid format "
+                           "with a global scale and nearest rounding",
+                           p->input);
+    double *v;
+    size_t n;
+    cm_status s = cm_exact_stage_grid(p, 1, &v, &n, d);
+    if (s)
+        return s;
+    *mse = r + cm_exact_grid_weighted(v, n, plan->scale[1], &w);
+    *err = fabs(reject_part(&w2) + cm_exact_grid_weighted(v, n, plan->scale[1], &w2) - *mse);
+    free(v);
+    return CM_OK;
+}
+
