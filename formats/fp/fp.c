@@ -253,6 +253,12 @@ static void fp_quantize(const void *pp, void *state, const double *x, double *y,
             y[i] = fp_round_slow(p, x[i], CM_HOST->uniform01(&st->g));
         return;
     }
+    if (p->round == RND_RNE && !p->overflow_inf && p->grid.subnormals) {
+        const cm_fpgrid g = p->grid;
+        for (size_t i = 0; i < n; i++) /* (branch-free: vectorized) */
+            y[i] = cm_fp_round_sub(&g, x[i]);
+        return;
+    }
     if (p->round == RND_RNE && !p->overflow_inf) {
         for (size_t i = 0; i < n; i++)
             y[i] = cm_fp_round(&p->grid, x[i]);

@@ -63,7 +63,7 @@ static void ol_select(const void *pp, void *state, const double *x, double *y,
     const outlier *p = pp;
     (void)state;
     for (size_t i = 0; i < n; i++) {
-        pass[i] = !(fabs(x[i]) >= p->t);
+        pass[i] = (unsigned char)!(fabs(x[i]) >= p->t);
         y[i] = x[i];
     }
 }

@@ -75,19 +75,34 @@ static inline int cm_ilog2(double a)
  * the even mantissa; |v| beyond the largest value (and +-inf) saturates to
  * +-maxv; NaN stays NaN; the sign of zero is kept. Used by the fp family and
  * by the host for scale formats (E4M3, E5M2, BF16, FP16, FP32). */
+/*! cm_fp_round_sub() : the same for a grid with subnormals, branch-free (the
+ * loops calling it vectorize): below the smallest normal the step stays
+ * that of the smallest binade, which is the subnormal one; saturation and
+ * NaN are blends (for |v| >= maxv, inf and NaN the exponent arithmetic gives
+ * values the blends discard). */
+static inline double cm_fp_round_sub(const cm_fpgrid *g, double v)
+{
+    double a = fabs(v);
+    int e = cm_ilog2(a);
+    e = e < g->emin ? g->emin : e;
+    e = e > 1000 ? 1000 : e;
+    double r = cm_round_even(a * cm_pow2i(g->M - e)) * cm_pow2i(e - g->M);
+    r = a < g->maxv ? r : g->maxv;
+    r = v == v ? r : v;
+    return copysign(r, v);
+}
+
 static inline double cm_fp_round(const cm_fpgrid *g, double v)
 {
-    double a = fabs(v), r;
-    double minnorm = cm_pow2i(g->emin);
+    if (g->subnormals)
+        return cm_fp_round_sub(g, v);
+    double a = fabs(v), r, minnorm = cm_pow2i(g->emin);
     if (!(a < g->maxv)) {
         if (v != v)
             return v;
         r = g->maxv;
     } else if (a < minnorm) {
-        if (g->subnormals)
-            r = cm_round_even(a * cm_pow2i(g->M - g->emin)) * cm_pow2i(g->emin - g->M);
-        else
-            r = a > 0.5 * minnorm ? minnorm : 0.0; /* the tie goes to 0, the even code */
+        r = a > 0.5 * minnorm ? minnorm : 0.0; /* the tie goes to 0, the even code */
     } else {
         int e = cm_ilog2(a);
         r = cm_round_even(a * cm_pow2i(g->M - e)) * cm_pow2i(e - g->M);
