@@ -142,6 +142,19 @@ CM_API cm_status cm_array_quantize(const cm_pipeline *p, const cm_array *x,
                                    const cm_array_opts *o, void *out, cm_dtype out_dtype,
                                    cm_array_stats *stats, cm_diag *diag);
 
+/*! cm_array_encode() : the integer codes and scales behind cm_array_quantize
+ * (one stage of a format with a codec, format.h encode/decode, and nearest
+ * rounding): codes[i] (cm_array_count(x) of them, in x's layout) are the
+ * format's codes of x / s, and decode(code) * s is the quantized value. With
+ * blocks, scales[b] is block b's scale, blocks numbered along the padded
+ * rows ((R, ceil(C / K)) for R rows of C values); without, scales[0] is the
+ * one scale. *nscales receives their number (scales may be NULL to ask).
+ * @return CM_OK; CM_EUNSUPPORTED (several stages, no codec, stochastic
+ *   rounding, scale=mse); the errors of cm_array_eval. */
+CM_API cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o,
+                                 uint64_t *codes, double *scales, uint64_t *nscales,
+                                 cm_diag *diag);
+
 /* ---- writing --------------------------------------------------------------------- */
 
 /*! cm_npy_header() : the header of a .npy (version 1.0, padded to 64 bytes)
@@ -149,6 +162,11 @@ CM_API cm_status cm_array_quantize(const cm_pipeline *p, const cm_array *x,
  * of at least 64 bytes from the caller: cap. CM_ERANGE if it does not fit. */
 CM_API cm_status cm_npy_header(cm_dtype t, int ndim, const uint64_t *shape, int fortran, char *buf,
                                size_t cap, size_t *len, cm_diag *diag);
+
+/*! cm_npy_header_descr() : the same for any NumPy type string ("<u2", "<i8"). */
+CM_API cm_status cm_npy_header_descr(const char *descr, int ndim, const uint64_t *shape,
+                                     int fortran, char *buf, size_t cap, size_t *len,
+                                     cm_diag *diag);
 
 /*! cm_dtype_store() : write n doubles as dtype values (round to nearest
  * even) to out. cm_dtype_load() : read n values of dtype into doubles. */

@@ -505,9 +505,15 @@ cm_status cm_npy_header(cm_dtype t, int ndim, const uint64_t *shape, int fortran
     if ((unsigned)t > CM_DTYPE_F64 || !descr[t])
         return cm_diag_set(d, CM_EINVAL, ".npy has no %s type (use float16, float32 or float64)",
                            cm_dtype_name(t));
+    return cm_npy_header_descr(descr[t], ndim, shape, fortran, buf, cap, len, d);
+}
+
+cm_status cm_npy_header_descr(const char *descr, int ndim, const uint64_t *shape, int fortran,
+                              char *buf, size_t cap, size_t *len, cm_diag *d)
+{
     char dict[1024];
     int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': (",
-                     descr[t], fortran ? "True" : "False");
+                     descr, fortran ? "True" : "False");
     for (int i = 0; i < ndim && n > 0 && (size_t)n < sizeof dict; i++)
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%llu%s", (unsigned long long)shape[i],
                       ndim == 1 ? "," : i + 1 < ndim ? ", " : "");

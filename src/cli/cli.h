@@ -44,7 +44,7 @@ typedef struct opts {
     const char *out_dir;
     int resume, force, use_default, shard_i, shard_n;
     /* the user's tensors: eval --data, quantize */
-    const char *data, *tensor_re, *dtype;
+    const char *data, *tensor_re, *dtype, *codes;
     int pad;
 } opts;
 

@@ -95,7 +95,8 @@ static const struct {
     {"laws", " --json --quiet --help "},
     {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help "
              "--dist --sigma --data --tensor --pad "},
-    {"quantize", " --seed --threads --plugin --quiet --help --dist --tensor --pad --dtype "},
+    {"quantize", " --seed --threads --plugin --quiet --help --dist --tensor --pad --dtype "
+                 "--codes "},
     {"rank", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help --by "
              "--params --tokens --memory --tensors --dist --sigma "},
     {"bench", " --samples --seed --threads --method --plugin --json --quiet --help "},
@@ -109,7 +110,7 @@ static const struct {
 static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
                                "--quiet --help --by --params --tokens --memory --tensors -o "
                                "--resume --force --default --shard --dist --sigma --data "
-                               "--tensor --pad --dtype ";
+                               "--tensor --pad --dtype --codes ";
 
 /* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
  * the table take all). */
@@ -202,6 +203,8 @@ static int set_valued(opts *o, const char *a, const char *val)
         o->data = val;
     } else if (!strcmp(a, "--tensor")) {
         o->tensor_re = val;
+    } else if (!strcmp(a, "--codes")) {
+        o->codes = val;
     } else if (!strcmp(a, "--dtype")) {
         cm_dtype t;
         if (cm_dtype_parse(val, &t, &d))
@@ -250,7 +253,7 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--memory") || !strcmp(a, "--tensors") ||
                     !strcmp(a, "--dist") || !strcmp(a, "--sigma") || !strcmp(a, "--data") ||
-                    !strcmp(a, "--tensor") || !strcmp(a, "--dtype");
+                    !strcmp(a, "--tensor") || !strcmp(a, "--dtype") || !strcmp(a, "--codes");
         if (a[0] == '-') {
             int rc = check_opt(a);
             if (rc)
@@ -285,7 +288,7 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
                                "--method, --law, --plugin, --by, --dist, --sigma, --data, "
                                "--tensor, --pad, --json, --csv, --quiet, --help; quantize: "
-                               "--dtype; "
+                               "--dtype, --codes; "
                                "grid: -o, --resume, --force, --shard, --default; predict: "
                                "--params, --tokens, --memory, --tensors)",
                                a);

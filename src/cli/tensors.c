@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "npz.h"
 #include "tensors.h"
 
 int tensors_open(const char *path, const char *re_text, cm_tensor_file **f, char **sel)
@@ -453,15 +454,76 @@ static int quantize_st(const cm_pipeline *p, const cm_tensor_file *f, const char
     return out_commit(&w);
 }
 
+/* --codes: each chosen tensor's codes and scales into the (temporary) .npz */
+static int write_codes(npz *z, const cm_pipeline *p, const cm_tensor_file *f, const char *sel,
+                       const opts *o, const char *in)
+{
+    int rc = 0;
+    cm_array_opts ao;
+    array_opts(o, &ao);
+    for (size_t i = 0; i < cm_tensor_file_count(f) && !rc; i++) {
+        cm_array a;
+        if (!sel[i] || !cm_tensor_file_array(f, i, &a))
+            continue;
+        uint64_t n = cm_array_count(&a), ns = 0;
+        cm_diag d;
+        cm_diag_clear(&d);
+        cm_status s = cm_array_encode(p, &a, &ao, NULL, NULL, &ns, &d);
+        uint64_t *codes = s ? NULL : malloc((n ? n : 1) * sizeof *codes);
+        double *scales = s ? NULL : malloc((ns ? ns : 1) * sizeof *scales);
+        if (!s && (!codes || !scales))
+            s = cm_diag_set(&d, CM_ENOMEM, "out of memory for the codes");
+        if (!s)
+            s = cm_array_encode(p, &a, &ao, codes, scales, &ns, &d);
+        if (s) {
+            rc = quantize_error(s, &d, in, cm_tensor_file_name(f, i));
+        } else {
+            uint64_t mx = 0;
+            for (uint64_t k = 0; k < n; k++)
+                mx = codes[k] > mx ? codes[k] : mx;
+            unsigned w = mx < 256 ? 1 : mx < 65536 ? 2 : mx < (UINT64_C(1) << 32) ? 4 : 8;
+            const char *tn = cm_tensor_file_name(f, i);
+            char name[1024];
+            snprintf(name, sizeof name, "%s%scodes.npy", tn, *tn ? "." : "");
+            npz_array ca = {.codes = codes, .width = w, .count = n, .ndim = a.ndim,
+                            .fortran = a.fortran, .shape = a.shape};
+            rc = npz_add(z, name, &ca);
+            /* scales: (rows, blocks per row), or one number */
+            uint64_t C = a.ndim ? a.shape[a.ndim - 1] : 1, R = C ? n / C : 0;
+            uint64_t sh[2] = {R, R ? ns / R : 0};
+            npz_array sa = {.values = scales, .width = 8, .count = ns,
+                            .ndim = ns == 1 && cm_pipeline_group(p) == 1 ? 0 : 2, .shape = sh};
+            snprintf(name, sizeof name, "%s%sscales.npy", tn, *tn ? "." : "");
+            if (!rc)
+                rc = npz_add(z, name, &sa);
+        }
+        free(codes);
+        free(scales);
+    }
+    return rc;
+}
+
 int quantize_file(const opts *o, const cm_pipeline *p, const char *in, const char *out,
                   cm_dtype odt)
 {
     cm_tensor_file *f = NULL;
     char *sel = NULL;
+    npz *z = NULL;
     int rc = tensors_open(in, o->tensor_re, &f, &sel);
+    if (!rc && o->codes) { /* the codes first: a format without a codec writes nothing */
+        z = malloc(sizeof *z);
+        rc = !z ? EXIT_RUNTIME : npz_open(z, o->codes);
+        if (!rc && (rc = write_codes(z, p, f, sel, o, in)))
+            npz_abort(z);
+    }
     if (!rc)
         rc = cm_tensor_file_is_npy(f) ? quantize_npy(p, f, o, in, out, odt)
                                       : quantize_st(p, f, sel, o, in, out, odt);
+    if (z && !rc)
+        rc = npz_close(z);
+    else if (z)
+        npz_abort(z);
+    free(z);
     free(sel);
     cm_tensor_file_close(f);
     return rc;

@@ -299,3 +299,110 @@ cm_status cm_array_quantize(const cm_pipeline *p, const cm_array *x, const cm_ar
         return cm_diag_set(d, CM_EINVAL, "no output buffer");
     return run(p, x, o, out, out_dtype, stats ? stats : &tmp, d);
 }
+
+/* ---- codes ------------------------------------------------------------------------ */
+
+static cm_status encode_ok(const cm_pipeline *p, cm_diag *d)
+{
+    const cm_stage *st = &p->st[0];
+    if (p->n != 1)
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': codes are written for one stage, not a composition", p->input);
+    if (!CM_FORMAT_HAS(st->fmt, encode) || !st->scalar)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': format '%s' has no codec", p->input,
+                           st->fmt->name);
+    if ((cm_stage_rounding(st) & 0xff) != CM_ROUND_NEAREST)
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': stochastic rounding has no single code per value", p->input);
+    if (st->blk.K && st->blk.rule == CM_RULE_MSE)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse: codes are not written",
+                           p->input);
+    return CM_OK;
+}
+
+cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o,
+                          uint64_t *codes, double *scales, uint64_t *nscales, cm_diag *d)
+{
+    cm_status s = encode_ok(p, d);
+    if (s)
+        return s;
+    cm_array_opts defaults;
+    if (!o) {
+        cm_array_opts_default(&defaults);
+        o = &defaults;
+    }
+    const cm_stage *st = &p->st[0];
+    const uint64_t n = cm_array_count(x);
+    const uint64_t C = x->ndim ? x->shape[x->ndim - 1] : 1, R = C ? n / C : 0;
+    const uint64_t K = st->blk.K ? st->blk.K : 1;
+    const uint64_t Cp = (C + K - 1) / K * K;
+    *nscales = st->blk.K ? R * (Cp / K) : 1;
+    if (!scales || n == 0)
+        return CM_OK;
+    if (C % K && !o->pad)
+        return cm_diag_set(d, CM_EINVAL,
+                           "the last dimension (%llu) is not a multiple of the block of %llu "
+                           "values: pad the rows with zeros (--pad)",
+                           (unsigned long long)C, (unsigned long long)K);
+    uint64_t bad;
+    double amax_t, sxx = sum_squares(x, n, &amax_t, &bad);
+    if (bad != UINT64_MAX)
+        return cm_diag_set(d, CM_EINVAL, "value %llu (flat index) is not finite",
+                           (unsigned long long)bad);
+    cm_dist dist = o->dist;
+    double rms = sqrt(sxx / (double)n);
+    dist.sigma = rms > 0 ? rms : 1.0;
+    cm_plan *plan = NULL;
+    if ((s = cm_plan_alloc_dist(p, &dist, &plan, d)))
+        return s;
+    job J = {.plan = plan, .x = x, .R = R, .C = C, .Cp = Cp};
+    J.P = R * Cp;
+    J.L = K >= CHUNK ? K : CHUNK / K * K;
+    J.L = J.L < J.P ? J.L : J.P;
+    cm_blockspec b = st->blk;
+    cm_block_retarget(&b, amax_t); /* a tensor scale calibrated to this tensor */
+    double *xb = malloc(2 * J.L * sizeof *xb);
+    uint64_t *cb = malloc(J.L * sizeof *cb);
+    if (!xb || !cb) {
+        free(xb);
+        free(cb);
+        cm_plan_free(plan);
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    }
+    double *u = xb + J.L;
+    for (uint64_t a = 0; a < J.P && !s; a += J.L) {
+        uint64_t e = a + J.L < J.P ? a + J.L : J.P;
+        gather(&J, a, e, xb);
+        for (uint64_t j = a; j < e; j += K) { /* each block's scale, then x / s */
+            double sc = plan->scale[0];
+            if (st->blk.K) {
+                double m = 0;
+                for (uint64_t t = 0; t < K; t++)
+                    m = fabs(xb[j - a + t]) > m ? fabs(xb[j - a + t]) : m;
+                sc = cm_block_scale(&b, m);
+                scales[j / K] = sc;
+            }
+            for (uint64_t t = 0; t < K; t++)
+                u[j - a + t] = sc > 0 ? xb[j - a + t] / sc : 0.0;
+        }
+        s = st->fmt->encode(st->params, u, cb, (size_t)(e - a));
+        if (s) {
+            cm_diag_set(d, s, "format '%s': encode() failed", st->fmt->name);
+            break;
+        }
+        for (uint64_t i = a; i < e;) { /* scatter the real values' codes */
+            uint64_t r = i / Cp, j = i % Cp, run = Cp - j < e - i ? Cp - j : e - i;
+            uint64_t real = j < C ? (C - j < run ? C - j : run) : 0, off, stride;
+            run_at(&J, r, j, &off, &stride);
+            for (uint64_t t = 0; t < real; t++)
+                codes[off + t * stride] = cb[i - a + t];
+            i += run;
+        }
+    }
+    if (!st->blk.K)
+        scales[0] = plan->scale[0];
+    free(xb);
+    free(cb);
+    cm_plan_free(plan);
+    return s;
+}

@@ -226,6 +226,34 @@ if rc == 0:
     rc2, out2, _ = run("eval", "int4", "--data", path("q.safetensors"), "--json")
     check(rc2 == 0, "capmetric reads what it wrote")
 
+# --codes: the OCP E2M1 codes (sign bit 3, then exponent and mantissa) and the E8M0 scales
+E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
+rc, _, err = run("quantize", "mxfp4", path("w.npy"), path("qc.npy"), "--codes", path("c.npz"))
+check(rc == 0, f"quantize --codes: {err}")
+if rc == 0:
+    z = np.load(path("c.npz"))
+    codes, scales = z["codes"], z["scales"]
+    check(codes.dtype == np.uint8 and codes.shape == w.shape and scales.shape == (96, 8), "codes/scales shapes")
+    b = w.astype(np.float64).reshape(-1, 32)
+    amax = np.max(np.abs(b), axis=1)
+    X = np.clip(np.floor(np.log2(np.where(amax > 0, amax, 1.0))) - 2, -127, 127)
+    nz = amax > 0
+    check(np.array_equal(scales.reshape(-1)[nz], np.exp2(X)[nz]), "E8M0 scales")
+    table = np.array(E2M1 + [-v for v in E2M1])
+    dec = table[codes.astype(int)] * np.repeat(scales, 32, axis=1)
+    check(np.array_equal(dec.astype(np.float32), np.load(path("qc.npy"))), "decode(codes) * scale = quantize")
+rc, _, err = run("quantize", "nvfp4", st, path("qs.safetensors"), "--codes", path("cs.npz"), "--tensor", "weight")
+check(rc == 0, f"quantize safetensors --codes: {err}")
+if rc == 0:
+    z = np.load(path("cs.npz"))
+    check(sorted(z.files) == ["a.weight.codes", "a.weight.scales", "b.weight.codes", "b.weight.scales"], f"npz entries {z.files}")
+rc, _, err = run("quantize", "rht:dim=32+mxfp4", path("w.npy"), path("nq.npy"), "--codes", path("nc.npz"))
+check(rc == 2 and "one stage" in err and not os.path.exists(path("nq.npy")) and not os.path.exists(path("nc.npz")), f"--codes of a composition: {err}")
+rc, _, err = run("quantize", "int:bits=4,round=stochastic", path("w.npy"), path("nq.npy"), "--codes", path("nc.npz"))
+check(rc == 2 and "stochastic" in err and not os.path.exists(path("nc.npz")), "--codes with stochastic rounding")
+rc, _, err = run("quantize", "mxfp4", path("w.npy"), path("nq.npy"), "--codes", "/nonexistent/c.npz")
+check(rc == 2 and "cannot write" in err and not os.path.exists(path("nq.npy")), "--codes unwritable")
+
 # ---- bad files ---------------------------------------------------------------------------
 
 def expect_bad(data, want, name="bad.npy", cmd="eval"):
