@@ -40,7 +40,7 @@ typedef struct job {
     cm_dtype odt;
     uint64_t R, C, Cp, P, L, nchunks;
     uint64_t seed;
-    double *sse, *sxq; /* per chunk */
+    double *sse, *sxq, *sxx; /* per chunk */
     atomic_uint_fast64_t next, finished;
     atomic_int failed;
     cm_status status;
@@ -82,10 +82,10 @@ static void gather(const job *J, uint64_t a, uint64_t b, double *xb)
 
 /* sums over the real values of [a, b); scatter q to out */
 static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, const double *yb,
-                    double *sse, double *sxq)
+                    double *sse, double *sxq, double *sxx)
 {
     const size_t osz = J->out ? cm_dtype_size(J->odt) : 0;
-    double e = 0, m = 0;
+    double e = 0, m = 0, q = 0;
     for (uint64_t i = a; i < b;) {
         uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
         uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
@@ -94,6 +94,7 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
             double d = x[t] - y[t];
             e += d * d;
             m += x[t] * y[t];
+            q += x[t] * x[t];
         }
         if (J->out && real) {
             uint64_t off, stride;
@@ -109,6 +110,7 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
     }
     *sse = e;
     *sxq = m;
+    *sxx = q;
 }
 
 static void job_fail(job *J, cm_status s, const cm_diag *d)
@@ -147,7 +149,7 @@ static void *worker(void *arg)
         cm_pipeline_state_seed(p, ps, J->seed * UINT64_C(0x9e3779b97f4a7c15) ^
                                           (k + 1) * UINT64_C(0xbf58476d1ce4e5b9));
         cm_pipeline_apply(p, ps, xb, yb, (size_t)(b - a));
-        measure(J, a, b, xb, yb, &J->sse[k], &J->sxq[k]);
+        measure(J, a, b, xb, yb, &J->sse[k], &J->sxq[k], &J->sxx[k]);
         uint64_t f = atomic_fetch_add(&J->finished, 1) + 1;
         if (J->nchunks >= 64 && f % 16 == 0)
             cm_progress("tensor", (double)f, (double)J->nchunks);
@@ -185,6 +187,21 @@ static double sum_squares(const cm_array *x, uint64_t n, double *amax, uint64_t 
     return s;
 }
 
+static cm_status not_finite(uint64_t i, cm_diag *d)
+{
+    return cm_diag_set(d, CM_EINVAL, "value %llu (flat index, in the file's order) is not finite "
+                       "(NaN or infinite)", (unsigned long long)i);
+}
+
+/* the format reads the tensor's scale: scale=opt, or a two-level tensor scale */
+static int needs_prepass(const cm_pipeline *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->st[i].scale_opt || p->st[i].blk.tensor)
+            return 1;
+    return 0;
+}
+
 static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o, void *out,
                      cm_dtype odt, cm_array_stats *st, cm_diag *d)
 {
@@ -212,13 +229,16 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
                            "of %llu values (blocks run along the last dimension): pad the rows "
                            "with zeros (--pad), or choose a block that divides it",
                            (unsigned long long)C, (unsigned long long)g);
-    uint64_t bad;
-    double amax;
-    double sxx = sum_squares(x, n, &amax, &bad);
-    if (bad != UINT64_MAX)
-        return cm_diag_set(d, CM_EINVAL, "value %llu (flat index, in the file's order) is %s",
-                           (unsigned long long)bad, "not finite (NaN or infinite)");
-    double rms = sqrt(sxx / (double)n);
+    /* a first pass for the tensor's RMS and largest value, where the format
+     * needs them (scale=opt, a tensor scale); else one pass does all */
+    uint64_t bad = UINT64_MAX;
+    double amax = 0, rms = 1.0;
+    if (needs_prepass(p)) {
+        double sxx0 = sum_squares(x, n, &amax, &bad);
+        if (bad != UINT64_MAX)
+            return not_finite(bad, d);
+        rms = sqrt(sxx0 / (double)n);
+    }
     cm_dist dist = o->dist;
     dist.sigma = rms > 0 ? rms : 1.0;
     cm_plan *plan = NULL;
@@ -234,9 +254,11 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     J.nchunks = (J.P + J.L - 1) / J.L;
     J.sse = malloc(J.nchunks * sizeof *J.sse);
     J.sxq = malloc(J.nchunks * sizeof *J.sxq);
-    if (!J.sse || !J.sxq) {
+    J.sxx = malloc(J.nchunks * sizeof *J.sxx);
+    if (!J.sse || !J.sxq || !J.sxx) {
         free(J.sse);
         free(J.sxq);
+        free(J.sxx);
         cm_plan_free(plan);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
@@ -262,12 +284,18 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     s = J.status;
     if (s && d)
         *d = J.diag;
+    double sse = 0, sxq = 0, sxx = 0;
+    for (uint64_t k = 0; !s && k < J.nchunks; k++) {
+        sse += J.sse[k];
+        sxq += J.sxq[k];
+        sxx += J.sxx[k];
+    }
+    if (!s && !isfinite(sxx)) { /* a NaN or infinity in the data: say where */
+        sum_squares(x, n, &amax, &bad);
+        s = not_finite(bad, d);
+    }
     if (!s) {
-        double sse = 0, sxq = 0;
-        for (uint64_t k = 0; k < J.nchunks; k++) {
-            sse += J.sse[k];
-            sxq += J.sxq[k];
-        }
+        rms = sqrt(sxx / (double)n);
         st->values = n;
         st->padded = J.P - n;
         st->sse = sse;
@@ -281,6 +309,7 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     }
     free(J.sse);
     free(J.sxq);
+    free(J.sxx);
     cm_plan_free(plan);
     return s;
 }
