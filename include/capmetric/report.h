@@ -26,6 +26,17 @@ CM_API cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_di
 /*! cm_version() : the library version string. */
 CM_API const char *cm_version(void);
 
+/*! cm_report_formats_json() : the registry's families (keys, defaults,
+ * ranges, docs) and aliases as JSON (`capmetric formats --json`); free() it. */
+CM_API cm_status cm_report_formats_json(const cm_registry *reg, char **out, cm_diag *diag);
+
+/*! cm_report_laws_json() : the built-in capacity laws as JSON (`capmetric
+ * laws --json`); free() it. */
+CM_API cm_status cm_report_laws_json(char **out, cm_diag *diag);
+
+/*! cm_param_type_name() : "int", "real", "enum", "string", "list". */
+CM_API const char *cm_param_type_name(cm_param_type t);
+
 #ifdef __cplusplus
 }
 #endif

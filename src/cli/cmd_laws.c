@@ -27,22 +27,14 @@ int cmd_laws(int argc, char **argv)
     if (rc)
         goto out;
     if (o.json) {
-        cJSON *root = cJSON_CreateArray();
-        for (size_t i = 0; i < cm_law_count(); i++) {
-            const cm_law *l = cm_law_get(i);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", cm_law_name(l));
-            cJSON_AddStringToObject(e, "form", cm_law_form(l));
-            cJSON_AddStringToObject(e, "inputs", cm_law_inputs(l));
-            cJSON_AddStringToObject(e, "source", cm_law_source(l));
-            cJSON_AddBoolToObject(e, "gmse_map", cm_law_has_map(l));
-            cJSON_AddItemToArray(root, e);
-        }
-        char *t = cJSON_Print(root);
-        if (t)
-            printf("%s\n", t);
-        free(t);
-        cJSON_Delete(root);
+        char *s = NULL;
+        cm_diag d;
+        cm_status st = cm_report_laws_json(&s, &d);
+        if (st)
+            rc = report(st, &d, "laws", NULL);
+        else
+            printf("%s\n", s);
+        free(s);
         goto out;
     }
     for (size_t i = 0; i < cm_law_count(); i++) {
