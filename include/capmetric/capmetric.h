@@ -2,6 +2,7 @@
 #ifndef CAPMETRIC_CAPMETRIC_H
 #define CAPMETRIC_CAPMETRIC_H
 
+#include <capmetric/api.h>
 #include <capmetric/dist.h>
 #include <capmetric/errors.h>
 #include <capmetric/eval.h>

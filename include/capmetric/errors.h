@@ -31,7 +31,8 @@ typedef enum cm_status {
     CM_EPLUGIN = 8,      /* plugin refused for another reason */
     CM_ENUMERIC = 9,     /* numerical failure (no convergence, GSL error) */
     CM_EUNSUPPORTED = 10,/* valid request the format/method cannot serve */
-    CM_EDUP = 11         /* duplicate name or key */
+    CM_EDUP = 11,        /* duplicate name or key */
+    CM_ECANCELED = 12    /* stopped by cm_cancel_request() (progress.h) */
 } cm_status;
 
 /* Caller-owned diagnostic. `pos` is a byte offset into the text being parsed

@@ -31,6 +31,14 @@ CM_API void cm_progress_set(cm_progress_fn fn, void *ctx);
  * engine's modules and formats call this; so may a caller's own loops). */
 CM_API void cm_progress(const char *task, double done, double total);
 
+/*! cm_cancel_request() : ask every running Monte-Carlo run and array pass
+ * to stop; they return CM_ECANCELED at their next batch. Async-signal-safe
+ * (an atomic store): a SIGINT handler may call it. cm_cancel_clear() : forget
+ * the request (before starting new work). cm_cancel_requested() : 1 if asked. */
+CM_API void cm_cancel_request(void);
+CM_API void cm_cancel_clear(void);
+CM_API int cm_cancel_requested(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@ const char *cm_strerror(cm_status s)
     case CM_ENUMERIC: return "numerical failure";
     case CM_EUNSUPPORTED: return "not supported";
     case CM_EDUP: return "duplicate";
+    case CM_ECANCELED: return "canceled";
     }
     return "unknown status";
 }

@@ -5,6 +5,7 @@
 #include <capmetric/progress.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef struct hook {
@@ -31,3 +32,9 @@ void cm_progress(const char *task, double done, double total)
     if (h.fn)
         h.fn(h.ctx, task, done, total);
 }
+
+static atomic_int cancel_flag;
+
+void cm_cancel_request(void) { atomic_store(&cancel_flag, 1); }
+void cm_cancel_clear(void) { atomic_store(&cancel_flag, 0); }
+int cm_cancel_requested(void) { return atomic_load(&cancel_flag); }

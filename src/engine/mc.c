@@ -201,6 +201,11 @@ static void *worker(void *arg)
         uint64_t b = atomic_fetch_add(&sh->next, 1);
         if (b >= run->nb || atomic_load(&sh->failed))
             break;
+        if (cm_cancel_requested()) {
+            cm_diag_set(&d, CM_ECANCELED, "Monte Carlo canceled");
+            fail(sh, CM_ECANCELED, &d);
+            break;
+        }
         cm_pcg64 g;
         cm_pcg64_stream(&g, sh->o->seed, b);
         uint64_t m = b + 1 == run->nb ? run->samples - b * run->bs : run->bs;

@@ -144,6 +144,11 @@ static void *worker(void *arg)
         uint64_t k = atomic_fetch_add(&J->next, 1);
         if (k >= J->nchunks || atomic_load(&J->failed))
             break;
+        if (cm_cancel_requested()) {
+            cm_diag_set(&d, CM_ECANCELED, "canceled");
+            job_fail(J, CM_ECANCELED, &d);
+            break;
+        }
         uint64_t a = k * J->L, b = a + J->L < J->P ? a + J->L : J->P;
         gather(J, a, b, xb);
         cm_pipeline_state_seed(p, ps, J->seed * UINT64_C(0x9e3779b97f4a7c15) ^

@@ -1,0 +1,280 @@
+/* The JSON interface for bindings (api.h): requests checked key by key,
+ * the same writers as the command line. */
+#include <capmetric/api.h>
+#include <capmetric/capmetric.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util_int.h"
+
+void cm_api_free(char *text) { free(text); }
+
+/* the request as an object whose keys are all among `keys` (" a b c ") */
+static cm_status parse_request(const char *req, const char *keys, cJSON **out, cm_diag *d)
+{
+    *out = NULL;
+    cJSON *r = req ? cJSON_Parse(req) : cJSON_CreateObject();
+    if (!cJSON_IsObject(r)) {
+        cJSON_Delete(r);
+        return cm_diag_set(d, CM_EPARSE, "the request is not a JSON object");
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, r)
+    {
+        char k[80];
+        snprintf(k, sizeof k, " %.60s ", e->string);
+        if (!strstr(keys, k)) {
+            cm_diag_set(d, CM_EINVAL, "unknown key '%s' (accepted:%.*s)", e->string,
+                        (int)strlen(keys) - 1, keys);
+            cJSON_Delete(r);
+            return CM_EINVAL;
+        }
+    }
+    *out = r;
+    return CM_OK;
+}
+
+/* a built-in registry with the request's plugins */
+static cm_status registry_for(const cJSON *r, cm_registry **reg, cm_diag *d)
+{
+    cm_status s = cm_registry_alloc(reg, d);
+    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(r, "plugins"), *e;
+    if (s || !pl)
+        return s;
+    if (!cJSON_IsArray(pl))
+        s = cm_diag_set(d, CM_EINVAL, "'plugins' must be a list of paths");
+    cJSON_ArrayForEach(e, pl)
+    {
+        if (s)
+            break;
+        s = cJSON_IsString(e) ? cm_registry_load_plugin(*reg, e->valuestring, d)
+                              : cm_diag_set(d, CM_EINVAL, "'plugins' must be a list of paths");
+    }
+    if (s) {
+        cm_registry_free(*reg);
+        *reg = NULL;
+    }
+    return s;
+}
+
+static int whole(const cJSON *v, double lo, double hi)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
+/* the options every evaluating request may carry; *law_owned for file: laws */
+static cm_status eval_options(const cJSON *r, cm_eval_opts *o, cm_law **law_owned, cm_diag *d)
+{
+    cm_eval_opts_default(o);
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "samples"))) {
+        if (!whole(v, CM_MC_MIN_SAMPLES, (double)CM_MC_MAX_SAMPLES))
+            return cm_diag_set(d, CM_ERANGE, "'samples' must be a whole number from 2 to 2^40");
+        o->samples = (uint64_t)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "seed"))) {
+        if (!whole(v, 0, 9007199254740992.0))
+            return cm_diag_set(d, CM_ERANGE, "'seed' must be a whole number from 0 to 2^53");
+        o->seed = (uint64_t)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "threads")) && !cJSON_IsNull(v)) {
+        if (!whole(v, 1, 1024))
+            return cm_diag_set(d, CM_ERANGE, "'threads' must be a whole number from 1 to 1024");
+        o->threads = (unsigned)v->valuedouble;
+    }
+    cm_status s = CM_OK;
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "method")) &&
+        (!cJSON_IsString(v) || (s = cm_method_parse(v->valuestring, &o->method, d))))
+        return cJSON_IsString(v) ? s : cm_diag_set(d, CM_EINVAL, "'method' must be text");
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "law")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v))
+            return cm_diag_set(d, CM_EINVAL, "'law' must be a name or file:PATH");
+        if (!strncmp(v->valuestring, "file:", 5)) {
+            if ((s = cm_law_load(v->valuestring + 5, law_owned, d)))
+                return s;
+            o->law = *law_owned;
+        } else if ((s = cm_law_find(v->valuestring, &o->law, d))) {
+            return s;
+        }
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "dist")) &&
+        (!cJSON_IsString(v) || (s = cm_dist_parse(v->valuestring, &o->dist, d))))
+        return cJSON_IsString(v) ? s : cm_diag_set(d, CM_EINVAL, "'dist' must be text");
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "sigma"))) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1e-30 && v->valuedouble <= 1e30))
+            return cm_diag_set(d, CM_ERANGE, "'sigma' must be a number from 1e-30 to 1e30");
+        o->dist.sigma = v->valuedouble;
+    }
+    return CM_OK;
+}
+
+cm_status cm_api_formats(const char *request, char **out, cm_diag *d)
+{
+    cJSON *r;
+    cm_registry *reg = NULL;
+    *out = NULL;
+    cm_status s = parse_request(request, " plugins ", &r, d);
+    if (!s)
+        s = registry_for(r, &reg, d);
+    if (!s)
+        s = cm_report_formats_json(reg, out, d);
+    cm_registry_free(reg);
+    cJSON_Delete(r);
+    return s;
+}
+
+cm_status cm_api_laws(char **out, cm_diag *d) { return cm_report_laws_json(out, d); }
+
+/* the request's specs parsed; on failure diag.line is the 1-based index */
+static cm_status parse_specs(const cm_registry *reg, const cJSON *list, cm_pipeline ***out,
+                             size_t *n, cm_diag *d)
+{
+    *out = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) < 1)
+        return cm_diag_set(d, CM_EINVAL, "'specs' must be a list of at least one spec");
+    size_t m = (size_t)cJSON_GetArraySize(list);
+    cm_pipeline **p = calloc(m, sizeof *p);
+    if (!p)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    cm_status s = CM_OK;
+    for (size_t i = 0; i < m && !s; i++) {
+        const cJSON *e = cJSON_GetArrayItem(list, (int)i);
+        s = cJSON_IsString(e) ? cm_spec_parse(reg, e->valuestring, &p[i], d)
+                              : cm_diag_set(d, CM_EINVAL, "spec %zu is not text", i + 1);
+        if (s)
+            d->line = (long)(i + 1);
+    }
+    if (s) {
+        for (size_t i = 0; i < m; i++)
+            cm_pipeline_free(p[i]);
+        free(p);
+        return s;
+    }
+    *out = p;
+    *n = m;
+    return CM_OK;
+}
+
+cm_status cm_api_eval(const char *request, char **out, cm_diag *d)
+{
+    cJSON *r = NULL;
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    cm_result *res = NULL;
+    cm_law *law = NULL;
+    size_t n = 0;
+    cm_eval_opts o;
+    *out = NULL;
+    cm_status s = parse_request(request,
+                                " specs samples seed method law dist sigma threads plugins ", &r,
+                                d);
+    if (!s)
+        s = eval_options(r, &o, &law, d);
+    if (!s)
+        s = registry_for(r, &reg, d);
+    if (!s)
+        s = parse_specs(reg, cJSON_GetObjectItemCaseSensitive(r, "specs"), &p, &n, d);
+    if (!s && !(res = calloc(n, sizeof *res)))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    if (!s) {
+        cm_cancel_clear();
+        s = cm_eval(p, n, &o, res, NULL, NULL, d);
+    }
+    if (!s)
+        s = cm_report_json(res, n, &o, out, d);
+    free(res);
+    for (size_t i = 0; p && i < n; i++)
+        cm_pipeline_free(p[i]);
+    free(p);
+    cm_registry_free(reg);
+    cm_law_free(law);
+    cJSON_Delete(r);
+    return s;
+}
+
+static cm_status stats_json(const cm_pipeline *p, const cm_array_stats *st, char **out,
+                            cm_diag *d)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "spec", cm_pipeline_canonical(p));
+    cJSON_AddStringToObject(e, "input", cm_pipeline_input(p));
+    cJSON_AddStringToObject(e, "family", cm_pipeline_family(p));
+    const double v[] = {cm_pipeline_bits(p), (double)st->values, (double)st->padded, st->mse,
+                        st->nmse, st->eff_bits, st->misalignment, st->rms};
+    const char *k[] = {"bits", "values", "padded", "mse", "nmse", "eff_bits", "misalignment",
+                       "rms"};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        cJSON_AddItemToObject(e, k[i], isfinite(v[i]) ? cJSON_CreateNumber(v[i])
+                                                      : cJSON_CreateNull());
+    char *t = cJSON_PrintUnformatted(e);
+    cJSON_Delete(e);
+    *out = t ? cm_strdup(t) : NULL;
+    cJSON_free(t);
+    return *out ? CM_OK : cm_diag_set(d, CM_ENOMEM, "out of memory");
+}
+
+cm_status cm_api_array(const char *request, const void *data, int dtype, int ndim,
+                       const uint64_t *shape, int fortran, void *out, int out_dtype,
+                       char **stats, cm_diag *d)
+{
+    cJSON *r = NULL;
+    cm_registry *reg = NULL;
+    cm_pipeline *p = NULL;
+    *stats = NULL;
+    cm_status s = parse_request(request, " spec seed threads pad dist plugins ", &r, d);
+    cm_array a;
+    memset(&a, 0, sizeof a);
+    if (!s && (ndim < 0 || ndim > CM_TENSOR_MAX_DIMS || dtype < 0 || dtype > CM_DTYPE_F64 ||
+               out_dtype < 0 || out_dtype > CM_DTYPE_F64))
+        s = cm_diag_set(d, CM_EINVAL, "bad array description (ndim %d, dtype %d)", ndim, dtype);
+    cm_array_opts ao;
+    cm_array_opts_default(&ao);
+    cm_eval_opts eo;
+    cm_law *law = NULL;
+    if (!s) {
+        cJSON *tmp = cJSON_Duplicate(r, 1); /* the shared keys, checked as for eval */
+        cJSON_DeleteItemFromObjectCaseSensitive(tmp, "spec");
+        cJSON_DeleteItemFromObjectCaseSensitive(tmp, "pad");
+        cJSON_DeleteItemFromObjectCaseSensitive(tmp, "plugins");
+        s = eval_options(tmp, &eo, &law, d);
+        cJSON_Delete(tmp);
+        ao.seed = eo.seed;
+        ao.threads = eo.threads;
+        ao.dist = eo.dist;
+        const cJSON *pad = cJSON_GetObjectItemCaseSensitive(r, "pad");
+        if (!s && pad && !cJSON_IsBool(pad))
+            s = cm_diag_set(d, CM_EINVAL, "'pad' must be true or false");
+        ao.pad = cJSON_IsTrue(pad);
+    }
+    const cJSON *sp = r ? cJSON_GetObjectItemCaseSensitive(r, "spec") : NULL;
+    if (!s && !cJSON_IsString(sp))
+        s = cm_diag_set(d, CM_EINVAL, "'spec' must be text");
+    if (!s)
+        s = registry_for(r, &reg, d);
+    if (!s && (s = cm_spec_parse(reg, sp->valuestring, &p, d)))
+        d->line = 1;
+    if (!s) {
+        a.data = data;
+        a.dtype = (cm_dtype)dtype;
+        a.ndim = ndim;
+        for (int i = 0; i < ndim; i++)
+            a.shape[i] = shape[i];
+        a.fortran = fortran;
+        cm_array_stats st;
+        cm_cancel_clear();
+        s = out ? cm_array_quantize(p, &a, &ao, out, (cm_dtype)out_dtype, &st, d)
+                : cm_array_eval(p, &a, &ao, &st, d);
+        if (!s)
+            s = stats_json(p, &st, stats, d);
+    }
+    cm_pipeline_free(p);
+    cm_registry_free(reg);
+    cm_law_free(law);
+    cJSON_Delete(r);
+    return s;
+}
