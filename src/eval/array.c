@@ -23,7 +23,7 @@
 #include "plan_int.h"
 #include "util_int.h"
 
-#define CHUNK 65536u
+#define CHUNK 16384u /* values a chunk (128 KiB of doubles a buffer: L2-resident) */
 
 void cm_array_opts_default(cm_array_opts *o)
 {
