@@ -158,3 +158,44 @@ unsigned cm_cores(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 && n < 1024 ? (unsigned)n : 1u;
 }
+
+void cm_run_threads(unsigned T, void *(*fn)(void *), void *arg)
+{
+    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
+    unsigned started = 0;
+    if (th)
+        for (; started < T - 1; started++)
+            if (pthread_create(&th[started], NULL, fn, arg))
+                break;
+    fn(arg);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+}
+
+void cm_first_error_init(cm_first_error *e)
+{
+    pthread_mutex_init(&e->lock, NULL);
+    atomic_init(&e->failed, 0);
+    e->status = CM_OK;
+    cm_diag_clear(&e->diag);
+}
+
+void cm_first_error_set(cm_first_error *e, cm_status st, const cm_diag *d)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!e->status) {
+        e->status = st;
+        e->diag = *d;
+    }
+    pthread_mutex_unlock(&e->lock);
+    atomic_store(&e->failed, 1);
+}
+
+cm_status cm_first_error_fini(cm_first_error *e, cm_diag *d)
+{
+    pthread_mutex_destroy(&e->lock);
+    if (e->status && d)
+        *d = e->diag;
+    return e->status;
+}

@@ -57,4 +57,25 @@ unsigned cm_cores(void);
 /* Monotonic wall clock in seconds. */
 double cm_now(void);
 
+/* Run fn(arg) on T threads at once, the caller's among them (T - 1 are
+ * started; if starting one fails, fewer run: work must be shared by a
+ * counter, not by thread number). Returns when all have finished. */
+void cm_run_threads(unsigned T, void *(*fn)(void *), void *arg);
+
+/* The first failure of several worker threads: `failed` tells the others to
+ * stop, status and diag say what happened first. */
+#include <pthread.h>
+#include <stdatomic.h>
+typedef struct cm_first_error {
+    pthread_mutex_t lock;
+    atomic_int failed;
+    cm_status status;
+    cm_diag diag;
+} cm_first_error;
+
+void cm_first_error_init(cm_first_error *e);
+void cm_first_error_set(cm_first_error *e, cm_status st, const cm_diag *d);
+/* release; hand the first failure (if any) to d and return its status */
+cm_status cm_first_error_fini(cm_first_error *e, cm_diag *d);
+
 #endif

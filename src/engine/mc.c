@@ -58,11 +58,8 @@ typedef struct shared {
     size_t chunk;
     atomic_uint_fast64_t next;
     atomic_uint_fast64_t finished; /* batches done, for progress */
-    atomic_int failed;
     const uint64_t *spec_hash; /* FNV-1a of each canonical spec */
-    cm_status status;
-    cm_diag diag;
-    pthread_mutex_t lock;
+    cm_first_error err;
 } shared;
 
 /* Tail stratification (value-wise pipelines, group 1): the error of a fine
@@ -165,13 +162,7 @@ static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_stat
 
 static void fail(shared *sh, cm_status st, const cm_diag *d)
 {
-    pthread_mutex_lock(&sh->lock);
-    if (!sh->status) {
-        sh->status = st;
-        sh->diag = *d;
-    }
-    pthread_mutex_unlock(&sh->lock);
-    atomic_store(&sh->failed, 1);
+    cm_first_error_set(&sh->err, st, d);
 }
 
 static void *worker(void *arg)
@@ -199,7 +190,7 @@ static void *worker(void *arg)
     }
     for (;;) {
         uint64_t b = atomic_fetch_add(&sh->next, 1);
-        if (b >= run->nb || atomic_load(&sh->failed))
+        if (b >= run->nb || atomic_load(&sh->err.failed))
             break;
         if (cm_cancel_requested()) {
             cm_diag_set(&d, CM_ECANCELED, "Monte Carlo canceled");
@@ -335,35 +326,22 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
             h = (h ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
         hash[i] = h;
     }
-    shared sh = {.p = p, .n = n, .o = o, .run = run, .status = CM_OK, .spec_hash = hash};
+    shared sh = {.p = p, .n = n, .o = o, .run = run, .spec_hash = hash};
     sh.chunk = MC_CHUNK;
     atomic_init(&sh.next, 0);
     atomic_init(&sh.finished, 0);
-    atomic_init(&sh.failed, 0);
-    cm_diag_clear(&sh.diag);
-    pthread_mutex_init(&sh.lock, NULL);
+    cm_first_error_init(&sh.err);
     unsigned T = o->threads;
     if ((uint64_t)T > run->nb)
         T = (unsigned)run->nb;
     double t0 = cm_now();
-    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
-    unsigned started = 0;
-    if (T > 1 && th)
-        for (; started < T - 1; started++)
-            if (pthread_create(&th[started], NULL, worker, &sh))
-                break;
-    worker(&sh);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    free(th);
-    pthread_mutex_destroy(&sh.lock);
+    cm_run_threads(T, worker, &sh);
     free(hash);
     run->seconds = cm_now() - t0;
-    if (sh.status) {
-        if (d)
-            *d = sh.diag;
+    cm_status st = cm_first_error_fini(&sh.err, d);
+    if (st) {
         cm_mc_run_free(run);
-        return sh.status;
+        return st;
     }
     *out = run;
     return CM_OK;

@@ -42,10 +42,7 @@ typedef struct job {
     uint64_t seed;
     double *sse, *sxq, *sxx; /* per chunk */
     atomic_uint_fast64_t next, finished;
-    atomic_int failed;
-    cm_status status;
-    cm_diag diag;
-    pthread_mutex_t lock;
+    cm_first_error err;
 } job;
 
 /* the run of row r from column j of `len` real values: element offset and stride */
@@ -115,13 +112,7 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
 
 static void job_fail(job *J, cm_status s, const cm_diag *d)
 {
-    pthread_mutex_lock(&J->lock);
-    if (!J->status) {
-        J->status = s;
-        J->diag = *d;
-    }
-    pthread_mutex_unlock(&J->lock);
-    atomic_store(&J->failed, 1);
+    cm_first_error_set(&J->err, s, d);
 }
 
 static void *worker(void *arg)
@@ -142,7 +133,7 @@ static void *worker(void *arg)
     const cm_pipeline *p = J->plan->p;
     for (;;) {
         uint64_t k = atomic_fetch_add(&J->next, 1);
-        if (k >= J->nchunks || atomic_load(&J->failed))
+        if (k >= J->nchunks || atomic_load(&J->err.failed))
             break;
         if (cm_cancel_requested()) {
             cm_diag_set(&d, CM_ECANCELED, "canceled");
@@ -269,26 +260,12 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     }
     atomic_init(&J.next, 0);
     atomic_init(&J.finished, 0);
-    atomic_init(&J.failed, 0);
-    cm_diag_clear(&J.diag);
-    pthread_mutex_init(&J.lock, NULL);
+    cm_first_error_init(&J.err);
     unsigned T = o->threads ? o->threads : cm_cores();
     if ((uint64_t)T > J.nchunks)
         T = (unsigned)J.nchunks;
-    pthread_t *th = T > 1 ? calloc(T - 1, sizeof *th) : NULL;
-    unsigned started = 0;
-    if (th)
-        for (; started < T - 1; started++)
-            if (pthread_create(&th[started], NULL, worker, &J))
-                break;
-    worker(&J);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    free(th);
-    pthread_mutex_destroy(&J.lock);
-    s = J.status;
-    if (s && d)
-        *d = J.diag;
+    cm_run_threads(T, worker, &J);
+    s = cm_first_error_fini(&J.err, d);
     double sse = 0, sxq = 0, sxx = 0;
     for (uint64_t k = 0; !s && k < J.nchunks; k++) {
         sse += J.sse[k];

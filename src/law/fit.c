@@ -396,16 +396,9 @@ static int run_jobs(job *j, unsigned threads)
         nt = (unsigned)j->nrun;
     if (nt < 1)
         nt = 1;
-    pthread_t th[64];
     if (nt > 64)
         nt = 64;
-    unsigned started = 0;
-    for (; started + 1 < nt; started++)
-        if (pthread_create(&th[started], NULL, worker, j))
-            break;
-    worker(j);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(th[t], NULL);
+    cm_run_threads(nt, worker, j);
     return j->fail ? -1 : 0;
 }
 

@@ -109,6 +109,37 @@ static cm_dist dist_of(const char *name)
     return d;
 }
 
+/* the exact GMSE of spec on d, with the stage's unique unit grid (free it) and
+ * scale; 0 on success, else a failed CHECK said why */
+typedef struct exact_case {
+    double g, scale, *lv;
+    size_t k;
+} exact_case;
+
+static int exact_of(cm_registry *reg, const char *spec, const cm_dist *d, const char *dname,
+                    exact_case *c)
+{
+    cm_pipeline *p = t_spec(reg, spec);
+    cm_plan *plan = NULL;
+    cm_diag dg;
+    c->lv = NULL;
+    c->k = 0;
+    int bad = cm_plan_alloc_dist(p, d, &plan, &dg) || cm_exact_gmse(plan, &c->g, &dg) ||
+              cm_exact_pipeline_levels(p, 0, &c->lv, &c->k, &dg);
+    CHECK(!bad, "%s on %s: %s", spec, dname, dg.msg);
+    if (!bad) {
+        size_t u = 0; /* unique levels */
+        for (size_t m = 0; m < c->k; m++)
+            if (!u || c->lv[m] != c->lv[u - 1])
+                c->lv[u++] = c->lv[m];
+        c->k = u;
+        c->scale = cm_plan_scale(plan, 0);
+    }
+    cm_plan_free(plan);
+    cm_pipeline_free(p);
+    return bad;
+}
+
 /* scalar grids: exact (at the plan's optimal or fixed scale) vs the reference, 1e-9 */
 static void check_grids(cm_registry *reg)
 {
@@ -118,26 +149,13 @@ static void check_grids(cm_registry *reg)
     for (size_t i = 0; i < NDIST; i++) {
         cm_dist d = dist_of(dists[i]);
         for (size_t j = 0; j < sizeof specs / sizeof *specs; j++) {
-            cm_pipeline *p = t_spec(reg, specs[j]);
-            cm_plan *plan = NULL;
-            cm_diag dg;
-            double g = NAN, *lv = NULL;
-            size_t k = 0;
-            if (cm_plan_alloc_dist(p, &d, &plan, &dg) || cm_exact_gmse(plan, &g, &dg) ||
-                cm_exact_pipeline_levels(p, 0, &lv, &k, &dg)) {
-                CHECK(0, "%s on %s: %s", specs[j], dists[i], dg.msg);
-            } else {
-                size_t u = 0; /* unique levels */
-                for (size_t m = 0; m < k; m++)
-                    if (!u || lv[m] != lv[u - 1])
-                        lv[u++] = lv[m];
-                double r = ref_grid(&d, lv, u, cm_plan_scale(plan, 0));
-                CHECK(fabs(g - r) <= 1e-9 * r, "%s on %s: exact %.15g, quadrature %.15g (rel %.2g)",
-                      specs[j], dists[i], g, r, fabs(g - r) / r);
+            exact_case c;
+            if (!exact_of(reg, specs[j], &d, dists[i], &c)) {
+                double r = ref_grid(&d, c.lv, c.k, c.scale);
+                CHECK(fabs(c.g - r) <= 1e-9 * r, "%s on %s: exact %.15g, quadrature %.15g (rel %.2g)",
+                      specs[j], dists[i], c.g, r, fabs(c.g - r) / r);
             }
-            free(lv);
-            cm_plan_free(plan);
-            cm_pipeline_free(p);
+            free(c.lv);
         }
     }
 }
@@ -147,23 +165,14 @@ static void check_optimum(cm_registry *reg)
 {
     for (size_t i = 0; i < NDIST; i++) {
         cm_dist d = dist_of(dists[i]);
-        cm_pipeline *p = t_spec(reg, "int4");
-        cm_plan *plan = NULL;
-        cm_diag dg;
-        double *lv = NULL, g = NAN;
-        size_t k = 0;
-        if (cm_plan_alloc_dist(p, &d, &plan, &dg) || cm_exact_gmse(plan, &g, &dg) ||
-            cm_exact_pipeline_levels(p, 0, &lv, &k, &dg)) {
-            CHECK(0, "int4 on %s: %s", dists[i], dg.msg);
-        } else {
-            double s = cm_plan_scale(plan, 0);
-            double lo = ref_grid(&d, lv, k, s * 0.995), hi = ref_grid(&d, lv, k, s * 1.005);
-            CHECK(lo > g && hi > g, "int4 on %s: scale %.6g is not the optimum (%.9g; %.9g, %.9g)",
-                  dists[i], s, g, lo, hi);
+        exact_case c;
+        if (!exact_of(reg, "int4", &d, dists[i], &c)) {
+            double lo = ref_grid(&d, c.lv, c.k, c.scale * 0.995);
+            double hi = ref_grid(&d, c.lv, c.k, c.scale * 1.005);
+            CHECK(lo > c.g && hi > c.g, "int4 on %s: scale %.6g is not the optimum (%.9g; %.9g, %.9g)",
+                  dists[i], c.scale, c.g, lo, hi);
         }
-        free(lv);
-        cm_plan_free(plan);
-        cm_pipeline_free(p);
+        free(c.lv);
     }
 }
 
@@ -366,28 +375,15 @@ static void check_block_quadrature(cm_registry *reg)
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 3; j++) {
             cm_dist d = dist_of(dl[i]);
-            cm_pipeline *p = t_spec(reg, specs[j]);
-            cm_plan *plan = NULL;
-            cm_diag dg;
-            double g = NAN, *lv = NULL;
-            size_t k = 0;
-            if (cm_plan_alloc_dist(p, &d, &plan, &dg) || cm_exact_gmse(plan, &g, &dg) ||
-                cm_exact_pipeline_levels(p, 0, &lv, &k, &dg)) {
-                CHECK(0, "%s on %s: %s", specs[j], dl[i], dg.msg);
-            } else {
-                size_t u = 0;
-                for (size_t m = 0; m < k; m++)
-                    if (!u || lv[m] != lv[u - 1])
-                        lv[u++] = lv[m];
-                bq b = {.d = d, .K = j == 1 ? 16 : 32, .lv = lv, .k = u, .gmax = lv[u - 1],
-                        .mx = j == 2, .emax = 2};
+            exact_case c;
+            if (!exact_of(reg, specs[j], &d, dl[i], &c)) {
+                bq b = {.d = d, .K = j == 1 ? 16 : 32, .lv = c.lv, .k = c.k,
+                        .gmax = c.lv[c.k - 1], .mx = j == 2, .emax = 2};
                 double r = block_reference(&b);
-                CHECK(fabs(g - r) <= 1e-9 * r, "%s on %s: exact %.15g, quadrature %.15g (rel %.2g)",
-                      specs[j], dl[i], g, r, fabs(g - r) / r);
+                CHECK(fabs(c.g - r) <= 1e-9 * r, "%s on %s: exact %.15g, quadrature %.15g (rel %.2g)",
+                      specs[j], dl[i], c.g, r, fabs(c.g - r) / r);
             }
-            free(lv);
-            cm_plan_free(plan);
-            cm_pipeline_free(p);
+            free(c.lv);
         }
 }
 
