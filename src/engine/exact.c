@@ -474,6 +474,52 @@ cm_status cm_exact_stage_grid(const cm_pipeline *p, size_t i, double **v, size_t
     return s;
 }
 
+/* the scale optimum of stage i (> 0) after a selecting stage i-1 that sees
+ * N(0,1) input: minimizes the error over the passing values */
+cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
+                                   unsigned rounding, double *s, double *mse, cm_diag *d)
+{
+    cm_weight w = {0, 0, NULL, NULL, 8.0};
+    if (cm_exact_after_selection(p, i)) /* the one definition of what it can weigh */
+        w = cm_exact_stage_weight(&p->st[0]);
+    return cm_exact_opt_scale_w(&cm_dens_gauss, lv, k, rounding, w.type ? &w : NULL, s, mse, d);
+}
+
+/* selecting stage alone, or followed by one scalar grid stage (nearest
+ * rounding, one global scale) */
+static cm_status exact_selected(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+{
+    const cm_pipeline *p = plan->p;
+    cm_weight w = cm_exact_stage_weight(&p->st[0]);
+    if (!w.type)
+        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
+    double r = cm_exact_reject_part(&w);
+    /* the error estimate: the same integrals on pieces half as wide */
+    cm_weight w2 = w;
+    w2.ppu = 2 * w.ppu;
+    if (p->n == 1) {
+        *mse = r;
+        *err = fabs(cm_exact_reject_part(&w2) - r);
+        return CM_OK;
+    }
+    const cm_stage *q = &p->st[1];
+    if (p->n != 2 || !q->scalar || q->blk.K || cm_stage_rounding(q) != CM_ROUND_NEAREST ||
+        isnan(plan->scale[1]))
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': the exact path covers a selection followed by one grid format "
+                           "with a global scale and nearest rounding",
+                           p->input);
+    double *v;
+    size_t n;
+    cm_status s = cm_exact_stage_grid(p, 1, &v, &n, d);
+    if (s)
+        return s;
+    *mse = r + cm_exact_grid_weighted(v, n, plan->scale[1], &w);
+    *err = fabs(cm_exact_reject_part(&w2) + cm_exact_grid_weighted(v, n, plan->scale[1], &w2) - *mse);
+    free(v);
+    return CM_OK;
+}
+
 /* the exact GMSE and the error estimate of its quadratures (0 where there are none) */
 static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_diag *d)
 {
@@ -487,7 +533,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
                            "'%s': the exact path of a selection covers N(0,1) data only",
                            p->input);
     if (p->st[0].sel)
-        return cm_exact_selected(plan, mse, err, d);
+        return exact_selected(plan, mse, err, d);
     if (p->n == 2 && p->st[0].rot) {
         /* an orthonormal rotation of i.i.d. Gaussian values gives i.i.d.
          * Gaussian values, and the error is measured back in the data's basis

@@ -58,9 +58,10 @@ typedef struct cm_weight {
 /* nearest rounding onto s*v (unique, sorted) of the values w passes (exact_select.c) */
 double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w);
 
-/* the exact path of a pipeline that starts with a selecting stage (exact_select.c) */
-struct cm_plan;
-cm_status cm_exact_selected(const struct cm_plan *plan, double *mse, double *err, cm_diag *d);
+/* the weight a selecting stage puts on the next one (type 0: none usable), and
+ * the error of the values it settles itself: ∫ (1 - π) reject φ (exact_select.c) */
+cm_weight cm_exact_stage_weight(const cm_stage *st);
+double cm_exact_reject_part(const cm_weight *w);
 
 /* stage i's grid at unit scale, checked, sorted and de-duplicated (exact.c) */
 cm_status cm_exact_stage_grid(const cm_pipeline *p, size_t i, double **v, size_t *n,

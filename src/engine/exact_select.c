@@ -1,6 +1,6 @@
 /* The exact path after a selecting stage (sparsity, outliers) on N(0,1)
- * data: the passing values' cells weighted by their pass probability, the
- * settled values' own error, and the next stage's optimal scale. */
+ * data: the passing values' cells weighted by their pass probability and
+ * the settled values' own error (exact.c puts them together). */
 #include <capmetric/exact.h>
 
 #include <gsl/gsl_integration.h>
@@ -88,7 +88,7 @@ static double weighted_cell(const cm_weight *w, double a, double b, double c)
 }
 
 /* error of the values the selecting stage settles itself: ∫ (1 - π) reject φ */
-static double reject_part(const cm_weight *w)
+double cm_exact_reject_part(const cm_weight *w)
 {
     switch (w->type) {
     case 1: return 2.0 * gl_integrate(reject_fn, w, 0, w->t, 0);
@@ -99,7 +99,7 @@ static double reject_part(const cm_weight *w)
 }
 
 /* the weight a selecting stage puts on the next one (type 0: none usable) */
-static cm_weight stage_weight(const cm_stage *st)
+cm_weight cm_exact_stage_weight(const cm_stage *st)
 {
     cm_weight w = {0, 0, st->fmt, st->params, 8.0};
     if (!st->sel)
@@ -118,7 +118,7 @@ static cm_weight stage_weight(const cm_stage *st)
 
 int cm_exact_after_selection(const cm_pipeline *p, size_t i)
 {
-    return i == 1 && p->st[0].sel && stage_weight(&p->st[0]).type &&
+    return i == 1 && p->st[0].sel && cm_exact_stage_weight(&p->st[0]).type &&
            (cm_stage_rounding(&p->st[1]) & 0xff) == CM_ROUND_NEAREST;
 }
 
@@ -134,51 +134,5 @@ double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weig
         total += weighted_cell(w, a, b, s * v[j]);
     }
     return total;
-}
-
-/* the scale optimum of stage i (> 0) after a selecting stage i-1 that sees
- * N(0,1) input: minimizes the error over the passing values */
-cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
-                                   unsigned rounding, double *s, double *mse, cm_diag *d)
-{
-    cm_weight w = {0, 0, NULL, NULL, 8.0};
-    if (cm_exact_after_selection(p, i)) /* the one definition of what it can weigh */
-        w = stage_weight(&p->st[0]);
-    return cm_exact_opt_scale_w(&cm_dens_gauss, lv, k, rounding, w.type ? &w : NULL, s, mse, d);
-}
-
-/* selecting stage alone, or followed by one scalar grid stage (nearest
- * rounding, one global scale) */
-cm_status cm_exact_selected(const cm_plan *plan, double *mse, double *err, cm_diag *d)
-{
-    const cm_pipeline *p = plan->p;
-    cm_weight w = stage_weight(&p->st[0]);
-    if (!w.type)
-        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
-    double r = reject_part(&w);
-    /* the error estimate: the same integrals on pieces half as wide */
-    cm_weight w2 = w;
-    w2.ppu = 2 * w.ppu;
-    if (p->n == 1) {
-        *mse = r;
-        *err = fabs(reject_part(&w2) - r);
-        return CM_OK;
-    }
-    const cm_stage *q = &p->st[1];
-    if (p->n != 2 || !q->scalar || q->blk.K || cm_stage_rounding(q) != CM_ROUND_NEAREST ||
-        isnan(plan->scale[1]))
-        return cm_diag_set(d, CM_EUNSUPPORTED,
-                           "'%s': the exact path covers a selection followed by one grid format "
-                           "with a global scale and nearest rounding",
-                           p->input);
-    double *v;
-    size_t n;
-    cm_status s = cm_exact_stage_grid(p, 1, &v, &n, d);
-    if (s)
-        return s;
-    *mse = r + cm_exact_grid_weighted(v, n, plan->scale[1], &w);
-    *err = fabs(reject_part(&w2) + cm_exact_grid_weighted(v, n, plan->scale[1], &w2) - *mse);
-    free(v);
-    return CM_OK;
 }
 
