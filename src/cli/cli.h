@@ -87,6 +87,9 @@ cJSON *jnum(double x);
  * CAPMETRIC_PROGRESS=1) until stop */
 void cli_progress_start(const opts *o);
 void cli_progress_stop(void);
+/* help.c: COMMAND --help printed (1) for the commands without usage of their own */
+int cli_command_help(const char *cmd, int argc, char **argv);
+
 /* monotonic seconds */
 double cli_now(void);
 

@@ -76,6 +76,8 @@ static int dispatch(int argc, char **argv)
     }
     const char *cmd = argv[1];
     cli_cmd = cmd;
+    if (cli_command_help(cmd, argc - 2, argv + 2)) /* before any work is done */
+        return 0;
     if (!strcmp(cmd, "formats"))
         return cmd_formats(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))

@@ -29,7 +29,19 @@
 /* ---- options -------------------------------------------------------------- */
 
 
-/* Integers: digits, or 2^K, or an integral decimal like 1e7. */
+/* a count or amount suffix: k/K thousand, m/M million, b/B/g/G billion, t/T trillion */
+static double suffix_mul(char c)
+{
+    switch (c) {
+    case 'k': case 'K': return 1e3;
+    case 'm': case 'M': return 1e6;
+    case 'b': case 'B': case 'g': case 'G': return 1e9;
+    case 't': case 'T': return 1e12;
+    default: return 0;
+    }
+}
+
+/* Integers: digits, or 2^K, or an integral decimal like 1e7 or 16M. */
 static int parse_count(const char *s, uint64_t *out)
 {
     char *end;
@@ -51,13 +63,17 @@ static int parse_count(const char *s, uint64_t *out)
     }
     errno = 0;
     double x = strtod(s, &end);
+    if (end != s && *end && !end[1] && suffix_mul(*end) > 0) {
+        x *= suffix_mul(*end);
+        end++;
+    }
     if (*end || errno || !(x >= 0) || x > 1.8e19 || x != floor(x))
         return -1;
     *out = (uint64_t)x;
     return 0;
 }
 
-/* A positive amount: a number with an optional k, M, B (or G), T suffix. */
+/* A positive amount: a number with an optional k, M, B (or G), T suffix (either case). */
 int parse_amount(const char *s, double *out)
 {
     char *end;
@@ -67,15 +83,8 @@ int parse_amount(const char *s, double *out)
         return -1;
     double mul = 1;
     if (*end) {
-        if (end[1])
+        if (end[1] || !(mul = suffix_mul(*end)))
             return -1;
-        switch (*end) {
-        case 'k': case 'K': mul = 1e3; break;
-        case 'M': mul = 1e6; break;
-        case 'B': case 'G': mul = 1e9; break;
-        case 'T': mul = 1e12; break;
-        default: return -1;
-        }
     }
     x *= mul;
     if (!(x > 0) || !isfinite(x))
@@ -141,7 +150,7 @@ static int set_valued(opts *o, const char *a, const char *val)
     if (!strcmp(a, "--samples")) {
         if (parse_count(val, &u) || u < CM_MC_MIN_SAMPLES || u > CM_MC_MAX_SAMPLES)
             return usage_error("--samples '%s' is not accepted (accepted: a whole number "
-                               "from 2 to 2^40, e.g. 16777216, 2^24 or 1e6)",
+                               "from 2 to 2^40, e.g. 16777216, 2^24, 1e6 or 16M)",
                                val);
         o->ev.samples = u;
         o->samples_given = 1;

@@ -203,4 +203,16 @@ CAPMETRIC_PROGRESS=1 "$CM" eval int4 --method mc --samples 2^22 --quiet >/dev/nu
 CAPMETRIC_PROGRESS=1 CAPMETRIC_CACHE_DIR="$tmp/kcache" "$CM" eval vq:kmeans,dim=4,bits=1 --samples 2^12 >/dev/null 2>"$tmp/p.err"
 grep -q "k-means training (16 codewords, dim 4)" "$tmp/p.err" && ok || bad "k-means training shows no progress: $(cat "$tmp/p.err")"
 
+# counts and amounts with suffixes, either case
+"$CM" eval int4 --method mc --samples 1M --json >"$tmp/s.json"
+[ "$("$JQ" "$tmp/s.json" samples)" = 1000000 ] && ok || bad "--samples 1M"
+"$CM" predict int4 --params 1b --tokens 20b --json >/dev/null && ok || bad "--params 1b --tokens 20b"
+expect_fail "--samples '1x' is not accepted" eval int4 --samples 1x
+
+# every command answers --help without doing its work
+for c in formats laws eval rank bench grid merge predict fit validate quantize; do
+    out=$(timeout 10 "$CM" $c --help 2>&1); rc=$?
+    [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "usage: capmetric $c" && ok || bad "$c --help: rc $rc: $out"
+done
+
 finish cli
