@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
@@ -198,4 +199,27 @@ cm_status cm_first_error_fini(cm_first_error *e, cm_diag *d)
     if (e->status && d)
         *d = e->diag;
     return e->status;
+}
+
+size_t cm_edit_distance(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an > 63 || bn > 63)
+        return 64;
+    size_t d[64][64]; /* optimal string alignment */
+    for (size_t i = 0; i <= an; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= bn; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= an; i++)
+        for (size_t j = 1; j <= bn; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            size_t best = d[i - 1][j - 1] + (ca != cb);
+            best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
+            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[an][bn];
 }

@@ -36,6 +36,15 @@ char *cm_strndup(const char *s, size_t n);
 int cm_parse_double(const char *s, size_t n, double *out);
 int cm_parse_int(const char *s, size_t n, long long *out);
 
+/* Edit distance (insertions, deletions, substitutions and swaps of two
+ * neighbours, each 1) of a[0..an) and b[0..bn), letters compared without
+ * case (strings of up to 63 characters; longer ones count as far apart). */
+size_t cm_edit_distance(const char *a, size_t an, const char *b, size_t bn);
+
+/* The largest distance that still looks like a slip for a name of n
+ * characters: 1 up to 4 characters, then 2, then n / 4. */
+static inline size_t cm_slip_distance(size_t n) { return n <= 4 ? 1 : n < 12 ? 2 : n / 4; }
+
 /* Least common multiple of two group sizes (both >= 1). */
 static inline size_t cm_lcm(size_t a, size_t b)
 {

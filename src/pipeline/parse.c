@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "param_int.h"
 #include "pipeline_int.h"
@@ -266,8 +267,24 @@ static cm_status match_keys(const cm_format *f, const kv *kvs, size_t nkv, long 
             cm_buf kb;
             cm_buf_init(&kb);
             list_keys(f, &kb);
-            cm_diag_set(d, CM_ENOTFOUND, "format '%s' has no key '%.*s' (keys: %s)", f->name,
-                        (int)kvs[i].kn, kvs[i].k, kb.s ? kb.s : "");
+            const char *near = NULL;
+            size_t bd = cm_slip_distance(kvs[i].kn), ng;
+            const cm_param *g = cm_registry_generic_params(&ng);
+            for (size_t k = 0; k < f->n_params + ng; k++) {
+                const char *c = k < f->n_params ? f->params[k].key : g[k - f->n_params].key;
+                if (k >= f->n_params && !(f->flags & CM_FORMAT_SCALAR))
+                    break;
+                size_t dd = cm_edit_distance(kvs[i].k, kvs[i].kn, c, strlen(c));
+                if (dd <= bd && (!near || dd < bd)) {
+                    near = c;
+                    bd = dd;
+                }
+            }
+            char hint[80] = "";
+            if (near)
+                snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+            cm_diag_set(d, CM_ENOTFOUND, "format '%s' has no key '%.*s'%s (keys: %s)", f->name,
+                        (int)kvs[i].kn, kvs[i].k, hint, kb.s ? kb.s : "");
             cm_buf_free(&kb);
             return err_at(d, kvs[i].pos, (long)kvs[i].kn, CM_ENOTFOUND);
         }
@@ -308,16 +325,20 @@ static const char *find_alias(const cm_registry *reg, const char *text, size_t b
 {
     size_t hn = 0;
     const char *aspec = NULL;
-    for (size_t i = 0; i < cm_registry_alias_count(reg); i++) {
-        const char *an = cm_registry_alias_get(reg, i, NULL)->name;
-        size_t l = strlen(an);
-        /* an alias that holds a ':' (vq:kmeans) may go on with ',key=value' */
-        if (l > hn && l <= e - b && !memcmp(text + b, an, l) &&
-            (b + l == e || text[b + l] == ':' || (strchr(an, ':') && text[b + l] == ','))) {
-            hn = l;
-            aspec = cm_registry_alias_get(reg, i, NULL)->spec;
+    /* exact names first; then without case (MXFP4, INT4 as people write them) */
+    for (int pass = 0; pass < 2 && !aspec; pass++)
+        for (size_t i = 0; i < cm_registry_alias_count(reg); i++) {
+            const char *an = cm_registry_alias_get(reg, i, NULL)->name;
+            size_t l = strlen(an);
+            int same = l <= e - b && (pass ? !strncasecmp(text + b, an, l)
+                                           : !memcmp(text + b, an, l));
+            /* an alias that holds a ':' (vq:kmeans) may go on with ',key=value' */
+            if (l > hn && same &&
+                (b + l == e || text[b + l] == ':' || (strchr(an, ':') && text[b + l] == ','))) {
+                hn = l;
+                aspec = cm_registry_alias_get(reg, i, NULL)->spec;
+            }
         }
-    }
     *hn_out = hn;
     return aspec;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "builtin_int.h"
@@ -218,28 +219,55 @@ const char *cm_registry_alias(const cm_registry *r, const char *name, size_t len
         if (strlen(an) == len && !memcmp(an, name, len))
             return r->a[i].alias->spec;
     }
+    /* MXFP4, INT4, E8M0: names are lowercase, people write them in capitals */
+    for (size_t i = 0; i < r->na; i++) {
+        const char *an = r->a[i].alias->name;
+        if (strlen(an) == len && !strncasecmp(an, name, len))
+            return r->a[i].alias->spec;
+    }
     return NULL;
+}
+
+/* the registered name (family or alias) nearest to name, if near enough to be a slip */
+static const char *nearest_name(const cm_registry *r, const char *name, size_t len)
+{
+    const char *best = NULL;
+    size_t bd = cm_slip_distance(len);
+    for (size_t i = 0; i < r->n + r->na; i++) {
+        const char *c = i < r->n ? r->e[i].fmt->name : r->a[i - r->n].alias->name;
+        size_t dd = cm_edit_distance(name, len, c, strlen(c));
+        if (dd <= bd && (!best || dd < bd)) {
+            best = c;
+            bd = dd;
+        }
+    }
+    return best;
 }
 
 cm_status cm_registry_find(const cm_registry *r, const char *name, size_t len,
                            const cm_format **out, cm_diag *d)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        const char *fn = r->e[i].fmt->name;
-        if (strlen(fn) == len && !memcmp(fn, name, len)) {
-            *out = r->e[i].fmt;
-            return CM_OK;
+    for (int pass = 0; pass < 2; pass++) /* exact, then without case */
+        for (size_t i = 0; i < r->n; i++) {
+            const char *fn = r->e[i].fmt->name;
+            if (strlen(fn) == len &&
+                (pass ? !strncasecmp(fn, name, len) : !memcmp(fn, name, len))) {
+                *out = r->e[i].fmt;
+                return CM_OK;
+            }
         }
-    }
     cm_buf b;
     cm_buf_init(&b);
     for (size_t i = 0; i < r->n; i++)
         cm_buf_printf(&b, "%s%s", i ? ", " : "", r->e[i].fmt->name);
-    cm_buf_puts(&b, "; aliases: ");
-    for (size_t i = 0; i < r->na; i++)
-        cm_buf_printf(&b, "%s%s", i ? ", " : "", r->a[i].alias->name);
-    cm_diag_set(d, CM_ENOTFOUND, "unknown format '%.*s' (families: %s)", (int)len, name,
-                b.s ? b.s : "");
+    const char *near = nearest_name(r, name, len);
+    char hint[96] = "";
+    if (near)
+        snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+    cm_diag_set(d, CM_ENOTFOUND,
+                "unknown format '%.*s'%s (families: %s; 'capmetric formats' lists them with "
+                "their %zu aliases)",
+                (int)len, name, hint, b.s ? b.s : "", r->na);
     cm_buf_free(&b);
     return CM_ENOTFOUND;
 }

@@ -209,6 +209,12 @@ grep -q "k-means training (16 codewords, dim 4)" "$tmp/p.err" && ok || bad "k-me
 "$CM" predict int4 --params 1b --tokens 20b --json >/dev/null && ok || bad "--params 1b --tokens 20b"
 expect_fail "--samples '1x' is not accepted" eval int4 --samples 1x
 
+# slips: names without case, a suggestion for a near miss
+"$CM" eval MXFP4 INT4 --json >"$tmp/ci.json" && [ "$("$JQ" "$tmp/ci.json" results.0.spec)" = "$("$CM" eval mxfp4 --json | grep -m1 '"spec"' | sed 's/.*"spec":[[:space:]]*"\(.*\)",/\1/')" ] && ok || bad "aliases without case"
+expect_fail "did you mean 'nvfp4'?" eval nvpf4
+expect_fail "did you mean 'bits'?" eval int:bitz=4
+expect_fail "did you mean 'levels'?" eval lloydmax:level=4
+
 # every command answers --help without doing its work
 for c in formats laws eval rank bench grid merge predict fit validate quantize; do
     out=$(timeout 10 "$CM" $c --help 2>&1); rc=$?

@@ -112,7 +112,7 @@ static void bad_specs(void)
     bad("foo", CM_ENOTFOUND, "unknown format 'foo'", 0);
     bad("foo", CM_ENOTFOUND, "int, fp, lut, lloydmax", 0);
     bad("int:bitz=4", CM_ENOTFOUND,
-        "no key 'bitz' (keys: bits, grid, pack, round, scale, block, scale_fmt, tensor_scale", 4);
+        "no key 'bitz'; did you mean 'bits'? (keys: bits, grid, pack, round, scale, block, scale_fmt, tensor_scale", 4);
     bad("int:bits=0", CM_ERANGE, "out of range", 9);
     bad("int:bits=17", CM_ERANGE, "from 1 to 16", 9);
     bad("fp:e=9", CM_ERANGE, "key 'e'", 5);
