@@ -87,12 +87,25 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
         uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
         uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
         const double *x = xb + (i - a), *y = yb + (i - a);
-        for (uint64_t t = 0; t < real; t++) {
-            double d = x[t] - y[t];
-            e += d * d;
-            m += x[t] * y[t];
-            q += x[t] * x[t];
+        /* two lanes of each sum: the additions pipeline (the order is fixed) */
+        double e2[2] = {0, 0}, m2[2] = {0, 0}, q2[2] = {0, 0};
+        uint64_t t = 0;
+        for (; t + 2 <= real; t += 2)
+            for (int l = 0; l < 2; l++) {
+                double xv = x[t + (uint64_t)l], yv = y[t + (uint64_t)l], dv = xv - yv;
+                e2[l] += dv * dv;
+                m2[l] += xv * yv;
+                q2[l] += xv * xv;
+            }
+        for (; t < real; t++) {
+            double dv = x[t] - y[t];
+            e2[0] += dv * dv;
+            m2[0] += x[t] * y[t];
+            q2[0] += x[t] * x[t];
         }
+        e += e2[0] + e2[1];
+        m += m2[0] + m2[1];
+        q += q2[0] + q2[1];
         if (J->out && real) {
             uint64_t off, stride;
             run_at(J, r, j, &off, &stride);
@@ -100,8 +113,8 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
             if (stride == 1)
                 cm_dtype_store(J->odt, y, o + off * osz, (size_t)real);
             else
-                for (uint64_t t = 0; t < real; t++)
-                    cm_dtype_store(J->odt, y + t, o + (off + t * stride) * osz, 1);
+                for (uint64_t u = 0; u < real; u++)
+                    cm_dtype_store(J->odt, y + u, o + (off + u * stride) * osz, 1);
         }
         i += run;
     }

@@ -185,12 +185,23 @@ void cm_block_retarget(cm_blockspec *b, double tensor_amax)
 
 static double block_amax(const double *x, size_t K)
 {
-    double amax = 0; /* of the finite values: NaN stays NaN, inf saturates */
-    for (size_t i = 0; i < K; i++) {
+    /* of the finite values (NaN stays NaN, inf saturates); branch-free, four
+     * independent maxima so that the compares pipeline */
+    double m[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= K; i += 4)
+        for (int j = 0; j < 4; j++) {
+            double a = fabs(x[i + (size_t)j]);
+            a = a < INFINITY ? a : 0.0;
+            m[j] = a > m[j] ? a : m[j];
+        }
+    for (; i < K; i++) {
         double a = fabs(x[i]);
-        amax = a > amax && a < INFINITY ? a : amax;
+        a = a < INFINITY ? a : 0.0;
+        m[0] = a > m[0] ? a : m[0];
     }
-    return amax;
+    double a = m[0] > m[1] ? m[0] : m[1], b = m[2] > m[3] ? m[2] : m[3];
+    return a > b ? a : b;
 }
 
 void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
