@@ -70,10 +70,14 @@ static cm_status split_kvs(const char *text, size_t b, size_t e, long base, int 
             return err_at(d, pos, 1,
                           cm_diag_set(d, CM_EPARSE, "empty key=value item (stray ',')"));
         const char *eq = memchr(text + s, '=', i - s);
-        if (!eq)
+        if (!eq) /* after a value, a number is a list item cut off by ',' */
             return err_at(d, pos, (long)(i - s),
-                          cm_diag_set(d, CM_EPARSE, "'%.*s' is not of the form key=value",
-                                      (int)(i - s), text + s));
+                          cm_diag_set(d, CM_EPARSE, "'%.*s' is not of the form key=value%s",
+                                      (int)(i - s), text + s,
+                                      *nout && strchr("-+.0123456789", text[s])
+                                          ? " (lists separate their items with ';': "
+                                            "values=-1;0;1, in quotes on a shell)"
+                                          : ""));
         if (eq == text + s)
             return err_at(d, pos, (long)(i - s),
                           cm_diag_set(d, CM_EPARSE, "missing key before '=' in '%.*s'",

@@ -214,6 +214,7 @@ expect_fail "--samples '1x' is not accepted" eval int4 --samples 1x
 expect_fail "did you mean 'nvfp4'?" eval nvpf4
 expect_fail "did you mean 'bits'?" eval int:bitz=4
 expect_fail "did you mean 'levels'?" eval lloydmax:level=4
+expect_fail "lists separate their items with ';'" eval "lut:values=-1,0,1"
 
 # every command answers --help without doing its work
 for c in formats laws eval rank bench grid merge predict fit validate quantize; do
