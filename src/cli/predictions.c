@@ -109,7 +109,7 @@ int print_preds(const opts *o, pred *pv, size_t np, const cm_result *res, size_t
         cJSON_AddNumberToObject(root, "params", o->params);
         cJSON_AddNumberToObject(root, "tokens", o->tokens);
         cJSON_AddNumberToObject(root, "memory_bits", mem);
-        cJSON *arr = cJSON_AddArrayToObject(root, "predictions");
+        cJSON *arr = cJSON_AddArrayToObject(root, "results");
         for (size_t k = 0; k < np; k++) {
             cJSON *e = pred_json(&pv[k], &res[pv[k].spec]);
             if (!pv[k].st)

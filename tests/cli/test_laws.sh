@@ -24,34 +24,34 @@ done
 # notebook's constants (anchors: capacity.json quest_eff)
 "$CM" predict int4 --params 1e9 --tokens 2e10 --law quest --json >"$tmp/p.json" || bad "predict quest"
 want=$(awk 'BEGIN { printf "%.17g", 8.134031011055859 * (1e9 * 0.691831718)^-0.062726522 + 86.41190623830154 * (2e10)^-0.241288351 + 0.0014232897805828435 }')
-near "$("$JQ" "$tmp/p.json" predictions.0.loss)" "$want" 1e-12 && ok || bad "quest loss $("$JQ" "$tmp/p.json" predictions.0.loss) vs $want"
-near "$("$JQ" "$tmp/p.json" predictions.0.rho)" 0.691831718 1e-12 && ok || bad "quest rho"
+near "$("$JQ" "$tmp/p.json" results.0.loss)" "$want" 1e-12 && ok || bad "quest loss $("$JQ" "$tmp/p.json" results.0.loss) vs $want"
+near "$("$JQ" "$tmp/p.json" results.0.rho)" 0.691831718 1e-12 && ok || bad "quest rho"
 # weight-only column with --tensors w
 "$CM" predict int4 --params 1e9 --tokens 2e10 --law quest --tensors w --json >"$tmp/pw.json" || bad "predict --tensors w"
-near "$("$JQ" "$tmp/pw.json" predictions.0.rho)" 0.840434222 1e-12 && ok || bad "quest weight-only rho"
+near "$("$JQ" "$tmp/pw.json" results.0.rho)" 0.840434222 1e-12 && ok || bad "quest weight-only rho"
 # Quartet: forward only and the full recipe
 "$CM" predict mxfp4 --params 1e8 --tokens 1e10 --law quartet --tensors w,a,g --json >"$tmp/pq.json" || bad "predict quartet"
-near "$("$JQ" "$tmp/pq.json" predictions.0.rho_d)" 0.82174 1e-12 && ok || bad "quartet effD"
+near "$("$JQ" "$tmp/pq.json" results.0.rho_d)" 0.82174 1e-12 && ok || bad "quartet effD"
 want=$(awk 'BEGIN { printf "%.17g", (127444.7 * (1e8 * 0.65835)^-0.578520 + 465834.3 * (1e10 * 0.82174)^-0.538877)^0.276416 + 1.340846 }')
-near "$("$JQ" "$tmp/pq.json" predictions.0.loss)" "$want" 1e-12 && ok || bad "quartet loss"
+near "$("$JQ" "$tmp/pq.json" results.0.loss)" "$want" 1e-12 && ok || bad "quartet loss"
 # Kumar: rho = prod (1 - e^(-4/gamma)) / prod (1 - e^(-16/gamma)) over w, a (kv at 16)
 "$CM" predict int4 --params 1e9 --tokens 2e10 --law kumar --json >"$tmp/pk.json" || bad "predict kumar"
 want=$(awk 'BEGIN { printf "%.17g", (1 - exp(-4/2.6745)) * (1 - exp(-4/2.2102)) / ((1 - exp(-16/2.6745)) * (1 - exp(-16/2.2102))) }')
-near "$("$JQ" "$tmp/pk.json" predictions.0.rho)" "$want" 1e-12 && ok || bad "kumar rho"
+near "$("$JQ" "$tmp/pk.json" results.0.rho)" "$want" 1e-12 && ok || bad "kumar rho"
 # Chen: delta_p = k D^gD (log2 G)^gG / N^gN, W4A4, G = 128
 "$CM" predict "int4:block=128" --params 1e9 --tokens 2e10 --law chen-qat --json >"$tmp/pc.json" || bad "predict chen"
 want=$(awk 'BEGIN { printf "%.17g", 0.1582 * (2e10)^0.0745 * 7^0.7779 / (1e9)^0.2186 }')
-near "$("$JQ" "$tmp/pc.json" predictions.0.gap)" "$want" 1e-12 && ok || bad "chen gap"
+near "$("$JQ" "$tmp/pc.json" results.0.gap)" "$want" 1e-12 && ok || bad "chen gap"
 # Capybara: E2M1, block 32
 "$CM" predict "e2m1:block=32" --params 1e9 --tokens 2e10 --law capybara --json >"$tmp/pb.json" || bad "predict capybara"
 want=$(awk 'BEGIN { N = 1e9; D = 2e10; printf "%.17g", 69.2343 / N^0.2368 + 68973.0621 / D^0.5162 + 1.9061 + D^0.5162 / N^0.2368 * 5 / (11334.5197 * 2.5^3.1926 * 1.5^2.9543) }')
-near "$("$JQ" "$tmp/pb.json" predictions.0.loss)" "$want" 1e-12 && ok || bad "capybara loss"
+near "$("$JQ" "$tmp/pb.json" results.0.loss)" "$want" 1e-12 && ok || bad "capybara loss"
 # all laws at once: refusals listed, not fatal
 "$CM" predict int4 e2m1 --params 1e9 --tokens 2e10 >"$tmp/pall" || bad "predict all laws"
 grep -q "at equal memory the best is" "$tmp/pall" && grep -q "^refused:" "$tmp/pall" && ok || bad "predict all: iso-memory and refusals"
 # iso-memory: N_iso = 16 N / bits
 "$CM" predict int4 mxfp4 --params 1e9 --tokens 2e10 --law unified-quest --json >"$tmp/pi.json" || bad "predict iso"
-near "$("$JQ" "$tmp/pi.json" predictions.1.iso_params)" "$(awk 'BEGIN { printf "%.17g", 16e9 / 4.25 }')" 1e-12 && ok || bad "iso params"
+near "$("$JQ" "$tmp/pi.json" results.1.iso_params)" "$(awk 'BEGIN { printf "%.17g", 16e9 / 4.25 }')" 1e-12 && ok || bad "iso params"
 
 expect_fail "cannot judge" predict mxfp4 --params 1e9 --tokens 2e10 --law quest
 expect_fail "floating-point" predict int4 --params 1e9 --tokens 2e10 --law capybara
@@ -69,7 +69,7 @@ expect_fail "option '--by' does not apply to 'fit'" fit "$RUNS/quest_runs.csv" -
 
 # --- rank --by loss ----------------------------------------------------------------
 "$CM" rank int2 int8 int4 --by loss --params 1e9 --tokens 2e10 --json >"$tmp/r.json" || bad "rank --by loss"
-[ "$("$JQ" "$tmp/r.json" predictions.0.input)" = int8 ] && [ "$("$JQ" "$tmp/r.json" predictions.2.input)" = int2 ] && ok || bad "rank --by loss order"
+[ "$("$JQ" "$tmp/r.json" results.0.input)" = int8 ] && [ "$("$JQ" "$tmp/r.json" results.2.input)" = int2 ] && ok || bad "rank --by loss order"
 expect_fail "--params N and --tokens D" rank int4 int8 --by loss
 expect_fail "no absolute loss" rank "int4:block=32" --by loss --params 1e9 --tokens 1e9 --law chen-qat
 
@@ -98,7 +98,7 @@ awk -v c="$("$JQ" "$tmp/fq.json" fit.cost)" 'BEGIN { exit !(c <= 7.384314e-10) }
 "$JQ" "$tmp/fu.json" fit.params.5.boot_lo >/dev/null && ok || bad "bootstrap interval"
 "$CM" predict int4 --params 1e9 --tokens 2e10 --law "file:$tmp/u.json" --json >"$tmp/pu.json" || bad "predict file law"
 "$CM" predict int4 --params 1e9 --tokens 2e10 --law unified-quest --json >"$tmp/pu2.json" || bad "predict unified-quest"
-near "$("$JQ" "$tmp/pu.json" predictions.0.loss)" "$("$JQ" "$tmp/pu2.json" predictions.0.loss)" 1e-6 && ok || bad "saved unified law != built-in unified-quest"
+near "$("$JQ" "$tmp/pu.json" results.0.loss)" "$("$JQ" "$tmp/pu2.json" results.0.loss)" 1e-6 && ok || bad "saved unified law != built-in unified-quest"
 "$CM" eval int4 --law "file:$tmp/u.json" >/dev/null && ok || bad "eval with a fitted map law"
 # decoupled law file: judged by spec
 "$CM" fit "$RUNS/quest_runs.csv" --specs "$RUNS/quest_specs.csv" --where "fit_group=wa_hadamard;bf16_baseline" --save "$tmp/d.json" >/dev/null || bad "fit decoupled --save"
