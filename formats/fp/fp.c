@@ -244,6 +244,7 @@ typedef struct fp_state {
     cm_pcg64 g;
 } fp_state;
 
+CM_HOT_LOOP
 static void fp_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     const fp_params *p = pp;

@@ -136,6 +136,7 @@ typedef struct int_state {
     cm_pcg64 g;
 } int_state;
 
+CM_HOT_LOOP
 static void int_quantize(const void *pp, void *state, const double *x, double *y, size_t n)
 {
     const int_params *p = pp;

@@ -10,4 +10,15 @@
 #define CM_API
 #endif
 
+/* CM_HOT_LOOP: a function compiled twice, for AVX2 and for baseline x86-64,
+ * the one to run chosen when the library loads (function multiversioning;
+ * never -march=native). Both do the same IEEE operations (no FMA contraction
+ * in ISO C mode), so every machine gets the same numbers. Plugins may use it
+ * on their own loops. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__)
+#define CM_HOT_LOOP __attribute__((target_clones("avx2", "default")))
+#else
+#define CM_HOT_LOOP
+#endif
+
 #endif

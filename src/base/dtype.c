@@ -81,7 +81,7 @@ static uint32_t pack_small(double x, int mb, int ebits)
     return s | (E << mb) | ((uint32_t)q - (1u << mb));
 }
 
-void cm_dtype_load(cm_dtype t, const void *in, double *x, size_t n)
+CM_HOT_LOOP static void dtype_load(cm_dtype t, const void *in, double *x, size_t n)
 {
     const unsigned char *p = in;
     switch (t) {
@@ -110,18 +110,21 @@ void cm_dtype_load(cm_dtype t, const void *in, double *x, size_t n)
     }
 }
 
-/* double to float without the undefined conversion of out-of-range values */
-static float to_float(double v)
+/* double to float without the undefined conversion of out-of-range values
+ * (beyond FLT_MAX + half a step infinity, between FLT_MAX: as rounding to
+ * nearest gives) */
+static inline float to_float(double v)
 {
-    const double over = (double)FLT_MAX + ldexp(1.0, 103); /* FLT_MAX + half a step */
-    if (fabs(v) >= over)
-        return v > 0 ? INFINITY : -INFINITY;
-    if (fabs(v) > FLT_MAX)
-        return v > 0 ? FLT_MAX : -FLT_MAX;
+    const double a = fabs(v);
+    if (__builtin_expect(!(a <= FLT_MAX), 0)) {
+        if (a != a)
+            return (float)v;
+        return (float)copysign(a >= 0x1.ffffffp127 ? INFINITY : FLT_MAX, v);
+    }
     return (float)v;
 }
 
-void cm_dtype_store(cm_dtype t, const double *x, void *out, size_t n)
+CM_HOT_LOOP static void dtype_store(cm_dtype t, const double *x, void *out, size_t n)
 {
     unsigned char *p = out;
     switch (t) {
@@ -137,12 +140,33 @@ void cm_dtype_store(cm_dtype t, const double *x, void *out, size_t n)
             memcpy(p + 2 * i, &h, 2);
         }
         return;
-    case CM_DTYPE_F32:
-        for (size_t i = 0; i < n; i++) {
+    case CM_DTYPE_F32: {
+        /* in range (the usual case: checked by a vectorized maximum), a plain
+         * conversion that vectorizes; else value by value */
+        double m0 = 0, m1 = 0;
+        size_t i = 0;
+        for (; i + 2 <= n; i += 2) {
+            double a0 = fabs(x[i]), a1 = fabs(x[i + 1]);
+            m0 = a0 > m0 ? a0 : m0;
+            m1 = a1 > m1 ? a1 : m1;
+        }
+        for (; i < n; i++)
+            m0 = fabs(x[i]) > m0 ? fabs(x[i]) : m0;
+        int plain = m0 <= FLT_MAX && m1 <= FLT_MAX; /* (a NaN's compare is false) */
+        for (i = 0; i < n && plain; i++) {
+            float f = (float)x[i];
+            memcpy(p + 4 * i, &f, 4);
+        }
+        for (i = 0; i < n && !plain; i++) {
             float f = to_float(x[i]);
             memcpy(p + 4 * i, &f, 4);
         }
         return;
+    }
     case CM_DTYPE_F64: memcpy(out, x, n * sizeof *x); return;
     }
 }
+
+void cm_dtype_load(cm_dtype t, const void *in, double *x, size_t n) { dtype_load(t, in, x, n); }
+
+void cm_dtype_store(cm_dtype t, const double *x, void *out, size_t n) { dtype_store(t, x, out, n); }

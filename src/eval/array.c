@@ -78,6 +78,7 @@ static void gather(const job *J, uint64_t a, uint64_t b, double *xb)
 }
 
 /* sums over the real values of [a, b); scatter q to out */
+CM_HOT_LOOP
 static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, const double *yb,
                     double *sse, double *sxq, double *sxx)
 {
@@ -87,11 +88,12 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
         uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
         uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
         const double *x = xb + (i - a), *y = yb + (i - a);
-        /* two lanes of each sum: the additions pipeline (the order is fixed) */
-        double e2[2] = {0, 0}, m2[2] = {0, 0}, q2[2] = {0, 0};
+        /* four lanes of each sum: the additions pipeline and vectorize (the
+         * order is fixed: the same sums on every machine) */
+        double e2[4] = {0, 0, 0, 0}, m2[4] = {0, 0, 0, 0}, q2[4] = {0, 0, 0, 0};
         uint64_t t = 0;
-        for (; t + 2 <= real; t += 2)
-            for (int l = 0; l < 2; l++) {
+        for (; t + 4 <= real; t += 4)
+            for (int l = 0; l < 4; l++) {
                 double xv = x[t + (uint64_t)l], yv = y[t + (uint64_t)l], dv = xv - yv;
                 e2[l] += dv * dv;
                 m2[l] += xv * yv;
@@ -103,9 +105,9 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
             m2[0] += x[t] * y[t];
             q2[0] += x[t] * x[t];
         }
-        e += e2[0] + e2[1];
-        m += m2[0] + m2[1];
-        q += q2[0] + q2[1];
+        e += (e2[0] + e2[1]) + (e2[2] + e2[3]);
+        m += (m2[0] + m2[1]) + (m2[2] + m2[3]);
+        q += (q2[0] + q2[1]) + (q2[2] + q2[3]);
         if (J->out && real) {
             uint64_t off, stride;
             run_at(J, r, j, &off, &stride);

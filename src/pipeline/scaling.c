@@ -50,11 +50,13 @@ static double e8m0_round(double s)
     if (!(s > 0))
         return s;
     int e = cm_ilog2(s);
-    double f = s / ldexp(1.0, e);
+    /* (powers of two from their bits: exact, no libm call; a subnormal s has
+     * e = -1023 and goes to 2^-127 by the clamp either way) */
+    double f = e >= -1022 ? s * cm_pow2i(-e) : 1.0;
     if (f > 1.5 || (f == 1.5 && ((e + 127) & 1)))
         e++;
     e = e < -127 ? -127 : e > 127 ? 127 : e;
-    return ldexp(1.0, e);
+    return cm_pow2i(e);
 }
 
 static double sfmt_round(cm_sfmt f, double s)
@@ -79,8 +81,9 @@ static double finish(const cm_blockspec *b, double r)
 {
     /* E8M0 holds OCP's shared scale X, whose exponent clamps at -127 and 127: for
      * integer elements that is s * 2^emax, so the clamp falls where OCP puts it */
-    double t = b->sfmt == CM_SF_E8M0 ? sfmt_round(b->sfmt, r * b->unit / b->sg) / b->unit
-                                     : sfmt_round(b->sfmt, r / b->sg);
+    double rs = b->sg == 1.0 ? r : r / b->sg;
+    double t = b->sfmt == CM_SF_E8M0 ? sfmt_round(b->sfmt, rs * b->unit) / b->unit
+                                     : sfmt_round(b->sfmt, rs);
     if (t == 0)
         t = 1.0; /* NVFP4 recipe: a zero scale is replaced by 1 */
     return t * b->sg;
@@ -111,7 +114,7 @@ double cm_block_scale(const cm_blockspec *b, double amax)
         if (e + ue < -127)
             e = -127 - ue;
     }
-    return finish(b, ldexp(1.0, e));
+    return finish(b, e >= -1022 && e <= 1023 ? cm_pow2i(e) : ldexp(1.0, e));
 }
 
 double cm_block_scale_to(const cm_blockspec *b, double amax, double c)
@@ -183,6 +186,7 @@ void cm_block_retarget(cm_blockspec *b, double tensor_amax)
 
 /* ---- data path ------------------------------------------------------------- */
 
+CM_HOT_LOOP
 static double block_amax(const double *x, size_t K)
 {
     /* of the finite values (NaN stays NaN, inf saturates); branch-free, four
@@ -204,7 +208,9 @@ static double block_amax(const double *x, size_t K)
     return a > b ? a : b;
 }
 
-void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
+/* (multiversioned as a file-local function: an exported ifunc would leak the symbol) */
+CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
+                                    const void *params, void *fstate,
                     const double *x, double *y, size_t n, double *u, double *sc, double *tmp)
 {
     const size_t K = b->K, nb = n / K;
@@ -266,3 +272,9 @@ void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *param
     }
 }
 
+
+void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
+                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp)
+{
+    block_apply(b, f, params, fstate, x, y, n, u, sc, tmp);
+}
