@@ -15,7 +15,10 @@
  * never -march=native). Both do the same IEEE operations (no FMA contraction
  * in ISO C mode), so every machine gets the same numbers. Plugins may use it
  * on their own loops. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#if defined(CM_HOT_LOOP)
+/* (defined by the build: -DCM_HOT_LOOP= gives one baseline version, e.g. to
+ * compare the two) */
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
 /* (GCC only: clang's sanitizer and fuzzer builds crash in the ifunc resolvers,
  * which run before their runtimes start) */
 #define CM_HOT_LOOP __attribute__((target_clones("avx2", "default")))
