@@ -118,36 +118,23 @@ static void inverse(const void *p, void *state, const double *x, double *y, size
     }
 }
 
-const cm_format cm_format_rht = {
-    .abi = CM_ABI_VERSION,
-    .size = sizeof(cm_format),
-    .name = "rht",
-    .summary = "random-sign Hadamard rotation of each DIM values before the next stages, "
-               "inverted after them (QuaRot, Quartet)",
-    .flags = CM_FORMAT_TRANSFORM,
-    .params = rht_params,
-    .n_params = 2,
-    .params_parse = rht_parse,
-    .params_free = rot_free,
-    .bits_per_value = rot_bits,
-    .group = rot_group,
-    .quantize = forward,
-    .inverse = inverse,
-};
+/* the two families differ in name, doc, keys (seed) and the signs */
+#define ROTATION_FORMAT(NAME, SUMMARY, NPARAMS, PARSE)                                       \
+    {                                                                                         \
+        .abi = CM_ABI_VERSION, .size = sizeof(cm_format), .name = NAME, .summary = SUMMARY,   \
+        .flags = CM_FORMAT_TRANSFORM, .params = rht_params, .n_params = NPARAMS,              \
+        .params_parse = PARSE, .params_free = rot_free, .bits_per_value = rot_bits,           \
+        .group = rot_group, .quantize = forward, .inverse = inverse,                          \
+    }
 
-const cm_format cm_format_hadamard = {
-    .abi = CM_ABI_VERSION,
-    .size = sizeof(cm_format),
-    .name = "hadamard",
-    .summary = "Hadamard rotation of each DIM values before the next stages, inverted after "
-               "them",
-    .flags = CM_FORMAT_TRANSFORM,
-    .params = rht_params,
-    .n_params = 1,
-    .params_parse = had_parse,
-    .params_free = rot_free,
-    .bits_per_value = rot_bits,
-    .group = rot_group,
-    .quantize = forward,
-    .inverse = inverse,
-};
+const cm_format cm_format_rht =
+    ROTATION_FORMAT("rht",
+                    "random-sign Hadamard rotation of each DIM values before the next stages, "
+                    "inverted after them (QuaRot, Quartet)",
+                    2, rht_parse);
+
+const cm_format cm_format_hadamard =
+    ROTATION_FORMAT("hadamard",
+                    "Hadamard rotation of each DIM values before the next stages, inverted "
+                    "after them",
+                    1, had_parse);

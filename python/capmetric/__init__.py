@@ -111,13 +111,14 @@ def version() -> str:
 
 
 def _raise(st: int, d: _Diag, specs: Optional[Sequence[str]] = None) -> None:
-    msg = d.msg.decode(errors="replace") or _STATUS[st] if 0 <= st < len(_STATUS) else "error"
+    name = _STATUS[st] if 0 <= st < len(_STATUS) else str(st)
+    msg = d.msg.decode(errors="replace") or name
     if specs is not None and d.line >= 1 and d.line <= len(specs) and st != 12:
         i = d.line - 1
         raise SpecError(f"spec {i + 1}: {msg}", specs[i], i, d.pos, d.len)
     if st == 12:
         raise KeyboardInterrupt
-    raise CapmetricError(msg, _STATUS[st] if 0 <= st < len(_STATUS) else str(st))
+    raise CapmetricError(msg, name)
 
 
 def _call(fn, args, specs=None) -> str:

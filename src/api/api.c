@@ -237,12 +237,7 @@ cm_status cm_api_array(const char *request, const void *data, int dtype, int ndi
     cm_eval_opts eo;
     cm_law *law = NULL;
     if (!s) {
-        cJSON *tmp = cJSON_Duplicate(r, 1); /* the shared keys, checked as for eval */
-        cJSON_DeleteItemFromObjectCaseSensitive(tmp, "spec");
-        cJSON_DeleteItemFromObjectCaseSensitive(tmp, "pad");
-        cJSON_DeleteItemFromObjectCaseSensitive(tmp, "plugins");
-        s = eval_options(tmp, &eo, &law, d);
-        cJSON_Delete(tmp);
+        s = eval_options(r, &eo, &law, d); /* seed, threads, dist: checked as for eval */
         ao.seed = eo.seed;
         ao.threads = eo.threads;
         ao.dist = eo.dist;

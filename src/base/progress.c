@@ -15,17 +15,21 @@ typedef struct hook {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static hook current;
+static atomic_int installed; /* a report without a callback takes no lock */
 
 void cm_progress_set(cm_progress_fn fn, void *ctx)
 {
     pthread_mutex_lock(&lock);
     current.fn = fn;
     current.ctx = ctx;
+    atomic_store(&installed, fn != NULL);
     pthread_mutex_unlock(&lock);
 }
 
 void cm_progress(const char *task, double done, double total)
 {
+    if (!atomic_load(&installed))
+        return;
     pthread_mutex_lock(&lock);
     hook h = current;
     pthread_mutex_unlock(&lock);

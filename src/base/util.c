@@ -223,3 +223,12 @@ size_t cm_edit_distance(const char *a, size_t an, const char *b, size_t bn)
         }
     return d[an][bn];
 }
+
+void cm_nearer(const char *name, size_t len, const char *cand, const char **best, size_t *bd)
+{
+    size_t dd = cm_edit_distance(name, len, cand, strlen(cand));
+    if (dd <= *bd && (!*best || dd < *bd)) {
+        *best = cand;
+        *bd = dd;
+    }
+}

@@ -41,6 +41,11 @@ int cm_parse_int(const char *s, size_t n, long long *out);
  * case (strings of up to 63 characters; longer ones count as far apart). */
 size_t cm_edit_distance(const char *a, size_t an, const char *b, size_t bn);
 
+/* Keep cand in *best if it is nearer name[0..len) than *best at *bd (start
+ * with *best = NULL, *bd = cm_slip_distance(len)): the suggestion of a
+ * "did you mean". */
+void cm_nearer(const char *name, size_t len, const char *cand, const char **best, size_t *bd);
+
 /* The largest distance that still looks like a slip for a name of n
  * characters: 1 up to 4 characters, then 2, then n / 4. */
 static inline size_t cm_slip_distance(size_t n) { return n <= 4 ? 1 : n < 12 ? 2 : n / 4; }

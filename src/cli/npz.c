@@ -88,7 +88,7 @@ int npz_add(npz *z, const char *name, const npz_array *a)
     char descr[8];
     snprintf(descr, sizeof descr, a->codes ? "<u%u" : "<f8", a->width);
     if (cm_npy_header_descr(descr, a->ndim, a->shape, a->fortran, head, sizeof head, &hl, &d))
-        return report(CM_ERANGE, &d, z->path, NULL) ? EXIT_USAGE : EXIT_USAGE;
+        return report(CM_ERANGE, &d, z->path, NULL);
     uint64_t size = hl + a->count * a->width;
     size_t nl = strlen(name);
     if (size >= 0xFFFFFFFFu || z->n >= NPZ_MAX || nl > 1000) {

@@ -106,20 +106,17 @@ cm_status cm_dist_check(const cm_dist *d, cm_diag *diag)
 
 const char *cm_dist_name(const cm_dist *d, char *buf, size_t cap)
 {
-    if (d->kind == CM_DIST_STUDENT)
-        snprintf(buf, cap, "student:nu=%.17g", d->nu);
-    else
+    if (d->kind != CM_DIST_STUDENT) {
         snprintf(buf, cap, "%s", (unsigned)d->kind <= CM_DIST_UNIFORM ? names[d->kind] : "?");
-    if (d->kind == CM_DIST_STUDENT) { /* shortest text that reads back */
-        for (int p = 1; p <= 17; p++) {
-            char t[64];
-            snprintf(t, sizeof t, "%.*g", p, d->nu);
-            if (strtod(t, NULL) == d->nu) {
-                snprintf(buf, cap, "student:nu=%s", t);
-                break;
-            }
-        }
+        return buf;
     }
+    int p = 1; /* the shortest text that reads back */
+    for (char t[64]; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*g", p, d->nu);
+        if (strtod(t, NULL) == d->nu)
+            break;
+    }
+    snprintf(buf, cap, "student:nu=%.*g", p, d->nu);
     return buf;
 }
 

@@ -213,6 +213,52 @@ static int needs_prepass(const cm_pipeline *p)
     return 0;
 }
 
+/* rows of C values padded to Cp (a multiple of the group g), chunks of L */
+static void layout(job *J, const cm_array *x, uint64_t g)
+{
+    const uint64_t n = cm_array_count(x);
+    J->C = x->ndim ? x->shape[x->ndim - 1] : 1;
+    J->R = J->C ? n / J->C : 0;
+    J->Cp = (J->C + g - 1) / g * g;
+    J->P = J->R * J->Cp;
+    J->L = g >= CHUNK ? g : CHUNK / g * g;
+    J->L = J->L < J->P ? J->L : J->P; /* (small arrays: small buffers) */
+    J->nchunks = (J->P + J->L - 1) / J->L;
+}
+
+/* The checks every pass over an array makes, and its plan: scale=opt for the
+ * options' distribution at the tensor's RMS, tensor scales for its largest
+ * value. A first pass over the values finds those where the format reads
+ * them (or `always`, which also refuses a non-finite value before any work). */
+static cm_status plan_for(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o,
+                          int always, cm_plan **plan, cm_diag *d)
+{
+    const uint64_t n = cm_array_count(x), g = cm_pipeline_group(p);
+    const uint64_t C = x->ndim ? x->shape[x->ndim - 1] : 1;
+    if (!x->data)
+        return cm_diag_set(d, CM_EINVAL, "no data");
+    if (C % g && !o->pad)
+        return cm_diag_set(d, CM_EINVAL,
+                           "the last dimension (%llu) is not a multiple of the format's group "
+                           "of %llu values (blocks run along the last dimension): pad the rows "
+                           "with zeros (--pad), or choose a block that divides it",
+                           (unsigned long long)C, (unsigned long long)g);
+    uint64_t bad = UINT64_MAX;
+    double amax = 0, rms = 1.0;
+    if (always || needs_prepass(p)) {
+        double sxx = sum_squares(x, n, &amax, &bad);
+        if (bad != UINT64_MAX)
+            return not_finite(bad, d);
+        rms = sqrt(sxx / (double)n);
+    }
+    cm_dist dist = o->dist;
+    dist.sigma = rms > 0 ? rms : 1.0;
+    cm_status s = cm_plan_alloc_dist(p, &dist, plan, d);
+    if (!s)
+        (*plan)->tensor_amax = amax; /* two-level (NVFP4) scales: the tensor's own */
+    return s;
+}
+
 static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opts *o, void *out,
                      cm_dtype odt, cm_array_stats *st, cm_diag *d)
 {
@@ -226,43 +272,16 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
         (out && (unsigned)odt > CM_DTYPE_F64))
         return cm_diag_set(d, CM_EINVAL, "bad array description (ndim, dtype)");
     const uint64_t n = cm_array_count(x);
-    const uint64_t C = x->ndim ? x->shape[x->ndim - 1] : 1, R = C ? n / C : 0;
-    const uint64_t g = cm_pipeline_group(p);
     if (n == 0) {
         st->mse = st->nmse = st->eff_bits = st->misalignment = st->rms = NAN;
         return CM_OK;
     }
-    if (!x->data)
-        return cm_diag_set(d, CM_EINVAL, "no data");
-    if (C % g && !o->pad)
-        return cm_diag_set(d, CM_EINVAL,
-                           "the last dimension (%llu) is not a multiple of the format's group "
-                           "of %llu values (blocks run along the last dimension): pad the rows "
-                           "with zeros (--pad), or choose a block that divides it",
-                           (unsigned long long)C, (unsigned long long)g);
-    /* a first pass for the tensor's RMS and largest value, where the format
-     * needs them (scale=opt, a tensor scale); else one pass does all */
-    uint64_t bad = UINT64_MAX;
-    double amax = 0, rms = 1.0;
-    if (needs_prepass(p)) {
-        double sxx0 = sum_squares(x, n, &amax, &bad);
-        if (bad != UINT64_MAX)
-            return not_finite(bad, d);
-        rms = sqrt(sxx0 / (double)n);
-    }
-    cm_dist dist = o->dist;
-    dist.sigma = rms > 0 ? rms : 1.0;
     cm_plan *plan = NULL;
-    cm_status s = cm_plan_alloc_dist(p, &dist, &plan, d);
+    cm_status s = plan_for(p, x, o, 0, &plan, d);
     if (s)
         return s;
-    plan->tensor_amax = amax; /* two-level (NVFP4) scales: the tensor's own */
-    job J = {.plan = plan, .x = x, .out = out, .odt = odt, .R = R, .C = C, .seed = o->seed};
-    J.Cp = (C + g - 1) / g * g;
-    J.P = R * J.Cp;
-    J.L = g >= CHUNK ? g : CHUNK / g * g;
-    J.L = J.L < J.P ? J.L : J.P; /* (small arrays: small buffers) */
-    J.nchunks = (J.P + J.L - 1) / J.L;
+    job J = {.plan = plan, .x = x, .out = out, .odt = odt, .seed = o->seed};
+    layout(&J, x, cm_pipeline_group(p));
     J.sse = malloc(J.nchunks * sizeof *J.sse);
     J.sxq = malloc(J.nchunks * sizeof *J.sxq);
     J.sxx = malloc(J.nchunks * sizeof *J.sxx);
@@ -288,11 +307,13 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
         sxx += J.sxx[k];
     }
     if (!s && !isfinite(sxx)) { /* a NaN or infinity in the data: say where */
+        uint64_t bad;
+        double amax;
         sum_squares(x, n, &amax, &bad);
         s = not_finite(bad, d);
     }
     if (!s) {
-        rms = sqrt(sxx / (double)n);
+        double rms = sqrt(sxx / (double)n);
         st->values = n;
         st->padded = J.P - n;
         st->sse = sse;
@@ -358,35 +379,18 @@ cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_arra
         o = &defaults;
     }
     const cm_stage *st = &p->st[0];
-    const uint64_t n = cm_array_count(x);
-    const uint64_t C = x->ndim ? x->shape[x->ndim - 1] : 1, R = C ? n / C : 0;
     const uint64_t K = st->blk.K ? st->blk.K : 1;
-    const uint64_t Cp = (C + K - 1) / K * K;
-    *nscales = st->blk.K ? R * (Cp / K) : 1;
-    if (!scales || n == 0)
+    job J = {.x = x};
+    layout(&J, x, K);
+    *nscales = st->blk.K ? J.R * (J.Cp / K) : 1;
+    if (!scales || cm_array_count(x) == 0)
         return CM_OK;
-    if (C % K && !o->pad)
-        return cm_diag_set(d, CM_EINVAL,
-                           "the last dimension (%llu) is not a multiple of the block of %llu "
-                           "values: pad the rows with zeros (--pad)",
-                           (unsigned long long)C, (unsigned long long)K);
-    uint64_t bad;
-    double amax_t, sxx = sum_squares(x, n, &amax_t, &bad);
-    if (bad != UINT64_MAX)
-        return cm_diag_set(d, CM_EINVAL, "value %llu (flat index) is not finite",
-                           (unsigned long long)bad);
-    cm_dist dist = o->dist;
-    double rms = sqrt(sxx / (double)n);
-    dist.sigma = rms > 0 ? rms : 1.0;
     cm_plan *plan = NULL;
-    if ((s = cm_plan_alloc_dist(p, &dist, &plan, d)))
+    if ((s = plan_for(p, x, o, 1, &plan, d)))
         return s;
-    job J = {.plan = plan, .x = x, .R = R, .C = C, .Cp = Cp};
-    J.P = R * Cp;
-    J.L = K >= CHUNK ? K : CHUNK / K * K;
-    J.L = J.L < J.P ? J.L : J.P;
+    J.plan = plan;
     cm_blockspec b = st->blk;
-    cm_block_retarget(&b, amax_t); /* a tensor scale calibrated to this tensor */
+    cm_block_retarget(&b, plan->tensor_amax); /* a tensor scale calibrated to this tensor */
     double *xb = malloc(2 * J.L * sizeof *xb);
     uint64_t *cb = malloc(J.L * sizeof *cb);
     if (!xb || !cb) {
@@ -401,11 +405,8 @@ cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_arra
         gather(&J, a, e, xb);
         for (uint64_t j = a; j < e; j += K) { /* each block's scale, then x / s */
             double sc = plan->scale[0];
-            if (st->blk.K) {
-                double m = 0;
-                for (uint64_t t = 0; t < K; t++)
-                    m = fabs(xb[j - a + t]) > m ? fabs(xb[j - a + t]) : m;
-                sc = cm_block_scale(&b, m);
+            if (st->blk.K) { /* the scale the block path computes (scaling.c) */
+                sc = cm_block_scale(&b, cm_block_amax(xb + (j - a), (size_t)K));
                 scales[j / K] = sc;
             }
             for (uint64_t t = 0; t < K; t++)
@@ -417,8 +418,8 @@ cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_arra
             break;
         }
         for (uint64_t i = a; i < e;) { /* scatter the real values' codes */
-            uint64_t r = i / Cp, j = i % Cp, run = Cp - j < e - i ? Cp - j : e - i;
-            uint64_t real = j < C ? (C - j < run ? C - j : run) : 0, off, stride;
+            uint64_t r = i / J.Cp, j = i % J.Cp, run = J.Cp - j < e - i ? J.Cp - j : e - i;
+            uint64_t real = j < J.C ? (J.C - j < run ? J.C - j : run) : 0, off, stride;
             run_at(&J, r, j, &off, &stride);
             for (uint64_t t = 0; t < real; t++)
                 codes[off + t * stride] = cb[i - a + t];

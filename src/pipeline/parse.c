@@ -275,14 +275,11 @@ static cm_status match_keys(const cm_format *f, const kv *kvs, size_t nkv, long 
             size_t bd = cm_slip_distance(kvs[i].kn), ng;
             const cm_param *g = cm_registry_generic_params(&ng);
             for (size_t k = 0; k < f->n_params + ng; k++) {
-                const char *c = k < f->n_params ? f->params[k].key : g[k - f->n_params].key;
                 if (k >= f->n_params && !(f->flags & CM_FORMAT_SCALAR))
                     break;
-                size_t dd = cm_edit_distance(kvs[i].k, kvs[i].kn, c, strlen(c));
-                if (dd <= bd && (!near || dd < bd)) {
-                    near = c;
-                    bd = dd;
-                }
+                cm_nearer(kvs[i].k, kvs[i].kn,
+                          k < f->n_params ? f->params[k].key : g[k - f->n_params].key, &near,
+                          &bd);
             }
             char hint[80] = "";
             if (near)

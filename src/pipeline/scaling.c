@@ -187,7 +187,7 @@ void cm_block_retarget(cm_blockspec *b, double tensor_amax)
 /* ---- data path ------------------------------------------------------------- */
 
 CM_HOT_LOOP
-static double block_amax(const double *x, size_t K)
+static double block_amax_impl(const double *x, size_t K)
 {
     /* of the finite values (NaN stays NaN, inf saturates); branch-free, four
      * independent maxima so that the compares pipeline */
@@ -208,6 +208,8 @@ static double block_amax(const double *x, size_t K)
     return a > b ? a : b;
 }
 
+double cm_block_amax(const double *x, size_t K) { return block_amax_impl(x, K); }
+
 /* (multiversioned as a file-local function: an exported ifunc would leak the symbol) */
 CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
                                     const void *params, void *fstate,
@@ -217,7 +219,7 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
     if (b->rule == CM_RULE_MSE) {
         for (size_t j = 0; j < nb; j++) {
             const double *xb = x + j * K;
-            double *yb = y + j * K, amax = block_amax(xb, K), best = INFINITY;
+            double *yb = y + j * K, amax = block_amax_impl(xb, K), best = INFINITY;
             for (int c = 0; c < b->ncand; c++) {
                 double s = cm_block_scale_to(b, amax, b->cand[c]);
                 if (!(s > 0))
@@ -241,7 +243,7 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
     }
     for (size_t j = 0; j < nb; j++) {
         const double *xb = x + j * K;
-        double s = cm_block_scale(b, block_amax(xb, K));
+        double s = cm_block_scale(b, block_amax_impl(xb, K));
         sc[j] = s;
         /* x / s as defined (ties like x/s = 3.5 exactly must stay ties): a
          * power-of-two scale's reciprocal is exact, any other is divided by */

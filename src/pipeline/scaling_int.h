@@ -50,6 +50,9 @@ double cm_block_scale(const cm_blockspec *b, double amax);
 /* The same with amax mapped onto the candidate level c (rule mse). */
 double cm_block_scale_to(const cm_blockspec *b, double amax, double c);
 
+/* The largest finite |x| of a block of K values (NaN and inf left out). */
+double cm_block_amax(const double *x, size_t K);
+
 /* Storage bits of one scale in format f. */
 double cm_sfmt_bits(cm_sfmt f);
 

@@ -234,12 +234,8 @@ static const char *nearest_name(const cm_registry *r, const char *name, size_t l
     const char *best = NULL;
     size_t bd = cm_slip_distance(len);
     for (size_t i = 0; i < r->n + r->na; i++) {
-        const char *c = i < r->n ? r->e[i].fmt->name : r->a[i - r->n].alias->name;
-        size_t dd = cm_edit_distance(name, len, c, strlen(c));
-        if (dd <= bd && (!best || dd < bd)) {
-            best = c;
-            bd = dd;
-        }
+        cm_nearer(name, len, i < r->n ? r->e[i].fmt->name : r->a[i - r->n].alias->name,
+                  &best, &bd);
     }
     return best;
 }

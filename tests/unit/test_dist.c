@@ -394,7 +394,6 @@ static void check_block_quadrature(cm_registry *reg)
 static void check_rotation(cm_registry *reg)
 {
     cm_pipeline *p = t_spec(reg, "rht:dim=64,seed=3+int4");
-    (void)p;
     const cm_format *f = cm_pipeline_format(p, 0);
     double x[256], y[256], z[256];
     for (int i = 0; i < 256; i++)
