@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "runs.h"
+#include "runs_int.h"
 
 /* ---- bench ---------------------------------------------------------------------- */
 
@@ -329,7 +329,7 @@ static int bench_fit(cJSON *root, int json, unsigned threads)
     runs_data(&rr, &d);
     cm_fit_opts o;
     cm_fit_opts_default(&o);
-    fit_preset("quest", &o);
+    cli_fit_preset("quest", &o);
     unsigned T = threads ? threads : cm_default_threads();
     double sec[2] = {NAN, NAN};
     size_t starts = 0;

@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "runs.h"
+#include "runs_int.h"
 
 /* The fit's settings from its own options: preset, Huber delta, residual
  * scale, bootstrap, starts, fixed base law (into fixed[6]). */
@@ -28,9 +28,9 @@ static int fit_settings(const optdef *defs, size_t nd, cm_fit_mode mode, cm_fit_
 {
     int rc = 0;
     const char *v = opt_get(defs, nd, "--preset");
-    if (v && (rc = fit_preset(v, fo)))
+    if (v && (rc = cli_fit_preset(v, fo)))
         return rc;
-    if ((rc = parse_huber(opt_get(defs, nd, "--huber"), fo)))
+    if ((rc = cli_parse_huber(opt_get(defs, nd, "--huber"), fo)))
         return rc;
     if ((v = opt_get(defs, nd, "--residual-scale"))) {
         double x;

@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "predictions.h"
+#include "predict_int.h"
 
 int cmd_predict(int argc, char **argv)
 {
@@ -45,10 +45,9 @@ int cmd_predict(int argc, char **argv)
     if ((rc = parse_specs(reg, o.specs, n, &p)))
         goto out;
     const cm_law *ls[64];
-    size_t nl = pick_laws(&o, ls);
+    size_t nl = 0, np = 0;
     res = calloc(n, sizeof *res);
-    pv = calloc(n * nl, sizeof *pv);
-    if (!res || !pv) {
+    if (!res) {
         rc = EXIT_RUNTIME;
         goto out;
     }
@@ -62,18 +61,13 @@ int cmd_predict(int argc, char **argv)
         rc = report(s, &d, "predict", NULL);
         goto out;
     }
-    size_t np = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t l = 0; l < nl; l++) {
-            judge(&pv[np], ls[l], &res[i], &o, p[i], i);
-            if (pv[np].st && o.ev.law) { /* the law asked for cannot judge it */
-                fprintf(stderr, "%s: error: %s\n", prog, pv[np].why);
-                rc = exit_code_for(pv[np].st);
-                goto out;
-            }
-            np++;
-        }
-    rc = print_preds(&o, pv, np, res, n, ls, nl);
+    const pred_ask ask = {o.params, o.tokens, o.memory, o.tensors};
+    if ((s = predict_all(&ask, o.ev.law, p, res, n, ls, &nl, &pv, &np, &d))) {
+        fprintf(stderr, "%s: error: %s\n", prog, d.msg);
+        rc = exit_code_for(s);
+        goto out;
+    }
+    rc = print_preds(&ask, o.json, pv, np, res, n, ls, nl);
 out:
     free(pv);
     free(res);

@@ -20,7 +20,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "predictions.h"
+#include "predict_int.h"
 
 /* ---- rank ------------------------------------------------------------------------ */
 
@@ -281,8 +281,9 @@ static int rank_by_loss(const opts *o, const cm_law *law, cm_pipeline *const *p,
         rc = EXIT_RUNTIME;
         goto out;
     }
+    const pred_ask ask = {o->params, o->tokens, o->memory, o->tensors};
     for (size_t i = 0; i < n; i++) {
-        judge(&pv[i], law, &res[i], o, p[i], i);
+        judge(&pv[i], law, &res[i], &ask, p[i], i);
         if (pv[i].st) {
             fprintf(stderr, "%s: error: %s\n", prog, pv[i].why);
             rc = exit_code_for(pv[i].st);
@@ -308,7 +309,7 @@ static int rank_by_loss(const opts *o, const cm_law *law, cm_pipeline *const *p,
     for (size_t r = 0; r < n; r++)
         sorted[r] = pv[rk[r].i];
     const cm_law *ls[1] = {law};
-    rc = print_preds(o, sorted, n, res, n, ls, 1);
+    rc = print_preds(&ask, o->json, sorted, n, res, n, ls, 1);
     free(sorted);
 out:
     free(pv);

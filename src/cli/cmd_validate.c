@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "runs.h"
+#include "runs_int.h"
 #include "validate_int.h"
 
 /* ---- the command --------------------------------------------------------------------- */

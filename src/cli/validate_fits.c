@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runs.h"
+#include "runs_int.h"
 #include "validate_int.h"
 
 /* ---- 1. GMSE of the QuEST grids --------------------------------------------------- */
@@ -125,7 +125,7 @@ int sec_quest(vctx *v, cJSON *extra)
         return rc;
     cm_fit_opts o;
     cm_fit_opts_default(&o);
-    fit_preset("quest", &o); /* the notebook's robust loss */
+    cli_fit_preset("quest", &o); /* the notebook's robust loss */
     cm_fit_result f;
     memset(&f, 0, sizeof f);
     if ((rc = fit(v, CM_FIT_DECOUPLED, &rr, &o, &f, "QuEST fit")))
@@ -228,7 +228,7 @@ int sec_quartet(vctx *v, cJSON *extra)
         if ((rc = load(v, "quartet_runs.csv", &c, CM_FIT_QUARTET, &rr[k])))
             break;
         cm_fit_opts_default(&o);
-        fit_preset("quartet", &o); /* 1e-4 reproduces it; 1e-3 and least squares do not */
+        cli_fit_preset("quartet", &o); /* 1e-4 reproduces it; 1e-3 and least squares do not */
         if (k)
             o.fixed = quartet_base;
         rc = fit(v, CM_FIT_QUARTET, &rr[k], &o, &f[k], "Quartet fit");

@@ -2,7 +2,7 @@
 #ifndef CM_CLI_VALIDATE_INT_H
 #define CM_CLI_VALIDATE_INT_H
 
-#include "runs.h"
+#include "runs_int.h"
 
 typedef struct rep {
     cJSON *root, *secs;

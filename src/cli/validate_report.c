@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runs.h"
+#include "runs_int.h"
 #include "validate_int.h"
 
 /* ---- a report: sections of tables, shown three ways -------------------------------- */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runs.h"
+#include "runs_int.h"
 #include "validate_int.h"
 
 /* ---- 4. unified vs decoupled; 5. leave one format out ------------------------------ */

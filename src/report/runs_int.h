@@ -1,10 +1,12 @@
-/* The capmetric program: training-run tables and fit output, shared by fit,
- * predict and validate. */
-#ifndef CM_CLI_RUNS_H
-#define CM_CLI_RUNS_H
+/* Private (report layer, also compiled into the program): training-run
+ * tables and the fit's machine output, shared by fit, validate and the JSON
+ * interface. */
+#ifndef CM_REPORT_RUNS_INT_H
+#define CM_REPORT_RUNS_INT_H
 
 #include <capmetric/capmetric.h>
 #include <cjson/cJSON.h>
+#include <math.h>
 
 /* Which columns hold what (NULL: the header convention, see README). */
 typedef struct runcols {
@@ -37,8 +39,6 @@ typedef struct runs_err {
     int usage;
 } runs_err;
 
-/* Print a runs_err as the program does for any error; its exit code. */
-int runs_report(const runs_err *e);
 
 /* Read the runs of the CSV file `path` (columns by `c`, rows by its --where
  * filters) for a fit in `mode`; the GMSE of their formats from `reg`.
@@ -53,10 +53,23 @@ cm_status gmse_of(const cm_registry *reg, const cm_eval_opts *ev, char **specs, 
                   double *out, char **canon, const char *where, runs_err *e);
 
 cJSON *fit_json(const cm_fit_result *f, const cm_fit_opts *o);
-void fit_print(const cm_fit_result *f, const cm_fit_opts *o, const char *loss_what);
 cJSON *law_json(const cm_fit_result *f, const runs *r, const char *name, const char *source);
-int parse_huber(const char *v, cm_fit_opts *o);
-int fit_preset(const char *name, cm_fit_opts *o);
+/* --huber's text (a positive number, or none) and the presets by name */
+cm_status parse_huber(const char *v, cm_fit_opts *o, cm_diag *d);
+cm_status fit_preset(const char *name, cm_fit_opts *o, cm_diag *d);
+
+/* a JSON number, or null when not finite (the one non-finite policy) */
+static inline cJSON *json_num(double x)
+{
+    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+/* ---- the command line's (src/cli/fit_print.c) ---- */
+/* Print a runs_err as the program does for any error; its exit code. */
+int runs_report(const runs_err *e);
+int cli_fit_preset(const char *name, cm_fit_opts *o);
+int cli_parse_huber(const char *v, cm_fit_opts *o);
+void fit_print(const cm_fit_result *f, const cm_fit_opts *o, const char *loss_what);
 /* data/runs if it is here, else the installed copy */
 const char *runs_dir(void);
 

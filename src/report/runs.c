@@ -5,20 +5,13 @@
 #include <capmetric/capmetric.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "runs.h"
-
-int runs_report(const runs_err *e)
-{
-    if (e->usage)
-        return usage_error("%s", e->d.msg);
-    return report(e->st, &e->d, NULL, e->text[0] ? e->text : NULL);
-}
+#include "runs_int.h"
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
