@@ -40,6 +40,23 @@ CM_API cm_status cm_api_array(const char *request, const void *data, int dtype, 
                               const uint64_t *shape, int fortran, void *out, int out_dtype,
                               char **stats, cm_diag *diag);
 
+/*! cm_api_predict() : `predict --json`. Request: {"specs": [...] (required),
+ * "params": N, "tokens": D (required), "memory": BITS, "tensors": "w,a",
+ * "law": NAME or "file:PATH" (default: every built-in law), and the options
+ * of cm_api_eval}. */
+CM_API cm_status cm_api_predict(const char *request, char **out, cm_diag *diag);
+
+/*! cm_api_fit() : `fit --json` with the fitted law file under "law".
+ * Request: {"runs": "runs.csv" (required), "mode": "decoupled|unified|map|
+ * quartet", "columns": {"label": COL, "label2", "n", "d", "loss", "rho",
+ * "gmse", "spec", "specs": MAP.csv, "baseline": "L1;L2", "family"},
+ * "where": ["COL=V1;V2", ...], "preset": "quest|quartet|unified|chinchilla",
+ * "huber": X or "none", "residual_scale": S, "bootstrap": K, "starts": K,
+ * "fixed": [A, alpha, B, beta, E, gamma], "name": LAW NAME, and the options
+ * of cm_api_eval (seed, threads for the bootstrap; samples, method, dist for
+ * the GMSE of specs)}. */
+CM_API cm_status cm_api_fit(const char *request, char **out, cm_diag *diag);
+
 /*! cm_api_free() : release a result of this interface. */
 CM_API void cm_api_free(char *text);
 

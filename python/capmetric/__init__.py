@@ -8,7 +8,8 @@ prints it.
     >>> r = capmetric.evaluate(["int4", "mxfp4", "nvfp4"])
     >>> r.to_pandas()[["input", "bits", "gmse", "rho"]]
 
-Functions: formats(), laws(), evaluate(), rank(), mse(), quantize().
+Functions: formats(), laws(), evaluate(), rank(), mse(), quantize(),
+predict(), fit() (a Fit: the fitted law with its uncertainty, .save()).
 Errors: SpecError (a bad spec: .spec, .index, .position) and CapmetricError
 (everything else). The library is found through $CAPMETRIC_LIB, then next to
 an in-tree build (build/libcapmetric.so), then where `./dev install` puts it.
@@ -22,8 +23,8 @@ import os
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-__all__ = ["formats", "laws", "evaluate", "rank", "mse", "quantize", "Result", "Results",
-           "SpecError", "CapmetricError", "library_path", "version"]
+__all__ = ["formats", "laws", "evaluate", "rank", "mse", "quantize", "predict", "fit", "Fit",
+           "Result", "Results", "SpecError", "CapmetricError", "library_path", "version"]
 
 
 class CapmetricError(Exception):
@@ -92,9 +93,13 @@ def _load():
                                      ctypes.POINTER(ctypes.c_uint64), ctypes.c_int, ctypes.c_void_p,
                                      ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
                                      ctypes.POINTER(_Diag)]
+        for f in ("cm_api_predict", "cm_api_fit"):
+            getattr(lib, f).argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
+                                        ctypes.POINTER(_Diag)]
         lib.cm_api_free.argtypes = [ctypes.c_void_p]
         lib.cm_version.restype = ctypes.c_char_p
-        for f in ("cm_api_eval", "cm_api_formats", "cm_api_laws", "cm_api_array"):
+        for f in ("cm_api_eval", "cm_api_formats", "cm_api_laws", "cm_api_array",
+                  "cm_api_predict", "cm_api_fit"):
             getattr(lib, f).restype = ctypes.c_int
         return lib, path
     raise ImportError("capmetric: libcapmetric not found (set CAPMETRIC_LIB, build with "
@@ -322,3 +327,143 @@ def quantize(spec: str, array, *, dtype: str = "float32", pad: bool = False, see
     (blocks along the last axis), as dtype: bit-identical with `capmetric
     quantize`."""
     return _array_call(spec, array, dtype, pad, seed, threads, dist, plugins)[1]
+
+
+def _eval_request(specs: List[str], samples: int, seed: int, method: str, law: Optional[str],
+                  dist: str, sigma: float, threads: Optional[int],
+                  plugins: Sequence[str]) -> dict:
+    req = {"specs": specs, "samples": int(samples), "seed": int(seed), "method": method,
+           "dist": dist, "sigma": float(sigma), "plugins": list(plugins)}
+    if law is not None:
+        req["law"] = law
+    if threads is not None:
+        req["threads"] = int(threads)
+    return req
+
+
+def predict(specs: Union[str, Iterable[str]], *, params: float, tokens: float,
+            law: Optional[str] = None, tensors: str = "w,a", memory: Optional[float] = None,
+            samples: int = 1 << 24, seed: int = 1, method: str = "auto", dist: str = "gauss",
+            sigma: float = 1.0, threads: Optional[int] = None,
+            plugins: Sequence[str] = ()) -> Results:
+    """What the capacity laws say of each format for a model of `params`
+    parameters trained on `tokens` tokens: one result per (spec, law) with
+    rho, rho_d, n_eff, loss, loss_base, gap, and the iso-memory comparison
+    (iso_params, iso_n_eff, iso_loss at `memory` bits; default 16 * params,
+    the BF16 model's memory); a law that cannot judge a format says why in
+    'refused'. As `capmetric predict --json` prints it; .meta holds params,
+    tokens, memory_bits and iso_memory_best (the best format per law).
+
+    law: one law (a built-in name or "file:PATH", e.g. a Fit's .save());
+    None = every built-in law. tensors: which tensors are compressed
+    ("w", "w,a", "w,a,kv,g"). The other arguments are those of evaluate()."""
+    sp = _specs(specs)
+    req = _eval_request(sp, samples, seed, method, law, dist, sigma, threads, plugins)
+    req.update({"params": float(params), "tokens": float(tokens), "tensors": tensors})
+    if memory is not None:
+        req["memory"] = float(memory)
+    doc = json.loads(_call(_lib.cm_api_predict, (json.dumps(req).encode(),), sp))
+    meta = {k: v for k, v in doc.items() if k != "results"}
+    return Results(doc["results"], meta)
+
+
+class Fit:
+    """A fitted law: .mode, .values (name -> value), .params (a list of
+    dicts: name, value, se, boot_lo, boot_hi, boot_sd, determined), .rmse,
+    .mae, .cost, .points, .not_determined, .law (the law file as a dict) and
+    .doc (the whole `capmetric fit --json` document). save(path) writes the
+    law file that predict(law="file:PATH") and `--law file:PATH` read."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+        f = doc["fit"]
+        self.mode: str = f["mode"]
+        self.values: Dict[str, float] = {k: _nan(v) for k, v in f["values"].items()}
+        self.params: List[dict] = [{k: _nan(v) for k, v in p.items()} for p in f["params"]]
+        self.rmse: float = _nan(f["rmse"])
+        self.mae: float = _nan(f["mae"])
+        self.cost: float = _nan(f["cost"])
+        self.points: int = f["points"]
+        self.not_determined: List[str] = list(f["not_determined"])
+        self.law: dict = doc["law"]
+
+    def __repr__(self) -> str:
+        return (f"Fit(mode={self.mode!r}, points={self.points}, rmse={self.rmse:.4g}, "
+                f"params={len(self.params)})")
+
+    def to_pandas(self):
+        """The parameters as a DataFrame (name, value, se, boot_lo, boot_hi,
+        boot_sd, determined)."""
+        import pandas as pd
+        return pd.DataFrame(self.params)
+
+    def save(self, path: str, name: Optional[str] = None) -> str:
+        """Write the law file to path (atomically: a temporary file renamed
+        into place) and return "file:PATH" for predict(law=...)."""
+        law = dict(self.law)
+        if name is not None:
+            law["name"] = name
+        d = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(law, f, indent=2)
+                f.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return "file:" + path
+
+
+def fit(runs, mode: str = "decoupled", *, columns: Optional[Dict[str, str]] = None,
+        where: Sequence[str] = (), preset: Optional[str] = None,
+        huber: Union[float, str, None] = None, residual_scale: Optional[float] = None,
+        bootstrap: int = 0, starts: Optional[int] = None,
+        fixed: Optional[Sequence[float]] = None, name: str = "fitted", seed: int = 1,
+        threads: Optional[int] = None, samples: int = 1 << 24, method: str = "auto",
+        plugins: Sequence[str] = ()) -> Fit:
+    """Fit a scaling law to training runs, as `capmetric fit --json` does.
+
+    runs: the path of a CSV (one row per run) or a pandas DataFrame with the
+    same columns (pandas.read_csv(..., float_precision="round_trip") keeps
+    a file's numbers to the last digit; its default parser may not).
+    mode: "decoupled" (one effN per format), "unified" (effN from GMSE),
+    "map" (rho from GMSE) or "quartet" (effN and effD).
+    columns: which column holds what, for names other than the defaults
+    (keys label, label2, n, d, loss, rho, gmse, spec, specs, baseline,
+    family; e.g. {"label": "format", "n": "params"}). where: row filters
+    "COL=V1;V2". preset: quest, quartet, unified or chinchilla (the papers'
+    robust losses); huber (a number or "none") and residual_scale override
+    it. bootstrap: replicates for the 95 % intervals (boot_lo, boot_hi).
+    fixed: quartet's [A, alpha, B, beta, E, gamma] held fixed. name: the
+    saved law's name. Returns a Fit."""
+    tmp = None
+    if hasattr(runs, "to_csv"):
+        import tempfile
+        fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="capmetric-runs-")
+        os.close(fd)
+        runs.to_csv(tmp, index=False)
+        path = tmp
+    else:
+        path = os.fspath(runs)
+    req: Dict[str, Any] = {"runs": path, "mode": mode, "where": list(where), "name": name,
+                           "bootstrap": int(bootstrap), "seed": int(seed),
+                           "samples": int(samples), "method": method, "plugins": list(plugins)}
+    for k, v in (("columns", columns), ("preset", preset), ("huber", huber),
+                 ("residual_scale", residual_scale), ("starts", starts),
+                 ("threads", threads)):
+        if v is not None:
+            req[k] = v
+    if fixed is not None:
+        req["fixed"] = [float(x) for x in fixed]
+    try:
+        doc = json.loads(_call(_lib.cm_api_fit, (json.dumps(req).encode(),)))
+    finally:
+        if tmp:
+            os.unlink(tmp)
+    if tmp:  # name the data, not the temporary file it passed through
+        doc["file"] = "a pandas DataFrame"
+        doc["law"]["source"] = doc["law"]["source"].replace(tmp, doc["file"])
+    return Fit(doc)

@@ -8,7 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "predict_int.h"
+#include "runs_int.h"
 #include "util_int.h"
+
+/* a document as malloc'ed text (cm_api_free), the format of the command line */
+static char *print_json(const cJSON *doc)
+{
+    char *t = cJSON_Print(doc);
+    char *out = t ? cm_strdup(t) : NULL;
+    cJSON_free(t);
+    return out;
+}
 
 void cm_api_free(char *text) { free(text); }
 
@@ -268,6 +279,231 @@ cm_status cm_api_array(const char *request, const void *data, int dtype, int ndi
             s = stats_json(p, &st, stats, d);
     }
     cm_pipeline_free(p);
+    cm_registry_free(reg);
+    cm_law_free(law);
+    cJSON_Delete(r);
+    return s;
+}
+
+/* ---- predict ----------------------------------------------------------------- */
+
+static cm_status positive(const cJSON *r, const char *key, int required, double *out, cm_diag *d)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, key);
+    if (!v || cJSON_IsNull(v))
+        return required ? cm_diag_set(d, CM_EINVAL, "'%s' is required (a positive number)", key)
+                        : CM_OK;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite(v->valuedouble))
+        return cm_diag_set(d, CM_ERANGE, "'%s' must be a positive number", key);
+    *out = v->valuedouble;
+    return CM_OK;
+}
+
+cm_status cm_api_predict(const char *request, char **out, cm_diag *d)
+{
+    cJSON *r = NULL, *doc = NULL;
+    cm_registry *reg = NULL;
+    cm_pipeline **p = NULL;
+    cm_result *res = NULL;
+    cm_law *law = NULL;
+    pred *pv = NULL;
+    size_t n = 0, nl = 0, np = 0;
+    cm_eval_opts o;
+    pred_ask a = {0, 0, 0, 0};
+    const cm_law *ls[64];
+    *out = NULL;
+    cm_status s = parse_request(request,
+                                " specs params tokens memory tensors law samples seed method dist "
+                                "sigma threads plugins ",
+                                &r, d);
+    if (!s)
+        s = eval_options(r, &o, &law, d);
+    if (!s)
+        s = positive(r, "params", 1, &a.params, d);
+    if (!s)
+        s = positive(r, "tokens", 1, &a.tokens, d);
+    if (!s)
+        s = positive(r, "memory", 0, &a.memory, d);
+    const cJSON *t = r ? cJSON_GetObjectItemCaseSensitive(r, "tensors") : NULL;
+    if (!s && t && !cJSON_IsNull(t))
+        s = cJSON_IsString(t) ? cm_tensors_parse(t->valuestring, &a.tensors, d)
+                              : cm_diag_set(d, CM_EINVAL, "'tensors' must be text (e.g. \"w,a\")");
+    if (!s)
+        s = registry_for(r, &reg, d);
+    if (!s)
+        s = parse_specs(reg, cJSON_GetObjectItemCaseSensitive(r, "specs"), &p, &n, d);
+    if (!s && !(res = calloc(n, sizeof *res)))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    const cm_law *asked = o.law;
+    if (!s) {
+        if (o.law && !cm_law_has_map(o.law)) /* as predict does: rho from the law alone */
+            o.law = NULL;
+        cm_cancel_clear();
+        s = cm_eval(p, n, &o, res, NULL, NULL, d);
+    }
+    if (!s)
+        s = predict_all(&a, asked, p, res, n, ls, &nl, &pv, &np, d);
+    if (!s && !(doc = predict_doc(&a, pv, np, res, ls, nl)))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    if (!s && !(*out = print_json(doc)))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    cJSON_Delete(doc);
+    free(pv);
+    free(res);
+    for (size_t i = 0; p && i < n; i++)
+        cm_pipeline_free(p[i]);
+    free(p);
+    cm_registry_free(reg);
+    cm_law_free(law);
+    cJSON_Delete(r);
+    return s;
+}
+
+/* ---- fit --------------------------------------------------------------------- */
+
+/* the request's column names ({"label": "format", ...}) and "where" filters */
+static cm_status fit_columns(const cJSON *r, runcols *c, const char **where, cm_diag *d)
+{
+    memset(c, 0, sizeof *c);
+    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(r, "columns"), *e;
+    if (cols && !cJSON_IsObject(cols))
+        return cm_diag_set(d, CM_EINVAL, "'columns' must be an object ({\"label\": \"format\"})");
+    static const char *const keys[] = {"label", "label2", "n", "d", "loss", "rho", "gmse",
+                                       "spec", "specs", "baseline", "family"};
+    const char **slot[] = {&c->label, &c->label2, &c->N, &c->D, &c->loss, &c->rho, &c->gmse,
+                           &c->spec, &c->specs_file, &c->baseline, &c->family};
+    cJSON_ArrayForEach(e, cols)
+    {
+        size_t k = 0;
+        while (k < sizeof keys / sizeof *keys && strcmp(keys[k], e->string))
+            k++;
+        if (k == sizeof keys / sizeof *keys)
+            return cm_diag_set(d, CM_EINVAL,
+                               "unknown column role '%s' (accepted: label label2 n d loss rho "
+                               "gmse spec specs baseline family)",
+                               e->string);
+        if (!cJSON_IsString(e))
+            return cm_diag_set(d, CM_EINVAL, "column '%s' must be text", e->string);
+        *slot[k] = e->valuestring;
+    }
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(r, "where");
+    if (w && (!cJSON_IsArray(w) || cJSON_GetArraySize(w) > 16))
+        return cm_diag_set(d, CM_EINVAL, "'where' must be a list of at most 16 \"COL=V1;V2\"");
+    cJSON_ArrayForEach(e, w)
+    {
+        if (!cJSON_IsString(e) || !strchr(e->valuestring, '='))
+            return cm_diag_set(d, CM_EINVAL, "'where' items must be \"COL=V1;V2\" text");
+        where[c->nwhere++] = e->valuestring;
+    }
+    c->where = where;
+    return CM_OK;
+}
+
+/* the fit's settings: preset, huber, residual_scale, bootstrap, starts, fixed */
+static cm_status fit_settings(const cJSON *r, cm_fit_mode mode, cm_fit_opts *fo, double *fixed,
+                              cm_diag *d)
+{
+    const cJSON *v;
+    cm_status s;
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "preset")) &&
+        (s = cJSON_IsString(v) ? fit_preset(v->valuestring, fo, d)
+                               : cm_diag_set(d, CM_EINVAL, "'preset' must be text")))
+        return s;
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "huber")) && !cJSON_IsNull(v)) {
+        if (cJSON_IsString(v)) {
+            if ((s = parse_huber(v->valuestring, fo, d)))
+                return s;
+        } else if (cJSON_IsNumber(v) && v->valuedouble > 0 && isfinite(v->valuedouble)) {
+            fo->huber = v->valuedouble;
+        } else {
+            return cm_diag_set(d, CM_ERANGE, "'huber' must be a positive number or \"none\"");
+        }
+    }
+    if ((s = positive(r, "residual_scale", 0, &fo->rscale, d)))
+        return s;
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "bootstrap"))) {
+        if (!whole(v, 0, 100000))
+            return cm_diag_set(d, CM_ERANGE, "'bootstrap' must be 0 to 100000 replicates");
+        fo->bootstrap = (unsigned)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "starts"))) {
+        if (!whole(v, 1, 1e9))
+            return cm_diag_set(d, CM_ERANGE, "'starts' must be a positive whole number");
+        fo->max_starts = (size_t)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(r, "fixed")) && !cJSON_IsNull(v)) {
+        int ok = mode == CM_FIT_QUARTET && cJSON_IsArray(v) && cJSON_GetArraySize(v) == 6;
+        for (int k = 0; ok && k < 6; k++) {
+            const cJSON *x = cJSON_GetArrayItem(v, k);
+            ok = cJSON_IsNumber(x) && isfinite(x->valuedouble);
+            fixed[k] = ok ? x->valuedouble : 0;
+        }
+        if (!ok || !(fixed[0] > 0) || !(fixed[2] > 0) || !(fixed[4] > 0) || !(fixed[5] > 0))
+            return cm_diag_set(d, CM_EINVAL,
+                               "'fixed' is for mode quartet only: [A, alpha, B, beta, E, gamma] "
+                               "with A, B, E, gamma > 0");
+        fo->fixed = fixed;
+    }
+    return CM_OK;
+}
+
+cm_status cm_api_fit(const char *request, char **out, cm_diag *d)
+{
+    cJSON *r = NULL, *doc = NULL;
+    cm_registry *reg = NULL;
+    cm_law *law = NULL;
+    runs rr;
+    memset(&rr, 0, sizeof rr);
+    cm_fit_result fr;
+    memset(&fr, 0, sizeof fr);
+    cm_eval_opts o;
+    cm_fit_opts fo;
+    cm_fit_opts_default(&fo);
+    cm_fit_mode mode = CM_FIT_DECOUPLED;
+    double fixed[6];
+    runcols c;
+    const char *where[16];
+    *out = NULL;
+    cm_status s = parse_request(request,
+                                " runs mode columns where preset huber residual_scale bootstrap "
+                                "starts fixed name samples seed method dist sigma threads plugins ",
+                                &r, d);
+    const cJSON *path = r ? cJSON_GetObjectItemCaseSensitive(r, "runs") : NULL;
+    const cJSON *mv = r ? cJSON_GetObjectItemCaseSensitive(r, "mode") : NULL;
+    const cJSON *nm = r ? cJSON_GetObjectItemCaseSensitive(r, "name") : NULL;
+    if (!s && !cJSON_IsString(path))
+        s = cm_diag_set(d, CM_EINVAL, "'runs' is required: the path of a CSV of training runs");
+    if (!s && mv && (!cJSON_IsString(mv) || (s = cm_fit_mode_parse(mv->valuestring, &mode, d))))
+        s = s ? s : cm_diag_set(d, CM_EINVAL, "'mode' must be text");
+    if (!s && nm && !cJSON_IsString(nm))
+        s = cm_diag_set(d, CM_EINVAL, "'name' must be text");
+    if (!s)
+        s = eval_options(r, &o, &law, d);
+    if (!s) {
+        fo.threads = o.threads;
+        fo.seed = o.seed;
+        s = fit_settings(r, mode, &fo, fixed, d);
+    }
+    if (!s)
+        s = fit_columns(r, &c, where, d);
+    if (!s)
+        s = registry_for(r, &reg, d);
+    runs_err re;
+    if (!s && (s = runs_load(path->valuestring, &c, mode, reg, &o, &rr, &re)))
+        *d = re.d;
+    if (!s) {
+        cm_fit_data fd;
+        runs_data(&rr, &fd);
+        cm_cancel_clear();
+        s = cm_fit(mode, &fd, &fo, &fr, d);
+    }
+    if (!s && !(doc = fit_doc(&fr, &fo, &rr, path->valuestring, nm ? nm->valuestring : "fitted")))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    if (!s && !(*out = print_json(doc)))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    cJSON_Delete(doc);
+    cm_fit_result_free(&fr);
+    runs_free(&rr);
     cm_registry_free(reg);
     cm_law_free(law);
     cJSON_Delete(r);

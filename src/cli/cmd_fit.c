@@ -194,42 +194,27 @@ int cmd_fit(int argc, char **argv)
         rc = report(s, &d, path, NULL);
         goto out;
     }
-    const char *save = opt_get(defs, nd, "--save");
+    const char *save = opt_get(defs, nd, "--save"), *name = opt_get(defs, nd, "--name");
+    cJSON *doc = fit_doc(&fr, &fo, &rr, path, name ? name : save ? save : "fitted");
     if (save) {
-        const char *name = opt_get(defs, nd, "--name");
-        char src[512];
-        snprintf(src, sizeof src, "capmetric %s fit --mode %s of %s (%zu runs)", cm_version(),
-                 cm_fit_mode_name(mode), path, rr.n);
-        cJSON *lj = law_json(&fr, &rr, name ? name : save, src);
-        char *txt = lj ? cJSON_Print(lj) : NULL;
-        cJSON_Delete(lj);
-        if (!txt) {
-            rc = EXIT_RUNTIME;
-            goto out;
-        }
-        rc = write_atomic(save, txt);
+        char *txt = doc ? cJSON_Print(cJSON_GetObjectItemCaseSensitive(doc, "law")) : NULL;
+        rc = txt ? write_atomic(save, txt) : EXIT_RUNTIME;
         free(txt);
-        if (rc)
-            goto out;
     }
-    if (o.json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "tool", "capmetric");
-        cJSON_AddStringToObject(root, "version", cm_version());
-        cJSON_AddStringToObject(root, "file", path);
-        cJSON_AddItemToObject(root, "fit", fit_json(&fr, &fo));
-        char *txt = cJSON_Print(root);
+    if (!rc && o.json) {
+        char *txt = cJSON_Print(doc);
         if (txt)
             printf("%s\n", txt);
         free(txt);
-        cJSON_Delete(root);
-    } else {
-        printf("%s fit of %s: %zu runs, %zu formats%s\n\n", cm_fit_mode_name(mode), path, rr.n,
-               rr.ng, rr.ng2 ? " (forward) and backward groups" : "");
-        fit_print(&fr, &fo, mode == CM_FIT_MAP ? "rho" : "log-loss");
-        if (save)
-            printf("law saved to %s (use it with --law file:%s)\n", save, save);
     }
+    cJSON_Delete(doc);
+    if (rc || o.json)
+        goto out;
+    printf("%s fit of %s: %zu runs, %zu formats%s\n\n", cm_fit_mode_name(mode), path, rr.n, rr.ng,
+           rr.ng2 ? " (forward) and backward groups" : "");
+    fit_print(&fr, &fo, mode == CM_FIT_MAP ? "rho" : "log-loss");
+    if (save)
+        printf("law saved to %s (use it with --law file:%s)\n", save, save);
 out:
     cm_fit_result_free(&fr);
     runs_free(&rr);

@@ -144,3 +144,19 @@ cm_status parse_huber(const char *v, cm_fit_opts *o, cm_diag *d)
     return CM_OK;
 }
 
+
+cJSON *fit_doc(const cm_fit_result *f, const cm_fit_opts *o, const runs *r, const char *path,
+               const char *name)
+{
+    char src[512];
+    snprintf(src, sizeof src, "capmetric %s fit --mode %s of %s (%zu runs)", cm_version(),
+             cm_fit_mode_name(f->mode), path, r->n);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "tool", "capmetric");
+    cJSON_AddStringToObject(root, "version", cm_version());
+    cJSON_AddStringToObject(root, "file", path);
+    cJSON_AddNumberToObject(root, "runs", (double)r->n);
+    cJSON_AddItemToObject(root, "fit", fit_json(f, o));
+    cJSON_AddItemToObject(root, "law", law_json(f, r, name, src));
+    return root;
+}

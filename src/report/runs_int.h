@@ -54,6 +54,9 @@ cm_status gmse_of(const cm_registry *reg, const cm_eval_opts *ev, char **specs, 
 
 cJSON *fit_json(const cm_fit_result *f, const cm_fit_opts *o);
 cJSON *law_json(const cm_fit_result *f, const runs *r, const char *name, const char *source);
+/* fit --json's document: the fit, and the law file it saves (named `name`) */
+cJSON *fit_doc(const cm_fit_result *f, const cm_fit_opts *o, const runs *r, const char *path,
+               const char *name);
 /* --huber's text (a positive number, or none) and the presets by name */
 cm_status parse_huber(const char *v, cm_fit_opts *o, cm_diag *d);
 cm_status fit_preset(const char *name, cm_fit_opts *o, cm_diag *d);

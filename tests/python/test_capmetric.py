@@ -162,3 +162,93 @@ def test_large_array():
     x = np.random.default_rng(1).standard_normal(1 << 24).astype(np.float32).reshape(-1, 4096)
     r = cm.mse("mxfp4", x)
     assert r.values == 1 << 24 and abs(r.nmse - 0.0132) < 5e-4
+
+
+RUNS = os.path.join(os.path.dirname(__file__), "..", "..", "data", "runs")
+
+
+@pytest.mark.parametrize("args", [
+    (["int4", "mxfp4", "nvfp4"], {"params": 1e9, "tokens": 2e10}),
+    (["int4", "nf4"], {"params": 3e8, "tokens": 6e9, "law": "unified-quest", "memory": 4e9}),
+    (["e2m1"], {"params": 1e8, "tokens": 2e9, "law": "quest"}),
+    (["int8", "mxfp4"], {"params": 7e10, "tokens": 1.5e13, "tensors": "w"}),
+])
+def test_predict_equals_cli(args):
+    specs, kw = args
+    r = cm.predict(specs, **kw)
+    flags = []
+    for k, v in kw.items():
+        flags += ["--" + k, str(v)]
+    doc = cli_json("predict", *specs, "--json", *flags)
+    assert len(r) == len(doc["results"]) >= len(specs)
+    for x, y in zip(r, doc["results"]):
+        same(x, y)
+    for k in ("params", "tokens", "memory_bits", "iso_memory_best"):
+        assert r.meta[k] == doc[k]
+    assert r.to_pandas()["rho"].dtype == float
+
+
+def test_predict_errors():
+    with pytest.raises(cm.SpecError) as e:
+        cm.predict(["int4", "int:bitz=4"], params=1e9, tokens=2e10)
+    assert e.value.index == 1 and "bitz" in str(e.value)
+    with pytest.raises(cm.CapmetricError, match="'params'"):
+        cm.predict("int4", params=-1, tokens=2e10)
+    with pytest.raises(cm.CapmetricError, match="law"):
+        cm.predict("int4", params=1e9, tokens=2e10, law="no-such-law")
+    with pytest.raises(cm.CapmetricError, match="tensors|'x'"):
+        cm.predict("int4", params=1e9, tokens=2e10, tensors="x")
+
+
+def _fit_same(f, doc):
+    same(f.doc["fit"], doc["fit"])
+    src = f.law["source"]
+    assert {**f.law, "source": doc["law"]["source"]} == doc["law"]
+    assert src == doc["law"]["source"] or src.endswith("of a pandas DataFrame (104 runs)")
+    assert f.values == {k: (float("nan") if v is None else v)
+                        for k, v in doc["fit"]["values"].items()}
+
+
+def test_fit_equals_cli_and_saves():
+    path = os.path.join(RUNS, "quest_runs.csv")
+    f = cm.fit(path, "decoupled", preset="quest", name="q")
+    doc = cli_json("fit", path, "--mode", "decoupled", "--preset", "quest", "--name", "q",
+                   "--json")
+    _fit_same(f, doc)
+    assert f.points == doc["fit"]["points"] == 104 and f.rmse > 0
+    assert list(f.to_pandas()["name"])[:5] == ["A", "alpha", "B", "beta", "E"]
+
+
+def test_fit_dataframe_bootstrap_and_columns():
+    import pandas as pd
+    path = os.path.join(RUNS, "quest_runs.csv")
+    df = pd.read_csv(path, float_precision="round_trip")  # the default parser may move the last digit
+    f = cm.fit(df, "unified", columns={"specs": os.path.join(RUNS, "quest_specs.csv")},
+               bootstrap=20, seed=3, starts=40)
+    doc = cli_json("fit", path, "--mode", "unified", "--specs",
+                   os.path.join(RUNS, "quest_specs.csv"), "--bootstrap", "20", "--seed", "3",
+                   "--starts", "40", "--json")
+    _fit_same(f, doc)
+    assert all(math.isfinite(p["boot_lo"]) and p["boot_lo"] <= p["value"] <= p["boot_hi"]
+               for p in f.params if p["determined"])
+    with tempfile.TemporaryDirectory() as d:
+        law = f.save(os.path.join(d, "u.json"), name="u")
+        p = cm.predict(["int4", "nf4"], params=1e9, tokens=2e10, law=law)
+        q = cli_json("predict", "int4", "nf4", "--params", "1e9", "--tokens", "2e10", "--law",
+                     law, "--json")
+        for x, y in zip(p, q["results"]):
+            same(x, y)
+        assert p[0]["law"] == "u" and 0 < p[0]["rho"] < 1
+
+
+def test_fit_errors():
+    with pytest.raises(cm.CapmetricError, match="no-such.csv"):
+        cm.fit("no-such.csv")
+    with pytest.raises(cm.CapmetricError, match="mode"):
+        cm.fit(os.path.join(RUNS, "quest_runs.csv"), "sideways")
+    with pytest.raises(cm.CapmetricError, match="column role"):
+        cm.fit(os.path.join(RUNS, "quest_runs.csv"), columns={"lable": "x"})
+    with pytest.raises(cm.CapmetricError, match="no column 'nope'"):
+        cm.fit(os.path.join(RUNS, "quest_runs.csv"), columns={"label": "nope"})
+    with pytest.raises(cm.CapmetricError, match="fixed"):
+        cm.fit(os.path.join(RUNS, "quest_runs.csv"), fixed=[1, 2, 3])
