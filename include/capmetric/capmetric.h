@@ -16,6 +16,7 @@
 #include <capmetric/progress.h>
 #include <capmetric/registry.h>
 #include <capmetric/report.h>
+#include <capmetric/isa.h>
 #include <capmetric/rng.h>
 #include <capmetric/spec.h>
 #include <capmetric/tensor.h>

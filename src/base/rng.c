@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "vrng_int.h"
+
 /* 128-bit arithmetic: GCC/Clang's unsigned __int128 (marked as an extension
  * so that -Wpedantic accepts it). */
 __extension__ typedef unsigned __int128 u128;
@@ -107,6 +109,8 @@ static struct {
     double r;
 } zig;
 
+static cm_zig_tab ztab; /* the same layers for the vector generator (vrng.c) */
+
 static pthread_once_t zig_once = PTHREAD_ONCE_INIT;
 
 static double tail_area(double r) { return sqrt(M_PI / 2.0) * erfc(r / sqrt(2.0)); }
@@ -148,6 +152,19 @@ static void zig_init(void)
         zig.w[i] = zig.x[i] * 0x1p-53;
         zig.k[i] = (uint64_t)(zig.x[i + 1] / zig.x[i] * 0x1p53);
     }
+    memcpy(ztab.x, zig.x, sizeof ztab.x);
+    memcpy(ztab.f, zig.f, sizeof ztab.f);
+    for (int i = 0; i < ZN; i++) {
+        ztab.w52[i] = zig.x[i] * 0x1p-52;
+        ztab.k52[i] = (uint64_t)(zig.x[i + 1] / zig.x[i] * 0x1p52);
+    }
+    ztab.r = zig.r;
+}
+
+const cm_zig_tab *cm_zig_tables(void)
+{
+    pthread_once(&zig_once, zig_init);
+    return &ztab;
 }
 
 /* The slow path: u was rejected by the fast test in layer i. */

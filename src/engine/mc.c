@@ -20,6 +20,7 @@
 #include "dist_int.h"
 #include "plan_int.h"
 #include "util_int.h"
+#include "vrng_int.h"
 
 #define MC_BATCH 65536u /* values per batch for large runs */
 #define MC_MIN_BATCHES 64u
@@ -117,25 +118,6 @@ static double tail_prob(const cm_dens *D, double t)
     return 2 * cm_dens_sf(D, t / D->d.sigma);
 }
 
-static double sumsq_diff(const double *x, const double *y, size_t n)
-{
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        double d0 = x[i] - y[i], d1 = x[i + 1] - y[i + 1];
-        double d2 = x[i + 2] - y[i + 2], d3 = x[i + 3] - y[i + 3];
-        a0 += d0 * d0;
-        a1 += d1 * d1;
-        a2 += d2 * d2;
-        a3 += d3 * d3;
-    }
-    for (; i < n; i++) {
-        double e = x[i] - y[i];
-        a0 += e * e;
-    }
-    return (a0 + a1) + (a2 + a3);
-}
-
 /* the mean error of TAIL_DRAWS values drawn from |X| > T, for batch b of
  * pipeline f: a stream of its own (seed, batch, spec), whatever else runs */
 static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_state *ps, double *x,
@@ -155,7 +137,7 @@ static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_stat
             x[i] = (r & 1) ? -a : a;
         }
         cm_pipeline_apply(sh->p[f]->p, ps, x, y, c);
-        sum += sumsq_diff(x, y, c);
+        sum += cm_kern_sumsq(x, y, c);
     }
     return sum / TAIL_DRAWS;
 }
@@ -197,8 +179,15 @@ static void *worker(void *arg)
             fail(sh, CM_ECANCELED, &d);
             break;
         }
+        /* N(0,1): the vector generator (stream version 2); the other
+         * distributions' samplers draw from PCG64 */
         cm_pcg64 g;
-        cm_pcg64_stream(&g, sh->o->seed, b);
+        cm_vrng vg;
+        const int gauss = cm_dens_is_gauss(&run->dens);
+        if (gauss)
+            cm_vrng_stream(&vg, sh->o->seed, b);
+        else
+            cm_pcg64_stream(&g, sh->o->seed, b);
         uint64_t m = b + 1 == run->nb ? run->samples - b * run->bs : run->bs;
         memset(acc, 0, n * sizeof *acc);
         /* randomized formats: a seed per (run seed, batch, canonical spec), not
@@ -210,7 +199,10 @@ static void *worker(void *arg)
                                        (b + 1) * UINT64_C(0xbf58476d1ce4e5b9) ^ sh->spec_hash[f]);
         for (uint64_t off = 0; off < m; off += C) {
             size_t c = (size_t)(m - off < C ? m - off : C);
-            cm_dens_fill(&run->dens, &g, x, c);
+            if (gauss)
+                cm_vgauss_fill(&vg, x, c);
+            else
+                cm_dens_fill(&run->dens, &g, x, c);
             if (run->dens.d.sigma != 1.0)
                 for (size_t i = 0; i < c; i++)
                     x[i] *= run->dens.d.sigma;
@@ -218,9 +210,16 @@ static void *worker(void *arg)
                 size_t cf = c / run->group[f] * run->group[f];
                 if (!cf)
                     continue;
-                cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
-                acc[f] += run->tail_t[f] > 0 ? sumsq_center(x, y, cf, run->tail_t[f])
-                                             : sumsq_diff(x, y, cf);
+                double sse;
+                if (run->tail_t[f] > 0) {
+                    cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
+                    acc[f] += sumsq_center(x, y, cf, run->tail_t[f]);
+                } else if (cm_pipeline_sse(sh->p[f]->p, ps[f], x, cf, &sse)) {
+                    acc[f] += sse; /* fused: the same bits as the two lines below */
+                } else {
+                    cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
+                    acc[f] += cm_kern_sumsq(x, y, cf);
+                }
             }
         }
         for (size_t f = 0; f < n; f++)

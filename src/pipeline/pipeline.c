@@ -177,6 +177,7 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, si
             }
         }
     }
+    cm_kern_setup(p, &s->kern);
     *out = s;
     return CM_OK;
 }
@@ -216,6 +217,18 @@ unsigned cm_stage_rounding(const cm_stage *st)
     return CM_FORMAT_HAS(st->fmt, rounding) ? st->fmt->rounding(st->params) : CM_ROUND_NEAREST;
 }
 
+const cm_blockspec *cm_stage_blockspec(const cm_stage *st, const cm_pipeline_state *s,
+                                       cm_blockspec *tmp)
+{
+    const cm_blockspec *b = &st->blk;
+    double ta = s->tamax_abs > 0 ? s->tamax_abs : s->tamax_mul * b->tensor_amax;
+    if (!b->tensor || ta == b->tensor_amax)
+        return b;
+    *tmp = *b; /* the tensor scale calibrated to these data */
+    cm_block_retarget(tmp, ta);
+    return tmp;
+}
+
 /* one stage on its own: block-scaled, scaled, or as is */
 static void apply_stage(const cm_pipeline *p, cm_pipeline_state *s, size_t i, const double *in,
                         double *out, size_t m)
@@ -224,14 +237,8 @@ static void apply_stage(const cm_pipeline *p, cm_pipeline_state *s, size_t i, co
     double *u = s->t1 + s->chunk; /* scaled input */
     double *sc = u + s->chunk, *tmp = sc + s->chunk; /* block scales, scratch */
     if (st->blk.K) {
-        const cm_blockspec *b = &st->blk;
         cm_blockspec retargeted;
-        double ta = s->tamax_abs > 0 ? s->tamax_abs : s->tamax_mul * b->tensor_amax;
-        if (b->tensor && ta != b->tensor_amax) {
-            retargeted = *b; /* the tensor scale calibrated to these data */
-            cm_block_retarget(&retargeted, ta);
-            b = &retargeted;
-        }
+        const cm_blockspec *b = cm_stage_blockspec(st, s, &retargeted);
         cm_block_apply(b, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp);
     } else if (st->scalar && s->scale[i] != 1.0) {
         const double scale = s->scale[i];

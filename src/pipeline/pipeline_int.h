@@ -7,6 +7,7 @@
 #include <capmetric/format.h>
 #include <capmetric/spec.h>
 
+#include "kern_int.h"
 #include "scaling_int.h"
 
 /* One parsed key of a stage, kept for readers of the pipeline (laws). */
@@ -62,6 +63,20 @@ struct cm_pipeline_state {
      * largest scale: tamax_abs when > 0 (a tensor's own), else tamax_mul times
      * the stage's tensor_amax key (data sigma times wider than N(0,1)) */
     double tamax_abs, tamax_mul;
+    cm_kern kern;      /* the fused kernel of a one-stage pipeline (kind 0: none) */
 };
+
+/* stage st's block scaling for these data: the stage's own, or (tensor
+ * scale) a copy in *tmp retargeted to the state's tensor amax */
+const cm_blockspec *cm_stage_blockspec(const cm_stage *st, const cm_pipeline_state *s,
+                                       cm_blockspec *tmp);
+
+/* kern.c: the state's fused kernel (kind 0 when the pipeline has none) */
+void cm_kern_setup(const cm_pipeline *p, cm_kern *k);
+/* sum (x - R(x))^2 over n values (at most the state's chunk) by the fused
+ * kernel, bit-identical to cm_pipeline_apply + cm_kern_sumsq: 1 and *sse, or
+ * 0 when the pipeline has no kernel (or CAPMETRIC_FUSED=0) */
+int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
+                    double *sse);
 
 #endif

@@ -1,0 +1,159 @@
+/* Which pipelines have a fused kernel (kern_int.h), and the run-time choice
+ * of the kernels' instruction set. A kernel is taken only after it gave the
+ * format's own quantize() values on probes at every level, every midpoint
+ * and their neighbours, and beyond the range: a family whose rounding reads
+ * differently keeps the generic path. */
+#include "kern_int.h"
+
+#include <capmetric/isa.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline_int.h"
+
+static atomic_int fused_off = -1; /* -1: not read yet from CAPMETRIC_FUSED */
+
+int cm_fused_enabled(void)
+{
+    int v = atomic_load(&fused_off);
+    if (v < 0) {
+        const char *e = getenv("CAPMETRIC_FUSED");
+        v = e && !strcmp(e, "0");
+        atomic_store(&fused_off, v);
+    }
+    return !v;
+}
+
+void cm_fused_set(int on) { atomic_store(&fused_off, !on); }
+
+double cm_kern_sumsq(const double *x, const double *y, size_t n)
+{
+    switch (cm_isa_active()) {
+#if defined(CM_HAVE_AVX512)
+    case CM_ISA_AVX512: return cm_kern_sumsq_avx512(x, y, n);
+#endif
+#if defined(CM_HAVE_AVX2)
+    case CM_ISA_AVX2: return cm_kern_sumsq_avx2(x, y, n);
+#endif
+    default: return cm_kern_sumsq_scalar(x, y, n);
+    }
+}
+
+double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc)
+{
+    switch (cm_isa_active()) {
+#if defined(CM_HAVE_AVX512)
+    case CM_ISA_AVX512: return cm_kern_sse_avx512(k, x, n, sc);
+#endif
+#if defined(CM_HAVE_AVX2)
+    case CM_ISA_AVX2: return cm_kern_sse_avx2(k, x, n, sc);
+#endif
+    default: return cm_kern_sse_scalar(k, x, n, sc);
+    }
+}
+
+/* the kernel's rounding of one value at unit scale */
+static double kern_round(const cm_kern *k, double u)
+{
+    if (k->kind == CM_KERN_INT) {
+        double q = cm_round_even(u);
+        q = q < k->lo ? k->lo : q;
+        return q > k->hi ? k->hi : q;
+    }
+    return cm_fp_round_sub(&k->g, u);
+}
+
+/* 1 if the kernel rounds like the format at every probe */
+static int probes_agree(const cm_stage *st, const cm_kern *k, const double *lv, size_t n)
+{
+    size_t cap = 8 * n + 16, m = 0;
+    double *pr = malloc(2 * cap * sizeof *pr);
+    if (!pr)
+        return 0;
+    double *q = pr + cap;
+    for (size_t i = 0; i < n; i++) {
+        pr[m++] = lv[i];
+        double mid = i + 1 < n ? 0.5 * (lv[i] + lv[i + 1]) : 2 * lv[i] + 1;
+        pr[m++] = mid;
+        pr[m++] = nextafter(mid, -INFINITY);
+        pr[m++] = nextafter(mid, INFINITY);
+        pr[m++] = 0.75 * lv[i] + 0.25 * (i + 1 < n ? lv[i + 1] : lv[i] + 1);
+    }
+    static const double extra[] = {0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300, 0.1, -0.1};
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
+        pr[m++] = extra[i];
+    st->fmt->quantize(st->params, NULL, pr, q, m);
+    int ok = 1;
+    for (size_t i = 0; i < m && ok; i++)
+        ok = kern_round(k, pr[i]) == q[i];
+    free(pr);
+    return ok;
+}
+
+/* the element grid as INT (consecutive integers) or FP (a grid with
+ * subnormals: the smallest step 2^(emin - M), the top binade's 2^(emax - M)) */
+static int read_grid(const double *lv, size_t n, cm_kern *k)
+{
+    int integer = 1;
+    for (size_t i = 0; i < n && integer; i++)
+        integer = lv[i] == floor(lv[i]) && (i == 0 || lv[i] == lv[i - 1] + 1);
+    if (integer) {
+        k->kind = CM_KERN_INT;
+        k->lo = lv[0];
+        k->hi = lv[n - 1];
+        return 1;
+    }
+    double maxv = lv[n - 1], next = -INFINITY, minpos = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (lv[i] < maxv && lv[i] > next)
+            next = lv[i];
+        if (lv[i] > 0 && lv[i] < minpos)
+            minpos = lv[i];
+    }
+    if (!(maxv > 0) || !(next > 0) || !(minpos < maxv) || lv[0] != -maxv)
+        return 0;
+    double M = cm_ilog2(maxv) - log2(maxv - next);
+    if (M != floor(M) || M < 0 || M > 52)
+        return 0;
+    k->kind = CM_KERN_FP;
+    k->g.M = (int)M;
+    k->g.emin = cm_ilog2(minpos) + (int)M;
+    k->g.subnormals = 1;
+    k->g.maxv = maxv;
+    return k->g.emin - k->g.M >= -1022 && maxv < 0x1p1000;
+}
+
+void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
+{
+    memset(k, 0, sizeof *k);
+    const cm_stage *st = &p->st[0];
+    if (p->n != 1 || !st->scalar || st->sel || st->rot || cm_stage_rounding(st) != 0 ||
+        !CM_FORMAT_HAS(st->fmt, levels) ||
+        (st->blk.K && (st->blk.K % 8 || st->blk.rule == CM_RULE_MSE)))
+        return;
+    size_t n = 0;
+    if (st->fmt->levels(st->params, NULL, 0, &n) || n < 2 || n > 4096)
+        return;
+    double *lv = malloc(n * sizeof *lv);
+    cm_kern t;
+    memset(&t, 0, sizeof t);
+    if (lv && !st->fmt->levels(st->params, lv, n, &n) && read_grid(lv, n, &t) &&
+        probes_agree(st, &t, lv, n))
+        *k = t;
+    free(lv);
+}
+
+int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
+                    double *sse)
+{
+    if (!s->kern.kind || n > s->chunk || !cm_fused_enabled())
+        return 0;
+    cm_kern k = s->kern;
+    cm_blockspec tmp;
+    k.b = p->st[0].blk.K ? cm_stage_blockspec(&p->st[0], s, &tmp) : NULL;
+    k.scale = s->scale[0];
+    *sse = cm_kern_sse(&k, x, n, s->t0);
+    return 1;
+}

@@ -1,0 +1,202 @@
+/* The fused kernels' body (kern_int.h), compiled once per instruction set:
+ * the includer defines KSUF(name). Plain C on 8-lane arrays, which the
+ * compiler turns into vectors of the file's instruction set; nothing here
+ * depends on the lane width the hardware has. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kern_int.h"
+
+#define L 8
+
+static inline double lanes_total(const double *a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+double KSUF(cm_kern_sumsq)(const double *x, const double *y, size_t n)
+{
+    double a[L] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + L <= n; i += L)
+        for (int l = 0; l < L; l++) {
+            double e = x[i + (size_t)l] - y[i + (size_t)l];
+            a[l] += e * e;
+        }
+    for (; i < n; i++) {
+        double e = x[i] - y[i];
+        a[i % L] += e * e;
+    }
+    return lanes_total(a);
+}
+
+/* cm_fp_round_sub (grid.h) with 64-bit exponent arithmetic: the same values */
+static inline double fp_sub(const cm_fpgrid *g, double v)
+{
+    double a = fabs(v);
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int64_t e = (int64_t)((bits >> 52) & 0x7ff) - 1023;
+    e = e < g->emin ? g->emin : e;
+    e = e > 1000 ? 1000 : e;
+    uint64_t up = (uint64_t)(g->M - e + 1023) << 52, dn = (uint64_t)(e - g->M + 1023) << 52;
+    double pu, pd;
+    memcpy(&pu, &up, sizeof pu);
+    memcpy(&pd, &dn, sizeof pd);
+    double r = cm_round_even(a * pu) * pd;
+    r = a < g->maxv ? r : g->maxv;
+    r = v == v ? r : v;
+    return copysign(r, v);
+}
+
+static inline double q_int(double lo, double hi, double u)
+{
+    double k = cm_round_even(u);
+    k = k < lo ? lo : k;
+    return k > hi ? hi : k;
+}
+
+/* Vectors of W doubles (GCC/Clang vector extensions; the includer sets W to
+ * its registers' width: 8 for AVX-512, 4 for AVX2, 2 for SSE2), L / W of
+ * them side by side for the 8 lanes. Every operation is lane-wise IEEE or
+ * integer arithmetic, so the width changes the speed only. */
+#define NV (L / W)
+typedef double vd __attribute__((vector_size(8 * W)));
+typedef int64_t vi __attribute__((vector_size(8 * W)));
+typedef uint64_t vu __attribute__((vector_size(8 * W)));
+
+static inline vd ld(const double *p)
+{
+    vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline vd splat(double x) { return (vd){0} + x; }
+static inline vd sel(vi m, vd a, vd b) { return (vd)((m & (vi)a) | (~m & (vi)b)); }
+
+static inline vd vround(vd u)
+{
+    const vd magic = splat(6755399441055744.0); /* 1.5 * 2^52 */
+    return (u + magic) - magic;
+}
+
+static inline vd vq_int(vd lo, vd hi, vd u)
+{
+    vd k = vround(u);
+    k = sel(k < lo, lo, k);
+    return sel(k > hi, hi, k);
+}
+
+/* fp_sub on W lanes; the exponent's clamp to [emin, 1000] done on |v| (the
+ * same exponent, with no 64-bit integer compare) */
+static inline vd vq_fp(const cm_fpgrid *g, double lo, double hi, vd v)
+{
+    const vu absm = (vu){0} + (uint64_t)INT64_MAX;
+    vd a = (vd)((vu)v & absm), c = a;
+    c = sel(c < lo, splat(lo), c);
+    c = sel(c > hi, splat(hi), c);
+    vi e = (vi)((vu)c >> 52) - 1023;
+    vd pu = (vd)((g->M - e + 1023) << 52), pd = (vd)((e - g->M + 1023) << 52);
+    vd r = vround(a * pu) * pd;
+    r = sel(a < g->maxv, r, splat(g->maxv));
+    r = sel(v == v, r, v);
+    return (vd)(((vu)r & absm) | ((vu)v & ~absm));
+}
+
+/* the largest finite |x| of a block, as cm_block_amax */
+static inline double amax8(const double *x, size_t K)
+{
+    const vu absm = (vu){0} + (uint64_t)INT64_MAX;
+    vd m = {0};
+    for (size_t i = 0; i < K; i += W) {
+        vd a = (vd)((vu)ld(x + i) & absm);
+        a = sel(a < INFINITY, a, (vd){0});
+        m = sel(a > m, a, m);
+    }
+    double r = 0;
+    for (int l = 0; l < W; l++)
+        r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+/* values [i0, i1) of one scale s, errors into lanes by index (i0 % 8 == 0):
+ * acc[h] holds lanes h W .. h W + W - 1, a the tail's */
+static inline void run_int(const cm_kern *k, const double *x, size_t i0, size_t i1, double s,
+                           vd *acc, double *a)
+{
+    const vd lo = splat(k->lo), hi = splat(k->hi);
+    size_t i = i0;
+    for (; i + L <= i1; i += L)
+        for (int h = 0; h < NV; h++) {
+            vd v = ld(x + i + (size_t)(h * W)), e = v - vq_int(lo, hi, v / s) * s;
+            acc[h] += e * e;
+        }
+    for (; i < i1; i++) {
+        double e = x[i] - q_int(k->lo, k->hi, x[i] / s) * s;
+        a[i % L] += e * e;
+    }
+}
+
+static inline void run_fp(const cm_kern *k, const double *x, size_t i0, size_t i1, double s,
+                          vd *acc, double *a)
+{
+    const cm_fpgrid g = k->g;
+    const double lo = cm_pow2i(g.emin), hi = 0x1p1000;
+    size_t i = i0;
+    for (; i + L <= i1; i += L)
+        for (int h = 0; h < NV; h++) {
+            vd v = ld(x + i + (size_t)(h * W)), e = v - vq_fp(&g, lo, hi, v / s) * s;
+            acc[h] += e * e;
+        }
+    for (; i < i1; i++) {
+        double e = x[i] - fp_sub(&g, x[i] / s) * s;
+        a[i % L] += e * e;
+    }
+}
+
+/* a block whose scale is not positive: zeros stay zeros, the rest is lost
+ * (NaN), as cm_block_apply does */
+static inline void run_dead(const double *x, size_t i0, size_t i1, double s, vd *acc)
+{
+    for (size_t i = i0; i < i1; i++) {
+        double y = s == 0 && x[i] == 0 ? x[i] : NAN, e = x[i] - y;
+        acc[i % L / W][i % W] += e * e;
+    }
+}
+
+double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc)
+{
+    /* lane l sums the values of index l mod 8: the vector part in acc, the
+     * tail (n % 8 values, after every whole group of 8) in a; adding acc's
+     * lanes into a first keeps each lane's order */
+    double a[L] = {0, 0, 0, 0, 0, 0, 0, 0};
+    vd acc[NV];
+    for (int h = 0; h < NV; h++)
+        acc[h] = (vd){0};
+    if (!k->b) {
+        if (k->kind == CM_KERN_INT)
+            run_int(k, x, 0, n, k->scale, acc, a);
+        else
+            run_fp(k, x, 0, n, k->scale, acc, a);
+    } else {
+        const size_t K = k->b->K, nb = n / K;
+        for (size_t j = 0; j < nb; j++)
+            sc[j] = cm_block_scale(k->b, amax8(x + j * K, K));
+        for (size_t j = 0; j < nb; j++) {
+            double s = sc[j];
+            if (!(s > 0)) {
+                run_dead(x, j * K, (j + 1) * K, s, acc);
+            } else if (k->kind == CM_KERN_INT) {
+                run_int(k, x, j * K, (j + 1) * K, s, acc, a);
+            } else {
+                run_fp(k, x, j * K, (j + 1) * K, s, acc, a);
+            }
+        }
+    }
+    double t[L];
+    for (int l = 0; l < L; l++)
+        t[l] = acc[l / W][l % W] + a[l];
+    return lanes_total(t);
+}

@@ -1,0 +1,42 @@
+/* Private (pipeline layer): fused kernels. For the Monte-Carlo engine's
+ * hottest case — one scalar stage, integer or FP element grid, nearest
+ * rounding, one scale or blocks of a multiple of 8 values — the scale rule,
+ * the rounding and the squared error run in one pass over a chunk, and give
+ * the same bits as the generic path (cm_pipeline_apply, then cm_kern_sumsq):
+ * the same IEEE operations per value, and the errors summed in 8 lanes by
+ * value index, lanes combined ((0+1)+(2+3))+((4+5)+(6+7)).
+ *
+ * kern_body.h is compiled once per instruction set (kern_scalar.c,
+ * kern_avx2.c, kern_avx512.c); cm_isa_active() picks one at run time. */
+#ifndef CM_KERN_INT_H
+#define CM_KERN_INT_H
+
+#include <stddef.h>
+
+#include <capmetric/grid.h>
+
+#include "scaling_int.h"
+
+enum { CM_KERN_NONE = 0, CM_KERN_INT = 1, CM_KERN_FP = 2 };
+
+typedef struct cm_kern {
+    int kind;
+    double lo, hi;          /* INT: the codes' range (levels lo..hi, step 1) */
+    cm_fpgrid g;            /* FP: the grid, with subnormals */
+    const cm_blockspec *b;  /* block scaling (K % 8 == 0), or NULL: one scale */
+    double scale;           /* without blocks: the scale */
+} cm_kern;
+
+/* the generic path's error sum: sum (x - y)^2 in 8 lanes */
+double cm_kern_sumsq_scalar(const double *x, const double *y, size_t n);
+double cm_kern_sumsq_avx2(const double *x, const double *y, size_t n);
+double cm_kern_sumsq_avx512(const double *x, const double *y, size_t n);
+double cm_kern_sumsq(const double *x, const double *y, size_t n);
+
+/* the fused error sum of x[0..n) (n whole blocks); sc: n/K scratch */
+double cm_kern_sse_scalar(const cm_kern *k, const double *x, size_t n, double *sc);
+double cm_kern_sse_avx2(const cm_kern *k, const double *x, size_t n, double *sc);
+double cm_kern_sse_avx512(const cm_kern *k, const double *x, size_t n, double *sc);
+double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc);
+
+#endif
