@@ -23,6 +23,12 @@
 extern "C" {
 #endif
 
+/* The Monte-Carlo stream's version: the values a seed gives. 1: PCG64 and a
+ * scalar ziggurat (capmetric before December 2026); 2: eight xoshiro256++
+ * lanes and a vector ziggurat for N(0,1) (the other distributions still draw
+ * from PCG64). Results of different versions differ within their SE. */
+#define CM_MC_STREAM_VERSION 2
+
 #define CM_MC_MIN_SAMPLES 2u
 #define CM_MC_MAX_SAMPLES (UINT64_C(1) << 40)
 

@@ -23,8 +23,6 @@
 
 /* ---- bench ---------------------------------------------------------------------- */
 
-static const char *const bench_mc_default[] = {"int4", "e2m1", "lut:name=nf4", "mxfp4",
-                                                "nvfp4"};
 
 static const char *const bench_exact_default[] = {
     "int4", "e2m1", "lut:name=nf4", "int:bits=8", "lloydmax:levels=256", "int:bits=16",
@@ -39,69 +37,135 @@ static int by_double(const void *a, const void *b)
 
 static int bench_fit(cJSON *root, int json, unsigned threads);
 
-/* Monte-Carlo rate of each spec on 1 and T threads (after a warm-up run). */
+static const char *const bench_mc_default[] = {"int4_g32", "mxfp4", "nvfp4", "lut:name=nf4",
+                                                "2:4", "int4", "e2m1"};
+
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* one timed Monte-Carlo run after a warm-up (tables, page faults, the BLAS
+ * threads' start): values per second of wall and of CPU time, per thread */
+static cm_status mc_rate(cm_plan *plan, uint64_t S, unsigned T, uint64_t seed, double *wall,
+                         double *cpu, cm_diag *d)
+{
+    cm_mc_opts mo = {.samples = S, .seed = seed, .threads = T}, warm = mo;
+    warm.samples = S / 4 > (1u << 22) ? (1u << 22) : S / 4 + 2;
+    cm_mc_run *run = NULL;
+    cm_status s = cm_mc_run_alloc(&plan, 1, &warm, &run, d);
+    cm_mc_run_free(run);
+    if (s)
+        return s;
+    double c0 = cpu_now();
+    if ((s = cm_mc_run_alloc(&plan, 1, &mo, &run, d)))
+        return s;
+    double c = cpu_now() - c0;
+    *wall = (double)cm_mc_samples(run) / cm_mc_seconds(run) / T;
+    *cpu = (double)cm_mc_samples(run) / c; /* CPU seconds of all threads */
+    cm_mc_run_free(run);
+    return CM_OK;
+}
+
+/* The plain scalar loop of the engine before its vector paths, as the
+ * reference for the speed-ups: PCG64 and the scalar ziggurat, the pipeline's
+ * generic apply, the squared errors summed one by one; one thread. */
+static double reference_rate(const cm_plan *plan, const cm_pipeline *p, uint64_t S,
+                             uint64_t seed)
+{
+    const size_t C = 4096;
+    double *x = malloc(2 * C * sizeof *x);
+    cm_pipeline_state *st = NULL;
+    cm_diag d;
+    if (!x || cm_plan_state_alloc(plan, C, &st, &d)) {
+        free(x);
+        return NAN;
+    }
+    size_t g = cm_pipeline_group(p), c = C / g * g;
+    cm_pcg64 r;
+    cm_pcg64_stream(&r, seed, 0);
+    double t0 = cli_now(), sum = 0;
+    volatile double sink;
+    for (uint64_t done = 0; done < S; done += c) {
+        cm_gauss_fill(&r, x, c);
+        cm_pipeline_apply(p, st, x, x + C, c);
+        for (size_t i = 0; i < c; i++)
+            sum += (x[i] - x[C + i]) * (x[i] - x[C + i]);
+    }
+    sink = sum;
+    (void)sink;
+    double t = cli_now() - t0;
+    cm_pipeline_state_free(p, st);
+    free(x);
+    return (double)S / t;
+}
+
+/* Monte-Carlo rate of each spec on each instruction set this machine runs,
+ * on 1 and T threads, in wall and CPU time per thread, and its ratio to the
+ * plain scalar reference loop. */
 static int bench_mc(const char *const *specs, cm_pipeline *const *p, size_t np, uint64_t S,
                     unsigned T, uint64_t seed, int json, cJSON *root)
 {
     cm_diag d;
     cm_diag_clear(&d);
     int rc = 0;
+    const cm_isa keep = cm_isa_active();
     cJSON *mcj = cJSON_AddArrayToObject(root, "mc");
-    static const char *const head[] = {"spec", "samples", "1 thread (M/s)",
-                                       "threads", "all (M/s)", "per thread (M/s)", "speed-up"};
-    static const int right[] = {0, 1, 1, 1, 1, 1, 1};
+    cJSON_AddNumberToObject(root, "stream_version", CM_MC_STREAM_VERSION);
+    static const char *const head[] = {"spec", "isa", "1 thread wall", "1 thread CPU",
+                                       "per thread wall", "per thread CPU", "vs reference"};
+    static const int right[] = {0, 0, 1, 1, 1, 1, 1};
     cli_table t;
     cli_table_init(&t, 7, head, right);
-    for (size_t i = 0; i < np; i++) {
+    for (size_t i = 0; i < np && !rc; i++) {
         cm_plan *plan = NULL;
         cm_status s = cm_plan_alloc(p[i], &plan, &d);
         if (s) {
             rc = report(s, &d, specs[i], NULL);
             break;
         }
-        double rate[2] = {0, 0};
-        unsigned th[2] = {1, T};
-        for (int k = 0; k < 2 && !rc; k++) {
-            cm_mc_opts mo = {.samples = S, .seed = seed, .threads = th[k]};
-            cm_mc_run *run = NULL;
-            /* warm-up on a small run (tables, page faults), then the timed run */
-            cm_mc_opts warm = mo;
-            warm.samples = 1u << 20;
-            if ((s = cm_mc_run_alloc(&plan, 1, &warm, &run, &d)) == CM_OK) {
-                cm_mc_run_free(run);
-                s = cm_mc_run_alloc(&plan, 1, &mo, &run, &d);
-            }
-            if (s) {
-                cm_plan_free(plan);
+        double ref = reference_rate(plan, p[i], S / 4 > (1u << 24) ? (1u << 24) : S / 4 + 2,
+                                    seed);
+        for (int k = CM_ISA_COUNT - 1; k >= 0 && !rc; k--) {
+            if (!cm_isa_available((cm_isa)k))
+                continue;
+            cm_isa_set((cm_isa)k, &d);
+            double w1, c1, wt, ct;
+            if ((s = mc_rate(plan, S, 1, seed, &w1, &c1, &d)) ||
+                (s = mc_rate(plan, S, T, seed, &wt, &ct, &d))) {
                 rc = report(s, &d, specs[i], NULL);
                 break;
             }
-            rate[k] = (double)cm_mc_samples(run) / cm_mc_seconds(run);
-            cm_mc_run_free(run);
+            char c[6][32];
+            snprintf(c[0], 32, "%.1f M/s", w1 / 1e6);
+            snprintf(c[1], 32, "%.1f M/s", c1 / 1e6);
+            snprintf(c[2], 32, "%.1f M/s (%u)", wt / 1e6, T);
+            snprintf(c[3], 32, "%.1f M/s", ct / 1e6);
+            snprintf(c[4], 32, "%.1fx", w1 / ref);
+            const char *row[] = {specs[i], cm_isa_name((cm_isa)k), c[0], c[1], c[2], c[3], c[4]};
+            cli_table_row(&t, row);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddItemToArray(mcj, e);
+            cJSON_AddStringToObject(e, "spec", specs[i]);
+            cJSON_AddStringToObject(e, "isa", cm_isa_name((cm_isa)k));
+            cJSON_AddNumberToObject(e, "samples", (double)S);
+            cJSON_AddNumberToObject(e, "per_thread_1_wall", w1);
+            cJSON_AddNumberToObject(e, "per_thread_1_cpu", c1);
+            cJSON_AddNumberToObject(e, "threads", T);
+            cJSON_AddNumberToObject(e, "per_thread_all_wall", wt);
+            cJSON_AddNumberToObject(e, "per_thread_all_cpu", ct);
+            cJSON_AddNumberToObject(e, "reference_scalar_loop", ref);
+            cJSON_AddNumberToObject(e, "speedup_vs_reference", w1 / ref);
         }
-        if (rc)
-            break;
         cm_plan_free(plan);
-        char c[6][32];
-        snprintf(c[0], 32, "%" PRIu64, S);
-        snprintf(c[1], 32, "%.1f", rate[0] / 1e6);
-        snprintf(c[2], 32, "%u", T);
-        snprintf(c[3], 32, "%.1f", rate[1] / 1e6);
-        snprintf(c[4], 32, "%.1f", rate[1] / 1e6 / T);
-        snprintf(c[5], 32, "%.2fx", rate[1] / rate[0]);
-        const char *row[] = {specs[i], c[0], c[1], c[2], c[3], c[4], c[5]};
-        cli_table_row(&t, row);
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddItemToArray(mcj, e);
-        cJSON_AddStringToObject(e, "spec", specs[i]);
-        cJSON_AddNumberToObject(e, "samples", (double)S);
-        cJSON_AddNumberToObject(e, "samples_per_second_1_thread", rate[0]);
-        cJSON_AddNumberToObject(e, "threads", T);
-        cJSON_AddNumberToObject(e, "samples_per_second_all_threads", rate[1]);
-        cJSON_AddNumberToObject(e, "speedup", rate[1] / rate[0]);
     }
+    cm_isa_set(keep, &d);
     if (!rc && !json) {
-        printf("Monte Carlo (generation + quantization + accumulation):\n");
+        printf("Monte Carlo (generation + quantization + accumulation), values per second per "
+               "thread;\n'vs reference': one thread against the plain scalar loop (PCG64, scalar "
+               "ziggurat, generic apply):\n");
         cli_table_print(&t);
     }
     cli_table_fini(&t);

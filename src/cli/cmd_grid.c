@@ -53,6 +53,7 @@ static cJSON *run_header(const grid *g, const opts *o)
     cJSON_AddStringToObject(h, "grid_hash", hash);
     cJSON_AddNumberToObject(h, "seed", (double)g->ev.seed);
     cJSON_AddNumberToObject(h, "samples", (double)g->ev.samples);
+    cJSON_AddNumberToObject(h, "stream_version", CM_MC_STREAM_VERSION);
     cJSON_AddStringToObject(h, "method", cm_method_name(g->ev.method));
     cJSON_AddStringToObject(h, "law", cm_law_name(cm_eval_law(&g->ev)));
     char dn[40];
@@ -65,9 +66,10 @@ static cJSON *run_header(const grid *g, const opts *o)
 /* 0, or the exit code after saying which option differs from the unfinished run */
 static int same_run(const char *path, const cJSON *was, const cJSON *now)
 {
-    static const char *const keys[] = {"grid_hash", "seed", "samples", "method", "law",
-                                       "dist", "sigma", "shard"};
+    static const char *const keys[] = {"grid_hash", "seed", "samples", "stream_version",
+                                       "method", "law", "dist", "sigma", "shard"};
     static const char *const said[] = {"the grid (its points)", "--seed", "--samples",
+                                       "Monte-Carlo stream version (an older capmetric)",
                                        "--method", "--law", "--dist", "--sigma", "--shard"};
     if (!cJSON_IsObject(was) || !cJSON_GetObjectItemCaseSensitive(was, "capmetric_progress")) {
         fprintf(stderr, "%s: error: --resume: %s does not start with a run header (written by "

@@ -158,9 +158,9 @@ int cmd_merge(int argc, char **argv)
         if (!first) {
             first = doc;
         } else {
-            const char *keys[] = {"grid_hash", "seed", "samples", "law", "method", "dist",
-                                  "sigma"};
-            for (int i = 0; i < 7; i++) {
+            const char *keys[] = {"grid_hash", "seed", "samples", "stream_version", "law",
+                                  "method", "dist", "sigma"};
+            for (int i = 0; i < 8; i++) {
                 char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(first, keys[i]));
                 char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, keys[i]));
                 int same = (!a && !b) || (a && b && !strcmp(a, b));

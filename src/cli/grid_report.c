@@ -142,6 +142,7 @@ static char *results_json(const grid *g, const opts *o, const entry *e, size_t n
     char dn[40];
     cJSON_AddStringToObject(root, "dist", cm_dist_name(&g->ev.dist, dn, sizeof dn));
     cJSON_AddNumberToObject(root, "sigma", cm_dist_sigma(&g->ev.dist));
+    cJSON_AddNumberToObject(root, "stream_version", CM_MC_STREAM_VERSION);
     if (o->shard_n) {
         cJSON *sh = cJSON_CreateObject();
         cJSON_AddNumberToObject(sh, "i", o->shard_i);

@@ -62,7 +62,31 @@ static double kern_round(const cm_kern *k, double u)
         q = q < k->lo ? k->lo : q;
         return q > k->hi ? k->hi : q;
     }
-    return cm_fp_round_sub(&k->g, u);
+    if (k->kind == CM_KERN_FP)
+        return cm_fp_round_sub(&k->g, u);
+    cm_grid g = {(double *)k->lv, (double *)k->t, k->k, k->P};
+    return u == u ? k->lv[cm_grid_index(&g, u)] : u;
+}
+
+/* any sorted grid: nearest level, ties to the even index (cm_grid_init) */
+static int grid_kern(const double *lv, size_t n, cm_kern *k)
+{
+    size_t P = 1;
+    while (P < n)
+        P *= 2;
+    if (P > CM_KERN_GRID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(lv[i]) || (i && !(lv[i] > lv[i - 1])))
+            return 0;
+        k->lv[i] = lv[i];
+    }
+    for (size_t i = 0; i < P; i++)
+        k->t[i] = i + 1 < n ? 0.5 * (lv[i] + lv[i + 1]) : INFINITY;
+    k->kind = CM_KERN_GRID;
+    k->k = n;
+    k->P = P;
+    return 1;
 }
 
 /* 1 if the kernel rounds like the format at every probe */
@@ -139,9 +163,12 @@ void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
     double *lv = malloc(n * sizeof *lv);
     cm_kern t;
     memset(&t, 0, sizeof t);
-    if (lv && !st->fmt->levels(st->params, lv, n, &n) && read_grid(lv, n, &t) &&
-        probes_agree(st, &t, lv, n))
-        *k = t;
+    if (lv && !st->fmt->levels(st->params, lv, n, &n)) {
+        if (read_grid(lv, n, &t) && probes_agree(st, &t, lv, n))
+            *k = t;
+        else if (grid_kern(lv, n, &t) && probes_agree(st, &t, lv, n))
+            *k = t; /* a lookup table, or a grid whose rounding reads differently */
+    }
     free(lv);
 }
 
@@ -150,6 +177,12 @@ int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x,
 {
     if (!s->kern.kind || n > s->chunk || !cm_fused_enabled())
         return 0;
+#if defined(CM_HAVE_AVX2)
+    /* on x86-64 without AVX2 the generic loops (compiled for the CPU) are
+     * faster than the kernels' SSE2 form: the same bits either way */
+    if (cm_isa_active() == CM_ISA_SCALAR)
+        return 0;
+#endif
     cm_kern k = s->kern;
     cm_blockspec tmp;
     k.b = p->st[0].blk.K ? cm_stage_blockspec(&p->st[0], s, &tmp) : NULL;

@@ -4,6 +4,9 @@
  * depends on the lane width the hardware has. */
 #include <math.h>
 #include <stdint.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 #include "kern_int.h"
@@ -105,6 +108,62 @@ static inline vd vq_fp(const cm_fpgrid *g, double lo, double hi, vd v)
     return (vd)(((vu)r & absm) | ((vu)v & ~absm));
 }
 
+/* base[idx] on W lanes: the gather instruction where the file has one */
+static inline vd gather(const double *base, vi idx)
+{
+#if W == 8 && defined(__AVX512F__)
+    return (vd)_mm512_i64gather_pd((__m512i)idx, base, 8);
+#elif W == 4 && defined(__AVX2__)
+    return (vd)_mm256_i64gather_pd(base, (__m256i)idx, 8);
+#else
+    vd r;
+    for (int w = 0; w < W; w++)
+        r[w] = base[idx[w]];
+    return r;
+#endif
+}
+
+/* cm_grid_index + level (grid_round.c), on W lanes: a branch-free binary
+ * search over the padded midpoints, the even index on a midpoint; NaN stays */
+static inline vd vq_grid(const cm_kern *k, vd v)
+{
+    vi pos = {0};
+    if (k->k <= 16) {
+        /* a small grid: the count of midpoints below v, compares without a
+         * chain; v on an odd midpoint j (then the count is j) goes up */
+        vi up = {0};
+        for (size_t j = 0; j + 1 < k->k; j++) {
+            pos -= v > k->t[j];
+            if (j & 1)
+                up |= v == k->t[j];
+        }
+        pos -= up;
+        return sel(v == v, gather(k->lv, pos), v);
+    }
+    for (size_t step = k->P / 2; step; step /= 2) {
+        vd tt = gather(k->t + step - 1, pos);
+        pos += (v > tt) & (vi)((vi){0} + (int64_t)step);
+    }
+    const vi top = (vi){0} + (int64_t)(k->k - 1);
+    const vi over = pos > top;
+    pos = (over & top) | (~over & pos);
+    vd tp = gather(k->t, pos);
+    pos += ((pos < top) & (v == tp) & ((pos & 1) != 0)) & 1;
+    return sel(v == v, gather(k->lv, pos), v);
+}
+
+static inline double q_grid(const cm_kern *k, double v)
+{
+    size_t pos = 0;
+    for (size_t step = k->P / 2; step; step /= 2)
+        pos += (v > k->t[pos + step - 1]) ? step : 0;
+    if (pos > k->k - 1)
+        pos = k->k - 1;
+    if (pos + 1 < k->k && v == k->t[pos] && (pos & 1))
+        pos++;
+    return v == v ? k->lv[pos] : v;
+}
+
 /* the largest finite |x| of a block, as cm_block_amax */
 static inline double amax8(const double *x, size_t K)
 {
@@ -156,6 +215,21 @@ static inline void run_fp(const cm_kern *k, const double *x, size_t i0, size_t i
     }
 }
 
+static inline void run_grid(const cm_kern *k, const double *x, size_t i0, size_t i1, double s,
+                            vd *acc, double *a)
+{
+    size_t i = i0;
+    for (; i + L <= i1; i += L)
+        for (int h = 0; h < NV; h++) {
+            vd v = ld(x + i + (size_t)(h * W)), e = v - vq_grid(k, v / s) * s;
+            acc[h] += e * e;
+        }
+    for (; i < i1; i++) {
+        double e = x[i] - q_grid(k, x[i] / s) * s;
+        a[i % L] += e * e;
+    }
+}
+
 /* a block whose scale is not positive: zeros stay zeros, the rest is lost
  * (NaN), as cm_block_apply does */
 static inline void run_dead(const double *x, size_t i0, size_t i1, double s, vd *acc)
@@ -178,8 +252,10 @@ double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc
     if (!k->b) {
         if (k->kind == CM_KERN_INT)
             run_int(k, x, 0, n, k->scale, acc, a);
-        else
+        else if (k->kind == CM_KERN_FP)
             run_fp(k, x, 0, n, k->scale, acc, a);
+        else
+            run_grid(k, x, 0, n, k->scale, acc, a);
     } else {
         const size_t K = k->b->K, nb = n / K;
         for (size_t j = 0; j < nb; j++)
@@ -190,8 +266,10 @@ double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc
                 run_dead(x, j * K, (j + 1) * K, s, acc);
             } else if (k->kind == CM_KERN_INT) {
                 run_int(k, x, j * K, (j + 1) * K, s, acc, a);
-            } else {
+            } else if (k->kind == CM_KERN_FP) {
                 run_fp(k, x, j * K, (j + 1) * K, s, acc, a);
+            } else {
+                run_grid(k, x, j * K, (j + 1) * K, s, acc, a);
             }
         }
     }

@@ -17,12 +17,18 @@
 
 #include "scaling_int.h"
 
-enum { CM_KERN_NONE = 0, CM_KERN_INT = 1, CM_KERN_FP = 2 };
+enum { CM_KERN_NONE = 0, CM_KERN_INT = 1, CM_KERN_FP = 2, CM_KERN_GRID = 3 };
+
+#define CM_KERN_GRID_MAX 256 /* GRID: levels at most */
 
 typedef struct cm_kern {
     int kind;
     double lo, hi;          /* INT: the codes' range (levels lo..hi, step 1) */
     cm_fpgrid g;            /* FP: the grid, with subnormals */
+    /* GRID: nearest of k sorted levels, as cm_grid_quantize: the midpoints t
+     * padded with +inf to P (a power of two), ties to the even index */
+    size_t k, P;
+    double lv[CM_KERN_GRID_MAX], t[CM_KERN_GRID_MAX];
     const cm_blockspec *b;  /* block scaling (K % 8 == 0), or NULL: one scale */
     double scale;           /* without blocks: the scale */
 } cm_kern;

@@ -2,6 +2,7 @@
  * JSON has no NaN or infinity: every command writes null for a non-finite
  * number (the one policy, README "Machine output"); CSV writes nan, inf, -inf. */
 #include <capmetric/report.h>
+#include <capmetric/mc.h>
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -35,6 +36,7 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
     bad = bad || add(root, "version", cJSON_CreateString(CM_VERSION));
     bad = bad || add(root, "seed", cJSON_CreateNumber((double)o->seed));
     bad = bad || add(root, "samples", cJSON_CreateNumber((double)o->samples));
+    bad = bad || add(root, "stream_version", cJSON_CreateNumber(CM_MC_STREAM_VERSION));
     bad = bad || add(root, "law", cJSON_CreateString(cm_law_name(cm_eval_law(o))));
     bad = bad || add(root, "method", cJSON_CreateString(cm_method_name(o->method)));
     char dn[40];
