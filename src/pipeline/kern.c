@@ -149,10 +149,53 @@ static int read_grid(const double *lv, size_t n, cm_kern *k)
     return k->g.emin - k->g.M >= -1022 && maxv < 0x1p1000;
 }
 
+/* the kernel's N:M rule (kern_body.h's) on one group */
+static void nm_ref(const cm_kern *k, const double *x, double *y)
+{
+    for (size_t p = 0; p < k->m; p++) {
+        size_t above = 0;
+        for (size_t q = 0; q < k->m; q++)
+            above += q < p ? fabs(x[q]) >= fabs(x[p]) : q > p ? fabs(x[q]) > fabs(x[p]) : 0;
+        y[p] = above < k->nkeep ? x[p] : 0.0;
+    }
+}
+
+/* N:M pruning alone: the family nm with m = 2, 4 or 8, if it prunes as the
+ * kernel does on groups with ties, zeros, NaN and signs */
+static void nm_setup(const cm_pipeline *p, cm_kern *k)
+{
+    double n, m;
+    if (strcmp(p->st[0].fmt->name, "nm") || cm_pipeline_value(p, 0, "n", &n, NULL) ||
+        cm_pipeline_value(p, 0, "m", &m, NULL) || !(m == 2 || m == 4 || m == 8) || !(n < m))
+        return;
+    cm_kern t;
+    memset(&t, 0, sizeof t);
+    t.kind = CM_KERN_NM;
+    t.nkeep = (size_t)n;
+    t.m = (size_t)m;
+    enum { G = 64 };
+    double x[8 * G], y[8 * G], r[8];
+    static const double pool[] = {0.5, -0.5, 1.0, -2.0, 0.0, -0.0, 3.0, NAN, 0.5, -1.0};
+    for (size_t i = 0; i < 8 * G; i++)
+        x[i] = pool[(i * 7 + i / 8 * 3) % (sizeof pool / sizeof *pool)];
+    p->st[0].fmt->quantize(p->st[0].params, NULL, x, y, 8 * G);
+    for (size_t g = 0; g < 8 * G; g += t.m) {
+        nm_ref(&t, x + g, r);
+        for (size_t q = 0; q < t.m; q++)
+            if (memcmp(&r[q], &y[g + q], sizeof r[q]) && !(r[q] != r[q] && y[g + q] != y[g + q]))
+                return;
+    }
+    *k = t;
+}
+
 void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
 {
     memset(k, 0, sizeof *k);
     const cm_stage *st = &p->st[0];
+    if (p->n == 1 && st->sel && !st->scalar && !st->blk.K) {
+        nm_setup(p, k);
+        return;
+    }
     if (p->n != 1 || !st->scalar || st->sel || st->rot || cm_stage_rounding(st) != 0 ||
         !CM_FORMAT_HAS(st->fmt, levels) ||
         (st->blk.K && (st->blk.K % 8 || st->blk.rule == CM_RULE_MSE)))

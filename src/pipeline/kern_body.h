@@ -230,6 +230,48 @@ static inline void run_grid(const cm_kern *k, const double *x, size_t i0, size_t
     }
 }
 
+/* N:M pruning alone (formats/nm): value p of a group is kept when fewer than
+ * N others rank above it (a larger |x|, or an equal one earlier); a pruned
+ * value's error is itself. M divides 8: a row of 8 holds whole groups. */
+static inline __attribute__((always_inline)) void nm_row(const double *x, size_t N,
+                                                        const size_t M, double *e)
+{
+    for (size_t g = 0; g < L; g += M)
+        for (size_t p = 0; p < M; p++) {
+            double ap = fabs(x[g + p]);
+            size_t above = 0;
+            for (size_t q = 0; q < M; q++) {
+                double aq = fabs(x[g + q]);
+                above += q < p ? aq >= ap : q > p ? aq > ap : 0;
+            }
+            double y = above < N ? x[g + p] : 0.0;
+            e[g + p] = x[g + p] - y;
+        }
+}
+
+static inline __attribute__((always_inline)) void run_nm(const double *x, size_t n, size_t N,
+                                                        const size_t M, double *a)
+{
+    size_t i = 0;
+    for (; i + L <= n; i += L) {
+        double e[L];
+        nm_row(x + i, N, M, e);
+        for (int l = 0; l < L; l++)
+            a[l] += e[l] * e[l];
+    }
+    for (; i < n; i += M) /* the last groups of a short chunk */
+        for (size_t p = 0; p < M; p++) {
+            double ap = fabs(x[i + p]);
+            size_t above = 0;
+            for (size_t q = 0; q < M; q++) {
+                double aq = fabs(x[i + q]);
+                above += q < p ? aq >= ap : q > p ? aq > ap : 0;
+            }
+            double e = x[i + p] - (above < N ? x[i + p] : 0.0);
+            a[(i + p) % L] += e * e;
+        }
+}
+
 /* a block whose scale is not positive: zeros stay zeros, the rest is lost
  * (NaN), as cm_block_apply does */
 static inline void run_dead(const double *x, size_t i0, size_t i1, double s, vd *acc)
@@ -249,6 +291,15 @@ double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc
     vd acc[NV];
     for (int h = 0; h < NV; h++)
         acc[h] = (vd){0};
+    if (k->kind == CM_KERN_NM) {
+        if (k->m == 2)
+            run_nm(x, n, k->nkeep, 2, a);
+        else if (k->m == 4)
+            run_nm(x, n, k->nkeep, 4, a);
+        else
+            run_nm(x, n, k->nkeep, 8, a);
+        return lanes_total(a);
+    }
     if (!k->b) {
         if (k->kind == CM_KERN_INT)
             run_int(k, x, 0, n, k->scale, acc, a);

@@ -17,7 +17,7 @@
 
 #include "scaling_int.h"
 
-enum { CM_KERN_NONE = 0, CM_KERN_INT = 1, CM_KERN_FP = 2, CM_KERN_GRID = 3 };
+enum { CM_KERN_NONE = 0, CM_KERN_INT = 1, CM_KERN_FP = 2, CM_KERN_GRID = 3, CM_KERN_NM = 4 };
 
 #define CM_KERN_GRID_MAX 256 /* GRID: levels at most */
 
@@ -28,6 +28,7 @@ typedef struct cm_kern {
     /* GRID: nearest of k sorted levels, as cm_grid_quantize: the midpoints t
      * padded with +inf to P (a power of two), ties to the even index */
     size_t k, P;
+    size_t nkeep, m;        /* NM: keep the nkeep largest |x| of every m (m = 2, 4, 8) */
     double lv[CM_KERN_GRID_MAX], t[CM_KERN_GRID_MAX];
     const cm_blockspec *b;  /* block scaling (K % 8 == 0), or NULL: one scale */
     double scale;           /* without blocks: the scale */
