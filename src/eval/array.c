@@ -159,7 +159,8 @@ static void *worker(void *arg)
         gather(J, a, b, xb);
         cm_pipeline_state_seed(p, ps, J->seed * UINT64_C(0x9e3779b97f4a7c15) ^
                                           (k + 1) * UINT64_C(0xbf58476d1ce4e5b9));
-        cm_pipeline_apply(p, ps, xb, yb, (size_t)(b - a));
+        if (!cm_pipeline_apply_fused(p, ps, xb, yb, (size_t)(b - a)))
+            cm_pipeline_apply(p, ps, xb, yb, (size_t)(b - a));
         measure(J, a, b, xb, yb, &J->sse[k], &J->sxq[k], &J->sxx[k]);
         uint64_t f = atomic_fetch_add(&J->finished, 1) + 1;
         if (J->nchunks >= 64 && f % 16 == 0)

@@ -215,10 +215,11 @@ void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
     free(lv);
 }
 
-int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
-                    double *sse)
+/* the kernel as this state runs it: its data's block scaling and scale */
+static int ready(const cm_pipeline *p, const cm_pipeline_state *s, cm_kern *k,
+                 cm_blockspec *tmp)
 {
-    if (!s->kern.kind || n > s->chunk || !cm_fused_enabled())
+    if (!s->kern.kind || !cm_fused_enabled())
         return 0;
 #if defined(CM_HAVE_AVX2)
     /* on x86-64 without AVX2 the generic loops (compiled for the CPU) are
@@ -226,10 +227,41 @@ int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x,
     if (cm_isa_active() == CM_ISA_SCALAR)
         return 0;
 #endif
-    cm_kern k = s->kern;
+    *k = s->kern;
+    k->b = p->st[0].blk.K ? cm_stage_blockspec(&p->st[0], s, tmp) : NULL;
+    k->scale = s->scale[0];
+    return 1;
+}
+
+int cm_pipeline_apply_fused(const cm_pipeline *p, cm_pipeline_state *s, const double *x,
+                            double *y, size_t n)
+{
+    cm_kern k;
     cm_blockspec tmp;
-    k.b = p->st[0].blk.K ? cm_stage_blockspec(&p->st[0], s, &tmp) : NULL;
-    k.scale = s->scale[0];
+    if (s->kern.kind == CM_KERN_NM || !ready(p, s, &k, &tmp))
+        return 0;
+    for (size_t off = 0; off < n; off += s->chunk) {
+        size_t m = n - off < s->chunk ? n - off : s->chunk;
+        switch (cm_isa_active()) {
+#if defined(CM_HAVE_AVX512)
+        case CM_ISA_AVX512: cm_kern_apply_avx512(&k, x + off, y + off, m, s->t0); break;
+#endif
+#if defined(CM_HAVE_AVX2)
+        case CM_ISA_AVX2: cm_kern_apply_avx2(&k, x + off, y + off, m, s->t0); break;
+#endif
+        default: cm_kern_apply_scalar(&k, x + off, y + off, m, s->t0); break;
+        }
+    }
+    return 1;
+}
+
+int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
+                    double *sse)
+{
+    cm_kern k;
+    cm_blockspec tmp;
+    if (n > s->chunk || !ready(p, s, &k, &tmp))
+        return 0;
     *sse = cm_kern_sse(&k, x, n, s->t0);
     return 1;
 }

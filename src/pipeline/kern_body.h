@@ -180,54 +180,70 @@ static inline double amax8(const double *x, size_t K)
     return r;
 }
 
+/* a result r of value v: stored in y (apply), or its squared error added to
+ * the lanes (sse); y is a constant NULL or not where these are inlined */
+static inline void out(double *y, size_t i, vd v, vd r, vd *acc)
+{
+    if (y) {
+        memcpy(y + i, &r, sizeof r);
+    } else {
+        vd e = v - r;
+        *acc += e * e;
+    }
+}
+
+static inline void out1(double *y, size_t i, double v, double r, double *a)
+{
+    if (y) {
+        y[i] = r;
+    } else {
+        double e = v - r;
+        a[i % L] += e * e;
+    }
+}
+
 /* values [i0, i1) of one scale s, errors into lanes by index (i0 % 8 == 0):
  * acc[h] holds lanes h W .. h W + W - 1, a the tail's */
-static inline void run_int(const cm_kern *k, const double *x, size_t i0, size_t i1, double s,
-                           vd *acc, double *a)
+static inline void run_int(const cm_kern *k, const double *x, double *y, size_t i0, size_t i1,
+                           double s, vd *acc, double *a)
 {
     const vd lo = splat(k->lo), hi = splat(k->hi);
     size_t i = i0;
     for (; i + L <= i1; i += L)
         for (int h = 0; h < NV; h++) {
-            vd v = ld(x + i + (size_t)(h * W)), e = v - vq_int(lo, hi, v / s) * s;
-            acc[h] += e * e;
+            vd v = ld(x + i + (size_t)(h * W)), r = vq_int(lo, hi, v / s) * s;
+            out(y, i + (size_t)(h * W), v, r, &acc[h]);
         }
-    for (; i < i1; i++) {
-        double e = x[i] - q_int(k->lo, k->hi, x[i] / s) * s;
-        a[i % L] += e * e;
-    }
+    for (; i < i1; i++)
+        out1(y, i, x[i], q_int(k->lo, k->hi, x[i] / s) * s, a);
 }
 
-static inline void run_fp(const cm_kern *k, const double *x, size_t i0, size_t i1, double s,
-                          vd *acc, double *a)
+static inline void run_fp(const cm_kern *k, const double *x, double *y, size_t i0, size_t i1,
+                          double s, vd *acc, double *a)
 {
     const cm_fpgrid g = k->g;
     const double lo = cm_pow2i(g.emin), hi = 0x1p1000;
     size_t i = i0;
     for (; i + L <= i1; i += L)
         for (int h = 0; h < NV; h++) {
-            vd v = ld(x + i + (size_t)(h * W)), e = v - vq_fp(&g, lo, hi, v / s) * s;
-            acc[h] += e * e;
+            vd v = ld(x + i + (size_t)(h * W)), r = vq_fp(&g, lo, hi, v / s) * s;
+            out(y, i + (size_t)(h * W), v, r, &acc[h]);
         }
-    for (; i < i1; i++) {
-        double e = x[i] - fp_sub(&g, x[i] / s) * s;
-        a[i % L] += e * e;
-    }
+    for (; i < i1; i++)
+        out1(y, i, x[i], fp_sub(&g, x[i] / s) * s, a);
 }
 
-static inline void run_grid(const cm_kern *k, const double *x, size_t i0, size_t i1, double s,
-                            vd *acc, double *a)
+static inline void run_grid(const cm_kern *k, const double *x, double *y, size_t i0,
+                            size_t i1, double s, vd *acc, double *a)
 {
     size_t i = i0;
     for (; i + L <= i1; i += L)
         for (int h = 0; h < NV; h++) {
-            vd v = ld(x + i + (size_t)(h * W)), e = v - vq_grid(k, v / s) * s;
-            acc[h] += e * e;
+            vd v = ld(x + i + (size_t)(h * W)), r = vq_grid(k, v / s) * s;
+            out(y, i + (size_t)(h * W), v, r, &acc[h]);
         }
-    for (; i < i1; i++) {
-        double e = x[i] - q_grid(k, x[i] / s) * s;
-        a[i % L] += e * e;
-    }
+    for (; i < i1; i++)
+        out1(y, i, x[i], q_grid(k, x[i] / s) * s, a);
 }
 
 /* N:M pruning alone (formats/nm): value p of a group is kept when fewer than
@@ -274,15 +290,20 @@ static inline __attribute__((always_inline)) void run_nm(const double *x, size_t
 
 /* a block whose scale is not positive: zeros stay zeros, the rest is lost
  * (NaN), as cm_block_apply does */
-static inline void run_dead(const double *x, size_t i0, size_t i1, double s, vd *acc)
+static inline void run_dead(const double *x, double *y, size_t i0, size_t i1, double s,
+                            vd *acc)
 {
     for (size_t i = i0; i < i1; i++) {
-        double y = s == 0 && x[i] == 0 ? x[i] : NAN, e = x[i] - y;
-        acc[i % L / W][i % W] += e * e;
+        double r = s == 0 && x[i] == 0 ? x[i] : NAN, e = x[i] - r;
+        if (y)
+            y[i] = r;
+        else
+            acc[i % L / W][i % W] += e * e;
     }
 }
 
-double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc)
+static inline __attribute__((always_inline)) double core(const cm_kern *k, const double *x,
+                                                         double *y, size_t n, double *sc)
 {
     /* lane l sums the values of index l mod 8: the vector part in acc, the
      * tail (n % 8 values, after every whole group of 8) in a; adding acc's
@@ -302,11 +323,11 @@ double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc
     }
     if (!k->b) {
         if (k->kind == CM_KERN_INT)
-            run_int(k, x, 0, n, k->scale, acc, a);
+            run_int(k, x, y, 0, n, k->scale, acc, a);
         else if (k->kind == CM_KERN_FP)
-            run_fp(k, x, 0, n, k->scale, acc, a);
+            run_fp(k, x, y, 0, n, k->scale, acc, a);
         else
-            run_grid(k, x, 0, n, k->scale, acc, a);
+            run_grid(k, x, y, 0, n, k->scale, acc, a);
     } else {
         const size_t K = k->b->K, nb = n / K;
         for (size_t j = 0; j < nb; j++)
@@ -314,13 +335,13 @@ double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc
         for (size_t j = 0; j < nb; j++) {
             double s = sc[j];
             if (!(s > 0)) {
-                run_dead(x, j * K, (j + 1) * K, s, acc);
+                run_dead(x, y, j * K, (j + 1) * K, s, acc);
             } else if (k->kind == CM_KERN_INT) {
-                run_int(k, x, j * K, (j + 1) * K, s, acc, a);
+                run_int(k, x, y, j * K, (j + 1) * K, s, acc, a);
             } else if (k->kind == CM_KERN_FP) {
-                run_fp(k, x, j * K, (j + 1) * K, s, acc, a);
+                run_fp(k, x, y, j * K, (j + 1) * K, s, acc, a);
             } else {
-                run_grid(k, x, j * K, (j + 1) * K, s, acc, a);
+                run_grid(k, x, y, j * K, (j + 1) * K, s, acc, a);
             }
         }
     }
@@ -328,4 +349,14 @@ double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc
     for (int l = 0; l < L; l++)
         t[l] = acc[l / W][l % W] + a[l];
     return lanes_total(t);
+}
+
+double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc)
+{
+    return core(k, x, NULL, n, sc);
+}
+
+void KSUF(cm_kern_apply)(const cm_kern *k, const double *x, double *y, size_t n, double *sc)
+{
+    (void)core(k, x, y, n, sc);
 }

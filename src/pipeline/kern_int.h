@@ -46,4 +46,9 @@ double cm_kern_sse_avx2(const cm_kern *k, const double *x, size_t n, double *sc)
 double cm_kern_sse_avx512(const cm_kern *k, const double *x, size_t n, double *sc);
 double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc);
 
+/* y = R(x) by the same loops (not N:M), the bits of cm_pipeline_apply */
+void cm_kern_apply_scalar(const cm_kern *k, const double *x, double *y, size_t n, double *sc);
+void cm_kern_apply_avx2(const cm_kern *k, const double *x, double *y, size_t n, double *sc);
+void cm_kern_apply_avx512(const cm_kern *k, const double *x, double *y, size_t n, double *sc);
+
 #endif

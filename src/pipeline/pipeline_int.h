@@ -78,5 +78,9 @@ void cm_kern_setup(const cm_pipeline *p, cm_kern *k);
  * 0 when the pipeline has no kernel (or CAPMETRIC_FUSED=0) */
 int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
                     double *sse);
+/* y = R(x) by the fused kernel, the bits of cm_pipeline_apply: 1, or 0 when
+ * the pipeline has none (then use cm_pipeline_apply) */
+int cm_pipeline_apply_fused(const cm_pipeline *p, cm_pipeline_state *s, const double *x,
+                            double *y, size_t n);
 
 #endif

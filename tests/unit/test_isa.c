@@ -1,8 +1,9 @@
 /* The instruction sets (capmetric/isa.h): for a set of formats covering
  * every family, every instruction set this machine runs, with the fused
  * kernels and without, gives the same Monte-Carlo batch sums bit for bit
- * (N(0,1) through the vector generator; Student-t through PCG64); the fused
- * kernels give the generic path's bits; and the instruction-set API refuses
+ * (N(0,1) through the vector generator; Student-t through PCG64) and the same
+ * quantized values of an array; the fused kernels give the generic path's
+ * bits; and the instruction-set API refuses
  * what it cannot run. The ASan/UBSan build runs this too, vector paths
  * included. */
 #include <capmetric/capmetric.h>
@@ -87,6 +88,50 @@ static void same_everywhere(const char *dist, uint64_t samples)
     }
 }
 
+/* the data path (eval --data, quantize): the same quantized values on every
+ * setting, for heavy-tailed data at a scale of its own */
+static void arrays_everywhere(void)
+{
+    enum { R = 64, C = 384 };
+    static double x[R * C], y0[R * C], y1[R * C];
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 5, 0);
+    for (size_t i = 0; i < R * C; i++) { /* Student-t-like: a Gaussian over a random scale */
+        double u = cm_uniform01(&g);
+        x[i] = 0.02 * cm_gauss(&g) / sqrt(0.05 + u);
+    }
+    cm_array a = {x, CM_DTYPE_F64, 2, {R, C}, 0};
+    cm_array_opts ao;
+    cm_array_opts_default(&ao);
+    cm_diag d;
+    int settings = 0;
+    for (size_t i = 0; i < NS; i++) {
+        cm_pipeline *pl;
+        if (cm_spec_parse(reg, specs[i], &pl, &d) != CM_OK ||
+            C % cm_pipeline_group(pl) != 0) {
+            cm_pipeline_free(pl);
+            continue;
+        }
+        cm_array_stats st;
+        cm_isa_set(CM_ISA_SCALAR, &d);
+        cm_fused_set(0);
+        CHECK(cm_array_quantize(pl, &a, &ao, y0, CM_DTYPE_F64, &st, &d) == CM_OK, "%s: %s",
+              specs[i], d.msg);
+        for (int isa = 0; isa < CM_ISA_COUNT; isa++)
+            for (int fused = 0; fused < 2 && cm_isa_available((cm_isa)isa); fused++) {
+                cm_isa_set((cm_isa)isa, &d);
+                cm_fused_set(fused);
+                CHECK(cm_array_quantize(pl, &a, &ao, y1, CM_DTYPE_F64, &st, &d) == CM_OK,
+                      "%s: %s", specs[i], d.msg);
+                CHECK(!memcmp(y0, y1, sizeof y0), "%s, %s, fused %d: quantized values differ",
+                      specs[i], cm_isa_name((cm_isa)isa), fused);
+                settings++;
+            }
+        cm_pipeline_free(pl);
+    }
+    printf("arrays: the same quantized values on %d (format, setting) pairs\n", settings);
+}
+
 static void api(void)
 {
     cm_diag d;
@@ -113,6 +158,7 @@ int main(int argc, char **argv)
     api();
     same_everywhere("gauss", (1u << 18) + 1000); /* a short last batch and chunk */
     same_everywhere("student:nu=5", 1u << 16);
+    arrays_everywhere();
     cm_registry_free(reg);
     printf("isa: %d passed, %d failed\n", t_pass, t_fail);
     return t_fail != 0;
