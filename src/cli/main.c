@@ -115,6 +115,12 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cm_diag d;
+    cm_diag_clear(&d);
+    if (cm_isa_env_check(&d)) { /* a forced instruction set this machine cannot run */
+        fprintf(stderr, "%s: error: %s\n", prog, d.msg);
+        return EXIT_USAGE;
+    }
     int rc = dispatch(argc, argv);
     cli_progress_stop();
     /* a full disk or a closed pipe is a failure, not a success (grid > /dev/full exited 0) */

@@ -212,6 +212,10 @@ void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
         else if (grid_kern(lv, n, &t) && probes_agree(st, &t, lv, n))
             *k = t; /* a lookup table, or a grid whose rounding reads differently */
     }
+    if (k->kind && st->blk.K && st->blk.rule == CM_RULE_ABSMAX)
+        k->sfast = cm_sfmt_grid(st->blk.sfmt, &k->sgrid) ? 2
+                   : st->blk.sfmt == CM_SF_EXACT      ? 1
+                                                      : 0;
     free(lv);
 }
 

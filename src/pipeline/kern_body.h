@@ -180,6 +180,27 @@ static inline double amax8(const double *x, size_t K)
     return r;
 }
 
+/* cm_block_scale of W blocks at a time, for absmax blocks (rule absmax:
+ * finish(amax / gmax) in scaling.c): the blocks' maxima in sc become their
+ * scales; returns how many were done (the rest: cm_block_scale) */
+static inline size_t block_scales(const cm_kern *k, double *sc, size_t nb)
+{
+    const cm_blockspec *b = k->b;
+    const double lo = cm_pow2i(k->sgrid.emin), hi = 0x1p1000;
+    size_t j = 0;
+    for (; j + W <= nb; j += W) {
+        vd am = ld(sc + j), r = am / b->gmax, t;
+        if (b->sg != 1.0)
+            r = r / b->sg;
+        t = k->sfast == 2 ? vq_fp(&k->sgrid, lo, hi, r) : r;
+        t = sel(t == 0, splat(1.0), t); /* the NVFP4 recipe: a zero scale becomes 1 */
+        t = t * b->sg;
+        t = sel(am > 0, t, sel(am == 0, (vd){0}, splat(NAN)));
+        memcpy(sc + j, &t, sizeof t);
+    }
+    return j;
+}
+
 /* a result r of value v: stored in y (apply), or its squared error added to
  * the lanes (sse); y is a constant NULL or not where these are inlined */
 static inline void out(double *y, size_t i, vd v, vd r, vd *acc)
@@ -331,7 +352,10 @@ static inline __attribute__((always_inline)) double core(const cm_kern *k, const
     } else {
         const size_t K = k->b->K, nb = n / K;
         for (size_t j = 0; j < nb; j++)
-            sc[j] = cm_block_scale(k->b, amax8(x + j * K, K));
+            sc[j] = amax8(x + j * K, K);
+        size_t j0 = k->sfast ? block_scales(k, sc, nb) : 0;
+        for (size_t j = j0; j < nb; j++)
+            sc[j] = cm_block_scale(k->b, sc[j]);
         for (size_t j = 0; j < nb; j++) {
             double s = sc[j];
             if (!(s > 0)) {

@@ -31,6 +31,9 @@ typedef struct cm_kern {
     size_t nkeep, m;        /* NM: keep the nkeep largest |x| of every m (m = 2, 4, 8) */
     double lv[CM_KERN_GRID_MAX], t[CM_KERN_GRID_MAX];
     const cm_blockspec *b;  /* block scaling (K % 8 == 0), or NULL: one scale */
+    int sfast;              /* absmax blocks whose scales round to sgrid (2) or are
+                               exact (1): W block scales at a time */
+    cm_fpgrid sgrid;
     double scale;           /* without blocks: the scale */
 } cm_kern;
 

@@ -30,6 +30,19 @@ double cm_sfmt_bits(cm_sfmt f)
     }
 }
 
+int cm_sfmt_grid(cm_sfmt f, cm_fpgrid *g)
+{
+    switch (f) {
+    case CM_SF_FP32: *g = G_FP32; return 1;
+    case CM_SF_BF16: *g = G_BF16; return 1;
+    case CM_SF_FP16: *g = G_FP16; return 1;
+    case CM_SF_E4M3:
+    case CM_SF_UE4M3: *g = G_E4M3; return 1;
+    case CM_SF_E5M2: *g = G_E5M2; return 1;
+    default: return 0;
+    }
+}
+
 static double sfmt_max(cm_sfmt f)
 {
     switch (f) {

@@ -55,6 +55,9 @@ double cm_block_amax(const double *x, size_t K);
 
 /* Storage bits of one scale in format f. */
 double cm_sfmt_bits(cm_sfmt f);
+/* the FP grid a scale format rounds to (with subnormals): 1, or 0 for exact
+ * scales and E8M0 */
+int cm_sfmt_grid(cm_sfmt f, cm_fpgrid *g);
 
 /* Fill the derived fields (gmax, emax, melem, candidates, sg) from the unit
  * grid; check the rule makes sense for it. */

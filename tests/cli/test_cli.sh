@@ -103,6 +103,17 @@ awk -v g="$("$JQ" "$tmp/sx.json" results.0.gap_bits)" -v b="$("$JQ" "$tmp/sx.jso
 CAPMETRIC_CACHE_DIR="$tmp/cache" "$CM" eval "vq:lattice=d4,bits=1" "vq:kmeans,dim=2,bits=1" lloydmax:levels=2 --samples 2^18 --json >"$tmp/v.json" || bad "eval vq"
 [ "$("$JQ" "$tmp/v.json" results.0.method)" = mc ] && [ "$("$JQ" "$tmp/v.json" results.1.bits)" = 1 ] && ok || bad "vq results"
 expect_fail "give exactly one of" eval vq
+# a forced instruction set: a bad name, or one a machine cannot run, stops before any work
+CAPMETRIC_ISA=sse9 expect_fail "CAPMETRIC_ISA='sse9' is not accepted (accepted: scalar, avx2, avx512)" eval int4
+for isa in scalar avx2 avx512; do
+    if CAPMETRIC_ISA=$isa "$CM" eval int4_g32 2:4 --method mc --samples 2^18 --json >"$tmp/isa_$isa.json" 2>"$tmp/isa.err"; then
+        grep -v '"seconds"' "$tmp/isa_$isa.json" >"$tmp/isa_$isa.txt"
+        cmp -s "$tmp/isa_scalar.txt" "$tmp/isa_$isa.txt" && ok || bad "CAPMETRIC_ISA=$isa gives other numbers than scalar"
+    else
+        grep -q "cannot run it" "$tmp/isa.err" && ok || bad "CAPMETRIC_ISA=$isa: $(cat "$tmp/isa.err")"
+    fi
+done
+[ "$("$JQ" "$tmp/isa_scalar.json" stream_version)" = 2 ] && ok || bad "eval --json lacks stream_version 2"
 expect_fail "MiB of codebook" eval vq:lattice=e8,bits=4
 expect_fail "n must be below m" eval nm:n=4,m=4
 expect_fail "key 'density'" eval sparse:density=0
