@@ -235,6 +235,18 @@ def _specs(specs: Union[str, Iterable[str]]) -> List[str]:
     return [specs] if isinstance(specs, str) else list(specs)
 
 
+def _eval_request(specs: List[str], samples: int, seed: int, method: str, law: Optional[str],
+                  dist: str, sigma: float, threads: Optional[int],
+                  plugins: Sequence[str]) -> dict:
+    req = {"specs": specs, "samples": int(samples), "seed": int(seed), "method": method,
+           "dist": dist, "sigma": float(sigma), "plugins": list(plugins)}
+    if law is not None:
+        req["law"] = law
+    if threads is not None:
+        req["threads"] = int(threads)
+    return req
+
+
 def evaluate(specs: Union[str, Iterable[str]], *, samples: int = 1 << 24, seed: int = 1,
              method: str = "auto", law: Optional[str] = None, dist: str = "gauss",
              sigma: float = 1.0, threads: Optional[int] = None,
@@ -249,12 +261,7 @@ def evaluate(specs: Union[str, Iterable[str]], *, samples: int = 1 << 24, seed: 
     dist, sigma: the data ("gauss", "laplace", "logistic", "student:nu=V",
     "uniform") and its standard deviation. threads: None = all cores."""
     sp = _specs(specs)
-    req = {"specs": sp, "samples": int(samples), "seed": int(seed), "method": method,
-           "dist": dist, "sigma": float(sigma), "plugins": list(plugins)}
-    if law is not None:
-        req["law"] = law
-    if threads is not None:
-        req["threads"] = int(threads)
+    req = _eval_request(sp, samples, seed, method, law, dist, sigma, threads, plugins)
     doc = json.loads(_call(_lib.cm_api_eval, (json.dumps(req).encode(),), sp))
     meta = {k: v for k, v in doc.items() if k != "results"}
     return Results(doc["results"], meta)
@@ -327,18 +334,6 @@ def quantize(spec: str, array, *, dtype: str = "float32", pad: bool = False, see
     (blocks along the last axis), as dtype: bit-identical with `capmetric
     quantize`."""
     return _array_call(spec, array, dtype, pad, seed, threads, dist, plugins)[1]
-
-
-def _eval_request(specs: List[str], samples: int, seed: int, method: str, law: Optional[str],
-                  dist: str, sigma: float, threads: Optional[int],
-                  plugins: Sequence[str]) -> dict:
-    req = {"specs": specs, "samples": int(samples), "seed": int(seed), "method": method,
-           "dist": dist, "sigma": float(sigma), "plugins": list(plugins)}
-    if law is not None:
-        req["law"] = law
-    if threads is not None:
-        req["threads"] = int(threads)
-    return req
 
 
 def predict(specs: Union[str, Iterable[str]], *, params: float, tokens: float,

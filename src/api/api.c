@@ -77,27 +77,36 @@ static int whole(const cJSON *v, double lo, double hi)
            v->valuedouble == floor(v->valuedouble);
 }
 
+/* key's whole number in [lo, hi] into *out when the request has it (null
+ * counts as absent where null_ok) */
+static cm_status get_whole(const cJSON *r, const char *key, double lo, double hi, int null_ok,
+                           const char *accepted, double *out, cm_diag *d)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, key);
+    if (!v || (null_ok && cJSON_IsNull(v)))
+        return CM_OK;
+    if (!whole(v, lo, hi))
+        return cm_diag_set(d, CM_ERANGE, "'%s' must be %s", key, accepted);
+    *out = v->valuedouble;
+    return CM_OK;
+}
+
 /* the options every evaluating request may carry; *law_owned for file: laws */
 static cm_status eval_options(const cJSON *r, cm_eval_opts *o, cm_law **law_owned, cm_diag *d)
 {
     cm_eval_opts_default(o);
     const cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(r, "samples"))) {
-        if (!whole(v, CM_MC_MIN_SAMPLES, (double)CM_MC_MAX_SAMPLES))
-            return cm_diag_set(d, CM_ERANGE, "'samples' must be a whole number from 2 to 2^40");
-        o->samples = (uint64_t)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(r, "seed"))) {
-        if (!whole(v, 0, 9007199254740992.0))
-            return cm_diag_set(d, CM_ERANGE, "'seed' must be a whole number from 0 to 2^53");
-        o->seed = (uint64_t)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(r, "threads")) && !cJSON_IsNull(v)) {
-        if (!whole(v, 1, 1024))
-            return cm_diag_set(d, CM_ERANGE, "'threads' must be a whole number from 1 to 1024");
-        o->threads = (unsigned)v->valuedouble;
-    }
-    cm_status s = CM_OK;
+    double samples = (double)o->samples, seed = (double)o->seed, threads = o->threads;
+    cm_status s;
+    if ((s = get_whole(r, "samples", CM_MC_MIN_SAMPLES, (double)CM_MC_MAX_SAMPLES, 0,
+                       "a whole number from 2 to 2^40", &samples, d)) ||
+        (s = get_whole(r, "seed", 0, 9007199254740992.0, 0, "a whole number from 0 to 2^53",
+                       &seed, d)) ||
+        (s = get_whole(r, "threads", 1, 1024, 1, "a whole number from 1 to 1024", &threads, d)))
+        return s;
+    o->samples = (uint64_t)samples;
+    o->seed = (uint64_t)seed;
+    o->threads = (unsigned)threads;
     if ((v = cJSON_GetObjectItemCaseSensitive(r, "method")) &&
         (!cJSON_IsString(v) || (s = cm_method_parse(v->valuestring, &o->method, d))))
         return cJSON_IsString(v) ? s : cm_diag_set(d, CM_EINVAL, "'method' must be text");
@@ -171,6 +180,20 @@ static cm_status parse_specs(const cm_registry *reg, const cJSON *list, cm_pipel
     return CM_OK;
 }
 
+/* what an evaluating request holds, released; returns s */
+static cm_status release(cm_status s, cJSON *r, cm_registry *reg, cm_pipeline **p, size_t n,
+                         cm_result *res, cm_law *law)
+{
+    free(res);
+    for (size_t i = 0; p && i < n; i++)
+        cm_pipeline_free(p[i]);
+    free(p);
+    cm_registry_free(reg);
+    cm_law_free(law);
+    cJSON_Delete(r);
+    return s;
+}
+
 cm_status cm_api_eval(const char *request, char **out, cm_diag *d)
 {
     cJSON *r = NULL;
@@ -198,14 +221,7 @@ cm_status cm_api_eval(const char *request, char **out, cm_diag *d)
     }
     if (!s)
         s = cm_report_json(res, n, &o, out, d);
-    free(res);
-    for (size_t i = 0; p && i < n; i++)
-        cm_pipeline_free(p[i]);
-    free(p);
-    cm_registry_free(reg);
-    cm_law_free(law);
-    cJSON_Delete(r);
-    return s;
+    return release(s, r, reg, p, n, res, law);
 }
 
 static cm_status stats_json(const cm_pipeline *p, const cm_array_stats *st, char **out,
@@ -349,14 +365,7 @@ cm_status cm_api_predict(const char *request, char **out, cm_diag *d)
         s = cm_diag_set(d, CM_ENOMEM, "out of memory");
     cJSON_Delete(doc);
     free(pv);
-    free(res);
-    for (size_t i = 0; p && i < n; i++)
-        cm_pipeline_free(p[i]);
-    free(p);
-    cm_registry_free(reg);
-    cm_law_free(law);
-    cJSON_Delete(r);
-    return s;
+    return release(s, r, reg, p, n, res, law);
 }
 
 /* ---- fit --------------------------------------------------------------------- */
@@ -421,16 +430,12 @@ static cm_status fit_settings(const cJSON *r, cm_fit_mode mode, cm_fit_opts *fo,
     }
     if ((s = positive(r, "residual_scale", 0, &fo->rscale, d)))
         return s;
-    if ((v = cJSON_GetObjectItemCaseSensitive(r, "bootstrap"))) {
-        if (!whole(v, 0, 100000))
-            return cm_diag_set(d, CM_ERANGE, "'bootstrap' must be 0 to 100000 replicates");
-        fo->bootstrap = (unsigned)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(r, "starts"))) {
-        if (!whole(v, 1, 1e9))
-            return cm_diag_set(d, CM_ERANGE, "'starts' must be a positive whole number");
-        fo->max_starts = (size_t)v->valuedouble;
-    }
+    double boot = fo->bootstrap, starts = (double)fo->max_starts;
+    if ((s = get_whole(r, "bootstrap", 0, 100000, 0, "0 to 100000 replicates", &boot, d)) ||
+        (s = get_whole(r, "starts", 1, 1e9, 0, "a positive whole number", &starts, d)))
+        return s;
+    fo->bootstrap = (unsigned)boot;
+    fo->max_starts = (size_t)starts;
     if ((v = cJSON_GetObjectItemCaseSensitive(r, "fixed")) && !cJSON_IsNull(v)) {
         int ok = mode == CM_FIT_QUARTET && cJSON_IsArray(v) && cJSON_GetArraySize(v) == 6;
         for (int k = 0; ok && k < 6; k++) {

@@ -15,7 +15,7 @@ typedef struct half {
     __m256i s0, s1, s2, s3;
 } half;
 
-static inline half load(const cm_vrng *g, int h)
+static inline half lanes_load(const cm_vrng *g, int h)
 {
     half v = {_mm256_load_si256((const __m256i *)&g->s[0][4 * h]),
               _mm256_load_si256((const __m256i *)&g->s[1][4 * h]),
@@ -24,7 +24,7 @@ static inline half load(const cm_vrng *g, int h)
     return v;
 }
 
-static inline void store(cm_vrng *g, int h, const half *v)
+static inline void lanes_store(cm_vrng *g, int h, const half *v)
 {
     _mm256_store_si256((__m256i *)&g->s[0][4 * h], v->s0);
     _mm256_store_si256((__m256i *)&g->s[1][4 * h], v->s1);
@@ -59,7 +59,7 @@ static inline int step(half *v, const cm_zig_tab *z, __m256i *r, __m256d *x)
 void cm_vgauss_fill_avx2(cm_vrng *g, double *out, size_t n)
 {
     const cm_zig_tab *z = cm_zig_tables();
-    half a = load(g, 0), b = load(g, 1);
+    half a = lanes_load(g, 0), b = lanes_load(g, 1);
     for (size_t t = 0; t < n; t += CM_VLANES) {
         __m256i ra, rb;
         __m256d xa, xb;
@@ -72,17 +72,17 @@ void cm_vgauss_fill_avx2(cm_vrng *g, double *out, size_t n)
             uint64_t u[CM_VLANES];
             _mm256_storeu_si256((__m256i *)u, ra);
             _mm256_storeu_si256((__m256i *)(u + 4), rb);
-            store(g, 0, &a);
-            store(g, 1, &b);
+            lanes_store(g, 0, &a);
+            lanes_store(g, 1, &b);
             for (int l = 0; l < CM_VLANES; l++)
                 if (!(ok >> l & 1))
                     dst[l] = cm_vgauss_slow(g, l, u[l]);
-            a = load(g, 0);
-            b = load(g, 1);
+            a = lanes_load(g, 0);
+            b = lanes_load(g, 1);
         }
         if (dst == buf)
             memcpy(out + t, buf, (n - t) * sizeof *out);
     }
-    store(g, 0, &a);
-    store(g, 1, &b);
+    lanes_store(g, 0, &a);
+    lanes_store(g, 1, &b);
 }

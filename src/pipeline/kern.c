@@ -188,7 +188,8 @@ static void nm_setup(const cm_pipeline *p, cm_kern *k)
     *k = t;
 }
 
-void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
+/* the state's fused kernel (kind 0 when the pipeline has none) */
+static void kern_setup(const cm_pipeline *p, cm_kern *k)
 {
     memset(k, 0, sizeof *k);
     const cm_stage *st = &p->st[0];
@@ -220,9 +221,12 @@ void cm_kern_setup(const cm_pipeline *p, cm_kern *k)
 }
 
 /* the kernel as this state runs it: its data's block scaling and scale */
-static int ready(const cm_pipeline *p, const cm_pipeline_state *s, cm_kern *k,
-                 cm_blockspec *tmp)
+static int ready(const cm_pipeline *p, cm_pipeline_state *s, cm_kern *k, cm_blockspec *tmp)
 {
+    if (!s->kern_known) { /* once per state, i.e. per thread */
+        kern_setup(p, &s->kern);
+        s->kern_known = 1;
+    }
     if (!s->kern.kind || !cm_fused_enabled())
         return 0;
 #if defined(CM_HAVE_AVX2)

@@ -270,20 +270,16 @@ static inline void run_grid(const cm_kern *k, const double *x, double *y, size_t
 /* N:M pruning alone (formats/nm): value p of a group is kept when fewer than
  * N others rank above it (a larger |x|, or an equal one earlier); a pruned
  * value's error is itself. M divides 8: a row of 8 holds whole groups. */
-static inline __attribute__((always_inline)) void nm_row(const double *x, size_t N,
-                                                        const size_t M, double *e)
+static inline __attribute__((always_inline)) double nm_keep(const double *g, size_t p,
+                                                           size_t N, const size_t M)
 {
-    for (size_t g = 0; g < L; g += M)
-        for (size_t p = 0; p < M; p++) {
-            double ap = fabs(x[g + p]);
-            size_t above = 0;
-            for (size_t q = 0; q < M; q++) {
-                double aq = fabs(x[g + q]);
-                above += q < p ? aq >= ap : q > p ? aq > ap : 0;
-            }
-            double y = above < N ? x[g + p] : 0.0;
-            e[g + p] = x[g + p] - y;
-        }
+    double ap = fabs(g[p]);
+    size_t above = 0;
+    for (size_t q = 0; q < M; q++) {
+        double aq = fabs(g[q]);
+        above += q < p ? aq >= ap : q > p ? aq > ap : 0;
+    }
+    return above < N ? g[p] : 0.0;
 }
 
 static inline __attribute__((always_inline)) void run_nm(const double *x, size_t n, size_t N,
@@ -292,19 +288,15 @@ static inline __attribute__((always_inline)) void run_nm(const double *x, size_t
     size_t i = 0;
     for (; i + L <= n; i += L) {
         double e[L];
-        nm_row(x + i, N, M, e);
+        for (size_t g = 0; g < L; g += M)
+            for (size_t p = 0; p < M; p++)
+                e[g + p] = x[i + g + p] - nm_keep(x + i + g, p, N, M);
         for (int l = 0; l < L; l++)
             a[l] += e[l] * e[l];
     }
     for (; i < n; i += M) /* the last groups of a short chunk */
         for (size_t p = 0; p < M; p++) {
-            double ap = fabs(x[i + p]);
-            size_t above = 0;
-            for (size_t q = 0; q < M; q++) {
-                double aq = fabs(x[i + q]);
-                above += q < p ? aq >= ap : q > p ? aq > ap : 0;
-            }
-            double e = x[i + p] - (above < N ? x[i + p] : 0.0);
+            double e = x[i + p] - nm_keep(x + i, p, N, M);
             a[(i + p) % L] += e * e;
         }
 }

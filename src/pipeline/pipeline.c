@@ -177,7 +177,6 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, si
             }
         }
     }
-    cm_kern_setup(p, &s->kern);
     *out = s;
     return CM_OK;
 }

@@ -64,6 +64,7 @@ struct cm_pipeline_state {
      * the stage's tensor_amax key (data sigma times wider than N(0,1)) */
     double tamax_abs, tamax_mul;
     cm_kern kern;      /* the fused kernel of a one-stage pipeline (kind 0: none) */
+    int kern_known;    /* kern set up (kern.c, at first use) */
 };
 
 /* stage st's block scaling for these data: the stage's own, or (tensor
@@ -71,8 +72,6 @@ struct cm_pipeline_state {
 const cm_blockspec *cm_stage_blockspec(const cm_stage *st, const cm_pipeline_state *s,
                                        cm_blockspec *tmp);
 
-/* kern.c: the state's fused kernel (kind 0 when the pipeline has none) */
-void cm_kern_setup(const cm_pipeline *p, cm_kern *k);
 /* sum (x - R(x))^2 over n values (at most the state's chunk) by the fused
  * kernel, bit-identical to cm_pipeline_apply + cm_kern_sumsq: 1 and *sse, or
  * 0 when the pipeline has no kernel (or CAPMETRIC_FUSED=0) */
