@@ -246,7 +246,7 @@ int cm_pipeline_apply_fused(const cm_pipeline *p, cm_pipeline_state *s, const do
 {
     cm_kern k;
     cm_blockspec tmp;
-    if (s->kern.kind == CM_KERN_NM || !ready(p, s, &k, &tmp))
+    if (!ready(p, s, &k, &tmp) || k.kind == CM_KERN_NM) /* (N:M: errors only) */
         return 0;
     for (size_t off = 0; off < n; off += s->chunk) {
         size_t m = n - off < s->chunk ? n - off : s->chunk;
