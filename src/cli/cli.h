@@ -43,6 +43,7 @@ typedef struct opts {
     /* grid and merge */
     const char *out_dir;
     int resume, force, use_default, shard_i, shard_n;
+    int skip_invalid;              /* grid: run the valid points, list the others */
     /* the user's tensors: eval --data, quantize */
     const char *data, *tensor_re, *dtype, *codes;
     int pad;

@@ -206,6 +206,8 @@ static void *grid_worker(void *arg)
         cJSON_Delete(doc);
         cJSON_AddNumberToObject(obj, "index", (double)i);
         cJSON_AddStringToObject(obj, "sweep", g->pt[i].sweep);
+        if (g->pt[i].keys)
+            cJSON_AddItemToObject(obj, "keys", cJSON_Duplicate(g->pt[i].keys, 1));
         if (sums) {
             cJSON_AddNumberToObject(obj, "batch_size", (double)bs);
             cJSON_AddItemToObject(obj, "batch_sse", cJSON_CreateDoubleArray(sums, (int)nb));
@@ -422,8 +424,12 @@ static int load_grid(const opts *o, const char *file, char **text, cm_registry *
     }
     if ((rc = load_registry(o, reg)) ||
         (rc = grid_load(file, o->use_default ? default_grid : *text, o, g)) ||
-        (rc = grid_canonicalize(file, *reg, g, o->ev.threads)))
+        (rc = grid_canonicalize(file, *reg, g, o->ev.threads, o->skip_invalid)))
         return rc;
+    if (g->nbad && !o->quiet)
+        fprintf(stderr, "%s: note: %zu invalid point%s skipped (--skip-invalid), the first: %s: "
+                        "%s; all are listed in results.json and summary.md\n",
+                prog, g->nbad, g->nbad > 1 ? "s" : "", g->bad[0].spec, g->bad[0].d.msg);
     return 0;
 }
 

@@ -152,12 +152,48 @@ static char *results_json(const grid *g, const opts *o, const entry *e, size_t n
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemReferenceToArray(arr, e[i].obj);
     cJSON_AddItemToObject(root, "results", arr);
+    if (g->nbad) { /* --skip-invalid: the points left out, and why */
+        cJSON *sk = cJSON_AddArrayToObject(root, "skipped");
+        for (size_t i = 0; i < g->nbad; i++) {
+            cJSON *b = cJSON_CreateObject();
+            cJSON_AddStringToObject(b, "spec", g->bad[i].spec);
+            cJSON_AddStringToObject(b, "sweep", g->bad[i].sweep);
+            cJSON_AddStringToObject(b, "reason", g->bad[i].d.msg);
+            cJSON_AddItemToArray(sk, b);
+        }
+    }
     char *js = cJSON_Print(root);
     cJSON_Delete(root);
     return js;
 }
 
-/* results.csv: one row per point, numbers to 17 digits */
+/* the swept keys of every point, in first-seen order (the CSV's key_ columns) */
+static size_t swept_keys(const entry *e, size_t n, const char ***out)
+{
+    const char **k = NULL;
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(e[i].obj, "keys"))
+        {
+            size_t j = 0;
+            while (j < nk && strcmp(k[j], v->string))
+                j++;
+            if (j < nk)
+                continue;
+            const char **t = realloc(k, (nk + 1) * sizeof *t);
+            if (!t)
+                break;
+            k = t;
+            k[nk++] = v->string;
+        }
+    }
+    *out = k;
+    return nk;
+}
+
+/* results.csv: one row per point, numbers to 17 digits; then one column per
+ * swept key (key_bits, key_block, ...: empty where a point's sweep has none) */
 static char *results_csv(const entry *e, size_t n)
 {
     char *csv = NULL;
@@ -165,19 +201,36 @@ static char *results_csv(const entry *e, size_t n)
     FILE *f = open_memstream(&csv, &len); /* any number of points, any spec length */
     if (!f)
         return NULL;
+    const char **keys = NULL;
+    size_t nk = swept_keys(e, n, &keys);
     fprintf(f, "index,sweep,spec,input,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
-               "gap_db,rho_product,seconds\n");
+               "gap_db,rho_product,seconds");
+    for (size_t j = 0; j < nk; j++)
+        fprintf(f, ",key_%s", keys[j]);
+    fputc('\n', f);
     for (size_t i = 0; i < n; i++) {
         const cJSON *r = e[i].obj;
         fprintf(f,
                 "%ld,\"%s\",\"%s\",\"%s\",%.17g,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
-                "%.17g,%.6g\n",
+                "%.17g,%.6g",
                 e[i].index, str_of(r, "sweep"), str_of(r, "spec"), str_of(r, "input"),
                 num_of(r, "bits"), str_of(r, "method"), num_of(r, "gmse"), num_of(r, "gmse_se"),
                 num_of(r, "scale"), num_of(r, "eff_bits"), num_of(r, "rho"),
                 num_of(r, "rho_per_bit"), num_of(r, "gap_db"), num_of(r, "rho_product"),
                 num_of(r, "seconds"));
+        const cJSON *kv = cJSON_GetObjectItemCaseSensitive(r, "keys");
+        for (size_t j = 0; j < nk; j++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, keys[j]);
+            if (cJSON_IsNumber(v))
+                fprintf(f, ",%.17g", v->valuedouble);
+            else if (cJSON_IsString(v))
+                fprintf(f, ",\"%s\"", v->valuestring);
+            else
+                fputc(',', f);
+        }
+        fputc('\n', f);
     }
+    free(keys);
     if (fclose(f)) {
         free(csv);
         return NULL;
@@ -231,6 +284,12 @@ static char *summary_md(const grid *g, const entry *e, size_t n, const int *pare
                 fprintf(mf, " | | |\n");
             }
         }
+        if (g->nbad)
+            fprintf(mf, "\n## Skipped (%zu invalid point%s, --skip-invalid)\n\n", g->nbad,
+                    g->nbad > 1 ? "s" : "");
+        for (size_t i = 0; i < g->nbad; i++)
+            fprintf(mf, "- `%s` (sweep %s): %s\n", g->bad[i].spec, g->bad[i].sweep,
+                    g->bad[i].d.msg);
     }
     if (mf)
         fclose(mf);

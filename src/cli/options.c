@@ -118,7 +118,7 @@ static const struct {
 /* Every option some command takes; others are unknown (and said so later). */
 static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
                                "--quiet --help --by --params --tokens --memory --tensors -o "
-                               "--resume --force --default --shard --dist --sigma --data "
+                               "--resume --force --skip-invalid --default --shard --dist --sigma --data "
                                "--tensor --pad --dtype --codes ";
 
 /* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
@@ -281,6 +281,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->resume = 1;
         } else if (!strcmp(a, "--force")) {
             o->force = 1;
+        } else if (!strcmp(a, "--skip-invalid")) {
+            o->skip_invalid = 1;
         } else if (!strcmp(a, "--default")) {
             o->use_default = 1;
         } else if (!strcmp(a, "--pad")) {
@@ -298,7 +300,7 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                                "--method, --law, --plugin, --by, --dist, --sigma, --data, "
                                "--tensor, --pad, --json, --csv, --quiet, --help; quantize: "
                                "--dtype, --codes; "
-                               "grid: -o, --resume, --force, --shard, --default; predict: "
+                               "grid: -o, --resume, --force, --skip-invalid, --shard, --default; predict: "
                                "--params, --tokens, --memory, --tensors)",
                                a);
         } else if (allow_specs) {

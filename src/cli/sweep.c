@@ -3,6 +3,7 @@
 #include <capmetric/capmetric.h>
 #include <cjson/cJSON.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -130,6 +131,66 @@ static int expr(const char **s, const vars *v, double *out, int depth)
     }
 }
 
+/* ---- conditions: expr OP expr joined by and / or ("and" binds first) ---------------- */
+
+static int word(const char **s, const char *w)
+{
+    size_t n = strlen(w);
+    skip_ws(s);
+    if (strncmp(*s, w, n) || isalnum((unsigned char)(*s)[n]) || (*s)[n] == '_')
+        return 0;
+    *s += n;
+    return 1;
+}
+
+/* one comparison; equality within 1e-9, as the number form of where */
+static int compare(const char **s, const vars *v, int *out, int depth)
+{
+    double l, r;
+    if (expr(s, v, &l, depth))
+        return -1;
+    skip_ws(s);
+    static const char *const ops[] = {"<=", ">=", "==", "!=", "<", ">"};
+    int k = 0;
+    while (k < 6 && strncmp(*s, ops[k], strlen(ops[k])))
+        k++;
+    if (k == 6)
+        return -1;
+    *s += strlen(ops[k]);
+    if (expr(s, v, &r, depth) || isnan(l) || isnan(r))
+        return -1;
+    int eq = fabs(l - r) < 1e-9;
+    int res[] = {l < r || eq, l > r || eq, eq, !eq, l < r && !eq, l > r && !eq};
+    *out = res[k];
+    return 0;
+}
+
+static int cond_and(const char **s, const vars *v, int *out, int depth)
+{
+    if (compare(s, v, out, depth))
+        return -1;
+    while (word(s, "and")) {
+        int r;
+        if (compare(s, v, &r, depth))
+            return -1;
+        *out = *out && r;
+    }
+    return 0;
+}
+
+static int condition(const char **s, const vars *v, int *out, int depth)
+{
+    if (cond_and(s, v, out, depth))
+        return -1;
+    while (word(s, "or")) {
+        int r;
+        if (cond_and(s, v, &r, depth))
+            return -1;
+        *out = *out || r;
+    }
+    return 0;
+}
+
 /* ---- the grid file --------------------------------------------------------------------- */
 
 static int add_point(grid *g, const char *spec, const char *sweep)
@@ -148,13 +209,21 @@ static int add_point(grid *g, const char *spec, const char *sweep)
     return g->pt[g->n++].spec ? 0 : -1;
 }
 
+static void point_free(point *p)
+{
+    free(p->spec);
+    free(p->canon);
+    cm_pipeline_free(p->p);
+    cJSON_Delete(p->keys);
+}
+
 void grid_free(grid *g)
 {
-    for (size_t i = 0; i < g->n; i++) {
-        free(g->pt[i].spec);
-        free(g->pt[i].canon);
-        cm_pipeline_free(g->pt[i].p);
-    }
+    for (size_t i = 0; i < g->n; i++)
+        point_free(&g->pt[i]);
+    for (size_t i = 0; i < g->nbad; i++)
+        point_free(&g->bad[i]);
+    free(g->bad);
     free(g->pt);
     free(g->order);
     cJSON_Delete(g->root);
@@ -198,6 +267,42 @@ static int axis_push(axis *a, const cJSON *v)
     return a->text[a->n++] ? 0 : -1;
 }
 
+static int push_num(axis *a, double x)
+{
+    cJSON *num = cJSON_CreateNumber(x);
+    int r = num ? axis_push(a, num) : -1;
+    cJSON_Delete(num);
+    return r;
+}
+
+/* {"from": a, "to": b, "times": r}: a, a r, a r^2, ... while within [a, b]
+ * (r > 1 for a < b, 0 < r < 1 for a > b; a and b of one sign, not 0) */
+static int geometric(const char *file, const char *sweep, const char *key, const cJSON *from,
+                     const cJSON *to, const cJSON *step, const cJSON *times, axis *a,
+                     size_t limit)
+{
+    double a0 = cJSON_IsNumber(from) ? from->valuedouble : NAN;
+    double b = cJSON_IsNumber(to) ? to->valuedouble : NAN;
+    double r = cJSON_IsNumber(times) ? times->valuedouble : NAN;
+    if (step || !isfinite(a0) || !isfinite(b) || !isfinite(r) || !(a0 * b > 0) || !(r > 0) ||
+        r == 1 || (r > 1) != (fabs(b) >= fabs(a0)))
+        return gerr(file, "sweep '%s': key '%s': a geometric range is {\"from\": a, \"to\": b, "
+                          "\"times\": r} with a, b of one sign (not 0) and r > 1 going up or "
+                          "0 < r < 1 going down (and no step)",
+                    sweep, key);
+    const double lo = fmin(fabs(a0), fabs(b)) * (1 - 1e-12), hi = fmax(fabs(a0), fabs(b)) * (1 + 1e-12);
+    size_t cnt = 0;
+    for (double x = a0; fabs(x) >= lo && fabs(x) <= hi; x *= r) {
+        if (++cnt > limit)
+            return gerr(file, "sweep '%s': key '%s': the range has more values than max_points "
+                              "(raise \"max_points\" to run it)",
+                        sweep, key);
+        if (push_num(a, x))
+            return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 static int build_axis(const char *file, const char *sweep, const cJSON *v, axis *a, size_t limit)
 {
     a->key = v->string;
@@ -213,13 +318,18 @@ static int build_axis(const char *file, const char *sweep, const cJSON *v, axis 
         const cJSON *from = cJSON_GetObjectItemCaseSensitive(v, "from");
         const cJSON *to = cJSON_GetObjectItemCaseSensitive(v, "to");
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(v, "step");
+        const cJSON *times = cJSON_GetObjectItemCaseSensitive(v, "times");
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
-            if (strcmp(e->string, "from") && strcmp(e->string, "to") && strcmp(e->string, "step"))
-                return gerr(file, "sweep '%s': a range accepts from, to, step (not '%s')", sweep,
-                            e->string);
+            if (strcmp(e->string, "from") && strcmp(e->string, "to") &&
+                strcmp(e->string, "step") && strcmp(e->string, "times"))
+                return gerr(file, "sweep '%s': a range accepts from, to, and step or times (not "
+                                  "'%s')",
+                            sweep, e->string);
         }
+        if (times)
+            return geometric(file, sweep, v->string, from, to, step, times, a, limit);
         double st = step ? step->valuedouble : 1.0;
         if (!cJSON_IsNumber(from) || !cJSON_IsNumber(to) || (step && !cJSON_IsNumber(step)) ||
             !(st > 0) || !isfinite(st) || !isfinite(from->valuedouble) ||
@@ -240,10 +350,7 @@ static int build_axis(const char *file, const char *sweep, const cJSON *v, axis 
                 return gerr(file, "sweep '%s': key '%s': the step is below the precision of the "
                                   "range's values",
                             sweep, v->string);
-            cJSON *num = cJSON_CreateNumber(x);
-            int r = axis_push(a, num);
-            cJSON_Delete(num);
-            if (r)
+            if (push_num(a, x))
                 return EXIT_RUNTIME;
         }
     } else if (axis_push(a, v)) {
@@ -253,6 +360,21 @@ static int build_axis(const char *file, const char *sweep, const cJSON *v, axis 
     if (a->n == 0)
         return gerr(file, "sweep '%s': key '%s' has no values", sweep, v->string);
     return 0;
+}
+
+/* the point's swept keys as an object: numbers as numbers, texts as texts */
+static cJSON *axis_values(const axis *ax, const size_t *idx, size_t na)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < na; i++) {
+        double v = ax[i].num[idx[i]];
+        if (!cJSON_AddItemToObject(o, ax[i].key, isnan(v) ? cJSON_CreateString(ax[i].text[idx[i]])
+                                                          : cJSON_CreateNumber(v))) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 static void axes_free(axis *ax, size_t n)
@@ -271,16 +393,34 @@ static void axes_free(axis *ax, size_t n)
 static int satisfies(const char *file, const char *name, const cJSON *where, const char **vn,
                      double *vv, size_t na, int *keep)
 {
+    vars v = {vn, vv, na};
+    if (cJSON_IsString(where)) { /* "bits >= 3 and e + m + 1 == 8" */
+        const char *s = where->valuestring;
+        int ok;
+        if (condition(&s, &v, &ok, 0) || (skip_ws(&s), *s))
+            return gerr(file, "sweep '%s': where '%.200s' must be comparisons (< <= > >= == != "
+                              "between expressions of numeric keys with + - * / ( )) joined by "
+                              "and / or",
+                        name, where->valuestring);
+        *keep &= ok;
+        return 0;
+    }
     const cJSON *w;
     cJSON_ArrayForEach(w, where)
     {
-        vars v = {vn, vv, na};
         const char *s = w->string;
         double val;
+        int ok;
+        if (cJSON_IsTrue(w) && !condition(&s, &v, &ok, 0) && (skip_ws(&s), !*s)) {
+            *keep &= ok; /* {"bits >= 3": true} */
+            continue;
+        }
+        s = w->string;
         if (!cJSON_IsNumber(w) || expr(&s, &v, &val, 0) || (skip_ws(&s), *s) || isnan(val))
             return gerr(file, "sweep '%s': constraint '%.200s' must compare an expression "
                               "of numeric keys (+ - * / ( ), nested at most 100 deep) "
-                              "with a number",
+                              "with a number, or be a condition (< <= > >= == !=, and, or) "
+                              "set to true",
                         name, w->string);
         *keep &= fabs(val - w->valuedouble) < 1e-9;
     }
@@ -319,8 +459,9 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
                         "");
         if (keys && !cJSON_IsObject(keys))
             return gerr(file, "sweep '%s': 'keys' must be an object of key: values%s", name, "");
-        if (where && !cJSON_IsObject(where))
-            return gerr(file, "sweep '%s': 'where' must be an object of \"expression\": value%s",
+        if (where && !cJSON_IsObject(where) && !cJSON_IsString(where))
+            return gerr(file, "sweep '%s': 'where' must be a condition (\"bits >= 3 and m == 1\") "
+                              "or an object of \"expression\": value%s",
                         name, "");
         size_t na = keys ? (size_t)cJSON_GetArraySize(keys) : 0;
         axis *ax = calloc(na ? na : 1, sizeof *ax);
@@ -376,6 +517,8 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
             if (where)
                 rc = satisfies(file, name, where, vn, vv, na, &keep);
             if (!rc && keep && add_point(g, buf, name))
+                rc = EXIT_RUNTIME;
+            if (!rc && keep && na && !(g->pt[g->n - 1].keys = axis_values(ax, idx, na)))
                 rc = EXIT_RUNTIME;
             free(buf);
             if (rc)
@@ -569,7 +712,8 @@ static void *parse_worker(void *arg)
 }
 
 /* canonical specs; duplicates (same canonical) are kept once, in file order */
-int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads)
+int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads,
+                      int skip)
 {
     parse_job job = {.g = g, .reg = reg};
     make_order(g);
@@ -586,12 +730,29 @@ int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigne
     pthread_mutex_destroy(&job.lock);
     size_t w = 0;
     uint64_t h = 1469598103934665603ull;
+    size_t ok = 0;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->pt[i].st) {
+        if (!g->pt[i].st) {
+            g->pt[ok++] = g->pt[i];
+            continue;
+        }
+        if (!skip) {
             char what[512];
             snprintf(what, sizeof what, "grid '%s', sweep '%s': spec", file, g->pt[i].sweep);
             return report(g->pt[i].st, &g->pt[i].d, what, g->pt[i].spec);
         }
+        point *b = realloc(g->bad, (g->nbad + 1) * sizeof *b);
+        if (!b)
+            return EXIT_RUNTIME;
+        g->bad = b;
+        g->bad[g->nbad++] = g->pt[i];
+    }
+    g->n = ok;
+    if (g->nbad && !g->n) {
+        char nb[32];
+        snprintf(nb, sizeof nb, "%zu", g->nbad);
+        return gerr(file, "every point is invalid (%s skipped; the first: %s)", nb,
+                    g->bad[0].d.msg);
     }
     /* duplicates by canonical spec, through a hash table (a grid may hold 1e6 points) */
     size_t cap = 16;
@@ -617,8 +778,7 @@ int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigne
             dup = !strcmp(g->pt[slot[k]].canon, c);
         if (dup) {
             free(c);
-            free(g->pt[i].spec);
-            cm_pipeline_free(g->pt[i].p);
+            point_free(&g->pt[i]);
             continue;
         }
         slot[k] = w;

@@ -13,6 +13,7 @@ typedef struct point {
     cm_pipeline *p;  /* parsed once, evaluated by one worker */
     cm_status st;    /* parse status */
     cm_diag d;
+    cJSON *keys;     /* the swept keys' values ({"bits": 4, ...}; NULL for a list of specs) */
 } point;
 
 typedef struct grid {
@@ -24,6 +25,8 @@ typedef struct grid {
     cJSON *root;     /* the parsed file (sweep names point into it) */
     size_t *order;   /* the points, longest expected work first (scheduling only) */
     uint64_t hash;   /* of the canonical point list: merge checks it */
+    point *bad;      /* --skip-invalid: the points that did not parse (st, d say why) */
+    size_t nbad;
 } grid;
 
 /* the built-in default grid (capmetric grid --default) */
@@ -34,7 +37,9 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g);
 void grid_free(grid *g);
 /* Order the points longest first (by a cost estimate from the spec). */
 void make_order(grid *g);
-/* Parse every point's spec on `threads` threads; canonical specs, duplicates removed. */
-int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads);
+/* Parse every point's spec on `threads` threads; canonical specs, duplicates removed;
+ * a spec that does not parse stops the run, or with `skip` moves to g->bad. */
+int grid_canonicalize(const char *file, const cm_registry *reg, grid *g, unsigned threads,
+                      int skip);
 
 #endif

@@ -235,4 +235,42 @@ ok
 touch afile
 expect_fail "cannot write to the output directory 'afile': Not a directory" grid g.json -o afile
 
+# conditions in where (a text, or "condition": true), geometric ranges, the
+# swept keys as JSON fields and CSV columns, --skip-invalid
+cat >w.json <<'G'
+{"name": "w", "options": {"samples": 65536},
+ "sweeps": {
+   "ints": {"spec": "int", "keys": {"bits": {"from": 2, "to": 8}, "block": {"from": 16, "to": 64, "times": 2}},
+            "where": "bits >= 3 and bits <= 4 or bits == 8"},
+   "fps": {"spec": "fp", "keys": {"e": [1, 2, 3], "m": [0, 1, 2]}, "where": {"e + m <= 3": true, "m": 1}},
+   "bad": {"spec": "int", "keys": {"bits": [1, 2], "scale": ["even", "absmax"], "block": [32]}}
+ }}
+G
+expect_fail "scale=even needs a grid" grid w.json -o wfail
+[ ! -e wfail/results.json ] && ok || bad "a refused grid left results"
+"$CM" grid w.json -o wout --skip-invalid >/dev/null 2>err && ok || bad "--skip-invalid: $(cat err)"
+grep -q "1 invalid point skipped" err && ok || bad "--skip-invalid says what it skipped: $(cat err)"
+# ints: bits 3, 4, 8 x blocks 16, 32, 64 = 9; fps: (1,1), (2,1) = 2; bad: 3 of 4
+[ "$("$JQ" wout/results.json results)" = 14 ] && ok || bad "where/times: $("$JQ" wout/results.json results) points, expected 14"
+[ "$("$JQ" wout/results.json skipped)" = 1 ] && [ "$("$JQ" wout/results.json skipped.0.spec)" = "int:bits=1,scale=even,block=32" ] &&
+    ok || bad "results.json lists the skipped point"
+"$JQ" wout/results.json skipped.0.reason | grep -q "evenly spaced" && ok || bad "the skipped point's reason"
+grep -q "^## Skipped (1 invalid point" wout/summary.md && ok || bad "summary lists the skipped point"
+[ "$("$JQ" wout/results.json results.8.keys.block)" = 64 ] && [ "$("$JQ" wout/results.json results.8.keys.bits)" = 8 ] &&
+    ok || bad "keys of a point: $("$JQ" wout/results.json results.8.keys)"
+head -1 wout/results.csv | grep -q ",key_bits,key_block,key_e,key_m,key_scale$" && ok || bad "csv key columns: $(head -1 wout/results.csv)"
+grep -q '^9,"fps",.*,,,1,1,$' wout/results.csv && ok || bad "csv: an fp point's keys: $(sed -n 11p wout/results.csv)"
+cat >wbad.json <<'G'
+{"name": "wb", "sweeps": {"a": {"spec": "int", "keys": {"bits": [2, 3]}, "where": "bits >> 3"}}}
+G
+expect_fail "joined by and / or" grid wbad.json -o wb1
+cat >wbad.json <<'G'
+{"name": "wb", "sweeps": {"a": {"spec": "int", "keys": {"bits": {"from": 2, "to": 8, "times": 1}}}}}
+G
+expect_fail "geometric range" grid wbad.json -o wb2
+cat >wbad.json <<'G'
+{"name": "wb", "sweeps": {"a": {"spec": "int", "keys": {"bits": [1], "scale": ["even"], "block": [32]}}}}
+G
+expect_fail "every point is invalid" grid wbad.json -o wb3 --skip-invalid
+
 finish grid
