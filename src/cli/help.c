@@ -25,12 +25,19 @@ static const struct {
              "  z-scores; --by loss needs --params N --tokens D and a law with an absolute loss\n"
              "options: those of eval, and --params --tokens --tensors --memory for --by loss\n"},
     {"bench", "usage: capmetric bench [SPEC...] [--samples N] [--threads T] [--json]\n"
-              "  Monte-Carlo samples/s on one and all threads; with no SPEC also the exact path,\n"
-              "  the QuEST fit and the array path (eval --data, quantize); about 40 s\n"},
-    {"grid", "usage: capmetric grid FILE.json|--default [-o DIR] [--resume] [--force] [--shard I/N]\n"
-             "                      [--samples N] [--seed S] [--method M] [--law L] [--dist D] [--sigma S]\n"
+              "  Monte-Carlo values/s per thread on each instruction set (scalar, avx2, avx512),\n"
+              "  1 and all threads, wall and CPU time, against a plain scalar loop; with no SPEC\n"
+              "  also the exact path, the QuEST fit and the array path (eval --data, quantize);\n"
+              "  about 40 s. CAPMETRIC_ISA=scalar|avx2|avx512 forces an instruction set anywhere\n"
+              "example: capmetric bench int4_g32 nvfp4 --samples 2^24\n"},
+    {"grid", "usage: capmetric grid FILE.json|--default [-o DIR] [--resume] [--force] [--skip-invalid]\n"
+             "                      [--shard I/N] [--samples N] [--seed S] [--method M] [--law L]\n"
+             "                      [--dist D] [--sigma S] [--by KEY]\n"
              "  sweep a grid of formats; results.json, results.csv, summary.md and plots in\n"
-             "  results/NAME/ (or -o DIR); see the README for the file's keys\n"},
+             "  results/NAME/ (or -o DIR); see the README for the file's keys (ranges\n"
+             "  {from, to, step|times}, where conditions such as \"bits >= 3 and block == 32\");\n"
+             "  --skip-invalid runs the valid points and lists the others with their reasons\n"
+             "example: capmetric grid --default -o results/default\n"},
     {"merge", "usage: capmetric merge DIR... -o OUT\n"
               "  the shards of one grid (grid --shard I/N) into one report\n"},
 };
