@@ -426,6 +426,8 @@ static int load_grid(const opts *o, const char *file, char **text, cm_registry *
         (rc = grid_load(file, o->use_default ? default_grid : *text, o, g)) ||
         (rc = grid_canonicalize(file, *reg, g, o->ev.threads, o->skip_invalid)))
         return rc;
+    if ((rc = grid_check_plot_keys(g, o)))
+        return rc;
     if (g->nbad && !o->quiet)
         fprintf(stderr, "%s: note: %zu invalid point%s skipped (--skip-invalid), the first: %s: "
                         "%s; all are listed in results.json and summary.md\n",

@@ -2,6 +2,7 @@
 #include <capmetric/capmetric.h>
 #include <cjson/cJSON.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,37 @@
 #include "sweep.h"
 #include "grid_report.h"
 #include "svg.h"
+
+/* dir/NAME.svg as dir/NAME.pdf when rsvg-convert (librsvg2-bin) is installed:
+ * through a temporary name; a failure is said on stderr, nothing else changes */
+static void svg_to_pdf(const char *dir, const char *svg)
+{
+    char in[4300], tmp[4400], out[4400];
+    snprintf(in, sizeof in, "%s/%s", dir, svg);
+    snprintf(out, sizeof out, "%s/%.*s.pdf", dir, (int)(strlen(svg) - 4), svg);
+    snprintf(tmp, sizeof tmp, "%s/.%.*s.pdf.tmp", dir, (int)(strlen(svg) - 4), svg);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execlp("rsvg-convert", "rsvg-convert", "-f", "pdf", "-o", tmp, in, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+        if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) != 127)
+            fprintf(stderr, "%s: note: rsvg-convert could not make %s (no PDF)\n", prog, out);
+        remove(tmp);
+        return;
+    }
+    if (rename(tmp, out)) {
+        fprintf(stderr, "%s: note: cannot write %s: %s\n", prog, out, strerror(errno));
+        remove(tmp);
+    }
+}
 
 /* The report set: written whole into a temporary folder inside dir, then moved
  * in with results.json last (the old results.json is removed first), so a
@@ -239,7 +272,8 @@ static char *results_csv(const entry *e, size_t n)
 }
 
 /* summary.md: ranked by `by`, Pareto points marked, paired differences */
-static char *summary_md(const grid *g, const entry *e, size_t n, const int *pareto, const char *by)
+static char *summary_md(const grid *g, const opts *o, const entry *e, size_t n,
+                        const int *pareto, const char *by)
 {
     /* summary.md: ranked by rho per bit */
     size_t *ord = malloc((n ? n : 1) * sizeof *ord);
@@ -260,6 +294,13 @@ static char *summary_md(const grid *g, const entry *e, size_t n, const int *pare
                 g->name, cm_version(), n, (unsigned long long)g->ev.seed,
                 (unsigned long long)g->ev.samples,
                 cm_law_name(cm_eval_law(&g->ev)));
+        fprintf(mf, "![GMSE against bits](gmse_vs_bits.svg)\n\n![rho against bits](rho_vs_bits.svg)\n\n");
+        const char *xk = o->x_key ? o->x_key : g->x_key;
+        if (xk) {
+            char fn[160];
+            grid_plot_file(xk, fn, sizeof fn);
+            fprintf(mf, "![GMSE against %s](%s)\n\n", xk, fn);
+        }
         fprintf(mf, "Ranked by %s; **P** = Pareto optimal in (bits, GMSE); the last columns "
                     "compare each row with the next: GMSE difference, its standard error (paired "
                     "on the common samples when both are Monte Carlo) and z.\n\n",
@@ -355,69 +396,39 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
                 pareto[i] = 0;
         }
     }
-    char *md = summary_md(g, e, n, pareto, by);
-    /* Lloyd-Max curve for the GMSE plot: exact, 1..8 bits */
-    double lx[8], ly[8];
-    size_t ln = 0;
-    for (int b = 1; b <= 8; b++) {
-        char sp[64];
-        snprintf(sp, sizeof sp, "lloydmax:levels=%d", 1 << b);
-        cm_pipeline *p = NULL;
-        cm_plan *plan = NULL;
-        cm_diag d;
-        double m;
-        if (!cm_spec_parse(reg, sp, &p, &d) && !cm_plan_alloc(p, &plan, &d) &&
-            !cm_exact_gmse(plan, &m, &d)) {
-            lx[ln] = b;
-            ly[ln++] = m;
-        }
-        cm_plan_free(plan);
-        cm_pipeline_free(p);
-    }
-    char title[200];
-    snprintf(title, sizeof title, "%s: GMSE against bits", g->name);
-    /* the plots take plain arrays */
-    double *px = malloc((n ? n : 1) * sizeof *px), *pg = malloc((n ? n : 1) * sizeof *pg);
-    double *pr = malloc((n ? n : 1) * sizeof *pr);
-    const char **pl = malloc((n ? n : 1) * sizeof *pl);
-    if (!px || !pg || !pr || !pl) {
-        free(pareto);
-        pareto = NULL;
-    }
-    for (size_t i = 0; pareto && i < n; i++) {
-        px[i] = num_of(e[i].obj, "bits");
-        pg[i] = num_of(e[i].obj, "gmse");
-        pr[i] = num_of(e[i].obj, "rho");
-        pl[i] = str_of(e[i].obj, "input");
-    }
-    char *svg1 = pareto ? svg_plot(px, pg, pl, n, pareto, title, "gmse", 1, lx, ly, ln, "Lloyd-Max (scalar optimum)", 1) : NULL;
-    snprintf(title, sizeof title, "%s: capacity rho against bits", g->name);
-    char *svg2 = pareto ? svg_plot(px, pr, pl, n, pareto, title, "rho", 0, NULL, NULL, 0, "", 0) : NULL;
-    free(px);
-    free(pg);
-    free(pr);
-    free(pl);
+    char *md = summary_md(g, o, e, n, pareto, by);
+    char *pnames[3] = {0}, *ptexts[3] = {0};
+    size_t np = pareto ? grid_plots(g, o, e, n, pareto, reg, pnames, ptexts) : 0;
     char *mj = meta_json(g, n, hash, t0, t1, started);
-    int rc = 0;
-    if (!js || !csv || !md || !svg1 || !svg2 || !mj) {
+    int rc = 0, ok = js && csv && md && mj && np >= 2;
+    for (size_t k = 0; k < np; k++)
+        ok = ok && pnames[k] && ptexts[k];
+    if (!ok) {
         fprintf(stderr, "%s: error: out of memory while writing the reports\n", prog);
         rc = EXIT_RUNTIME;
     } else {
-        const char *const names[] = {"results.json", "results.csv", "summary.md",
-                                     "gmse_vs_bits.svg", "rho_vs_bits.svg", "meta.json"};
-        const char *const texts[] = {js, csv, md, svg1, svg2, mj};
-        if (write_set(dir, names, texts, 6)) {
+        const char *names[8] = {"results.json", "results.csv", "summary.md", "meta.json"};
+        const char *texts[8] = {js, csv, md, mj};
+        for (size_t k = 0; k < np; k++) {
+            names[4 + k] = pnames[k];
+            texts[4 + k] = ptexts[k];
+        }
+        if (write_set(dir, names, texts, 4 + np)) {
             fprintf(stderr, "%s: error: cannot write the reports into %s: %s\n", prog, dir,
                     strerror(errno));
             rc = EXIT_RUNTIME;
         }
+        for (size_t k = 0; !rc && k < np; k++)
+            svg_to_pdf(dir, pnames[k]);
+    }
+    for (size_t k = 0; k < np; k++) {
+        free(pnames[k]);
+        free(ptexts[k]);
     }
     cJSON_free(js);
     cJSON_free(mj);
     free(csv);
     free(md);
-    free(svg1);
-    free(svg2);
     free(pareto);
     return rc;
 }

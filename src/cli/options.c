@@ -119,6 +119,7 @@ static const struct {
 static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
                                "--quiet --help --by --params --tokens --memory --tensors -o "
                                "--resume --force --skip-invalid --default --shard --dist --sigma --data "
+                               "--color-by --marker-by --x "
                                "--tensor --pad --dtype --codes ";
 
 /* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
@@ -230,6 +231,12 @@ static int set_valued(opts *o, const char *a, const char *val)
         o->by = val;
     } else if (!strcmp(a, "-o")) {
         o->out_dir = val;
+    } else if (!strcmp(a, "--color-by")) {
+        o->color_by = val;
+    } else if (!strcmp(a, "--marker-by")) {
+        o->marker_by = val;
+    } else if (!strcmp(a, "--x")) {
+        o->x_key = val;
     } else if (!strcmp(a, "--shard")) {
         int si = 0, sn = 0, used = 0;
         if (sscanf(val, "%d/%d%n", &si, &sn, &used) != 2 || val[used] || sn < 1 ||
@@ -259,6 +266,7 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
         int takes = !strcmp(a, "--samples") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
                     !strcmp(a, "--method") || !strcmp(a, "--law") || !strcmp(a, "--plugin") ||
                     !strcmp(a, "--by") || !strcmp(a, "-o") || !strcmp(a, "--shard") ||
+                    !strcmp(a, "--color-by") || !strcmp(a, "--marker-by") || !strcmp(a, "--x") ||
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--memory") || !strcmp(a, "--tensors") ||
                     !strcmp(a, "--dist") || !strcmp(a, "--sigma") || !strcmp(a, "--data") ||
@@ -300,7 +308,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                                "--method, --law, --plugin, --by, --dist, --sigma, --data, "
                                "--tensor, --pad, --json, --csv, --quiet, --help; quantize: "
                                "--dtype, --codes; "
-                               "grid: -o, --resume, --force, --skip-invalid, --shard, --default; predict: "
+                               "grid: -o, --resume, --force, --skip-invalid, --shard, --default, --color-by, "
+                               "--marker-by, --x; predict: "
                                "--params, --tokens, --memory, --tensors)",
                                a);
         } else if (allow_specs) {

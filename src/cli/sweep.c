@@ -580,9 +580,28 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
     cJSON_ArrayForEach(e, g->root)
     {
         if (strcmp(e->string, "name") && strcmp(e->string, "options") &&
-            strcmp(e->string, "max_points") && strcmp(e->string, "sweeps"))
-            return gerr(file, "unknown key '%s' (accepted: name, options, max_points, sweeps)%s",
+            strcmp(e->string, "max_points") && strcmp(e->string, "sweeps") &&
+            strcmp(e->string, "plot"))
+            return gerr(file, "unknown key '%s' (accepted: name, options, max_points, sweeps, "
+                              "plot)%s",
                         e->string, "");
+    }
+    const cJSON *plot = cJSON_GetObjectItemCaseSensitive(g->root, "plot");
+    if (plot && !cJSON_IsObject(plot))
+        return gerr(file, "'plot' must be an object {\"color_by\": KEY, \"marker_by\": KEY, "
+                          "\"x\": KEY}%s%s",
+                    "", "");
+    cJSON_ArrayForEach(e, plot)
+    {
+        const char **slot = !strcmp(e->string, "color_by")    ? &g->color_by
+                            : !strcmp(e->string, "marker_by") ? &g->marker_by
+                            : !strcmp(e->string, "x")         ? &g->x_key
+                                                              : NULL;
+        if (!slot || !cJSON_IsString(e))
+            return gerr(file, "plot: '%s' is not accepted (accepted: color_by, marker_by, x, each "
+                              "a swept key or sweep, family, method)%s",
+                        e->string, "");
+        *slot = e->valuestring;
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(g->root, "name");
     if (!cJSON_IsString(name) || !*name->valuestring || strchr(name->valuestring, '/') ||

@@ -26,6 +26,7 @@ typedef struct grid {
     size_t *order;   /* the points, longest expected work first (scheduling only) */
     uint64_t hash;   /* of the canonical point list: merge checks it */
     point *bad;      /* --skip-invalid: the points that did not parse (st, d say why) */
+    const char *color_by, *marker_by, *x_key; /* the file's "plot" object */
     size_t nbad;
 } grid;
 

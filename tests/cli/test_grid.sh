@@ -44,41 +44,9 @@ else
 fi
 grep -q "Pareto optimal" full/gmse_vs_bits.svg && grep -q "bits per value" full/gmse_vs_bits.svg && ok || bad "axis label and legend"
 
-# The default grid's plots: every Pareto point (r="4.5"; one more in the
-# legend) has a label, and no two labels overlap. A label's box is its
-# baseline - 11 to baseline + 3 and its width from DejaVu Sans advance widths
-# at 12 px by character class (what rsvg-convert draws sans-serif with).
-labels_apart() {
-    awk '
-    function width(s,   i, c, em) {
-        em = 0
-        for (i = 1; i <= length(s); i++) {
-            c = substr(s, i, 1)
-            if (index("il.:,;\047|!", c)) em += 0.32
-            else if (index("mwMW", c)) em += 0.98
-            else if (c ~ /[A-Z]/) em += 0.75
-            else if (index("=+<>", c)) em += 0.84
-            else em += 0.64
-        }
-        return 12 * em
-    }
-    /r="4.5"/ { pareto++ }
-    /fill="#800">/ {
-        match($0, /x="[-0-9.]+"/); x = substr($0, RSTART + 3, RLENGTH - 4) + 0
-        match($0, /y="[-0-9.]+"/); y = substr($0, RSTART + 3, RLENGTH - 4) + 0
-        t = $0; sub(/^.*">/, "", t); sub(/<\/text>.*$/, "", t)
-        n++; x0[n] = x; x1[n] = x + width(t); y0[n] = y - 11; y1[n] = y + 3; lab[n] = t
-    }
-    END {
-        if (n != pareto - 1) { print FILENAME ": " n " labels for " pareto - 1 " Pareto points"; bad = 1 }
-        for (i = 1; i <= n; i++)
-            for (j = i + 1; j <= n; j++)
-                if (x0[i] < x1[j] && x0[j] < x1[i] && y0[i] < y1[j] && y0[j] < y1[i]) {
-                    print FILENAME ": labels \"" lab[i] "\" and \"" lab[j] "\" overlap"; bad = 1
-                }
-        exit bad
-    }' "$1"
-}
+# The default grid's plots: every Pareto point's place has a label, next to
+# it, and no two labels overlap (tests/cli/check_labels.py).
+labels_apart() { /usr/bin/python3 "$(dirname "$CM")/../tests/cli/check_labels.py" "$1"; }
 "$CM" grid --default -o def --quiet >/dev/null 2>err || bad "grid --default: $(cat err)"
 for s in gmse_vs_bits rho_vs_bits; do
     labels_apart "def/$s.svg" >err && ok || bad "$(cat err)"
@@ -168,7 +136,7 @@ ok
 printf '{"name": "x",\n "sweeps": {' >broken.json
 expect_fail "not valid JSON (line 2" grid broken.json
 echo '{"name": "x", "sweep": {}}' >k.json
-expect_fail "unknown key 'sweep' (accepted: name, options, max_points, sweeps)" grid k.json
+expect_fail "unknown key 'sweep' (accepted: name, options, max_points, sweeps, plot)" grid k.json
 echo '{"name": "x", "sweeps": {"a": {"spec": "int", "kyes": {}}}}' >sk.json
 expect_fail "sweep 'a': unknown key 'kyes'" grid sk.json
 echo '{"name": "x", "sweeps": {"a": {"spec": "fp", "keys": {"e": [1, 2], "m": [1]}, "where": {"e + m": 9}}}}' >e.json
@@ -272,5 +240,35 @@ cat >wbad.json <<'G'
 {"name": "wb", "sweeps": {"a": {"spec": "int", "keys": {"bits": [1], "scale": ["even"], "block": [32]}}}}
 G
 expect_fail "every point is invalid" grid wbad.json -o wb3 --skip-invalid
+
+# figures: colour and marker by swept keys, GMSE against a swept key, labels
+# next to their own points without overlaps (check_labels.py), plots in the
+# summary, PDF next to SVG
+cat >fig.json <<'G'
+{"name": "fig", "options": {"samples": 65536},
+ "plot": {"color_by": "sweep", "marker_by": "scale_fmt", "x": "block"},
+ "sweeps": {
+   "int": {"spec": "int", "keys": {"bits": {"from": 2, "to": 8}, "block": {"from": 8, "to": 256, "times": 2}, "scale_fmt": ["exact", "e4m3", "e8m0"]}},
+   "fp4": {"spec": "e2m1", "keys": {"block": {"from": 8, "to": 256, "times": 2}, "scale_fmt": ["exact", "e4m3", "e8m0"], "scale": ["absmax", "floor"]}},
+   "nf4": {"spec": "nf4", "keys": {"block": {"from": 8, "to": 256, "times": 2}}}
+ }}
+G
+"$CM" grid fig.json -o fig --quiet --skip-invalid 2>err && ok || bad "figure grid: $(cat err)"
+[ "$("$JQ" fig/results.json results)" -ge 150 ] && ok || bad "figure grid: $("$JQ" fig/results.json results) points"
+for s in gmse_vs_bits rho_vs_bits gmse_by_block; do
+    [ -s "fig/$s.svg" ] && [ -s "fig/$s.pdf" ] && ok || bad "fig/$s.svg and .pdf"
+    rsvg-convert "fig/$s.svg" -o "$s.png" 2>err && ok || bad "$s.svg does not render: $(cat err)"
+done
+/usr/bin/python3 "$(dirname "$CM")/../tests/cli/check_labels.py" fig/gmse_vs_bits.svg fig/rho_vs_bits.svg \
+    full/gmse_vs_bits.svg full/rho_vs_bits.svg >labels.out 2>&1 && ok || bad "label placement: $(cat labels.out)"
+grep -q "colour: sweep" fig/gmse_vs_bits.svg && grep -q "marker: scale_fmt" fig/gmse_vs_bits.svg && ok ||
+    bad "legend of colours and markers"
+grep -q "law unified-llama-c4" fig/rho_vs_bits.svg && ok || bad "the rho axis names its law"
+grep -c "<polyline" fig/gmse_by_block.svg | grep -qv '^[0-2]$' && ok || bad "lines against block"
+grep -q '!\[GMSE against block\](gmse_by_block.svg)' fig/summary.md && grep -q '(gmse_vs_bits.svg)' fig/summary.md &&
+    ok || bad "plots in summary.md"
+expect_fail "is not a swept key of this grid (swept: bits, block, scale_fmt, scale" grid fig.json -o figbad --color-by blok
+mkdir -p fig2 && "$CM" grid fig.json -o fig2 --quiet --skip-invalid --color-by bits --marker-by sweep --x bits >/dev/null 2>err &&
+    [ -s fig2/gmse_vs_bits.svg ] && grep -q "colour: bits" fig2/gmse_vs_bits.svg && ok || bad "--color-by on the command line: $(cat err)"
 
 finish grid
