@@ -220,7 +220,7 @@ def formats(plugins: Sequence[str] = ()) -> List[dict]:
     `capmetric formats --json` gives them."""
     req = json.dumps({"plugins": list(plugins)}).encode()
     doc = json.loads(_call(_lib.cm_api_formats, (req,)))
-    fams = doc["families"]
+    fams = doc["results"]
     for f in fams:
         f["aliases"] = [a for a in doc["aliases"] if a["family"] == f["name"]]
     return fams
@@ -228,7 +228,7 @@ def formats(plugins: Sequence[str] = ()) -> List[dict]:
 
 def laws() -> List[dict]:
     """The built-in capacity laws (name, form, inputs, source, gmse_map)."""
-    return json.loads(_call(_lib.cm_api_laws, ()))
+    return json.loads(_call(_lib.cm_api_laws, ()))["results"]
 
 
 def _specs(specs: Union[str, Iterable[str]]) -> List[str]:

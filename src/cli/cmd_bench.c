@@ -112,7 +112,9 @@ static int bench_mc(const char *const *specs, cm_pipeline *const *p, size_t np, 
     cm_diag_clear(&d);
     int rc = 0;
     const cm_isa keep = cm_isa_active();
-    cJSON *mcj = cJSON_AddArrayToObject(root, "mc");
+    cJSON_AddStringToObject(root, "tool", "capmetric");
+    cJSON_AddStringToObject(root, "version", cm_version());
+    cJSON *mcj = cJSON_AddArrayToObject(root, "results");
     cJSON_AddNumberToObject(root, "stream_version", CM_MC_STREAM_VERSION);
     static const char *const head[] = {"spec", "isa", "1 thread wall", "1 thread CPU",
                                        "per thread wall", "per thread CPU", "vs reference"};
@@ -162,6 +164,7 @@ static int bench_mc(const char *const *specs, cm_pipeline *const *p, size_t np, 
         cm_plan_free(plan);
     }
     cm_isa_set(keep, &d);
+    cJSON_AddItemToObject(root, "mc", cJSON_Duplicate(mcj, 1)); /* (the old name, one version) */
     if (!rc && !json) {
         printf("Monte Carlo (generation + quantization + accumulation), values per second per "
                "thread;\n'vs reference': one thread against the plain scalar loop (PCG64, scalar "

@@ -68,6 +68,9 @@ static void rank_json(const opts *o, const rankview *v)
     if (sorted && cm_report_json(sorted, n, &o->ev, &base, &d) == CM_OK) {
         cJSON *b = cJSON_Parse(base);
         cJSON *arr = b ? cJSON_DetachItemFromObject(b, "results") : NULL;
+        static const char *const same[] = {"stream_version", "method", "dist", "sigma"};
+        for (size_t k = 0; b && k < sizeof same / sizeof *same; k++) /* eval's document's */
+            cJSON_AddItemToObject(root, same[k], cJSON_DetachItemFromObject(b, same[k]));
         cJSON *e;
         size_t r = 0;
         cJSON_ArrayForEach(e, arr)

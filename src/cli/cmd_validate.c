@@ -155,7 +155,7 @@ int cmd_validate(int argc, char **argv)
     cJSON_AddStringToObject(v.r.root, "tool", "capmetric");
     cJSON_AddStringToObject(v.r.root, "version", cm_version());
     cJSON_AddStringToObject(v.r.root, "data", v.dir);
-    v.r.secs = cJSON_AddArrayToObject(v.r.root, "sections");
+    v.r.secs = cJSON_AddArrayToObject(v.r.root, "results");
     cJSON *extra = cJSON_AddObjectToObject(v.r.root, "fits");
     fprintf(v.r.md, "# capmetric validate\n\ncapmetric %s; data %s.\n", cm_version(), v.dir);
     if (!v.r.quiet)
@@ -164,6 +164,8 @@ int cmd_validate(int argc, char **argv)
         (rc = sec_quartet(&v, extra)) || (rc = sec_unified(&v, extra)) ||
         (rc = sec_capacity(&v, anchors, extra)))
         goto out;
+    /* "sections": the old name of results, kept for one version */
+    cJSON_AddItemToObject(v.r.root, "sections", cJSON_Duplicate(v.r.secs, 1));
     cJSON_AddNumberToObject(v.r.root, "checks", (double)v.r.checks);
     cJSON_AddNumberToObject(v.r.root, "failed", (double)v.r.failed);
     fprintf(v.r.md, "\n**%zu checks, %zu failed.**\n", v.r.checks, v.r.failed);

@@ -54,7 +54,10 @@ cm_status cm_report_formats_json(const cm_registry *reg, char **out, cm_diag *d)
     size_t ng;
     const cm_param *g = cm_registry_generic_params(&ng);
     cJSON *root = cJSON_CreateObject();
-    cJSON *fams = cJSON_AddArrayToObject(root, "families");
+    cJSON_AddStringToObject(root, "tool", "capmetric");
+    cJSON_AddStringToObject(root, "version", cm_version());
+    /* every command's list under "results"; "families" kept (an alias for one version) */
+    cJSON *fams = cJSON_AddArrayToObject(root, "results");
     for (size_t i = 0; fams && i < cm_registry_count(reg); i++) {
         const char *origin;
         const cm_format *f = cm_registry_get(reg, i, &origin);
@@ -73,6 +76,7 @@ cm_status cm_report_formats_json(const cm_registry *reg, char **out, cm_diag *d)
             for (size_t k = 0; k < ng; k++)
                 cJSON_AddItemToArray(ps, param_json(&g[k]));
     }
+    cJSON_AddItemToObject(root, "families", cJSON_Duplicate(fams, 1));
     cJSON *al = cJSON_AddArrayToObject(root, "aliases");
     for (size_t i = 0; al && i < cm_registry_alias_count(reg); i++) {
         const cm_format *owner;
@@ -88,8 +92,10 @@ cm_status cm_report_formats_json(const cm_registry *reg, char **out, cm_diag *d)
 
 cm_status cm_report_laws_json(char **out, cm_diag *d)
 {
-    cJSON *root = cJSON_CreateArray();
-    for (size_t i = 0; root && i < cm_law_count(); i++) {
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "results");
+    cJSON_AddStringToObject(root, "tool", "capmetric");
+    cJSON_AddStringToObject(root, "version", cm_version());
+    for (size_t i = 0; arr && i < cm_law_count(); i++) {
         const cm_law *l = cm_law_get(i);
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "name", cm_law_name(l));
@@ -97,7 +103,7 @@ cm_status cm_report_laws_json(char **out, cm_diag *d)
         cJSON_AddStringToObject(e, "inputs", cm_law_inputs(l));
         cJSON_AddStringToObject(e, "source", cm_law_source(l));
         cJSON_AddBoolToObject(e, "gmse_map", cm_law_has_map(l));
-        cJSON_AddItemToArray(root, e);
+        cJSON_AddItemToArray(arr, e);
     }
     return take(root, out, d);
 }

@@ -156,7 +156,9 @@ cJSON *fit_doc(const cm_fit_result *f, const cm_fit_opts *o, const runs *r, cons
     cJSON_AddStringToObject(root, "version", cm_version());
     cJSON_AddStringToObject(root, "file", path);
     cJSON_AddNumberToObject(root, "runs", (double)r->n);
-    cJSON_AddItemToObject(root, "fit", fit_json(f, o));
+    cJSON *fit = fit_json(f, o), *res = cJSON_AddArrayToObject(root, "results");
+    cJSON_AddItemToArray(res, fit); /* one fit: every command's list under "results" */
+    cJSON_AddItemToObject(root, "fit", cJSON_Duplicate(fit, 1)); /* (an alias, one version) */
     cJSON_AddItemToObject(root, "law", law_json(f, r, name, src));
     return root;
 }

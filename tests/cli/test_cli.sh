@@ -13,6 +13,16 @@ if "$CM" help | grep -q "capmetric eval"; then ok; else bad "help"; fi
 if "$CM" version | grep -q "^capmetric [0-9]"; then ok; else bad "version"; fi
 if "$CM" formats | grep -q "^lloydmax"; then ok; else bad "formats"; fi
 "$CM" formats --json >"$tmp/f.json" && [ "$("$JQ" "$tmp/f.json" families.0.name)" = int ] && ok || bad "formats --json"
+# one shape of machine output: every command's list under "results" (formats' "families",
+# fit's "fit", bench's "mc", validate's "sections" kept as aliases for one version)
+[ "$("$JQ" "$tmp/f.json" results.0.name)" = int ] && ok || bad "formats --json: results"
+"$CM" laws --json >"$tmp/l.json" && [ "$("$JQ" "$tmp/l.json" results.0.name)" != "" ] && ok || bad "laws --json: results"
+"$CM" rank int4 e2m1 --json >"$tmp/r.json" && [ "$("$JQ" "$tmp/r.json" results)" = 2 ] &&
+    [ "$("$JQ" "$tmp/r.json" stream_version)" = 2 ] && [ "$("$JQ" "$tmp/r.json" dist)" = gauss ] && ok || bad "rank --json: results, stream_version, dist"
+"$CM" predict int4 --params 1e9 --tokens 2e10 --law quest --json >"$tmp/p.json" && [ "$("$JQ" "$tmp/p.json" results)" = 1 ] && ok || bad "predict --json: results"
+"$CM" fit "$(dirname "$CM")/../data/runs/quest_runs.csv" --starts 5 --json >"$tmp/fit.json" 2>/dev/null &&
+    [ "$("$JQ" "$tmp/fit.json" results.0.mode)" = decoupled ] && [ "$("$JQ" "$tmp/fit.json" fit.mode)" = decoupled ] && ok || bad "fit --json: results and fit"
+"$CM" bench int4 --samples 2^18 --json >"$tmp/b.json" && [ "$("$JQ" "$tmp/b.json" results.0.spec)" = int4 ] && ok || bad "bench --json: results"
 [ "$("$JQ" "$tmp/f.json" aliases)" -ge 20 ] && ok || bad "formats --json aliases"
 
 specs="int4 e2m1 lut:name=nf4 lloydmax:levels=16"

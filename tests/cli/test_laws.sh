@@ -17,7 +17,7 @@ near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d
 for l in unified-llama-c4 unified-olmo2 unified-quest quest kumar chen-qat capybara quartet; do
     grep -q "^$l\$" "$tmp/laws" && ok || bad "laws lacks $l"
 done
-"$CM" laws --json >"$tmp/laws.json" && [ "$("$JQ" "$tmp/laws.json" 3.name)" = quest ] && ok || bad "laws --json"
+"$CM" laws --json >"$tmp/laws.json" && [ "$("$JQ" "$tmp/laws.json" results.3.name)" = quest ] && ok || bad "laws --json"
 
 # --- predict ---------------------------------------------------------------------
 # QuEST law, int4 at N = 1e9, D = 2e10: A/(N eff)^alpha + B/D^beta + E with the

@@ -61,9 +61,9 @@ def test_evaluate_equals_cli(args):
 def test_formats_and_laws():
     f = cm.formats()
     doc = cli_json("formats", "--json")
-    assert [x["name"] for x in f] == [x["name"] for x in doc["families"]]
+    assert [x["name"] for x in f] == [x["name"] for x in doc["results"]]
     assert any(a["name"] == "mxfp4" for x in f for a in x["aliases"])
-    assert cm.laws() == cli_json("laws", "--json")
+    assert cm.laws() == cli_json("laws", "--json")["results"]
 
 
 def test_rank():
