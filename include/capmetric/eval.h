@@ -74,6 +74,10 @@ typedef struct cm_result {
                               whose scale lets elements pass its largest value): GMSE is
                               infinite, rho 0 */
 
+#define CM_RESULT_RULE 0x2u /* a power-of-two block scale rule (floor, ceil, even, rceil) gives
+                               more than twice the GMSE of the same format with scale=absmax:
+                               valid, but almost certainly not what was meant */
+
 /*! cm_result_warning() : the sentence a CM_RESULT_* flag stands for (NULL for
  * none or an unknown flag). */
 CM_API const char *cm_result_warning(unsigned flag);

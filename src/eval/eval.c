@@ -55,6 +55,11 @@ void cm_eval_opts_default(cm_eval_opts *o)
 
 const char *cm_result_warning(unsigned flag)
 {
+    if (flag == CM_RESULT_RULE)
+        return "this power-of-two block scale rule more than doubles the GMSE of the same format "
+               "with scale=absmax: most blocks saturate (floor on a grid whose top is below a "
+               "power of two) or a level goes unused (even on a grid of few levels); valid, but "
+               "check it is what you meant";
     if (flag == CM_RESULT_INF)
         return "values became Inf or NaN (overflow=inf, and the scale rule lets elements exceed "
                "the largest value): GMSE is infinite and rho 0; overflow=saturate, or a scale rule "
@@ -69,6 +74,37 @@ static int declares_overflow(const cm_pipeline *p)
         if (cm_stage_rounding(&p->st[s]) & CM_ROUND_OVERFLOW_INF)
             return 1;
     return 0;
+}
+
+/* CM_RESULT_RULE: a one-stage block format whose power-of-two rule (floor,
+ * ceil, even, rceil) more than doubles the exact GMSE of scale=absmax */
+static void check_rule(cm_result *r, const cm_pipeline *p, const cm_eval_opts *o)
+{
+    const cm_stage *st = &p->st[0];
+    if (p->n != 1 || !st->blk.K || !isfinite(r->gmse) ||
+        (st->blk.rule != CM_RULE_FLOOR && st->blk.rule != CM_RULE_CEIL &&
+         st->blk.rule != CM_RULE_EVEN && st->blk.rule != CM_RULE_RCEIL))
+        return;
+    static const char *const rule[] = {",scale=floor,", ",scale=ceil,", ",scale=even,",
+                                       ",scale=rceil,"};
+    char alt[2048];
+    const char *c = p->canonical, *at = NULL;
+    size_t k = 0;
+    for (; k < 4 && !at; k++)
+        at = strstr(c, rule[k]);
+    if (!at || strlen(c) + 8 >= sizeof alt)
+        return;
+    snprintf(alt, sizeof alt, "%.*s,scale=absmax,%s", (int)(at - c), c, at + strlen(rule[k - 1]));
+    cm_pipeline *q = NULL;
+    cm_plan *plan = NULL;
+    cm_diag d;
+    double g;
+    if (!cm_spec_parse(cm_pipeline_registry(p), alt, &q, &d) &&
+        !cm_plan_alloc_dist(q, &o->dist, &plan, &d) && !cm_exact_gmse(plan, &g, &d) &&
+        r->gmse > 2 * g)
+        r->flags |= CM_RESULT_RULE;
+    cm_plan_free(plan);
+    cm_pipeline_free(q);
 }
 
 static void derive(cm_result *r, const cm_law *law)
@@ -193,6 +229,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
             r->method = CM_METHOD_EXACT;
             r->gmse_se = 0.0;
             derive(r, law);
+            check_rule(r, p[i], o);
         } else {
             r->method = CM_METHOD_MC;
             who[nmc] = i;
@@ -220,6 +257,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
                 r->samples = cm_mc_used(run, k);
                 r->seconds += secs; /* the shared run's time, split evenly */
                 derive(r, law);
+                check_rule(r, p[who[k]], o);
                 if (mc_index)
                     mc_index[who[k]] = k;
             }

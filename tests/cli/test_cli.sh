@@ -13,6 +13,12 @@ if "$CM" help | grep -q "capmetric eval"; then ok; else bad "help"; fi
 if "$CM" version | grep -q "^capmetric [0-9]"; then ok; else bad "version"; fi
 if "$CM" formats | grep -q "^lloydmax"; then ok; else bad "formats"; fi
 "$CM" formats --json >"$tmp/f.json" && [ "$("$JQ" "$tmp/f.json" families.0.name)" = int ] && ok || bad "formats --json"
+# a valid but surprising choice is warned of (stderr and the JSON's warnings), a usual one is not
+"$CM" eval "int:bits=8,grid=twos,block=32,scale=floor" mxfp4 --json >"$tmp/w.json" 2>"$tmp/w.err" || bad "eval with a warning"
+grep -q "int:bits=8,grid=twos,block=32,scale=floor: this power-of-two block scale rule more than doubles" "$tmp/w.err" &&
+    ! grep -q "mxfp4:" "$tmp/w.err" && ok || bad "rule warning on stderr: $(cat "$tmp/w.err")"
+[ "$("$JQ" "$tmp/w.json" results.0.warnings)" = 1 ] && [ "$("$JQ" "$tmp/w.json" results.1.warnings)" = 0 ] && ok ||
+    bad "rule warning in JSON: $("$JQ" "$tmp/w.json" results.0.warnings) / $("$JQ" "$tmp/w.json" results.1.warnings)"
 # one shape of machine output: every command's list under "results" (formats' "families",
 # fit's "fit", bench's "mc", validate's "sections" kept as aliases for one version)
 [ "$("$JQ" "$tmp/f.json" results.0.name)" = int ] && ok || bad "formats --json: results"
