@@ -44,6 +44,7 @@ typedef struct opts {
     const char *out_dir;
     int resume, force, use_default, shard_i, shard_n;
     int skip_invalid;              /* grid: run the valid points, list the others */
+    int progress;                  /* --progress: progress lines even off a terminal */
     const char *color_by, *marker_by, *x_key; /* grid, merge: plots by a swept key */
     /* the user's tensors: eval --data, quantize */
     const char *data, *tensor_re, *dtype, *codes;

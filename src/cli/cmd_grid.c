@@ -143,11 +143,37 @@ typedef struct work {
     int tty;
     long abort_n;
     double t0, samples_done;
+    /* the ETA: measured seconds and counts of finished points by cost class,
+     * and the points left in each (the longest are scheduled first, so an
+     * average over the finished ones would say too much, then too little) */
+    double cls_sec[4];
+    size_t cls_done[4], cls_left[4];
     pthread_mutex_t lock;
     cm_status status;
     cm_diag diag;
     const char *bad_spec;
 } work;
+
+/* seconds left: the elapsed time scaled by the work left over the work done,
+ * each point's work the mean measured time of its class */
+static double grid_eta(const work *w, double el)
+{
+    /* a class not yet measured: the measured ones' time per unit of a prior
+     * weight (a vector quantizer ~40 plain points, a block format ~4) */
+    static const double prior[4] = {0, 1, 4, 40};
+    double all = 0, units = 0, done = 0, left = 0;
+    for (int c = 1; c <= 3; c++) {
+        all += w->cls_sec[c];
+        units += (double)w->cls_done[c] * prior[c];
+    }
+    for (int c = 1; c <= 3; c++) {
+        double m = w->cls_done[c] ? w->cls_sec[c] / (double)w->cls_done[c]
+                                  : (units > 0 ? all / units * prior[c] : 0);
+        done += w->cls_sec[c];
+        left += (double)w->cls_left[c] * m;
+    }
+    return done > 0 ? el * left / done : 0;
+}
 
 /* evaluate pending points until none is left (or a failure / interruption) */
 static void *grid_worker(void *arg)
@@ -224,15 +250,20 @@ static void *grid_worker(void *arg)
         w->e[(*w->ne)++].obj = obj;
         w->finished++;
         w->samples_done += (double)r.samples;
+        int c = grid_cost_class(g->pt[i].spec);
+        w->cls_sec[c] += r.seconds;
+        w->cls_done[c]++;
+        w->cls_left[c] -= w->cls_left[c] > 0;
         if (w->tty) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             double el = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - w->t0;
-            double eta = (double)(w->todo - w->finished) * el / (double)w->finished;
+            double eta = grid_eta(w, el);
             int bar = (int)(30.0 * (double)w->finished / (double)w->todo);
-            fprintf(stderr, "\r[%-30.*s] %zu/%zu points, %.1f M samples/s, ETA %.0f s  ", bar,
+            fprintf(stderr, "%s[%-30.*s] %zu/%zu points, %.1f M samples/s, ETA %.0f s  %s",
+                    isatty(2) ? "\r" : "", bar,
                     "##############################", w->finished, w->todo,
-                    w->samples_done / el / 1e6, eta);
+                    w->samples_done / el / 1e6, eta, isatty(2) ? "" : "\n");
         }
         if (w->abort_n >= 0 && (long)w->finished >= w->abort_n)
             abort(); /* test hook: a hard kill with this many points saved */
@@ -539,7 +570,7 @@ int cmd_grid(int argc, char **argv)
     if ((rc = open_progress(&o, size, path, &g, e, done, &ne, &prog_f)))
         goto out;
     size_t todo = shard_todo(&g, &o, done, e, &ne);
-    int tty = isatty(2) && !o.quiet;
+    int tty = (isatty(2) || o.progress) && !o.quiet; /* (--progress: plain lines off a terminal) */
     const char *abort_after = getenv("CAPMETRIC_TEST_ABORT_AFTER"); /* test hook: a hard kill */
     long abort_n = abort_after ? atol(abort_after) : -1;
     catch_signals();
@@ -549,6 +580,9 @@ int cmd_grid(int argc, char **argv)
     work w = {.g = &g, .reg = reg, .o = &o, .done = done, .e = e, .ne = &ne, .prog_f = prog_f,
               .todo = todo, .tty = tty, .abort_n = abort_n, .t0 = t0};
     w.ev = g.ev;
+    for (size_t i = 0; i < g.n; i++) /* the points this run will do, by class */
+        w.cls_left[grid_cost_class(g.pt[i].spec)] +=
+            !done[i] && (!o.shard_n || (int)(i % (size_t)o.shard_n) == o.shard_i - 1);
     if (todo >= T && T > 1)
         w.ev.threads = 1;
     else

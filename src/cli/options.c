@@ -100,24 +100,24 @@ const char *cli_cmd = "";
 static const struct {
     const char *cmd, *takes;
 } cmd_opts[] = {
-    {"formats", " --plugin --json --quiet --help "},
-    {"laws", " --json --quiet --help "},
-    {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help "
+    {"formats", " --plugin --json --quiet --progress --help "},
+    {"laws", " --json --quiet --progress --help "},
+    {"eval", " --samples --seed --threads --method --law --plugin --json --csv --quiet --progress --help "
              "--dist --sigma --data --tensor --pad "},
-    {"quantize", " --seed --threads --plugin --quiet --help --dist --tensor --pad --dtype "
+    {"quantize", " --seed --threads --plugin --quiet --progress --help --dist --tensor --pad --dtype "
                  "--codes "},
-    {"rank", " --samples --seed --threads --method --law --plugin --json --csv --quiet --help --by "
+    {"rank", " --samples --seed --threads --method --law --plugin --json --csv --quiet --progress --help --by "
              "--params --tokens --memory --tensors --dist --sigma "},
-    {"bench", " --samples --seed --threads --method --plugin --json --quiet --help "},
-    {"predict", " --samples --seed --threads --method --law --plugin --json --quiet --help "
+    {"bench", " --samples --seed --threads --method --plugin --json --quiet --progress --help "},
+    {"predict", " --samples --seed --threads --method --law --plugin --json --quiet --progress --help "
                 "--params --tokens --memory --tensors "},
-    {"fit", " --samples --seed --threads --method --law --plugin --json --quiet --help "},
-    {"validate", " --samples --seed --threads --method --plugin --json --quiet --help "},
+    {"fit", " --samples --seed --threads --method --law --plugin --json --quiet --progress --help "},
+    {"validate", " --samples --seed --threads --method --plugin --json --quiet --progress --help "},
 };
 
 /* Every option some command takes; others are unknown (and said so later). */
 static const char all_opts[] = " --samples --seed --threads --method --law --plugin --json --csv "
-                               "--quiet --help --by --params --tokens --memory --tensors -o "
+                               "--quiet --progress --help --by --params --tokens --memory --tensors -o "
                                "--resume --force --skip-invalid --default --shard --dist --sigma --data "
                                "--color-by --marker-by --x "
                                "--tensor --pad --dtype --codes ";
@@ -291,6 +291,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
             o->force = 1;
         } else if (!strcmp(a, "--skip-invalid")) {
             o->skip_invalid = 1;
+        } else if (!strcmp(a, "--progress")) {
+            o->progress = 1;
         } else if (!strcmp(a, "--default")) {
             o->use_default = 1;
         } else if (!strcmp(a, "--pad")) {
@@ -306,7 +308,7 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
         } else if (a[0] == '-' && a[1] == '-') {
             return usage_error("unknown option '%s' (accepted: --samples, --seed, --threads, "
                                "--method, --law, --plugin, --by, --dist, --sigma, --data, "
-                               "--tensor, --pad, --json, --csv, --quiet, --help; quantize: "
+                               "--tensor, --pad, --json, --csv, --quiet, --progress, --help; quantize: "
                                "--dtype, --codes; "
                                "grid: -o, --resume, --force, --skip-invalid, --shard, --default, --color-by, "
                                "--marker-by, --x; predict: "
@@ -323,7 +325,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
     /* commands whose work (training, Monte Carlo) can run long show progress;
      * grid shows its own per point */
     if (!o->help && (!strcmp(cli_cmd, "eval") || !strcmp(cli_cmd, "rank") ||
-                     !strcmp(cli_cmd, "predict")))
+                     !strcmp(cli_cmd, "predict") || !strcmp(cli_cmd, "fit") ||
+                     !strcmp(cli_cmd, "validate") || !strcmp(cli_cmd, "quantize")))
         cli_progress_start(o);
     return 0;
 }

@@ -3,7 +3,7 @@
  * every half second and only once a task has run for a second (quick runs
  * stay silent); CAPMETRIC_PROGRESS=1 forces plain lines from the start
  * (logs, tests),
- * CAPMETRIC_PROGRESS=0 or --quiet silences it. */
+ * CAPMETRIC_PROGRESS=0 or --quiet silences it; --progress is CAPMETRIC_PROGRESS=1. */
 #include <capmetric/capmetric.h>
 
 #include <pthread.h>
@@ -79,7 +79,7 @@ static void show(void *ctx, const char *task, double done, double total)
 void cli_progress_start(const opts *o)
 {
     const char *env = getenv("CAPMETRIC_PROGRESS");
-    int forced = env && !strcmp(env, "1"), off = env && !strcmp(env, "0");
+    int forced = (env && !strcmp(env, "1")) || o->progress, off = env && !strcmp(env, "0");
     if (o->quiet || off || (!forced && !isatty(2)))
         return;
     L.tty = !forced;

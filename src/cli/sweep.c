@@ -686,7 +686,7 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
 
 /* A guess of a point's work, for scheduling the longest first: vector
  * quantizers (codebooks, Monte Carlo), then block formats and compositions. */
-static int cost_of(const char *spec)
+int grid_cost_class(const char *spec)
 {
     if (strstr(spec, "vq:"))
         return 3;
@@ -704,7 +704,7 @@ void make_order(grid *g)
     size_t k = 0;
     for (int c = 3; c >= 1; c--)
         for (size_t i = 0; i < g->n; i++)
-            if (cost_of(g->pt[i].spec) == c)
+            if (grid_cost_class(g->pt[i].spec) == c)
                 g->order[k++] = i;
 }
 

@@ -36,6 +36,9 @@ extern const char *const default_grid;
 /* Load and expand grid file `file` (its text) with the command's options. */
 int grid_load(const char *file, const char *text, const opts *o, grid *g);
 void grid_free(grid *g);
+/* A point's expected work from its spec: 3 vector quantizers, 2 block formats and
+ * compositions, 1 the rest (scheduling and the ETA's classes). */
+int grid_cost_class(const char *spec);
 /* Order the points longest first (by a cost estimate from the spec). */
 void make_order(grid *g);
 /* Parse every point's spec on `threads` threads; canonical specs, duplicates removed;

@@ -8,6 +8,7 @@
  * are the same problem as unscaled ones with threshold delta/rscale, which is
  * what is solved (the cost is reported in the scaled units). */
 #include <capmetric/fit.h>
+#include <capmetric/progress.h>
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_eigen.h>
@@ -344,6 +345,7 @@ typedef struct job {
     const double *best;        /* bootstrap: warm start */
     uint64_t seed;
     atomic_size_t next;
+    atomic_size_t done;        /* for progress */
     double *cost;              /* nrun */
     double *theta;             /* nrun x np */
     int *ok;
@@ -380,6 +382,8 @@ static void *worker(void *arg)
             grid_start(&m, r, start);
         }
         j->cost[r] = lm_run(&s, &m, start, j->theta + r * m.np, &j->ok[r]);
+        cm_progress(j->best ? "fit: bootstrap" : "fit: starts",
+                    (double)(atomic_fetch_add(&j->done, 1) + 1), (double)j->nrun);
     }
 out:
     lm_fini(&s);
@@ -391,6 +395,7 @@ out:
 static int run_jobs(job *j, unsigned threads)
 {
     atomic_init(&j->next, 0);
+    atomic_init(&j->done, 0);
     unsigned nt = threads ? threads : cm_cores();
     if (nt > j->nrun)
         nt = (unsigned)j->nrun;
