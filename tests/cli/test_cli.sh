@@ -19,6 +19,11 @@ grep -q "int:bits=8,grid=twos,block=32,scale=floor: this power-of-two block scal
     ! grep -q "mxfp4:" "$tmp/w.err" && ok || bad "rule warning on stderr: $(cat "$tmp/w.err")"
 [ "$("$JQ" "$tmp/w.json" results.0.warnings)" = 1 ] && [ "$("$JQ" "$tmp/w.json" results.1.warnings)" = 0 ] && ok ||
     bad "rule warning in JSON: $("$JQ" "$tmp/w.json" results.0.warnings) / $("$JQ" "$tmp/w.json" results.1.warnings)"
+# --progress: progress lines off a terminal (fits report their starts)
+"$CM" fit "$(dirname "$CM")/../data/runs/quest_runs.csv" --starts 40 --progress >/dev/null 2>"$tmp/pr.err" &&
+    grep -q "fit: starts .*%" "$tmp/pr.err" && ok || bad "fit --progress: $(cat "$tmp/pr.err")"
+"$CM" fit "$(dirname "$CM")/../data/runs/quest_runs.csv" --starts 40 >/dev/null 2>"$tmp/pr.err" &&
+    [ ! -s "$tmp/pr.err" ] && ok || bad "fit without --progress off a terminal is silent: $(cat "$tmp/pr.err")"
 # one shape of machine output: every command's list under "results" (formats' "families",
 # fit's "fit", bench's "mc", validate's "sections" kept as aliases for one version)
 [ "$("$JQ" "$tmp/f.json" results.0.name)" = int ] && ok || bad "formats --json: results"

@@ -271,4 +271,7 @@ expect_fail "is not a swept key of this grid (swept: bits, block, scale_fmt, sca
 mkdir -p fig2 && "$CM" grid fig.json -o fig2 --quiet --skip-invalid --color-by bits --marker-by sweep --x bits >/dev/null 2>err &&
     [ -s fig2/gmse_vs_bits.svg ] && grep -q "colour: bits" fig2/gmse_vs_bits.svg && ok || bad "--color-by on the command line: $(cat err)"
 
+"$CM" grid g.json -o prog --progress >/dev/null 2>err && grep -q "14/14 points, .* ETA" err && ok ||
+    bad "grid --progress: $(tail -2 err)"
+
 finish grid
