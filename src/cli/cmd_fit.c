@@ -155,15 +155,6 @@ int cmd_fit(int argc, char **argv)
     int rc = rest ? pull_opts(argc, argv, defs, nd, rest, &nrest) : EXIT_RUNTIME;
     if (rc || (rc = parse_opts(nrest, rest, &o, 1)) || (rc = load_registry(&o, &reg)))
         goto out;
-    if (o.help) {
-        printf("usage: capmetric fit FILE.csv [--mode decoupled|unified|map|quartet] [--label COL]\n"
-               "       [--n COL] [--d COL] [--loss COL] [--spec COL | --specs MAP.csv]\n"
-               "       [--baseline L1;L2] [--family COL] [--where COL=V1;V2]... [--huber D|none]\n"
-               "       [--residual-scale S] [--preset quest|quartet|unified|chinchilla]\n"
-               "       [--bootstrap K] [--starts K] [--fixed A,a,B,b,E,g]\n"
-               "       [--save law.json] [--name NAME] [--json]\n");
-        goto out;
-    }
     if (o.nspecs != 1) {
         rc = usage_error("%s", "fit needs exactly one FILE.csv (one row per training run)");
         goto out;

@@ -32,11 +32,6 @@ int cmd_predict(int argc, char **argv)
     size_t n = o.nspecs;
     if (rc || (rc = load_registry(&o, &reg)))
         goto out;
-    if (o.help) {
-        printf("usage: capmetric predict SPEC... --params N --tokens D [--law NAME|file:PATH]\n"
-               "       [--tensors w,a,kv,g] [--memory BITS] [--json]\n");
-        goto out;
-    }
     if (n < 1 || !o.params || !o.tokens) {
         rc = usage_error("%s", "predict needs at least one SPEC, --params N and --tokens D "
                                "(e.g. capmetric predict int4 mxfp4 --params 1e9 --tokens 2e10)");

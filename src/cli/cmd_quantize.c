@@ -15,20 +15,6 @@ int cmd_quantize(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o, 1);
     cm_registry *reg = NULL;
     cm_pipeline **p = NULL;
-    if (!rc && o.help) {
-        printf("usage: %s quantize SPEC IN OUT [--dtype float32|float16|bfloat16|float64] "
-               "[--tensor REGEX] [--pad] [--codes FILE.npz] [--seed N] [--threads N]\n"
-               "  IN is a .npy or .safetensors file; OUT gets the same kind, shape and order\n"
-               "  with every chosen tensor's values replaced by SPEC's dequantized values\n"
-               "  (float32 unless --dtype says otherwise; a .safetensors keeps the tensors\n"
-               "  --tensor does not choose as they are). Blocks run along the last\n"
-               "  dimension. OUT appears only when complete. --codes writes each tensor's\n"
-               "  integer codes (NAME.codes) and scales (NAME.scales, one per block) for\n"
-               "  formats with a codec.\n",
-               prog);
-        opts_fini(&o);
-        return 0;
-    }
     if (!rc && o.nspecs != 3)
         rc = usage_error("%s", "quantize takes SPEC IN OUT (see 'capmetric quantize --help')");
     if (!rc && !strcmp(o.specs[1], o.specs[2]))

@@ -113,11 +113,6 @@ int cmd_validate(int argc, char **argv)
     int rc = rest ? pull_opts(argc, argv, defs, nd, rest, &nrest) : EXIT_RUNTIME;
     if (rc || (rc = parse_opts(nrest, rest, &o, 0)) || (rc = load_registry(&o, &v.reg)))
         goto out;
-    if (o.help) {
-        printf("usage: capmetric validate [--data DIR] [-o DIR] [--samples N] [--threads T] "
-               "[--json] [--quiet]\n");
-        goto out;
-    }
     v.dir = opt_get(defs, nd, "--data");
     if (!v.dir)
         v.dir = runs_dir();

@@ -91,6 +91,15 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "merge"))
         return cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        char *h[] = {(char *)"--help"}; /* capmetric help CMD = capmetric CMD --help */
+        if (argc > 2 && cli_command_help(argv[2], 1, h))
+            return 0;
+        if (argc > 2) {
+            fprintf(stderr, "%s: error: no command '%s' (accepted: formats, laws, eval, rank, "
+                            "predict, fit, validate, quantize, bench, grid, merge)\n",
+                    prog, argv[2]);
+            return EXIT_USAGE;
+        }
         help(stdout);
         return 0;
     }

@@ -249,9 +249,15 @@ expect_fail "did you mean 'levels'?" eval lloydmax:level=4
 expect_fail "lists separate their items with ';'" eval "lut:values=-1,0,1"
 
 # every command answers --help without doing its work
+# every command's help: usage, options, two examples; exit 0, nothing runs (bench
+# would take 40 s, grid would write files); `capmetric help CMD` says the same
 for c in formats laws eval rank bench grid merge predict fit validate quantize; do
     out=$(timeout 10 "$CM" $c --help 2>&1); rc=$?
     [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "usage: capmetric $c" && ok || bad "$c --help: rc $rc: $out"
+    printf '%s\n' "$out" | grep -q "^options" && [ "$(printf '%s\n' "$out" | sed -n '/^examples:/,$p' | grep -c "^  capmetric $c")" -eq 2 ] &&
+        ok || bad "$c --help lacks options or two examples"
+    [ "$("$CM" help $c 2>&1)" = "$out" ] && ok || bad "capmetric help $c differs from $c --help"
 done
+expect_fail "no command 'nope'" help nope
 
 finish cli
