@@ -180,6 +180,19 @@ static cm_status parse_specs(const cm_registry *reg, const cJSON *list, cm_pipel
     return CM_OK;
 }
 
+/* the request's registry (with its plugins), its specs parsed, and room for
+ * their results */
+static cm_status specs_of(const cJSON *r, cm_registry **reg, cm_pipeline ***p, size_t *n,
+                          cm_result **res, cm_diag *d)
+{
+    cm_status s = registry_for(r, reg, d);
+    if (!s)
+        s = parse_specs(*reg, cJSON_GetObjectItemCaseSensitive(r, "specs"), p, n, d);
+    if (!s && !(*res = calloc(*n, sizeof **res)))
+        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    return s;
+}
+
 /* what an evaluating request holds, released; returns s */
 static cm_status release(cm_status s, cJSON *r, cm_registry *reg, cm_pipeline **p, size_t n,
                          cm_result *res, cm_law *law)
@@ -210,11 +223,7 @@ cm_status cm_api_eval(const char *request, char **out, cm_diag *d)
     if (!s)
         s = eval_options(r, &o, &law, d);
     if (!s)
-        s = registry_for(r, &reg, d);
-    if (!s)
-        s = parse_specs(reg, cJSON_GetObjectItemCaseSensitive(r, "specs"), &p, &n, d);
-    if (!s && !(res = calloc(n, sizeof *res)))
-        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+        s = specs_of(r, &reg, &p, &n, &res, d);
     if (!s) {
         cm_cancel_clear();
         s = cm_eval(p, n, &o, res, NULL, NULL, d);
@@ -345,11 +354,7 @@ cm_status cm_api_predict(const char *request, char **out, cm_diag *d)
         s = cJSON_IsString(t) ? cm_tensors_parse(t->valuestring, &a.tensors, d)
                               : cm_diag_set(d, CM_EINVAL, "'tensors' must be text (e.g. \"w,a\")");
     if (!s)
-        s = registry_for(r, &reg, d);
-    if (!s)
-        s = parse_specs(reg, cJSON_GetObjectItemCaseSensitive(r, "specs"), &p, &n, d);
-    if (!s && !(res = calloc(n, sizeof *res)))
-        s = cm_diag_set(d, CM_ENOMEM, "out of memory");
+        s = specs_of(r, &reg, &p, &n, &res, d);
     const cm_law *asked = o.law;
     if (!s) {
         if (o.law && !cm_law_has_map(o.law)) /* as predict does: rho from the law alone */

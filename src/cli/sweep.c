@@ -165,30 +165,30 @@ static int compare(const char **s, const vars *v, int *out, int depth)
     return 0;
 }
 
-static int cond_and(const char **s, const vars *v, int *out, int depth)
+/* sub (OP sub)*: OP the word "and" or "or" */
+typedef int (*cond_fn)(const char **s, const vars *v, int *out, int depth);
+
+static int joined(const char **s, const vars *v, int *out, int depth, const char *op, cond_fn sub)
 {
-    if (compare(s, v, out, depth))
+    if (sub(s, v, out, depth))
         return -1;
-    while (word(s, "and")) {
+    while (word(s, op)) {
         int r;
-        if (compare(s, v, &r, depth))
+        if (sub(s, v, &r, depth))
             return -1;
-        *out = *out && r;
+        *out = op[0] == 'o' ? *out || r : *out && r;
     }
     return 0;
 }
 
+static int cond_and(const char **s, const vars *v, int *out, int depth)
+{
+    return joined(s, v, out, depth, "and", compare);
+}
+
 static int condition(const char **s, const vars *v, int *out, int depth)
 {
-    if (cond_and(s, v, out, depth))
-        return -1;
-    while (word(s, "or")) {
-        int r;
-        if (cond_and(s, v, &r, depth))
-            return -1;
-        *out = *out || r;
-    }
-    return 0;
+    return joined(s, v, out, depth, "or", cond_and);
 }
 
 /* ---- the grid file --------------------------------------------------------------------- */
