@@ -175,6 +175,16 @@ static double grid_eta(const work *w, double el)
     return done > 0 ? el * left / done : 0;
 }
 
+/* the points this run will do, by cost class (for the ETA) */
+static void count_classes(work *w, const char *done)
+{
+    const grid *g = w->g;
+    const opts *o = w->o;
+    for (size_t i = 0; i < g->n; i++)
+        w->cls_left[grid_cost_class(g->pt[i].spec)] +=
+            !done[i] && (!o->shard_n || (int)(i % (size_t)o->shard_n) == o->shard_i - 1);
+}
+
 /* evaluate pending points until none is left (or a failure / interruption) */
 static void *grid_worker(void *arg)
 {
@@ -580,9 +590,7 @@ int cmd_grid(int argc, char **argv)
     work w = {.g = &g, .reg = reg, .o = &o, .done = done, .e = e, .ne = &ne, .prog_f = prog_f,
               .todo = todo, .tty = tty, .abort_n = abort_n, .t0 = t0};
     w.ev = g.ev;
-    for (size_t i = 0; i < g.n; i++) /* the points this run will do, by class */
-        w.cls_left[grid_cost_class(g.pt[i].spec)] +=
-            !done[i] && (!o.shard_n || (int)(i % (size_t)o.shard_n) == o.shard_i - 1);
+    count_classes(&w, done);
     if (todo >= T && T > 1)
         w.ev.threads = 1;
     else

@@ -37,160 +37,6 @@ static int gerr(const char *file, const char *fmt, const char *a, const char *b)
     return EXIT_USAGE;
 }
 
-/* ---- constraints: + - * / ( ), numbers and key names ------------------------------ */
-
-typedef struct vars {
-    const char **name;
-    double *val;
-    size_t n;
-} vars;
-
-/* nesting deeper than this is refused (a hostile file must not exhaust the stack) */
-#define EXPR_MAX_DEPTH 100
-
-static int expr(const char **s, const vars *v, double *out, int depth);
-
-static void skip_ws(const char **s)
-{
-    while (**s == ' ')
-        (*s)++;
-}
-
-static int factor(const char **s, const vars *v, double *out, int depth)
-{
-    if (depth > EXPR_MAX_DEPTH)
-        return -1;
-    skip_ws(s);
-    if (**s == '(') {
-        (*s)++;
-        if (expr(s, v, out, depth + 1))
-            return -1;
-        skip_ws(s);
-        if (**s != ')')
-            return -1;
-        (*s)++;
-        return 0;
-    }
-    if (**s == '-') {
-        (*s)++;
-        if (factor(s, v, out, depth + 1))
-            return -1;
-        *out = -*out;
-        return 0;
-    }
-    if ((**s >= '0' && **s <= '9') || **s == '.') {
-        char *end;
-        *out = strtod(*s, &end);
-        *s = end;
-        return 0;
-    }
-    size_t len = 0;
-    while (((*s)[len] >= 'a' && (*s)[len] <= 'z') || (*s)[len] == '_' ||
-           ((*s)[len] >= '0' && (*s)[len] <= '9'))
-        len++;
-    for (size_t i = 0; len && i < v->n; i++)
-        if (strlen(v->name[i]) == len && !memcmp(v->name[i], *s, len)) {
-            *out = v->val[i];
-            *s += len;
-            return 0;
-        }
-    return -1;
-}
-
-static int term(const char **s, const vars *v, double *out, int depth)
-{
-    if (factor(s, v, out, depth))
-        return -1;
-    for (;;) {
-        skip_ws(s);
-        char op = **s;
-        if (op != '*' && op != '/')
-            return 0;
-        (*s)++;
-        double r;
-        if (factor(s, v, &r, depth))
-            return -1;
-        *out = op == '*' ? *out * r : *out / r;
-    }
-}
-
-static int expr(const char **s, const vars *v, double *out, int depth)
-{
-    if (term(s, v, out, depth))
-        return -1;
-    for (;;) {
-        skip_ws(s);
-        char op = **s;
-        if (op != '+' && op != '-')
-            return 0;
-        (*s)++;
-        double r;
-        if (term(s, v, &r, depth))
-            return -1;
-        *out = op == '+' ? *out + r : *out - r;
-    }
-}
-
-/* ---- conditions: expr OP expr joined by and / or ("and" binds first) ---------------- */
-
-static int word(const char **s, const char *w)
-{
-    size_t n = strlen(w);
-    skip_ws(s);
-    if (strncmp(*s, w, n) || isalnum((unsigned char)(*s)[n]) || (*s)[n] == '_')
-        return 0;
-    *s += n;
-    return 1;
-}
-
-/* one comparison; equality within 1e-9, as the number form of where */
-static int compare(const char **s, const vars *v, int *out, int depth)
-{
-    double l, r;
-    if (expr(s, v, &l, depth))
-        return -1;
-    skip_ws(s);
-    static const char *const ops[] = {"<=", ">=", "==", "!=", "<", ">"};
-    int k = 0;
-    while (k < 6 && strncmp(*s, ops[k], strlen(ops[k])))
-        k++;
-    if (k == 6)
-        return -1;
-    *s += strlen(ops[k]);
-    if (expr(s, v, &r, depth) || isnan(l) || isnan(r))
-        return -1;
-    int eq = fabs(l - r) < 1e-9;
-    int res[] = {l < r || eq, l > r || eq, eq, !eq, l < r && !eq, l > r && !eq};
-    *out = res[k];
-    return 0;
-}
-
-/* sub (OP sub)*: OP the word "and" or "or" */
-typedef int (*cond_fn)(const char **s, const vars *v, int *out, int depth);
-
-static int joined(const char **s, const vars *v, int *out, int depth, const char *op, cond_fn sub)
-{
-    if (sub(s, v, out, depth))
-        return -1;
-    while (word(s, op)) {
-        int r;
-        if (sub(s, v, &r, depth))
-            return -1;
-        *out = op[0] == 'o' ? *out || r : *out && r;
-    }
-    return 0;
-}
-
-static int cond_and(const char **s, const vars *v, int *out, int depth)
-{
-    return joined(s, v, out, depth, "and", compare);
-}
-
-static int condition(const char **s, const vars *v, int *out, int depth)
-{
-    return joined(s, v, out, depth, "or", cond_and);
-}
-
 /* ---- the grid file --------------------------------------------------------------------- */
 
 static int add_point(grid *g, const char *spec, const char *sweep)
@@ -397,7 +243,7 @@ static int satisfies(const char *file, const char *name, const cJSON *where, con
     if (cJSON_IsString(where)) { /* "bits >= 3 and e + m + 1 == 8" */
         const char *s = where->valuestring;
         int ok;
-        if (condition(&s, &v, &ok, 0) || (skip_ws(&s), *s))
+        if (sweep_condition(&s, &v, &ok) || (sweep_skip_ws(&s), *s))
             return gerr(file, "sweep '%s': where '%.200s' must be comparisons (< <= > >= == != "
                               "between expressions of numeric keys with + - * / ( )) joined by "
                               "and / or",
@@ -411,18 +257,32 @@ static int satisfies(const char *file, const char *name, const cJSON *where, con
         const char *s = w->string;
         double val;
         int ok;
-        if (cJSON_IsTrue(w) && !condition(&s, &v, &ok, 0) && (skip_ws(&s), !*s)) {
+        if (cJSON_IsTrue(w) && !sweep_condition(&s, &v, &ok) && (sweep_skip_ws(&s), !*s)) {
             *keep &= ok; /* {"bits >= 3": true} */
             continue;
         }
         s = w->string;
-        if (!cJSON_IsNumber(w) || expr(&s, &v, &val, 0) || (skip_ws(&s), *s) || isnan(val))
+        if (!cJSON_IsNumber(w) || sweep_expr(&s, &v, &val) || (sweep_skip_ws(&s), *s) || isnan(val))
             return gerr(file, "sweep '%s': constraint '%.200s' must compare an expression "
                               "of numeric keys (+ - * / ( ), nested at most 100 deep) "
                               "with a number, or be a condition (< <= > >= == !=, and, or) "
                               "set to true",
                         name, w->string);
         *keep &= fabs(val - w->valuedouble) < 1e-9;
+    }
+    return 0;
+}
+
+/* a sweep that is a list of specs */
+static int add_specs(const char *file, grid *g, const char *name, const cJSON *specs)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, specs)
+    {
+        if (!cJSON_IsString(e))
+            return gerr(file, "sweep '%s': 'specs' items must be texts%s", name, "");
+        if (add_point(g, e->valuestring, name))
+            return EXIT_RUNTIME;
     }
     return 0;
 }
@@ -446,13 +306,9 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
     if (specs) {
         if (spec || keys || where || !cJSON_IsArray(specs))
             return gerr(file, "sweep '%s': 'specs' is a list of specs and stands alone%s", name, "");
-        cJSON_ArrayForEach(e, specs)
-        {
-            if (!cJSON_IsString(e))
-                return gerr(file, "sweep '%s': 'specs' items must be texts%s", name, "");
-            if (add_point(g, e->valuestring, name))
-                return EXIT_RUNTIME;
-        }
+        int rc = add_specs(file, g, name, specs);
+        if (rc)
+            return rc;
     } else {
         if (!cJSON_IsString(spec))
             return gerr(file, "sweep '%s': give 'spec' (a family, alias or spec) or 'specs'%s", name,
@@ -553,6 +409,30 @@ static int expand_sweep(const char *file, grid *g, const cJSON *sw)
 
 /* Parse and expand a grid file (or the built-in default). Options given on
  * the command line override the file's. */
+/* the file's "plot": {"color_by", "marker_by", "x"} */
+static int read_plot(const char *file, grid *g)
+{
+    const cJSON *e;
+    const cJSON *plot = cJSON_GetObjectItemCaseSensitive(g->root, "plot");
+    if (plot && !cJSON_IsObject(plot))
+        return gerr(file, "'plot' must be an object {\"color_by\": KEY, \"marker_by\": KEY, "
+                          "\"x\": KEY}%s%s",
+                    "", "");
+    cJSON_ArrayForEach(e, plot)
+    {
+        const char **slot = !strcmp(e->string, "color_by")    ? &g->color_by
+                            : !strcmp(e->string, "marker_by") ? &g->marker_by
+                            : !strcmp(e->string, "x")         ? &g->x_key
+                                                              : NULL;
+        if (!slot || !cJSON_IsString(e))
+            return gerr(file, "plot: '%s' is not accepted (accepted: color_by, marker_by, x, each "
+                              "a swept key or sweep, family, method)%s",
+                        e->string, "");
+        *slot = e->valuestring;
+    }
+    return 0;
+}
+
 int grid_load(const char *file, const char *text, const opts *o, grid *g)
 {
     memset(g, 0, sizeof *g);
@@ -586,23 +466,9 @@ int grid_load(const char *file, const char *text, const opts *o, grid *g)
                               "plot)%s",
                         e->string, "");
     }
-    const cJSON *plot = cJSON_GetObjectItemCaseSensitive(g->root, "plot");
-    if (plot && !cJSON_IsObject(plot))
-        return gerr(file, "'plot' must be an object {\"color_by\": KEY, \"marker_by\": KEY, "
-                          "\"x\": KEY}%s%s",
-                    "", "");
-    cJSON_ArrayForEach(e, plot)
-    {
-        const char **slot = !strcmp(e->string, "color_by")    ? &g->color_by
-                            : !strcmp(e->string, "marker_by") ? &g->marker_by
-                            : !strcmp(e->string, "x")         ? &g->x_key
-                                                              : NULL;
-        if (!slot || !cJSON_IsString(e))
-            return gerr(file, "plot: '%s' is not accepted (accepted: color_by, marker_by, x, each "
-                              "a swept key or sweep, family, method)%s",
-                        e->string, "");
-        *slot = e->valuestring;
-    }
+    int prc = read_plot(file, g);
+    if (prc)
+        return prc;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(g->root, "name");
     if (!cJSON_IsString(name) || !*name->valuestring || strchr(name->valuestring, '/') ||
         !strcmp(name->valuestring, ".") || !strcmp(name->valuestring, "..") ||

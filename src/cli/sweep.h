@@ -30,6 +30,20 @@ typedef struct grid {
     size_t nbad;
 } grid;
 
+/* sweep_expr.c: where's expressions over the keys' values, and conditions */
+typedef struct vars {
+    const char **name;
+    double *val;
+    size_t n;
+} vars;
+void sweep_skip_ws(const char **s);
+/* an expression (+ - * / ( ), numbers, key names; nested at most 100 deep):
+ * 0 and *out, or -1 */
+int sweep_expr(const char **s, const vars *v, double *out);
+/* comparisons (< <= > >= == !=; equality within 1e-9) joined by and / or:
+ * 0 and *out, or -1 */
+int sweep_condition(const char **s, const vars *v, int *out);
+
 /* the built-in default grid (capmetric grid --default) */
 extern const char *const default_grid;
 
