@@ -14,6 +14,23 @@
 #include "grid_report.h"
 #include "svg.h"
 
+/* a result's number / text (the readers of results.json: plots, reports, merge) */
+double num_of(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsNumber(v))
+        return v->valuedouble;
+    if (cJSON_IsString(v))
+        return strtod(v->valuestring, NULL); /* "inf", "nan": files written before null */
+    return NAN;
+}
+
+const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
 /* the value of `key` for result r: a swept key, else a field (sweep, family, ...) */
 static const cJSON *key_of(const cJSON *r, const char *key)
 {

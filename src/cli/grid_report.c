@@ -29,9 +29,12 @@
 static void svg_to_pdf(const char *dir, const char *svg)
 {
     char in[4300], tmp[4400], out[4400];
+    size_t len = svg ? strlen(svg) : 0;
+    if (len < 5)
+        return;
     snprintf(in, sizeof in, "%s/%s", dir, svg);
-    snprintf(out, sizeof out, "%s/%.*s.pdf", dir, (int)(strlen(svg) - 4), svg);
-    snprintf(tmp, sizeof tmp, "%s/.%.*s.pdf.tmp", dir, (int)(strlen(svg) - 4), svg);
+    snprintf(out, sizeof out, "%s/%.*s.pdf", dir, (int)(len - 4), svg);
+    snprintf(tmp, sizeof tmp, "%s/.%.*s.pdf.tmp", dir, (int)(len - 4), svg);
     pid_t pid = fork();
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
@@ -96,22 +99,6 @@ static int write_set(const char *dir, const char *const *names, const char *cons
 /* ---- reports ---------------------------------------------------------------------------- */
 
 
-
-double num_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (cJSON_IsNumber(v))
-        return v->valuedouble;
-    if (cJSON_IsString(v))
-        return strtod(v->valuestring, NULL); /* "inf", "nan": files written before null */
-    return NAN;
-}
-
-const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
 
 /* GMSE(a) - GMSE(b) with its standard error: paired batch by batch when both
  * are Monte Carlo on the same batches (same seed, samples and batch size),

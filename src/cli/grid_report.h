@@ -9,7 +9,7 @@ typedef struct entry {
     cJSON *obj;  /* one result object (the eval JSON keys, plus index and sweep) */
 } entry;
 
-/* A number / a string of a result object (NaN / "" when absent). */
+/* grid_plots.c: a number / a string of a result object (NaN / "" when absent). */
 double num_of(const cJSON *o, const char *k);
 const char *str_of(const cJSON *o, const char *k);
 /* qsort order of entries by their index in the grid */
