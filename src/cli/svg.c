@@ -383,13 +383,21 @@ static size_t draw_points(FILE *f, const frame *fr, const double *xs, const doub
     return nnum;
 }
 
+/* the list of numbered labels: columns of width *colw that fit the canvas */
+static size_t number_cols(const frame *fr, char *const *nums, size_t nn, double *colw)
+{
+    *colw = 40;
+    for (size_t k = 0; k < nn; k++)
+        *colw = fmax(*colw, svg_label_width(nums[k]) + 40);
+    double c = floor((fr->W - 40) / *colw);
+    return c >= 1 && c <= 64 ? (size_t)c : 1;
+}
+
 /* the numbered labels, in columns under the plot */
 static void draw_numbers(FILE *f, const frame *fr, char **nums, size_t nn)
 {
-    double colw = 0;
-    for (size_t k = 0; k < nn; k++)
-        colw = fmax(colw, svg_label_width(nums[k]) + 40);
-    size_t cols = (size_t)fmax(1, floor((fr->W - 40) / colw));
+    double colw;
+    size_t cols = number_cols(fr, nums, nn, &colw);
     for (size_t k = 0; k < nn; k++) {
         double x = 20 + (double)(k % cols) * colw, y = fr->H0 + 16 + 16 * (double)(k / cols);
         fprintf(f, "<text class=\"numbered\" x=\"%.0f\" y=\"%.0f\" fill=\"#222\">%zu: ", x, y,
@@ -474,10 +482,8 @@ char *svg_plot(const double *xs, const double *ys, const char *const *plabel, si
     draw_legend(b, &fr, o);
     draw_numbers(b, &fr, nums, nn);
     int bad = fclose(b) != 0;
-    double colw = 0;
-    for (size_t k = 0; k < nn; k++)
-        colw = fmax(colw, svg_label_width(nums[k]) + 40);
-    size_t cols = (size_t)fmax(1, floor((fr.W - 40) / fmax(colw, 1)));
+    double colw;
+    size_t cols = number_cols(&fr, nums, nn, &colw);
     double canvas_h = fr.H0 + (nn ? 24 + 16 * (double)((nn + cols - 1) / cols) : 0);
     FILE *f = bad ? NULL : open_memstream(&doc, &len);
     if (f) {
