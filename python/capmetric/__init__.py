@@ -65,6 +65,10 @@ def _candidates() -> List[str]:
         out.append(os.environ["CAPMETRIC_LIB"])
     for b in ("build", "build-san"):
         out.append(os.path.join(here, "..", "..", b, "libcapmetric.so"))
+    # installed with ./dev install PREFIX: PREFIX/lib/python3.X/dist-packages/capmetric
+    prefix = os.path.abspath(os.path.join(here, "..", "..", "..", ".."))
+    for d in ("lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu", "lib64", "lib"):
+        out.append(os.path.join(prefix, d, "libcapmetric.so.0"))
     found = ctypes.util.find_library("capmetric")
     if found:
         out.append(found)
