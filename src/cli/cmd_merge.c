@@ -232,7 +232,20 @@ int cmd_merge(int argc, char **argv)
     time_t now = time(NULL);
     char started[64];
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    /* the points every shard skipped (--skip-invalid): the first shard's list */
+    const cJSON *sk = cJSON_GetObjectItemCaseSensitive(first, "skipped"), *b;
+    size_t nsk = cJSON_IsArray(sk) ? (size_t)cJSON_GetArraySize(sk) : 0;
+    g.bad = nsk ? calloc(nsk, sizeof *g.bad) : NULL;
+    const cJSON *from = g.bad ? sk : NULL;
+    cJSON_ArrayForEach(b, from)
+    {
+        point *pt = &g.bad[g.nbad++];
+        pt->spec = (char *)str_of(b, "spec");
+        pt->sweep = str_of(b, "sweep");
+        snprintf(pt->d.msg, sizeof pt->d.msg, "%s", str_of(b, "reason"));
+    }
     rc = write_reports(o.out_dir, &g, e, ne, reg, &plain, 0, 0, started);
+    free(g.bad); /* (its texts belong to the shard's document) */
     if (!rc && !o.quiet)
         printf("merged %zu points of '%s' from %zu directories into %s/\n", ne, g.name, o.nspecs,
                o.out_dir);

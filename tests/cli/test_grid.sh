@@ -228,6 +228,10 @@ grep -q "^## Skipped (1 invalid point" wout/summary.md && ok || bad "summary lis
     ok || bad "keys of a point: $("$JQ" wout/results.json results.8.keys)"
 head -1 wout/results.csv | grep -q ",key_bits,key_block,key_e,key_m,key_scale$" && ok || bad "csv key columns: $(head -1 wout/results.csv)"
 grep -q '^9,"fps",.*,,,1,1,$' wout/results.csv && ok || bad "csv: an fp point's keys: $(sed -n 11p wout/results.csv)"
+# shards keep the skipped points through merge
+for i in 1 2; do "$CM" grid w.json -o wsh$i --shard $i/2 --skip-invalid --quiet >/dev/null 2>&1 || bad "shard $i of w"; done
+"$CM" merge wsh1 wsh2 -o wmerged --quiet && [ "$("$JQ" wmerged/results.json skipped)" = 1 ] &&
+    [ "$(strip wmerged/results.json)" = "$(strip wout/results.json)" ] && ok || bad "merge keeps the skipped points and equals the single run"
 cat >wbad.json <<'G'
 {"name": "wb", "sweeps": {"a": {"spec": "int", "keys": {"bits": [2, 3]}, "where": "bits >> 3"}}}
 G
