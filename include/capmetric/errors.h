@@ -51,6 +51,12 @@ typedef struct cm_diag {
 /*! cm_strerror() : short English name of a status. Never NULL. */
 CM_API const char *cm_strerror(cm_status s);
 
+/*! cm_suggest() : of the n candidates, the one a slip of the keyboard away
+ * from `name` (edit distance with swaps, letters compared without case; at
+ * most 1 for short names, 2, or a quarter of the length), or NULL: for "did
+ * you mean" in messages. */
+CM_API const char *cm_suggest(const char *name, const char *const *cands, size_t n);
+
 /*! cm_diag_clear() : reset a diagnostic to "no error". NULL is accepted. */
 static inline void cm_diag_clear(cm_diag *d)
 {

@@ -232,3 +232,12 @@ void cm_nearer(const char *name, size_t len, const char *cand, const char **best
         *bd = dd;
     }
 }
+
+const char *cm_suggest(const char *name, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t len = name ? strlen(name) : 0, bd = cm_slip_distance(len);
+    for (size_t i = 0; len && i < n; i++)
+        cm_nearer(name, len, cands[i], &best, &bd);
+    return best;
+}

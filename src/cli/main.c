@@ -117,9 +117,16 @@ static int dispatch(int argc, char **argv)
         return cmd_laws(argc - 2, argv + 2);
     if (!strcmp(cmd, "quantize"))
         return cmd_quantize(argc - 2, argv + 2);
-    return usage_error("unknown command '%s' (commands: formats, laws, eval, rank, predict, fit, "
+    static const char *const cmds[] = {"formats", "laws", "eval", "rank", "predict", "fit",
+                                       "validate", "grid", "merge", "quantize", "bench", "help",
+                                       "version"};
+    const char *near = cm_suggest(cmd, cmds, sizeof cmds / sizeof *cmds);
+    char what[160];
+    snprintf(what, sizeof what, "'%.60s'%s%s%s", cmd, near ? "; did you mean '" : "",
+             near ? near : "", near ? "'?" : "");
+    return usage_error("unknown command %s (commands: formats, laws, eval, rank, predict, fit, "
                        "validate, grid, merge, quantize, bench, help, version)",
-                       cmd);
+                       what);
 }
 
 int main(int argc, char **argv)

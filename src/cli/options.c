@@ -223,11 +223,19 @@ static int set_valued(opts *o, const char *a, const char *val)
     } else if (!strcmp(a, "--plugin")) {
         o->plugins[o->nplugins++] = val;
     } else if (!strcmp(a, "--by")) {
-        if (strcmp(val, "rho_per_bit") && strcmp(val, "gmse") && strcmp(val, "rho") &&
-            strcmp(val, "bits") && strcmp(val, "loss"))
-            return usage_error("--by '%s' is not accepted (accepted: rho_per_bit, gmse, rho, "
+        static const char *const keys[] = {"rho_per_bit", "gmse", "rho", "bits", "loss"};
+        size_t k = 0;
+        while (k < 5 && strcmp(val, keys[k]))
+            k++;
+        if (k == 5) {
+            const char *near = cm_suggest(val, keys, 5);
+            char what[120];
+            snprintf(what, sizeof what, "'%.60s'%s%s%s", val, near ? " (did you mean '" : "",
+                     near ? near : "", near ? "'?)" : "");
+            return usage_error("--by %s is not accepted (accepted: rho_per_bit, gmse, rho, "
                                "bits, loss)",
-                               val);
+                               what);
+        }
         o->by = val;
     } else if (!strcmp(a, "-o")) {
         o->out_dir = val;

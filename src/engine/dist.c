@@ -88,7 +88,10 @@ cm_status cm_dist_parse(const char *t, cm_dist *out, cm_diag *diag)
         out->nu = nu;
         return CM_OK;
     }
-    return cm_diag_set(diag, CM_EPARSE, "unknown distribution '%s' (accepted: %s)", t, accepted);
+    const char *near = cm_suggest(t, names, sizeof names / sizeof *names);
+    return cm_diag_set(diag, CM_EPARSE, "unknown distribution '%s'%s%s%s (accepted: %s)", t,
+                       near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "",
+                       accepted);
 }
 
 cm_status cm_dist_check(const cm_dist *d, cm_diag *diag)

@@ -30,7 +30,10 @@ cm_status cm_method_parse(const char *t, cm_method *out, cm_diag *d)
             *out = (cm_method)m;
             return CM_OK;
         }
-    return cm_diag_set(d, CM_EPARSE, "unknown method '%s' (accepted: auto, exact, mc)", t);
+    static const char *const names[] = {"auto", "exact", "mc"};
+    const char *near = cm_suggest(t, names, 3);
+    return cm_diag_set(d, CM_EPARSE, "unknown method '%s'%s%s%s (accepted: auto, exact, mc)", t,
+                       near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
 }
 
 unsigned cm_default_threads(void) { return cm_cores(); }

@@ -155,9 +155,14 @@ cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *d)
         }
     cm_buf b;
     cm_buf_init(&b);
-    for (size_t i = 0; i < N_LAWS; i++)
+    const char *names[N_LAWS];
+    for (size_t i = 0; i < N_LAWS; i++) {
         cm_buf_printf(&b, "%s, ", laws[i].name);
-    cm_diag_set(d, CM_ENOTFOUND, "unknown law '%s' (laws: %sfile:PATH.json)", name,
+        names[i] = laws[i].name;
+    }
+    const char *near = cm_suggest(name, names, N_LAWS);
+    cm_diag_set(d, CM_ENOTFOUND, "unknown law '%s'%s%s%s (laws: %sfile:PATH.json)", name,
+                near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "",
                 b.s ? b.s : "");
     cm_buf_free(&b);
     return CM_ENOTFOUND;

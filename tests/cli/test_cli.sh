@@ -19,6 +19,12 @@ grep -q "int:bits=8,grid=twos,block=32,scale=floor: this power-of-two block scal
     ! grep -q "mxfp4:" "$tmp/w.err" && ok || bad "rule warning on stderr: $(cat "$tmp/w.err")"
 [ "$("$JQ" "$tmp/w.json" results.0.warnings)" = 1 ] && [ "$("$JQ" "$tmp/w.json" results.1.warnings)" = 0 ] && ok ||
     bad "rule warning in JSON: $("$JQ" "$tmp/w.json" results.0.warnings) / $("$JQ" "$tmp/w.json" results.1.warnings)"
+# did you mean: commands, laws, methods, distributions, --by
+expect_fail "unknown command 'evl'; did you mean 'eval'?" evl int4
+expect_fail "did you mean 'unified-quest'?" eval int4 --law unifed-quest
+expect_fail "did you mean 'exact'?" eval int4 --method exct
+expect_fail "did you mean 'laplace'?" eval int4 --dist lapalce
+expect_fail "did you mean 'rho_per_bit'?" rank int4 --by rho_per_bt
 # --progress: progress lines off a terminal (fits report their starts)
 "$CM" fit "$(dirname "$CM")/../data/runs/quest_runs.csv" --starts 40 --progress >/dev/null 2>"$tmp/pr.err" &&
     grep -q "fit: starts .*%" "$tmp/pr.err" && ok || bad "fit --progress: $(cat "$tmp/pr.err")"
