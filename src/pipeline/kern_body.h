@@ -152,16 +152,11 @@ static inline vd vq_grid(const cm_kern *k, vd v)
     return sel(v == v, gather(k->lv, pos), v);
 }
 
+/* one value (the tails): the host's own search, as lookup tables use it */
 static inline double q_grid(const cm_kern *k, double v)
 {
-    size_t pos = 0;
-    for (size_t step = k->P / 2; step; step /= 2)
-        pos += (v > k->t[pos + step - 1]) ? step : 0;
-    if (pos > k->k - 1)
-        pos = k->k - 1;
-    if (pos + 1 < k->k && v == k->t[pos] && (pos & 1))
-        pos++;
-    return v == v ? k->lv[pos] : v;
+    const cm_grid g = {(double *)k->lv, (double *)k->t, k->k, k->P};
+    return v == v ? k->lv[cm_grid_index(&g, v)] : v;
 }
 
 /* the largest finite |x| of a block, as cm_block_amax */
