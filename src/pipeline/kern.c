@@ -28,44 +28,33 @@ int cm_fused_enabled(void)
 
 void cm_fused_set(int on) { atomic_store(&fused_off, !on); }
 
+/* the kernels of each instruction set this build has */
+static const struct {
+    double (*sumsq)(const double *, const double *, size_t);
+    double (*sse)(const cm_kern *, const double *, size_t, double *);
+    void (*apply)(const cm_kern *, const double *, double *, size_t, double *);
+} isa_kern[CM_ISA_COUNT] = {
+    {cm_kern_sumsq_scalar, cm_kern_sse_scalar, cm_kern_apply_scalar},
+#if defined(CM_HAVE_AVX2)
+    {cm_kern_sumsq_avx2, cm_kern_sse_avx2, cm_kern_apply_avx2},
+#else
+    {cm_kern_sumsq_scalar, cm_kern_sse_scalar, cm_kern_apply_scalar},
+#endif
+#if defined(CM_HAVE_AVX512)
+    {cm_kern_sumsq_avx512, cm_kern_sse_avx512, cm_kern_apply_avx512},
+#else
+    {cm_kern_sumsq_scalar, cm_kern_sse_scalar, cm_kern_apply_scalar},
+#endif
+};
+
 double cm_kern_sumsq(const double *x, const double *y, size_t n)
 {
-    switch (cm_isa_active()) {
-#if defined(CM_HAVE_AVX512)
-    case CM_ISA_AVX512: return cm_kern_sumsq_avx512(x, y, n);
-#endif
-#if defined(CM_HAVE_AVX2)
-    case CM_ISA_AVX2: return cm_kern_sumsq_avx2(x, y, n);
-#endif
-    default: return cm_kern_sumsq_scalar(x, y, n);
-    }
+    return isa_kern[cm_isa_active()].sumsq(x, y, n);
 }
 
 double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc)
 {
-    switch (cm_isa_active()) {
-#if defined(CM_HAVE_AVX512)
-    case CM_ISA_AVX512: return cm_kern_sse_avx512(k, x, n, sc);
-#endif
-#if defined(CM_HAVE_AVX2)
-    case CM_ISA_AVX2: return cm_kern_sse_avx2(k, x, n, sc);
-#endif
-    default: return cm_kern_sse_scalar(k, x, n, sc);
-    }
-}
-
-/* the kernel's rounding of one value at unit scale */
-static double kern_round(const cm_kern *k, double u)
-{
-    if (k->kind == CM_KERN_INT) {
-        double q = cm_round_even(u);
-        q = q < k->lo ? k->lo : q;
-        return q > k->hi ? k->hi : q;
-    }
-    if (k->kind == CM_KERN_FP)
-        return cm_fp_round_sub(&k->g, u);
-    cm_grid g = {(double *)k->lv, (double *)k->t, k->k, k->P};
-    return u == u ? k->lv[cm_grid_index(&g, u)] : u;
+    return isa_kern[cm_isa_active()].sse(k, x, n, sc);
 }
 
 /* any sorted grid: nearest level, ties to the even index (cm_grid_init) */
@@ -111,7 +100,7 @@ static int probes_agree(const cm_stage *st, const cm_kern *k, const double *lv, 
     st->fmt->quantize(st->params, NULL, pr, q, m);
     int ok = 1;
     for (size_t i = 0; i < m && ok; i++)
-        ok = kern_round(k, pr[i]) == q[i];
+        ok = cm_kern_round(k, pr[i]) == q[i];
     free(pr);
     return ok;
 }
@@ -248,17 +237,10 @@ int cm_pipeline_apply_fused(const cm_pipeline *p, cm_pipeline_state *s, const do
     cm_blockspec tmp;
     if (!ready(p, s, &k, &tmp) || k.kind == CM_KERN_NM) /* (N:M: errors only) */
         return 0;
+    const cm_isa isa = cm_isa_active();
     for (size_t off = 0; off < n; off += s->chunk) {
         size_t m = n - off < s->chunk ? n - off : s->chunk;
-        switch (cm_isa_active()) {
-#if defined(CM_HAVE_AVX512)
-        case CM_ISA_AVX512: cm_kern_apply_avx512(&k, x + off, y + off, m, s->t0); break;
-#endif
-#if defined(CM_HAVE_AVX2)
-        case CM_ISA_AVX2: cm_kern_apply_avx2(&k, x + off, y + off, m, s->t0); break;
-#endif
-        default: cm_kern_apply_scalar(&k, x + off, y + off, m, s->t0); break;
-        }
+        isa_kern[isa].apply(&k, x + off, y + off, m, s->t0);
     }
     return 1;
 }

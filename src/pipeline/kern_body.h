@@ -34,32 +34,6 @@ double KSUF(cm_kern_sumsq)(const double *x, const double *y, size_t n)
     return lanes_total(a);
 }
 
-/* cm_fp_round_sub (grid.h) with 64-bit exponent arithmetic: the same values */
-static inline double fp_sub(const cm_fpgrid *g, double v)
-{
-    double a = fabs(v);
-    uint64_t bits;
-    memcpy(&bits, &a, sizeof bits);
-    int64_t e = (int64_t)((bits >> 52) & 0x7ff) - 1023;
-    e = e < g->emin ? g->emin : e;
-    e = e > 1000 ? 1000 : e;
-    uint64_t up = (uint64_t)(g->M - e + 1023) << 52, dn = (uint64_t)(e - g->M + 1023) << 52;
-    double pu, pd;
-    memcpy(&pu, &up, sizeof pu);
-    memcpy(&pd, &dn, sizeof pd);
-    double r = cm_round_even(a * pu) * pd;
-    r = a < g->maxv ? r : g->maxv;
-    r = v == v ? r : v;
-    return copysign(r, v);
-}
-
-static inline double q_int(double lo, double hi, double u)
-{
-    double k = cm_round_even(u);
-    k = k < lo ? lo : k;
-    return k > hi ? hi : k;
-}
-
 /* Vectors of W doubles (GCC/Clang vector extensions; the includer sets W to
  * its registers' width: 8 for AVX-512, 4 for AVX2, 2 for SSE2), L / W of
  * them side by side for the 8 lanes. Every operation is lane-wise IEEE or
@@ -92,7 +66,7 @@ static inline vd vq_int(vd lo, vd hi, vd u)
     return sel(k > hi, hi, k);
 }
 
-/* fp_sub on W lanes; the exponent's clamp to [emin, 1000] done on |v| (the
+/* cm_fp_round_sub (grid.h) on W lanes; the exponent's clamp to [emin, 1000] done on |v| (the
  * same exponent, with no 64-bit integer compare) */
 static inline vd vq_fp(const cm_fpgrid *g, double lo, double hi, vd v)
 {
@@ -150,13 +124,6 @@ static inline vd vq_grid(const cm_kern *k, vd v)
     vd tp = gather(k->t, pos);
     pos += ((pos < top) & (v == tp) & ((pos & 1) != 0)) & 1;
     return sel(v == v, gather(k->lv, pos), v);
-}
-
-/* one value (the tails): the host's own search, as lookup tables use it */
-static inline double q_grid(const cm_kern *k, double v)
-{
-    const cm_grid g = {(double *)k->lv, (double *)k->t, k->k, k->P};
-    return v == v ? k->lv[cm_grid_index(&g, v)] : v;
 }
 
 /* the largest finite |x| of a block, as cm_block_amax */
@@ -231,7 +198,7 @@ static inline void run_int(const cm_kern *k, const double *x, double *y, size_t 
             out(y, i + (size_t)(h * W), v, r, &acc[h]);
         }
     for (; i < i1; i++)
-        out1(y, i, x[i], q_int(k->lo, k->hi, x[i] / s) * s, a);
+        out1(y, i, x[i], cm_kern_round(k, x[i] / s) * s, a);
 }
 
 static inline void run_fp(const cm_kern *k, const double *x, double *y, size_t i0, size_t i1,
@@ -246,7 +213,7 @@ static inline void run_fp(const cm_kern *k, const double *x, double *y, size_t i
             out(y, i + (size_t)(h * W), v, r, &acc[h]);
         }
     for (; i < i1; i++)
-        out1(y, i, x[i], fp_sub(&g, x[i] / s) * s, a);
+        out1(y, i, x[i], cm_kern_round(k, x[i] / s) * s, a);
 }
 
 static inline void run_grid(const cm_kern *k, const double *x, double *y, size_t i0,
@@ -259,7 +226,7 @@ static inline void run_grid(const cm_kern *k, const double *x, double *y, size_t
             out(y, i + (size_t)(h * W), v, r, &acc[h]);
         }
     for (; i < i1; i++)
-        out1(y, i, x[i], q_grid(k, x[i] / s) * s, a);
+        out1(y, i, x[i], cm_kern_round(k, x[i] / s) * s, a);
 }
 
 /* N:M pruning alone (formats/nm): value p of a group is kept when fewer than

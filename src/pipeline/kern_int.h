@@ -37,6 +37,23 @@ typedef struct cm_kern {
     double scale;           /* without blocks: the scale */
 } cm_kern;
 
+/* One value at unit scale, as the kernel of kind k rounds it (the vector loops'
+ * tails, and the probes that admit a kernel): INT the integer grid lo..hi
+ * (cm_round_even, as the int family), FP cm_fp_round_sub, GRID the host's
+ * nearest-level search. */
+static inline double cm_kern_round(const cm_kern *k, double u)
+{
+    if (k->kind == CM_KERN_INT) {
+        double q = cm_round_even(u);
+        q = q < k->lo ? k->lo : q;
+        return q > k->hi ? k->hi : q;
+    }
+    if (k->kind == CM_KERN_FP)
+        return cm_fp_round_sub(&k->g, u);
+    const cm_grid g = {(double *)k->lv, (double *)k->t, k->k, k->P};
+    return u == u ? k->lv[cm_grid_index(&g, u)] : u;
+}
+
 /* the generic path's error sum: sum (x - y)^2 in 8 lanes */
 double cm_kern_sumsq_scalar(const double *x, const double *y, size_t n);
 double cm_kern_sumsq_avx2(const double *x, const double *y, size_t n);
