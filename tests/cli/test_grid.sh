@@ -244,6 +244,15 @@ cat >wbad.json <<'G'
 {"name": "wb", "sweeps": {"a": {"spec": "int", "keys": {"bits": [1], "scale": ["even"], "block": [32]}}}}
 G
 expect_fail "every point is invalid" grid wbad.json -o wb3 --skip-invalid
+cat >wbad.json <<'G'
+{"name": "wb", "plot": {"colour_by": "bits"}, "sweeps": {"a": {"spec": "int", "keys": {"bits": [2, 3]}}}}
+G
+expect_fail "plot: 'colour_by' is not accepted (accepted: color_by, marker_by, x" grid wbad.json -o wb4
+[ ! -e wb4 ] && ok || bad "a refused plot object left files behind"
+cat >wbad.json <<'G'
+{"name": "wb", "plot": {"x": "bitz"}, "sweeps": {"a": {"spec": "int", "keys": {"bits": [2, 3]}}}}
+G
+expect_fail "--x (plot.x) 'bitz' is not a swept key of this grid (swept: bits" grid wbad.json -o wb5
 
 # figures: colour and marker by swept keys, GMSE against a swept key, labels
 # next to their own points without overlaps (check_labels.py), plots in the
