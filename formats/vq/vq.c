@@ -139,74 +139,17 @@ out:
 
 /* ---- quantization ------------------------------------------------------------------------ */
 
-/* nearest codeword to x (unit scale: x already divided by the scale) */
-static const double *nearest(const vq *p, const double *x, double *scratch)
+/* the exact nearest codeword of an A2 codebook: codewords by decreasing
+ * norm, stopped by the bound |x - c| >= |x| - |c| */
+static const double *scan_by_norm(const vq *p, const double *x)
 {
-    if (p->lattice) {
-        double c[MAX_DIM];
-        vq_key k[MAX_DIM];
-        vq_decode(p->lattice, x, c, p->d);
-        vq_point_key(p->lattice, c, k, p->d);
-        long i = vq_lookup(p, k);
-        if (i >= 0)
-            return p->cb + (size_t)i * p->d;
-        if (p->exact_overload) {
-            /* the nearest codeword: codewords by decreasing norm, stopped by
-             * the bound |x - c| >= |x| - |c| */
-            double xn = 0, best = INFINITY;
-            for (size_t j = 0; j < p->d; j++)
-                xn += x[j] * x[j];
-            xn = sqrt(xn);
-            size_t bi = p->order[0];
-            for (size_t o = 0; o < p->K; o++) {
-                size_t j = p->order[o];
-                double lb = xn - p->nrm[j];
-                if (lb > 0 && lb * lb > best)
-                    break;
-                double e = vq_dist2(x, p->cb + j * p->d, p->d);
-                if (e < best) {
-                    best = e;
-                    bi = j;
-                }
-            }
-            return p->cb + bi * p->d;
-        }
-        double lo = 0.0, hi = 1.0, y[MAX_DIM];
-        if (p->shape == SH_CUBE) {
-            /* cube: clamp each coordinate into the box first (exact for Z) */
-            for (size_t j = 0; j < p->d; j++)
-                y[j] = x[j] > p->cmax ? p->cmax : x[j] < -p->cmax ? -p->cmax : x[j];
-            vq_decode(p->lattice, y, c, p->d);
-            vq_point_key(p->lattice, c, k, p->d);
-            long ii = vq_lookup(p, k);
-            if (ii >= 0)
-                return p->cb + (size_t)ii * p->d;
-        }
-        /* overload: shrink x towards the origin until its nearest lattice
-         * point is a codeword (bisection on the factor; the standard handling
-         * of lattice overload, not an exhaustive nearest-codeword search) */
-        long found = vq_lookup(p, p->key + (size_t)p->order[p->K - 1] * p->d); /* the origin-most */
-        for (int it = 0; it < 16; it++) { /* the factor to 2^-16 */
-            double t = 0.5 * (lo + hi);
-            for (size_t j = 0; j < p->d; j++)
-                y[j] = x[j] * t;
-            vq_decode(p->lattice, y, c, p->d);
-            vq_point_key(p->lattice, c, k, p->d);
-            long ii = vq_lookup(p, k);
-            if (ii >= 0) {
-                found = ii;
-                lo = t;
-            } else {
-                hi = t;
-            }
-        }
-        size_t bi = (size_t)found;
-        return p->cb + bi * p->d;
-    }
-    (void)scratch;
-    double best = INFINITY;
-    size_t bi = 0;
-    for (size_t j = 0; j < p->K; j++) {
+    double xn = sqrt(vq_dist2(x, (const double[MAX_DIM]){0}, p->d)), best = INFINITY;
+    size_t bi = p->order[0];
+    for (size_t o = 0; o < p->K; o++) {
+        size_t j = p->order[o];
+        double lb = xn - p->nrm[j];
+        if (lb > 0 && lb * lb > best)
+            break;
         double e = vq_dist2(x, p->cb + j * p->d, p->d);
         if (e < best) {
             best = e;
@@ -214,6 +157,68 @@ static const double *nearest(const vq *p, const double *x, double *scratch)
         }
     }
     return p->cb + bi * p->d;
+}
+
+/* overload=radial: shrink x towards the origin until its nearest lattice
+ * point is a codeword (bisection on the factor; the standard handling of
+ * lattice overload, not an exhaustive nearest-codeword search) */
+static void radial(const vq *p, const double *x, double *c)
+{
+    double y[MAX_DIM], lo = 0.0, hi = 1.0;
+    if (p->shape == SH_CUBE) {
+        /* cube: clamp each coordinate into the box first (exact for Z) */
+        for (size_t j = 0; j < p->d; j++)
+            y[j] = x[j] > p->cmax ? p->cmax : x[j] < -p->cmax ? -p->cmax : x[j];
+        vq_decode(p->lattice, y, c, p->d);
+        if (vq_member(p, c))
+            return;
+    }
+    double found[MAX_DIM];
+    memcpy(found, p->cb + p->order[p->K - 1] * p->d, p->d * sizeof *found); /* the origin-most */
+    for (int it = 0; it < 16; it++) { /* the factor to 2^-16 */
+        double t = 0.5 * (lo + hi);
+        for (size_t j = 0; j < p->d; j++)
+            y[j] = x[j] * t;
+        vq_decode(p->lattice, y, c, p->d);
+        if (vq_member(p, c)) {
+            memcpy(found, c, p->d * sizeof *c);
+            lo = t;
+        } else {
+            hi = t;
+        }
+    }
+    memcpy(c, found, p->d * sizeof *c);
+}
+
+/* the nearest codeword c to x (unit scale: x already divided by the scale) */
+static void nearest(const vq *p, const double *x, double *c)
+{
+    const double *w;
+    if (p->lattice) {
+        vq_decode(p->lattice, x, c, p->d);
+        if (vq_member(p, c))
+            return;
+        if (!p->exact_overload) {
+            radial(p, x, c);
+            return;
+        }
+        if (p->lattice != L_A2) {
+            vq_nearest_member(p, x, c);
+            return;
+        }
+        w = scan_by_norm(p, x);
+    } else {
+        double best = INFINITY;
+        w = p->cb;
+        for (size_t j = 0; j < p->K; j++) {
+            double e = vq_dist2(x, p->cb + j * p->d, p->d);
+            if (e < best) {
+                best = e;
+                w = p->cb + j * p->d;
+            }
+        }
+    }
+    memcpy(c, w, p->d * sizeof *c);
 }
 
 /* vector by vector: NaN gives NaN, +-inf the farthest codeword that way */
@@ -235,7 +240,8 @@ static void quantize_at_careful(const vq *p, double s, const double *x, double *
                 y[i + k] = NAN;
             continue;
         }
-        const double *c = nearest(p, u, NULL);
+        double c[MAX_DIM];
+        nearest(p, u, c);
         for (size_t k = 0; k < d; k++)
             y[i + k] = s * c[k];
     }
@@ -399,8 +405,7 @@ static void vq_free(void *pp)
     free(p->cb);
     free(p->nrm);
     free(p->order);
-    free(p->key);
-    free(p->table);
+    free(p->rep);
     free(p);
 }
 
@@ -485,28 +490,8 @@ static cm_status index_codebook(vq *p, cm_diag *dg)
         p->nrm[i] = p->lattice ? sqrt(n2) : n2;
         p->order[i] = i;
     }
-    if (p->lattice) {
+    if (p->lattice)
         qsort_r(p->order, p->K, sizeof *p->order, by_norm_desc, p->nrm);
-        size_t ts = 1;
-        while (ts < 2 * p->K)
-            ts *= 2;
-        p->tmask = ts - 1;
-        p->table = malloc(ts * sizeof *p->table);
-        p->key = malloc(p->K * p->d * sizeof *p->key);
-        if (!p->table || !p->key) {
-            st = cm_diag_set(dg, CM_ENOMEM, "vq: out of memory");
-            return st;
-        }
-        for (size_t i = 0; i < ts; i++)
-            p->table[i] = -1;
-        for (size_t i = 0; i < p->K; i++) {
-            vq_point_key(p->lattice, p->cb + i * p->d, p->key + i * p->d, p->d);
-            size_t s = vq_hash_key(p->key + i * p->d, p->d) & p->tmask;
-            while (p->table[s] >= 0)
-                s = (s + 1) & p->tmask;
-            p->table[s] = (int32_t)i;
-        }
-    }
     return CM_OK;
 }
 

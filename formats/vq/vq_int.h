@@ -18,11 +18,12 @@ enum { SH_SPHERE, SH_CUBE };
 
 #define SEARCH_BLOCK 65536 /* doubles of distance scratch per thread */
 
-/* A lattice point's key: its coordinates times 2 (A2: y / (sqrt3/2)) as
- * integers. 32 bits: codebooks of 2^22 points reach coordinates far beyond
- * what 8 bits held (a z lattice at 9 bits has coordinates to 255.5). */
-typedef int32_t vq_key;
-#define VQ_KEY_MAX 1073741824.0 /* 2^30: beyond every codeword, so never a member */
+/* an orbit representative: |coordinates| in decreasing order (see vq_lattice.c) */
+typedef struct vq_rep {
+    double a[MAX_DIM];
+    int parity; /* minus signs a lattice point needs: 0 any, 1 an even, 2 an odd number */
+    int shell;  /* 0: before the last shell, 1: the last shell */
+} vq_rep;
 
 typedef struct vq {
     int lattice, shape, exact_overload;
@@ -31,9 +32,9 @@ typedef struct vq {
     double *cb;        /* K x d, unit scale */
     double *nrm;       /* |c| */
     size_t *order;     /* indices by decreasing norm (overload search) */
-    vq_key *key;       /* lattice: 2 c as integers, for the membership table */
-    int32_t *table;    /* open addressing, -1 empty */
-    size_t tmask;
+    double last[MAX_DIM], last_n2, last_ninf; /* lattice: the last codeword in order */
+    vq_rep *rep;       /* Z, D4, E8: orbit representatives, NULL if too many */
+    size_t nrep[2];    /* before the last shell, of the last shell */
     double scale;
 } vq;
 
@@ -44,9 +45,8 @@ typedef struct vq_state {
 size_t vq_lattice_dim(int l, size_t d);
 double vq_dist2(const double *a, const double *b, size_t n);
 void vq_decode(int l, const double *x, double *c, size_t d);
-void vq_point_key(int l, const double *c, vq_key *k, size_t d);
-size_t vq_hash_key(const vq_key *k, size_t d);
-long vq_lookup(const vq *p, const vq_key *k);
+int vq_member(const vq *p, const double *c);
+void vq_nearest_member(const vq *p, const double *x, double *c);
 cm_status vq_build_lattice(vq *p, cm_diag *dg);
 void vq_nearest_block(const double *x, size_t n, const double *cb, const double *cn2, size_t K,
                           size_t d, double *dist, size_t *arg, double *best);

@@ -41,7 +41,7 @@ static void decode_dn(const double *x, double *c, size_t n)
             wi = i;
         }
     }
-    if (fmod(fabs(sum), 2.0) == 1.0) /* odd: move the worst coordinate the other way */
+    if (sum - 2.0 * floor(0.5 * sum) != 0.0) /* odd: move the worst coordinate the other way */
         c[wi] += x[wi] > c[wi] ? 1.0 : -1.0;
 }
 
@@ -91,35 +91,365 @@ void vq_decode(int l, const double *x, double *c, size_t d)
     }
 }
 
-/* integer key of a lattice point: coordinates times 2 (A2: y / (sqrt3/2)) */
-void vq_point_key(int l, const double *c, vq_key *k, size_t d)
+/* ---- the codebook's order and membership ---------------------------------------------- */
+
+/* squared norm and max-norm, summed in coordinate order (the codebook's
+ * points and a decoded point get the same bits) */
+static void norms(const double *c, size_t d, double *n2, double *ninf)
+{
+    double s = 0, m = 0;
+    for (size_t i = 0; i < d; i++) {
+        s += c[i] * c[i];
+        m = fmax(m, fabs(c[i]));
+    }
+    *n2 = s;
+    *ninf = m;
+}
+
+/* the order the codebook was chosen by: (max-norm for cube,) squared norm,
+ * then coordinates lexicographically */
+static int order_cmp(int cube, size_t d, const double *a, double an2, double ainf,
+                     const double *b, double bn2, double binf)
+{
+    if (cube && ainf != binf)
+        return ainf < binf ? -1 : 1;
+    if (an2 != bn2)
+        return an2 < bn2 ? -1 : 1;
+    for (size_t i = 0; i < d; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
+/* The codebook is every lattice point up to its last one in that order, so a
+ * lattice point is a codeword exactly when it does not come after the last. */
+int vq_member(const vq *p, const double *c)
+{
+    double n2, ninf;
+    norms(c, p->d, &n2, &ninf);
+    if (!(n2 <= p->last_n2) && p->shape != SH_CUBE) /* also NaN */
+        return 0;
+    return order_cmp(p->shape == SH_CUBE, p->d, c, n2, ninf, p->last, p->last_n2,
+                     p->last_ninf) <= 0;
+}
+
+/* ---- the exact nearest codeword (Z, D4, E8) ---------------------------------------------- */
+
+/* Sphere decoding restricted to the codebook: a depth-first walk over the
+ * coordinates of one coset (integers, or integers + 1/2), each coordinate's
+ * values from the one nearest x outwards (Schnorr & Euchner 1994), pruned by
+ * the best distance so far plus a lower bound of the coordinates still to
+ * come, and by the codebook's norm (sphere) or max-norm (cube) budget. */
+typedef struct srch {
+    const vq *p;
+    const double *x;
+    size_t d;
+    int parity;
+    size_t perm[MAX_DIM]; /* the walk's coordinate i is x's coordinate perm[i] */
+    double off, cur[MAX_DIM], best[MAX_DIM], bestd, rest[MAX_DIM + 1], xr[MAX_DIM + 1], vmax;
+    int found;
+    int shell; /* only the last shell's codewords: (max-norm and) norm of the last one */
+} srch;
+
+static void leaf(srch *s, double dist, double n2)
+{
+    if (s->shell && n2 != s->p->last_n2)
+        return;
+    if (!vq_member(s->p, s->cur))
+        return;
+    if (s->found && dist == s->bestd) { /* a tie: the earlier codeword in the order */
+        double a2, ai, b2, bi;
+        norms(s->cur, s->d, &a2, &ai);
+        norms(s->best, s->d, &b2, &bi);
+        if (order_cmp(s->p->shape == SH_CUBE, s->d, s->cur, a2, ai, s->best, b2, bi) >= 0)
+            return;
+    }
+    memcpy(s->best, s->cur, s->d * sizeof *s->cur);
+    s->bestd = dist;
+    s->found = 1;
+}
+
+/* tight: (shell walks, in x's order) the coordinates so far are the last
+ * codeword's, so this one may not exceed the last's (lexicographic order) */
+static void walk_near(srch *s, size_t i, double dist, double n2, double sum, int tight)
+{
+    if (i == s->d) {
+        leaf(s, dist, n2);
+        return;
+    }
+    /* the values this coordinate may take: |v| <= lim, lim from the budget */
+    double lim = s->vmax;
+    const int sphere = s->p->shape != SH_CUBE || s->shell;
+    const double budget = s->p->last_n2 - n2;
+    if (sphere) {
+        double left = budget - (double)(s->d - i - 1) * s->off * s->off;
+        if (left < 0)
+            return;
+        lim = fmin(lim, sqrt(left));
+    }
+    double lo = ceil(-lim - s->off) + s->off, hi = floor(lim - s->off) + s->off;
+    if (tight) /* the largest value of this coset not above the last's */
+        hi = fmin(hi, floor(s->p->last[i] - s->off) + s->off);
+    if (lo > hi)
+        return;
+    const double xi = s->x[i];
+    double v0 = floor(xi - s->off + 0.5) + s->off; /* nearest in the coset, then clamped */
+    v0 = v0 < lo ? lo : v0 > hi ? hi : v0;
+    double up = v0, dn = v0 - 1.0;
+    for (;;) { /* zig-zag: the nearer of the next value above and below */
+        double v;
+        if (up <= hi && (dn < lo || fabs(up - xi) <= fabs(dn - xi)))
+            v = up++;
+        else if (dn >= lo)
+            v = dn--;
+        else
+            return;
+        double nd = dist + (v - xi) * (v - xi);
+        if (nd + s->rest[i + 1] > s->bestd)
+            return; /* every later value is farther */
+        if (sphere) {
+            /* the coordinates still to come are within the norm budget B
+             * left: at least (|x_rest| - sqrt(B))^2 away from x_rest */
+            double g = s->xr[i + 1] - sqrt(fmax(0.0, budget - v * v));
+            if (s->shell) /* exactly that norm: also when x_rest is inside */
+                g = fabs(g);
+            if (g > 0 && nd + g * g > s->bestd)
+                continue;
+        }
+        if (i + 1 == s->d && s->parity && (sum + v) - 2.0 * floor(0.5 * (sum + v)) != 0.0)
+            continue; /* D4, E8: the coordinates' sum is even */
+        s->cur[s->perm[i]] = v;
+        walk_near(s, i + 1, nd, n2 + v * v, sum + v, tight && v == s->p->last[i]);
+    }
+}
+
+/* ---- orbit representatives ------------------------------------------------------------------ */
+
+/* Z, D4 and E8 and their codebooks' full shells are invariant under
+ * permutations and sign changes of the coordinates (E8: an even number of
+ * them). So the codewords before the last shell (and that shell whole) are
+ * the orbits of a few representatives: |coordinates| in decreasing order,
+ * with the signs a lattice point needs (any; an even or an odd number of
+ * minus signs). The nearest point of an orbit to x: sort |x| the same way and
+ * match; if x's count of minus signs has the wrong parity, flip the sign of
+ * the smallest pair (the other pairings cost more: Conway & Sloane's D_n
+ * argument). */
+#define VQ_MAX_REPS 512
+
+typedef struct rep_walk {
+    vq *p;
+    double off, a[MAX_DIM];
+    int fail;
+} rep_walk;
+
+static void rep_add(rep_walk *w)
+{
+    vq *p = w->p;
+    double n2, ninf, sum = 0;
+    norms(w->a, p->d, &n2, &ninf);
+    for (size_t i = 0; i < p->d; i++)
+        sum += w->a[i];
+    int par = 0;
+    if (p->lattice == L_D4 || p->lattice == L_E8) {
+        int even = sum - 2.0 * floor(0.5 * sum) == 0.0;
+        if (w->off == 0.0 && !even)
+            return; /* no sign pattern is a lattice point */
+        par = w->off == 0.0 ? 0 : even ? 1 : 2;
+    }
+    int cube = p->shape == SH_CUBE, shell;
+    if (cube ? ninf < p->last_ninf || (ninf == p->last_ninf && n2 < p->last_n2) : n2 < p->last_n2)
+        shell = 0;
+    else if (n2 == p->last_n2 && (!cube || ninf == p->last_ninf))
+        shell = 1;
+    else
+        return;
+    if (p->nrep[0] + p->nrep[1] == VQ_MAX_REPS) {
+        w->fail = 1;
+        return;
+    }
+    vq_rep *r = &p->rep[p->nrep[0] + p->nrep[1]];
+    memcpy(r->a, w->a, sizeof r->a);
+    r->parity = par;
+    r->shell = shell;
+    p->nrep[shell]++;
+}
+
+static void rep_dfs(rep_walk *w, size_t i, double n2, double top)
+{
+    vq *p = w->p;
+    if (w->fail)
+        return;
+    if (i == p->d) {
+        rep_add(w);
+        return;
+    }
+    for (double v = w->off; v <= top; v += 1.0) {
+        if (p->shape == SH_CUBE ? v > p->last_ninf : n2 + v * v > p->last_n2)
+            break;
+        w->a[i] = v;
+        rep_dfs(w, i + 1, n2 + v * v, v);
+    }
+}
+
+static int rep_by_shell(const void *a, const void *b)
+{
+    return ((const vq_rep *)a)->shell - ((const vq_rep *)b)->shell;
+}
+
+/* the representatives of a Z, D4 or E8 codebook (none if there are too many) */
+static void build_reps(vq *p)
+{
+    p->nrep[0] = p->nrep[1] = 0;
+    if (p->lattice == L_A2 || !(p->rep = malloc(VQ_MAX_REPS * sizeof *p->rep)))
+        return;
+    rep_walk w = {.p = p};
+    for (int t = 0; t < (p->lattice == L_E8 ? 2 : 1) && !w.fail; t++) {
+        w.off = (p->lattice == L_Z || t == 1) ? 0.5 : 0.0;
+        rep_dfs(&w, 0, 0.0, INFINITY);
+    }
+    if (w.fail) {
+        free(p->rep);
+        p->rep = NULL;
+        p->nrep[0] = p->nrep[1] = 0;
+        return;
+    }
+    qsort(p->rep, p->nrep[0] + p->nrep[1], sizeof *p->rep, rep_by_shell);
+}
+
+/* the nearest point to x of the orbits of reps r[0..n): y is |x| in
+ * decreasing order (y[i] = |x[perm[i]]|), odd says x has an odd number of
+ * negative coordinates */
+static double rep_nearest(const vq_rep *r, size_t n, size_t d, const double *x, const double *y,
+                          const size_t *perm, int odd, double *c)
+{
+    double best = INFINITY;
+    size_t bk = 0;
+    int bflip = 0;
+    for (size_t k = 0; k < n; k++) {
+        double e = 0;
+        for (size_t i = 0; i < d; i++)
+            e += (y[i] - r[k].a[i]) * (y[i] - r[k].a[i]);
+        int flip = r[k].parity && (r[k].parity == 2) != odd;
+        if (flip)
+            e += 4.0 * y[d - 1] * r[k].a[d - 1];
+        if (e < best) {
+            best = e;
+            bk = k;
+            bflip = flip;
+        }
+    }
+    for (size_t i = 0; i < d; i++) {
+        double v = x[perm[i]] < 0 ? -r[bk].a[i] : r[bk].a[i];
+        c[perm[i]] = r[bk].a[i] == 0 ? 0.0 : (bflip && i == d - 1) ? -v : v;
+    }
+    return best;
+}
+
+/* The exact nearest codeword to x (unit scale) of a Z, D4 or E8 codebook.
+ * Far beyond the codebook (|x_i| > 1e100, e.g. an infinite input) squared
+ * distances would overflow: x is brought to max-norm 1e8 along its direction. */
+static void walk_cosets(srch *s)
+{
+    const double *xp = s->x;
+    for (int t = 0; t < (s->p->lattice == L_E8 ? 2 : 1); t++) {
+        s->off = (s->p->lattice == L_Z || t == 1) ? 0.5 : 0.0;
+        double xr2 = 0;
+        s->rest[s->d] = 0;
+        s->xr[s->d] = 0;
+        for (size_t i = s->d; i-- > 0;) {
+            double e = xp[i] - (floor(xp[i] - s->off + 0.5) + s->off);
+            s->rest[i] = s->rest[i + 1] + e * e;
+            xr2 += xp[i] * xp[i];
+            s->xr[i] = sqrt(xr2);
+        }
+        walk_near(s, 0, 0.0, 0.0, 0.0, s->shell);
+    }
+}
+
+/* x's coordinates by decreasing magnitude */
+static void sort_by_magnitude(const double *x, size_t d, size_t *perm, double *y)
 {
     for (size_t i = 0; i < d; i++) {
-        double v = (l == L_A2 && i == 1) ? c[i] / (SQRT3 / 2) : 2 * c[i];
-        /* clamped before the conversion: a far-away point is no codeword */
-        v = v > VQ_KEY_MAX ? VQ_KEY_MAX : v < -VQ_KEY_MAX ? -VQ_KEY_MAX : v != v ? VQ_KEY_MAX : v;
-        k[i] = (vq_key)lrint(v);
+        size_t j = i;
+        while (j > 0 && fabs(x[perm[j - 1]]) < fabs(x[i])) {
+            perm[j] = perm[j - 1];
+            j--;
+        }
+        perm[j] = i;
     }
-}
-
-size_t vq_hash_key(const vq_key *k, size_t d)
-{
-    uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < d; i++)
-        h = (h ^ (uint32_t)k[i]) * 1099511628211ull;
-    return (size_t)h;
+        y[i] = fabs(x[perm[i]]);
 }
 
-long vq_lookup(const vq *p, const vq_key *k)
+/* The exact nearest codeword to x (unit scale) of a Z, D4 or E8 codebook:
+ * the nearest of the representatives' orbits before the last shell; then the
+ * last shell's codewords, if that whole shell has a point nearer (a walk over
+ * the shell in x's order, pruned lexicographically). Without representatives
+ * (too many): one walk over all codewords from a first bound.
+ * Far beyond the codebook (|x_i| > 1e100, e.g. an infinite input) squared
+ * distances would overflow: x is brought to max-norm 1e8 along its direction. */
+void vq_nearest_member(const vq *p, const double *x, double *c)
 {
-    for (size_t s = vq_hash_key(k, p->d) & p->tmask;; s = (s + 1) & p->tmask) {
-        int32_t i = p->table[s];
-        if (i < 0)
-            return -1;
-        if (!memcmp(p->key + (size_t)i * p->d, k, p->d * sizeof *k))
-            return i;
+    const size_t d = p->d;
+    double m = 0, xs[MAX_DIM], n2 = 0;
+    for (size_t i = 0; i < d; i++)
+        m = fmax(m, fabs(x[i]));
+    for (size_t i = 0; i < d; i++) {
+        xs[i] = m > 1e100 ? x[i] * (1e8 / m) : x[i];
+        n2 += xs[i] * xs[i];
     }
+    srch s = {.p = p, .d = d, .bestd = INFINITY, .parity = p->lattice == L_D4 || p->lattice == L_E8,
+              .vmax = p->shape == SH_CUBE ? p->last_ninf : INFINITY};
+    double y[MAX_DIM];
+    sort_by_magnitude(xs, d, s.perm, y);
+    if (p->rep) {
+        int odd = 0;
+        for (size_t i = 0; i < d; i++)
+            odd ^= xs[i] < 0;
+        if (p->nrep[0])
+            s.bestd = rep_nearest(p->rep, p->nrep[0], d, xs, y, s.perm, odd, s.best);
+        s.found = p->nrep[0] > 0;
+        double sc[MAX_DIM];
+        if (p->nrep[1] &&
+            rep_nearest(p->rep + p->nrep[0], p->nrep[1], d, xs, y, s.perm, odd, sc) < s.bestd) {
+            if (vq_member(p, sc)) {
+                memcpy(s.best, sc, d * sizeof *sc);
+            } else {
+                for (size_t i = 0; i < d; i++)
+                    s.perm[i] = i;
+                s.x = xs;
+                s.shell = 1;
+                walk_cosets(&s);
+            }
+        }
+        memcpy(c, s.best, d * sizeof *c);
+        return;
+    }
+    /* a first bound: x brought into the codebook (radius, or box) and decoded */
+    for (int k = 0; k < 3 && !s.found; k++) {
+        double f = p->shape == SH_CUBE ? 1.0 : sqrt(p->last_n2 / n2) * (1.0 - 0.05 * k), yb[MAX_DIM];
+        for (size_t i = 0; i < d; i++) {
+            yb[i] = xs[i] * f;
+            if (p->shape == SH_CUBE)
+                yb[i] = fmin(fmax(yb[i], -p->last_ninf), p->last_ninf) * (1.0 - 0.05 * k);
+        }
+        vq_decode(p->lattice, yb, s.cur, d);
+        if (vq_member(p, s.cur)) {
+            memcpy(s.best, s.cur, d * sizeof *s.cur);
+            s.bestd = vq_dist2(xs, s.cur, d);
+            s.found = 1;
+        }
+    }
+    /* the walk takes the largest coordinates first: the budgets bite early */
+    double xp[MAX_DIM];
+    for (size_t i = 0; i < d; i++)
+        xp[i] = xs[s.perm[i]];
+    s.x = xp;
+    walk_cosets(&s);
+    memcpy(c, s.best, d * sizeof *c);
 }
+
+/* ---- codebooks ---------------------------------------------------------------------------- */
 
 typedef struct cand {
     double c[MAX_DIM];
@@ -137,14 +467,7 @@ static int cand_cmp(const void *a, const void *b, void *arg)
 {
     const cand *x = a, *y = b;
     const sort_ctx *c = arg;
-    if (c->shape == SH_CUBE && x->ninf != y->ninf)
-        return x->ninf < y->ninf ? -1 : 1;
-    if (x->n2 != y->n2)
-        return x->n2 < y->n2 ? -1 : 1;
-    for (size_t i = 0; i < c->dim; i++)
-        if (x->c[i] != y->c[i])
-            return x->c[i] < y->c[i] ? -1 : 1;
-    return 0;
+    return order_cmp(c->shape == SH_CUBE, c->dim, x->c, x->n2, x->ninf, y->c, y->n2, y->ninf);
 }
 
 /* Lattice points within radius r (sphere) or max-norm r (cube), by a
@@ -177,11 +500,8 @@ static void emit(walk *w)
     }
     cand *q = &w->v[w->n++];
     memset(q, 0, sizeof *q);
-    for (size_t i = 0; i < w->d; i++) {
-        q->c[i] = w->cur[i];
-        q->n2 += w->cur[i] * w->cur[i];
-        q->ninf = fmax(q->ninf, fabs(w->cur[i]));
-    }
+    memcpy(q->c, w->cur, w->d * sizeof *q->c);
+    norms(q->c, w->d, &q->n2, &q->ninf);
 }
 
 static void dfs(walk *w, size_t i, double n2, double sum)
@@ -189,7 +509,7 @@ static void dfs(walk *w, size_t i, double n2, double sum)
     if (w->oom)
         return;
     if (i == w->d) {
-        if ((w->l == L_D4 || w->l == L_E8) && fmod(fabs(sum), 2.0) != 0.0)
+        if ((w->l == L_D4 || w->l == L_E8) && sum - 2.0 * floor(0.5 * sum) != 0.0)
             return;
         emit(w);
         return;
@@ -263,6 +583,10 @@ cm_status vq_build_lattice(vq *p, cm_diag *dg)
         if (n >= p->K) {
             for (size_t i = 0; i < p->K; i++)
                 memcpy(p->cb + i * p->d, v[i].c, p->d * sizeof(double));
+            memcpy(p->last, v[p->K - 1].c, sizeof p->last); /* membership: see vq_member */
+            p->last_n2 = v[p->K - 1].n2;
+            p->last_ninf = v[p->K - 1].ninf;
+            build_reps(p);
             free(v);
             return CM_OK;
         }

@@ -336,6 +336,151 @@ static void large_codebook(void)
     free(cb);
 }
 
+
+/* ---- the exact nearest codeword of lattice codebooks, against brute force ---------------- */
+
+typedef struct lpt {
+    double c[8], n2, ninf;
+} lpt;
+
+static int lpt_cube;
+
+static int lpt_cmp(const void *a, const void *b)
+{
+    const lpt *x = a, *y = b;
+    if (lpt_cube && x->ninf != y->ninf)
+        return x->ninf < y->ninf ? -1 : 1;
+    if (x->n2 != y->n2)
+        return x->n2 < y->n2 ? -1 : 1;
+    for (int i = 0; i < 8; i++)
+        if (x->c[i] != y->c[i])
+            return x->c[i] < y->c[i] ? -1 : 1;
+    return 0;
+}
+
+typedef struct lgen {
+    const char *lat;
+    int d;
+    double r2, h; /* every point with |c|^2 <= r2 and max |c_i| <= h */
+    lpt *v;
+    size_t n, cap;
+    double cur[8];
+} lgen;
+
+/* lattice points by brute force: coordinates in halves, the lattice's rule at the end */
+static void lgen_walk(lgen *g, int i, double n2)
+{
+    if (i == g->d) {
+        int half = 0, integer = 0;
+        double sum = 0, ninf = 0;
+        for (int k = 0; k < g->d; k++) {
+            int h = g->cur[k] != floor(g->cur[k]);
+            half += h;
+            integer += !h;
+            sum += g->cur[k];
+            ninf = fmax(ninf, fabs(g->cur[k]));
+        }
+        int ok = !strcmp(g->lat, "z")    ? half == g->d
+               : !strcmp(g->lat, "d4")   ? integer == g->d && fmod(fabs(sum), 2) == 0
+                                         : (half == g->d || integer == g->d) && fmod(fabs(sum), 2) == 0;
+        if (!ok || g->n == g->cap)
+            return;
+        lpt *q = &g->v[g->n++];
+        memset(q, 0, sizeof *q);
+        memcpy(q->c, g->cur, (size_t)g->d * sizeof(double));
+        q->n2 = n2;
+        q->ninf = ninf;
+        return;
+    }
+    for (double v = -g->h; v <= g->h; v += 0.5) {
+        if (n2 + v * v > g->r2)
+            continue;
+        g->cur[i] = v;
+        lgen_walk(g, i + 1, n2 + v * v);
+    }
+}
+
+static void lattice_nearest_brute(void)
+{
+    struct {
+        const char *spec, *lat;
+        int d, cube;
+        size_t K;
+        double r2, h, spread;
+    } C[] = {
+        {"vq:lattice=e8,bits=2,scale=1", "e8", 8, 0, 65536, 12, 3.5, 1.6},
+        {"vq:lattice=e8,bits=1.5,scale=1", "e8", 8, 0, 4096, 8, 3, 1.3},
+        {"vq:lattice=e8,bits=1,scale=1", "e8", 8, 0, 256, 8, 3, 0.8},
+        {"vq:lattice=d4,bits=2,scale=1", "d4", 4, 0, 256, 12, 4, 2.0},
+        {"vq:lattice=d4,bits=3,shape=cube,scale=1", "d4", 4, 1, 4096, 99, 5, 3.5},
+        {"vq:lattice=z,dim=3,bits=2,scale=1", "z", 3, 0, 64, 20, 4.5, 2.0},
+        {"vq:lattice=z,dim=3,bits=2.5,shape=cube,scale=1", "z", 3, 1, 181, 99, 3.5, 2.5},
+    };
+    for (size_t t = 0; t < sizeof C / sizeof *C; t++) {
+        if (C[t].K == 181) /* 2^(2.5*3) is not whole: refused, see files_and_refusals */
+            continue;
+        lgen g = {.lat = C[t].lat, .d = C[t].d, .r2 = C[t].r2, .h = C[t].h, .cap = 1u << 21};
+        g.v = malloc(g.cap * sizeof *g.v);
+        lgen_walk(&g, 0, 0.0);
+        lpt_cube = C[t].cube;
+        qsort(g.v, g.n, sizeof *g.v, lpt_cmp);
+        CHECK(g.n > C[t].K && g.n < g.cap, "%s: %zu lattice points enumerated", C[t].spec, g.n);
+        lpt last = g.v[C[t].K - 1];
+        /* the region walked holds every point up to the K-th */
+        CHECK(C[t].cube ? last.ninf <= C[t].h : last.n2 <= C[t].r2, "%s: region too small",
+              C[t].spec);
+        cm_plan *p = parse(C[t].spec);
+        enum { NV = 4000 };
+        const size_t d = (size_t)C[t].d;
+        double *x = malloc(NV * d * sizeof *x), *y = malloc(NV * d * sizeof *y);
+        cm_pcg64 rg;
+        cm_pcg64_stream(&rg, 5, t);
+        cm_gauss_fill(&rg, x, NV * d);
+        for (size_t i = 0; i < NV * d; i++) /* every vector another size: inside and far beyond */
+            x[i] *= C[t].spread * (0.5 + (double)((i / d) % 8) * 0.25);
+        cm_pipeline_state *st;
+        cm_diag dg;
+        CHECK(cm_plan_state_alloc(p, NV * d, &st, &dg) == CM_OK, "state: %s", dg.msg);
+        cm_pipeline_apply(t_pipe(p), st, x, y, NV * d);
+        int wrong = 0, over = 0;
+        for (size_t v = 0; v < NV; v++) {
+            double b1 = INFINITY, b2 = INFINITY, got = 0;
+            size_t bi = 0;
+            for (size_t j = 0; j < C[t].K; j++) {
+                double e = 0;
+                for (size_t k = 0; k < d; k++)
+                    e += (x[v * d + k] - g.v[j].c[k]) * (x[v * d + k] - g.v[j].c[k]);
+                if (e < b1) {
+                    b2 = b1;
+                    b1 = e;
+                    bi = j;
+                } else if (e < b2) {
+                    b2 = e;
+                }
+            }
+            for (size_t k = 0; k < d; k++)
+                got += (x[v * d + k] - y[v * d + k]) * (x[v * d + k] - y[v * d + k]);
+            over += bi >= C[t].K / 2; /* the outer half of the codebook */
+            if (b2 - b1 < 1e-9)
+                continue; /* a tie to rounding */
+            int same = 1;
+            for (size_t k = 0; k < d; k++)
+                same &= y[v * d + k] == g.v[bi].c[k];
+            if (!same && wrong++ < 3)
+                fprintf(stderr, "  %s vector %zu: distance^2 %.12g, nearest %.12g (n2 %g, got n2 %g) x=%g %g %g %g %g %g %g %g\n", C[t].spec, v,
+                        got, b1, g.v[bi].n2, 0.0, x[v*d],x[v*d+1],x[v*d+2],x[v*d+3],x[v*d+4],x[v*d+5],x[v*d+6],x[v*d+7]);
+        }
+        CHECK(wrong == 0, "%s: %d of %d vectors not at their nearest codeword (brute force over %zu)",
+              C[t].spec, wrong, NV, C[t].K);
+        CHECK(over > NV / 10, "%s: only %d vectors reach the outer codewords", C[t].spec, over);
+        cm_pipeline_state_free(t_pipe(p), st);
+        t_free(p);
+        free(x);
+        free(y);
+        free(g.v);
+    }
+}
+
 int main(int argc, char **argv)
 {
     t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
@@ -353,6 +498,7 @@ int main(int argc, char **argv)
     files_and_refusals();
     cache();
     large_codebook();
+    lattice_nearest_brute();
     z_lattice_every_rate();
     kmeans_1d_is_lloyd_max();
     cm_registry_free(reg);
