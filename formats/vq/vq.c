@@ -190,23 +190,54 @@ static void radial(const vq *p, const double *x, double *c)
     memcpy(c, found, p->d * sizeof *c);
 }
 
+/* a lattice vector x beyond the codebook: its codeword c */
+static void overload(const vq *p, const double *x, double *c)
+{
+    if (!p->exact_overload)
+        radial(p, x, c);
+    else if (p->lattice != L_A2)
+        vq_nearest_member(p, x, c);
+    else
+        memcpy(c, scan_by_norm(p, x), p->d * sizeof *c);
+}
+
+static void quantize_at_careful(const vq *p, double s, const double *x, double *y, size_t n);
+
+/* E8, 8 vectors at a time (decoded together); others one by one */
+static void quantize_e8(const vq *p, double s, const double *x, double *y, size_t n)
+{
+    const double inv = 1.0 / s;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        double u[64], c[64], n2[8];
+        int small = 1; /* every |u| < 2^50 (also: no NaN, no inf) */
+        for (size_t k = 0; k < 64; k++) {
+            u[k] = x[i + k] * inv;
+            small &= fabs(u[k]) < 0x1p50;
+        }
+        if (!small) {
+            quantize_at_careful(p, s, x + i, y + i, 64);
+            continue;
+        }
+        vq_decode_e8x8(u, c, n2);
+        for (size_t v = 0; v < 8; v++)
+            if (!(n2[v] < p->last_n2) && !vq_member(p, c + 8 * v))
+                overload(p, u + 8 * v, c + 8 * v);
+        for (size_t k = 0; k < 64; k++)
+            y[i + k] = s * c[k];
+    }
+    quantize_at_careful(p, s, x + i, y + i, n - i);
+}
+
 /* the nearest codeword c to x (unit scale: x already divided by the scale) */
 static void nearest(const vq *p, const double *x, double *c)
 {
     const double *w;
     if (p->lattice) {
         vq_decode(p->lattice, x, c, p->d);
-        if (vq_member(p, c))
-            return;
-        if (!p->exact_overload) {
-            radial(p, x, c);
-            return;
-        }
-        if (p->lattice != L_A2) {
-            vq_nearest_member(p, x, c);
-            return;
-        }
-        w = scan_by_norm(p, x);
+        if (!vq_member(p, c))
+            overload(p, x, c);
+        return;
     } else {
         double best = INFINITY;
         w = p->cb;
@@ -288,6 +319,10 @@ static void quantize_at(const vq *p, double s, const double *x, double *y, size_
                 for (size_t k = 0; k < d; k++)
                     y[i + v2 * d + k] = s * p->cb[arg[v2] * d + k];
         }
+        return;
+    }
+    if (p->lattice == L_E8 && p->shape == SH_SPHERE) {
+        quantize_e8(p, s, x, y, n);
         return;
     }
     quantize_at_careful(p, s, x, y, n);
@@ -406,6 +441,7 @@ static void vq_free(void *pp)
     free(p->nrm);
     free(p->order);
     free(p->rep);
+    free(p->repv);
     free(p);
 }
 

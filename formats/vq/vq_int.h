@@ -25,6 +25,12 @@ typedef struct vq_rep {
     int shell;  /* 0: before the last shell, 1: the last shell */
 } vq_rep;
 
+/* eight representatives side by side, for the search (lanes vectorize) */
+typedef struct vq_repv {
+    double a[MAX_DIM][8];
+    double flip_even[8], flip_odd[8]; /* 1: flip a sign for x with an even / odd count of them */
+} vq_repv;
+
 typedef struct vq {
     int lattice, shape, exact_overload;
     double cmax;       /* cube shaping: the largest |coordinate| of a codeword */
@@ -34,6 +40,7 @@ typedef struct vq {
     size_t *order;     /* indices by decreasing norm (overload search) */
     double last[MAX_DIM], last_n2, last_ninf; /* lattice: the last codeword in order */
     vq_rep *rep;       /* Z, D4, E8: orbit representatives, NULL if too many */
+    vq_repv *repv;     /* the same by eights: those before the last shell, then the shell */
     size_t nrep[2];    /* before the last shell, of the last shell */
     double scale;
 } vq;
@@ -45,6 +52,7 @@ typedef struct vq_state {
 size_t vq_lattice_dim(int l, size_t d);
 double vq_dist2(const double *a, const double *b, size_t n);
 void vq_decode(int l, const double *x, double *c, size_t d);
+void vq_decode_e8x8(const double *x, double *c, double *n2);
 int vq_member(const vq *p, const double *c);
 void vq_nearest_member(const vq *p, const double *x, double *c);
 cm_status vq_build_lattice(vq *p, cm_diag *dg);

@@ -1,5 +1,6 @@
 /* Family vq: lattice codebooks (the points nearest the origin) and the
  * nearest-point decoders of Conway & Sloane (IEEE Trans. IT-28(2), 1982). */
+#include <capmetric/export.h>
 #include <capmetric/format.h>
 #include <capmetric/rng.h>
 
@@ -25,7 +26,17 @@ size_t vq_lattice_dim(int l, size_t d)
     return l == L_A2 ? 2 : l == L_D4 ? 4 : l == L_E8 ? 8 : d;
 }
 
-static double rnd(double v) { return floor(v + 0.5); }
+/* floor without a call into libm (baseline x86-64 has no rounding
+ * instruction): exact for every double (beyond 2^52 all are integers) */
+static inline double ffloor(double v)
+{
+    if (!(fabs(v) < 4503599627370496.0))
+        return v;
+    double t = (double)(long long)v;
+    return t - (double)(t > v);
+}
+
+static double rnd(double v) { return ffloor(v + 0.5); }
 
 /* nearest point of D_n (integer vectors with even sum) */
 static void decode_dn(const double *x, double *c, size_t n)
@@ -41,8 +52,120 @@ static void decode_dn(const double *x, double *c, size_t n)
             wi = i;
         }
     }
-    if (sum - 2.0 * floor(0.5 * sum) != 0.0) /* odd: move the worst coordinate the other way */
+    if (sum - 2.0 * ffloor(0.5 * sum) != 0.0) /* odd: move the worst coordinate the other way */
         c[wi] += x[wi] > c[wi] ? 1.0 : -1.0;
+}
+
+/* nearest point of E8 = D8 u (D8 + 1/2): both cosets in one pass, the
+ * nearer kept (a tie: D8); the same operations as decode_dn on x and on x - 1/2 */
+static void decode_e8(const double *x, double *c)
+{
+    double a[8], b[8], sa = 0, sb = 0, wa = -1, wb = -1;
+    int ia = 0, ib = 0;
+    for (int i = 0; i < 8; i++) {
+        double h = x[i] - 0.5;
+        a[i] = rnd(x[i]);
+        b[i] = rnd(h);
+        sa += a[i];
+        sb += b[i];
+        double ea = fabs(x[i] - a[i]), eb = fabs(h - b[i]);
+        if (ea > wa) {
+            wa = ea;
+            ia = i;
+        }
+        if (eb > wb) {
+            wb = eb;
+            ib = i;
+        }
+    }
+    if (sa - 2.0 * ffloor(0.5 * sa) != 0.0)
+        a[ia] += x[ia] > a[ia] ? 1.0 : -1.0;
+    if (sb - 2.0 * ffloor(0.5 * sb) != 0.0)
+        b[ib] += x[ib] - 0.5 > b[ib] ? 1.0 : -1.0;
+    double da = 0, db = 0;
+    for (int i = 0; i < 8; i++) {
+        b[i] += 0.5;
+        da += (x[i] - a[i]) * (x[i] - a[i]);
+        db += (x[i] - b[i]) * (x[i] - b[i]);
+    }
+    memcpy(c, db < da ? b : a, sizeof a);
+}
+
+/* decode_e8 for 8 vectors x[8 v .. 8 v + 8) at once, lane v = vector v, in
+ * GCC/Clang vector types (each instruction set's clone lowers them to its
+ * registers); the same IEEE operations in the same order as decode_e8, so the
+ * same points. Every |x| < 2^50 (the floor below is exact there). n2[v]: the
+ * points' squared norms, summed as norms() does. */
+typedef double v8d __attribute__((vector_size(32))); /* four lanes: native to AVX2 */
+typedef long long v8l __attribute__((vector_size(32)));
+
+/* (macros, not functions: vector arguments would change the ABI) */
+#define VSEL(m, a, b) ((v8d)(((v8l)(a) & (m)) | ((v8l)(b) & ~(m))))
+#define VSPLAT(a) ((v8d){(a), (a), (a), (a)})
+#define VABS(v) ((v8d)((v8l)(v) & ~(v8l)VSPLAT(-0.0)))
+/* dst = floor(v): round to an integer by adding and taking away 2^52 of v's
+ * sign, then one less where that went up */
+#define VFLOOR(dst, v)                                                                        \
+    do {                                                                                      \
+        v8d c_ = (v8d)((v8l)VSPLAT(0x1p52) | ((v8l)(v) & (v8l)VSPLAT(-0.0)));                 \
+        v8d t_ = ((v) + c_) - c_;                                                             \
+        (dst) = t_ - (v8d)((v8l)VSPLAT(1.0) & (t_ > (v)));                                    \
+    } while (0)
+
+static inline __attribute__((always_inline)) void decode_e8x4(const double *x, double *c, double *n2)
+{
+    v8d X[8], A[8], B[8], sa = VSPLAT(0.0), sb = VSPLAT(0.0), wa = VSPLAT(-1.0), wb = VSPLAT(-1.0);
+    v8d ia = VSPLAT(0.0), ib = VSPLAT(0.0), one = VSPLAT(1.0), half = VSPLAT(0.5), t, u;
+    for (int k = 0; k < 8; k++) {
+        for (int v = 0; v < 4; v++)
+            X[k][v] = x[8 * v + k];
+        v8d h = X[k] - half, kk = VSPLAT((double)k);
+        u = X[k] + half;
+        VFLOOR(A[k], u);
+        u = h + half;
+        VFLOOR(B[k], u);
+        sa += A[k];
+        sb += B[k];
+        v8d ea = VABS(X[k] - A[k]), eb = VABS(h - B[k]);
+        v8l ma = ea > wa, mb = eb > wb;
+        ia = VSEL(ma, kk, ia);
+        wa = VSEL(ma, ea, wa);
+        ib = VSEL(mb, kk, ib);
+        wb = VSEL(mb, eb, wb);
+    }
+    /* odd sums: the worst coordinate's index, else -1 */
+    u = 0.5 * sa;
+    VFLOOR(t, u);
+    v8d oa = VSEL((sa - 2.0 * t) != 0.0, ia, VSPLAT(-1.0));
+    u = 0.5 * sb;
+    VFLOOR(t, u);
+    v8d ob = VSEL((sb - 2.0 * t) != 0.0, ib, VSPLAT(-1.0));
+    v8d da = VSPLAT(0.0), db = VSPLAT(0.0);
+    for (int k = 0; k < 8; k++) {
+        v8d kk = VSPLAT((double)k);
+        v8d fa = VSEL(X[k] > A[k], one, -one), fb = VSEL(X[k] - half > B[k], one, -one);
+        A[k] += VSEL(oa == kk, fa, VSPLAT(0.0));
+        B[k] += VSEL(ob == kk, fb, VSPLAT(0.0));
+        B[k] += half;
+        da += (X[k] - A[k]) * (X[k] - A[k]);
+        db += (X[k] - B[k]) * (X[k] - B[k]);
+    }
+    v8l pick = db < da;
+    v8d s = VSPLAT(0.0);
+    for (int k = 0; k < 8; k++) {
+        v8d w = VSEL(pick, B[k], A[k]);
+        s += w * w;
+        for (int v = 0; v < 4; v++)
+            c[8 * v + k] = w[v];
+    }
+    for (int v = 0; v < 4; v++)
+        n2[v] = s[v];
+}
+
+CM_HOT_LOOP void vq_decode_e8x8(const double *x, double *c, double *n2)
+{
+    decode_e8x4(x, c, n2);
+    decode_e8x4(x + 32, c + 32, n2 + 4);
 }
 
 double vq_dist2(const double *a, const double *b, size_t n)
@@ -59,23 +182,14 @@ void vq_decode(int l, const double *x, double *c, size_t d)
     switch (l) {
     case L_Z:
         for (size_t i = 0; i < d; i++)
-            c[i] = floor(x[i]) + 0.5;
+            c[i] = ffloor(x[i]) + 0.5;
         return;
     case L_D4:
         decode_dn(x, c, 4);
         return;
-    case L_E8: {
-        double h[8], c1[8];
-        decode_dn(x, c, 8);
-        for (int i = 0; i < 8; i++)
-            h[i] = x[i] - 0.5;
-        decode_dn(h, c1, 8);
-        for (int i = 0; i < 8; i++)
-            c1[i] += 0.5;
-        if (vq_dist2(x, c1, 8) < vq_dist2(x, c, 8))
-            memcpy(c, c1, sizeof c1);
+    case L_E8:
+        decode_e8(x, c);
         return;
-    }
     case L_A2: { /* cosets {(a, b sqrt3)} and {(a + 1/2, (b + 1/2) sqrt3)} */
         double a0[2] = {rnd(x[0]), rnd(x[1] / SQRT3) * SQRT3};
         double a1[2] = {floor(x[0]) + 0.5, (floor(x[1] / SQRT3) + 0.5) * SQRT3};
@@ -100,7 +214,7 @@ static void norms(const double *c, size_t d, double *n2, double *ninf)
     double s = 0, m = 0;
     for (size_t i = 0; i < d; i++) {
         s += c[i] * c[i];
-        m = fmax(m, fabs(c[i]));
+        m = fabs(c[i]) > m ? fabs(c[i]) : m;
     }
     *n2 = s;
     *ninf = m;
@@ -146,7 +260,7 @@ typedef struct srch {
     size_t d;
     int parity;
     size_t perm[MAX_DIM]; /* the walk's coordinate i is x's coordinate perm[i] */
-    double off, cur[MAX_DIM], best[MAX_DIM], bestd, rest[MAX_DIM + 1], xr[MAX_DIM + 1], vmax;
+    double off, cur[MAX_DIM], best[MAX_DIM], bestd, rest[MAX_DIM + 1], xr2[MAX_DIM + 1], vmax;
     int found;
     int shell; /* only the last shell's codewords: (max-norm and) norm of the last one */
 } srch;
@@ -185,15 +299,18 @@ static void walk_near(srch *s, size_t i, double dist, double n2, double sum, int
         double left = budget - (double)(s->d - i - 1) * s->off * s->off;
         if (left < 0)
             return;
-        lim = fmin(lim, sqrt(left));
+        double r = sqrt(left);
+        lim = r < lim ? r : lim;
     }
-    double lo = ceil(-lim - s->off) + s->off, hi = floor(lim - s->off) + s->off;
-    if (tight) /* the largest value of this coset not above the last's */
-        hi = fmin(hi, floor(s->p->last[i] - s->off) + s->off);
+    double lo = -ffloor(lim + s->off) + s->off, hi = ffloor(lim - s->off) + s->off;
+    if (tight) { /* the largest value of this coset not above the last's */
+        double h = ffloor(s->p->last[i] - s->off) + s->off;
+        hi = h < hi ? h : hi;
+    }
     if (lo > hi)
         return;
     const double xi = s->x[i];
-    double v0 = floor(xi - s->off + 0.5) + s->off; /* nearest in the coset, then clamped */
+    double v0 = ffloor(xi - s->off + 0.5) + s->off; /* nearest in the coset, then clamped */
     v0 = v0 < lo ? lo : v0 > hi ? hi : v0;
     double up = v0, dn = v0 - 1.0;
     for (;;) { /* zig-zag: the nearer of the next value above and below */
@@ -210,13 +327,13 @@ static void walk_near(srch *s, size_t i, double dist, double n2, double sum, int
         if (sphere) {
             /* the coordinates still to come are within the norm budget B
              * left: at least (|x_rest| - sqrt(B))^2 away from x_rest */
-            double g = s->xr[i + 1] - sqrt(fmax(0.0, budget - v * v));
+            double g = sqrt(s->xr2[i + 1]) - sqrt(fmax(0.0, budget - v * v));
             if (s->shell) /* exactly that norm: also when x_rest is inside */
                 g = fabs(g);
             if (g > 0 && nd + g * g > s->bestd)
                 continue;
         }
-        if (i + 1 == s->d && s->parity && (sum + v) - 2.0 * floor(0.5 * (sum + v)) != 0.0)
+        if (i + 1 == s->d && s->parity && (sum + v) - 2.0 * ffloor(0.5 * (sum + v)) != 0.0)
             continue; /* D4, E8: the coordinates' sum is even */
         s->cur[s->perm[i]] = v;
         walk_near(s, i + 1, nd, n2 + v * v, sum + v, tight && v == s->p->last[i]);
@@ -251,7 +368,7 @@ static void rep_add(rep_walk *w)
         sum += w->a[i];
     int par = 0;
     if (p->lattice == L_D4 || p->lattice == L_E8) {
-        int even = sum - 2.0 * floor(0.5 * sum) == 0.0;
+        int even = sum - 2.0 * ffloor(0.5 * sum) == 0.0;
         if (w->off == 0.0 && !even)
             return; /* no sign pattern is a lattice point */
         par = w->off == 0.0 ? 0 : even ? 1 : 2;
@@ -314,33 +431,67 @@ static void build_reps(vq *p)
         return;
     }
     qsort(p->rep, p->nrep[0] + p->nrep[1], sizeof *p->rep, rep_by_shell);
+    /* the same, eight representatives side by side (lane l of block b is
+     * representative 8 b + l of its set); unused lanes far away */
+    size_t nb = (p->nrep[0] + 7) / 8 + (p->nrep[1] + 7) / 8;
+    if (!(p->repv = calloc(nb ? nb : 1, sizeof *p->repv))) {
+        free(p->rep);
+        p->rep = NULL;
+        p->nrep[0] = p->nrep[1] = 0;
+        return;
+    }
+    const vq_rep *r = p->rep;
+    vq_repv *b = p->repv;
+    for (int set = 0; set < 2; set++) {
+        size_t n = p->nrep[set];
+        for (size_t k0 = 0; k0 < n; k0 += 8, b++)
+            for (size_t l = 0; l < 8; l++) {
+                const vq_rep *q = k0 + l < n ? &r[k0 + l] : NULL;
+                for (size_t i = 0; i < MAX_DIM; i++)
+                    b->a[i][l] = q ? q->a[i] : 1e150;
+                /* x has an even (odd) number of minus signs and the
+                 * representative needs an odd (even) one */
+                b->flip_even[l] = q && q->parity == 2;
+                b->flip_odd[l] = q && q->parity == 1;
+            }
+        r += n;
+    }
 }
 
 /* the nearest point to x of the orbits of reps r[0..n): y is |x| in
  * decreasing order (y[i] = |x[perm[i]]|), odd says x has an odd number of
  * negative coordinates */
-static double rep_nearest(const vq_rep *r, size_t n, size_t d, const double *x, const double *y,
-                          const size_t *perm, int odd, double *c)
+CM_HOT_LOOP static double rep_nearest(const vq *p, int set, size_t d, const double *x,
+                                      const double *y, const size_t *perm, int odd, double *c)
 {
+    const size_t n = p->nrep[set];
+    const vq_repv *b = p->repv + (set ? (p->nrep[0] + 7) / 8 : 0);
     double best = INFINITY;
     size_t bk = 0;
     int bflip = 0;
-    for (size_t k = 0; k < n; k++) {
-        double e = 0;
-        for (size_t i = 0; i < d; i++)
-            e += (y[i] - r[k].a[i]) * (y[i] - r[k].a[i]);
-        int flip = r[k].parity && (r[k].parity == 2) != odd;
-        if (flip)
-            e += 4.0 * y[d - 1] * r[k].a[d - 1];
-        if (e < best) {
-            best = e;
-            bk = k;
-            bflip = flip;
+    for (size_t k0 = 0; k0 < n; k0 += 8, b++)
+        for (size_t h = 0; h < 8 && k0 + h < n; h += 4) { /* four representatives at a time */
+            v8d e = VSPLAT(0.0), a = e, f, t;
+            for (size_t i = 0; i < d; i++) {
+                memcpy(&a, &b->a[i][h], sizeof a);
+                t = VSPLAT(y[i]) - a;
+                e += t * t;
+            }
+            /* the wrong parity of minus signs: flip the last pair */
+            memcpy(&f, odd ? &b->flip_odd[h] : &b->flip_even[h], sizeof f);
+            memcpy(&a, &b->a[d - 1][h], sizeof a);
+            e += VSEL(f != 0.0, VSPLAT(4.0 * y[d - 1]) * a, VSPLAT(0.0));
+            for (size_t l = 0; l < 4 && k0 + h + l < n; l++)
+                if (e[l] < best) {
+                    best = e[l];
+                    bk = k0 + h + l;
+                    bflip = f[l] != 0.0;
+                }
         }
-    }
+    const vq_rep *r = p->rep + (set ? p->nrep[0] : 0) + bk;
     for (size_t i = 0; i < d; i++) {
-        double v = x[perm[i]] < 0 ? -r[bk].a[i] : r[bk].a[i];
-        c[perm[i]] = r[bk].a[i] == 0 ? 0.0 : (bflip && i == d - 1) ? -v : v;
+        double v = x[perm[i]] < 0 ? -r->a[i] : r->a[i];
+        c[perm[i]] = r->a[i] == 0 ? 0.0 : (bflip && i == d - 1) ? -v : v;
     }
     return best;
 }
@@ -351,34 +502,35 @@ static double rep_nearest(const vq_rep *r, size_t n, size_t d, const double *x, 
 static void walk_cosets(srch *s)
 {
     const double *xp = s->x;
+    s->xr2[s->d] = 0;
+    for (size_t i = s->d; i-- > 0;)
+        s->xr2[i] = s->xr2[i + 1] + xp[i] * xp[i];
     for (int t = 0; t < (s->p->lattice == L_E8 ? 2 : 1); t++) {
         s->off = (s->p->lattice == L_Z || t == 1) ? 0.5 : 0.0;
-        double xr2 = 0;
         s->rest[s->d] = 0;
-        s->xr[s->d] = 0;
         for (size_t i = s->d; i-- > 0;) {
-            double e = xp[i] - (floor(xp[i] - s->off + 0.5) + s->off);
+            double e = xp[i] - (ffloor(xp[i] - s->off + 0.5) + s->off);
             s->rest[i] = s->rest[i + 1] + e * e;
-            xr2 += xp[i] * xp[i];
-            s->xr[i] = sqrt(xr2);
         }
         walk_near(s, 0, 0.0, 0.0, 0.0, s->shell);
     }
 }
 
-/* x's coordinates by decreasing magnitude */
+/* x's coordinates by decreasing magnitude (ties: the earlier first), by
+ * ranks: no data-dependent branches */
 static void sort_by_magnitude(const double *x, size_t d, size_t *perm, double *y)
 {
+    double ax[MAX_DIM];
+    for (size_t i = 0; i < d; i++)
+        ax[i] = fabs(x[i]);
     for (size_t i = 0; i < d; i++) {
-        size_t j = i;
-        while (j > 0 && fabs(x[perm[j - 1]]) < fabs(x[i])) {
-            perm[j] = perm[j - 1];
-            j--;
-        }
-        perm[j] = i;
+        size_t r = 0;
+        for (size_t j = 0; j < d; j++)
+            r += (size_t)(ax[j] > ax[i]) + (size_t)(ax[j] == ax[i] && j < i);
+        perm[r] = i;
     }
     for (size_t i = 0; i < d; i++)
-        y[i] = fabs(x[perm[i]]);
+        y[i] = ax[perm[i]];
 }
 
 /* The exact nearest codeword to x (unit scale) of a Z, D4 or E8 codebook:
@@ -393,7 +545,7 @@ void vq_nearest_member(const vq *p, const double *x, double *c)
     const size_t d = p->d;
     double m = 0, xs[MAX_DIM], n2 = 0;
     for (size_t i = 0; i < d; i++)
-        m = fmax(m, fabs(x[i]));
+        m = fabs(x[i]) > m ? fabs(x[i]) : m;
     for (size_t i = 0; i < d; i++) {
         xs[i] = m > 1e100 ? x[i] * (1e8 / m) : x[i];
         n2 += xs[i] * xs[i];
@@ -407,12 +559,15 @@ void vq_nearest_member(const vq *p, const double *x, double *c)
         for (size_t i = 0; i < d; i++)
             odd ^= xs[i] < 0;
         if (p->nrep[0])
-            s.bestd = rep_nearest(p->rep, p->nrep[0], d, xs, y, s.perm, odd, s.best);
+            s.bestd = rep_nearest(p, 0, d, xs, y, s.perm, odd, s.best);
         s.found = p->nrep[0] > 0;
-        double sc[MAX_DIM];
-        if (p->nrep[1] &&
-            rep_nearest(p->rep + p->nrep[0], p->nrep[1], d, xs, y, s.perm, odd, sc) < s.bestd) {
+        double sc[MAX_DIM], dsh = 0, g = xs[0] - p->last[0];
+        /* the last shell's codewords: no nearer than the nearest point of that
+         * shell, nor than x_0 is above the last codeword's c_0 */
+        if (p->nrep[1] && (g <= 0 || g * g < s.bestd) &&
+            (dsh = rep_nearest(p, 1, d, xs, y, s.perm, odd, sc)) < s.bestd) {
             if (vq_member(p, sc)) {
+                s.bestd = dsh;
                 memcpy(s.best, sc, d * sizeof *sc);
             } else {
                 for (size_t i = 0; i < d; i++)
@@ -509,7 +664,7 @@ static void dfs(walk *w, size_t i, double n2, double sum)
     if (w->oom)
         return;
     if (i == w->d) {
-        if ((w->l == L_D4 || w->l == L_E8) && sum - 2.0 * floor(0.5 * sum) != 0.0)
+        if ((w->l == L_D4 || w->l == L_E8) && sum - 2.0 * ffloor(0.5 * sum) != 0.0)
             return;
         emit(w);
         return;
