@@ -16,6 +16,8 @@ enum { SH_SPHERE, SH_CUBE };
 
 #define MAX_DIM 16
 
+#define VQ_MAX_FIRST 64
+
 #define SEARCH_BLOCK 65536 /* doubles of distance scratch per thread */
 
 /* an orbit representative: |coordinates| in decreasing order (see vq_lattice.c) */
@@ -42,6 +44,8 @@ typedef struct vq {
     vq_rep *rep;       /* Z, D4, E8: orbit representatives, NULL if too many */
     vq_repv *repv;     /* the same by eights: those before the last shell, then the shell */
     size_t nrep[2];    /* before the last shell, of the last shell */
+    double first[VQ_MAX_FIRST][2]; /* the last shell's first coordinates and rest radii */
+    size_t nfirst;
     double scale;
 } vq;
 

@@ -431,6 +431,18 @@ static void build_reps(vq *p)
         return;
     }
     qsort(p->rep, p->nrep[0] + p->nrep[1], sizeof *p->rep, rep_by_shell);
+    /* first_coordinate_bound: the values c_0 <= last_0 of each coset, and
+     * sqrt(last_n2 - c_0^2) */
+    size_t nf = 0;
+    for (int t = 0; p->shape == SH_SPHERE && t < (p->lattice == L_E8 ? 2 : 1); t++) {
+        double off = (p->lattice == L_Z || t == 1) ? 0.5 : 0.0;
+        for (double v = ffloor(p->last[0] - off) + off; v * v <= p->last_n2; v -= 1.0, nf++)
+            if (nf < VQ_MAX_FIRST) {
+                p->first[nf][0] = v;
+                p->first[nf][1] = sqrt(p->last_n2 - v * v);
+            }
+    }
+    p->nfirst = nf <= VQ_MAX_FIRST ? nf : 0; /* too many: no bound */
     /* the same, eight representatives side by side (lane l of block b is
      * representative 8 b + l of its set); unused lanes far away */
     size_t nb = (p->nrep[0] + 7) / 8 + (p->nrep[1] + 7) / 8;
@@ -516,6 +528,21 @@ static void walk_cosets(srch *s)
     }
 }
 
+/* The last shell's codewords c come no later than the last one, so c_0 <=
+ * last_0, and (sphere) |c|^2 = last_n2: |x - c|^2 >= (x_0 - c_0)^2 +
+ * (|x_rest| - sqrt(last_n2 - c_0^2))^2, least over the c_0 that may be. */
+static double first_coordinate_bound(const vq *p, const double *x, double n2)
+{
+    if (!p->nfirst)
+        return 0.0;
+    double rest = sqrt(fmax(0.0, n2 - x[0] * x[0])), lb = INFINITY;
+    for (size_t k = 0; k < p->nfirst; k++) {
+        double a = x[0] - p->first[k][0], b = rest - p->first[k][1], e = a * a + b * b;
+        lb = e < lb ? e : lb;
+    }
+    return lb;
+}
+
 /* x's coordinates by decreasing magnitude (ties: the earlier first), by
  * ranks: no data-dependent branches */
 static void sort_by_magnitude(const double *x, size_t d, size_t *perm, double *y)
@@ -550,8 +577,13 @@ void vq_nearest_member(const vq *p, const double *x, double *c)
         xs[i] = m > 1e100 ? x[i] * (1e8 / m) : x[i];
         n2 += xs[i] * xs[i];
     }
-    srch s = {.p = p, .d = d, .bestd = INFINITY, .parity = p->lattice == L_D4 || p->lattice == L_E8,
-              .vmax = p->shape == SH_CUBE ? p->last_ninf : INFINITY};
+    srch s; /* (its arrays are written before they are read: no clearing) */
+    s.p = p;
+    s.d = d;
+    s.bestd = INFINITY;
+    s.parity = p->lattice == L_D4 || p->lattice == L_E8;
+    s.vmax = p->shape == SH_CUBE ? p->last_ninf : INFINITY;
+    s.found = s.shell = 0;
     double y[MAX_DIM];
     sort_by_magnitude(xs, d, s.perm, y);
     if (p->rep) {
@@ -561,10 +593,10 @@ void vq_nearest_member(const vq *p, const double *x, double *c)
         if (p->nrep[0])
             s.bestd = rep_nearest(p, 0, d, xs, y, s.perm, odd, s.best);
         s.found = p->nrep[0] > 0;
-        double sc[MAX_DIM], dsh = 0, g = xs[0] - p->last[0];
+        double sc[MAX_DIM], dsh = 0;
         /* the last shell's codewords: no nearer than the nearest point of that
-         * shell, nor than x_0 is above the last codeword's c_0 */
-        if (p->nrep[1] && (g <= 0 || g * g < s.bestd) &&
+         * shell, nor than the bound of first_coordinate_bound */
+        if (p->nrep[1] && first_coordinate_bound(p, xs, n2) < s.bestd &&
             (dsh = rep_nearest(p, 1, d, xs, y, s.perm, odd, sc)) < s.bestd) {
             if (vq_member(p, sc)) {
                 s.bestd = dsh;
