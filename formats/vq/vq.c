@@ -8,14 +8,14 @@
  *      Z and D_n (with the parity fix), E8 = D8 ∪ (D8 + 1/2), A2 as two
  *      rectangular cosets. A vector whose nearest lattice point is not a
  *      codeword (overload) is, with overload=nearest (the default), mapped to
- *      the nearest codeword; with overload=radial (an approximation, asked
- *      for by name), first clamped
- *      into the box (shape=cube; exact for Z), else shrunk towards
- *      the origin by bisection on the factor until it is: the usual
- *      treatment of lattice overload, fast but not always the nearest
- *      codeword (E8, 2 bits: GMSE 0.096 instead of 0.0915); overload=nearest
- *      searches the codebook by decreasing norm, stopped by the bound
- *      |x - c| >= |x| - |c| (exact, about 100x slower).
+ *      the nearest codeword (vq_nearest_member: orbit representatives of the
+ *      full shells, then a pruned walk over the last shell; exact); with
+ *      overload=radial (an approximation, asked for by name), first clamped
+ *      into the box (shape=cube; exact for Z), else shrunk towards the origin
+ *      by bisection on the factor until it is: the usual treatment of lattice
+ *      overload, not always the nearest codeword (E8, 2 bits: GMSE 0.096
+ *      instead of 0.0915). A lattice point is a codeword when it does not come
+ *      after the codebook's last point in the codebook's order (vq_member).
  *  codebook=kmeans (alias vq:kmeans): 2^(B d) codewords trained by Lloyd's
  *      algorithm from k-means++ seeds on N(0,1) samples of a seed (restarts
  *      while cheap), with BLAS distance matrices; cached on disk.
@@ -425,8 +425,8 @@ static const cm_param vq_keys[] = {
      .max = 9007199254740991.0},
     {.key = "overload", .type = CM_PARAM_ENUM, .def = "nearest",
      .doc = "lattice vectors beyond the codebook: nearest (default: the exact nearest "
-            "codeword), radial (shrink until inside: fast, an approximation; E8 2 bits: GMSE "
-            "0.096 instead of 0.0915), auto (= nearest)",
+            "codeword), radial (shrink until inside: the classic approximation; E8 2 bits: "
+            "GMSE 0.096 instead of 0.0915), auto (= nearest)",
      .choices = "auto|radial|nearest"},
 };
 

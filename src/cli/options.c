@@ -83,7 +83,7 @@ int parse_amount(const char *s, double *out)
         return -1;
     double mul = 1;
     if (*end) {
-        if (end[1] || !(mul = suffix_mul(*end)))
+        if (end[1] || (mul = suffix_mul(*end)) == 0)
             return -1;
     }
     x *= mul;
@@ -397,8 +397,9 @@ int load_registry(const opts *o, cm_registry **reg)
     const char *env = getenv("CAPMETRIC_PLUGIN_PATH");
     if (!rc && env && *env)
         rc = load_plugin_dirs(*reg, env);
-    if (!rc && *CM_PLUGINDIR)
-        rc = load_plugin_dirs(*reg, CM_PLUGINDIR);
+    static const char plugindir[] = CM_PLUGINDIR; /* empty: no installed plugin folder */
+    if (!rc && plugindir[0])
+        rc = load_plugin_dirs(*reg, plugindir);
     if (rc) {
         cm_registry_free(*reg);
         *reg = NULL;

@@ -26,7 +26,7 @@ void judge(pred *pr, const cm_law *law, const cm_result *r, const pred_ask *o,
         snprintf(pr->why, sizeof pr->why, "%s", d.msg);
         return;
     }
-    double mem = o->memory ? o->memory : 16 * o->params;
+    double mem = o->memory != 0 ? o->memory : 16 * o->params;
     pr->n_iso = mem / r->bits;
     in.N = pr->n_iso;
     cm_law_predict(law, &in, &pr->iso, &d);
@@ -91,7 +91,7 @@ const pred *iso_best(const pred *pv, size_t np, const cm_law *law, int *by_loss)
 cJSON *predict_doc(const pred_ask *o, const pred *pv, size_t np, const cm_result *res,
                    const cm_law *const *ls, size_t nl)
 {
-    double mem = o->memory ? o->memory : 16 * o->params;
+    double mem = o->memory != 0 ? o->memory : 16 * o->params;
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "tool", "capmetric");
     cJSON_AddStringToObject(root, "version", cm_version());
