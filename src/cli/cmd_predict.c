@@ -32,7 +32,7 @@ int cmd_predict(int argc, char **argv)
     size_t n = o.nspecs;
     if (rc || (rc = load_registry(&o, &reg)))
         goto out;
-    if (n < 1 || !o.params || !o.tokens) {
+    if (n < 1 || o.params == 0 || o.tokens == 0) {
         rc = usage_error("%s", "predict needs at least one SPEC, --params N and --tokens D "
                                "(e.g. capmetric predict int4 mxfp4 --params 1e9 --tokens 2e10)");
         goto out;

@@ -172,7 +172,7 @@ int cmd_rank(int argc, char **argv)
     if (o.by && !strcmp(o.by, "loss")) {
         cm_diag ld;
         cm_diag_clear(&ld);
-        if (!o.params || !o.tokens) {
+        if (o.params == 0 || o.tokens == 0) {
             rc = usage_error("%s", "rank --by loss needs --params N and --tokens D");
             goto out;
         }
@@ -183,7 +183,7 @@ int cmd_rank(int argc, char **argv)
         }
         if (!cm_law_has_map(o.ev.law ? o.ev.law : loss_law))
             o.ev.law = NULL; /* the GMSE pass scores rho with the default map */
-    } else if (o.params || o.tokens || o.memory || o.tensors) {
+    } else if (o.params != 0 || o.tokens != 0 || o.memory != 0 || o.tensors) {
         rc = usage_error("%s", "--params, --tokens, --memory and --tensors go with 'rank --by "
                                "loss' (or 'predict')");
         goto out;

@@ -24,7 +24,7 @@
 int print_preds(const pred_ask *o, int json, pred *pv, size_t np, const cm_result *res, size_t n,
                        const cm_law *const *ls, size_t nl)
 {
-    double mem = o->memory ? o->memory : 16 * o->params;
+    double mem = o->memory != 0 ? o->memory : 16 * o->params;
     if (json) {
         cJSON *root = predict_doc(o, pv, np, res, ls, nl);
         char *t = cJSON_Print(root);

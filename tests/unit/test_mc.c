@@ -103,7 +103,7 @@ static void companions_do_not_matter(void)
     cm_plan *c1[1] = {parse("int4")}, *c2[2] = {parse("int4"), parse("nm:n=1,m=3")};
     cm_plan *c3[2] = {parse("mxfp4:block=4096"), c2[1]};
     cm_mc_opts o2 = {.samples = 1u << 22, .seed = 5, .threads = 2};
-    cm_mc_run *r1, *r2, *r3;
+    cm_mc_run *r1 = NULL, *r2 = NULL, *r3 = NULL;
     CHECK(cm_mc_run_alloc(c1, 1, &o2, &r1, &d) == CM_OK && cm_mc_run_alloc(c2, 2, &o2, &r2, &d) == CM_OK,
           "runs: %s", d.msg);
     double a1, e1, a2, e2;

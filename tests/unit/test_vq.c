@@ -242,7 +242,7 @@ static void kmeans_1d_is_lloyd_max(void)
         snprintf(lut, sizeof lut, "lut:file=%s", path);
         snprintf(spec, sizeof spec, "lloydmax:levels=%zu", K);
         cm_plan *a = parse(lut), *b = parse(spec);
-        double ga, gb;
+        double ga = 0, gb = 0;
         cm_diag d;
         CHECK(cm_exact_gmse(a, &ga, &d) == CM_OK && cm_exact_gmse(b, &gb, &d) == CM_OK &&
                   ga <= gb * 1.0025,
