@@ -67,6 +67,11 @@ typedef struct cm_result {
     unsigned flags;     /* CM_RESULT_*: what a reader should be warned of */
     char dist[40];      /* the data: canonical distribution name (dist.h) */
     double sigma;       /* and its standard deviation; gmse is the MSE / sigma^2 */
+    /* misalignment 1 - E[x R(x)] / E[x^2] (Quartet II, arXiv 2601.22813): 0 when
+     * R is unbiased in magnitude, > 0 when it shrinks; exact with gmse (then
+     * misalignment_err bounds its numerical error, se 0) or Monte Carlo (se
+     * its standard error, err NaN); NaN where it is undefined or unknown */
+    double misalignment, misalignment_se, misalignment_err;
 } cm_result;
 
 /* cm_result.flags */

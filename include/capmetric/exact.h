@@ -60,6 +60,15 @@ CM_API cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *diag);
  * 1e-9 relative is CM_ENUMERIC, never a result. */
 CM_API cm_status cm_exact_gmse_err(const cm_plan *plan, double *mse, double *err, cm_diag *diag);
 
+/*! cm_exact_misalignment_err() : the exact misalignment 1 - E[x R(x)] / E[x^2]
+ * = E[x (x - R(x))] / E[x^2] of a planned pipeline (Quartet II's magnitude
+ * misalignment, arXiv 2601.22813), wherever cm_exact_gmse has a path but a
+ * format's own closed form (exact_mse); *err as for cm_exact_gmse_err. The
+ * values a selection settles are taken as pruned or kept exactly (their
+ * x (x - R) is their reject_mse). NaN where values become Inf/NaN. */
+CM_API cm_status cm_exact_misalignment_err(const cm_plan *plan, double *mis, double *err,
+                                           cm_diag *diag);
+
 #ifdef __cplusplus
 }
 #endif

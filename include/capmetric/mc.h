@@ -54,6 +54,13 @@ CM_API void cm_mc_run_free(cm_mc_run *run);
 /*! cm_mc_gmse() : GMSE estimate of pipeline i and its standard error. */
 CM_API void cm_mc_gmse(const cm_mc_run *run, size_t i, double *mean, double *se);
 
+/*! cm_mc_misalignment() : pipeline i's misalignment 1 - E[x R(x)] / E[x^2]
+ * (Quartet II's magnitude misalignment, arXiv 2601.22813: 0 for a
+ * representation unbiased in magnitude, positive when it shrinks), as the
+ * ratio of the batch sums of x (x - R(x)) and x^2, and its standard error
+ * (delta method over batches). NaN when values became Inf/NaN. */
+CM_API void cm_mc_misalignment(const cm_mc_run *run, size_t i, double *mean, double *se);
+
 /*! cm_mc_diff() : estimate of GMSE(i) - GMSE(j) on the common samples and its
  * paired standard error. */
 CM_API void cm_mc_diff(const cm_mc_run *run, size_t i, size_t j, double *diff, double *se);

@@ -75,17 +75,18 @@ void fmt_g(char *b, size_t n, double x, int prec)
 
 void print_results(const cm_result *r, size_t n)
 {
-    static const char *const head[] = {"spec", "bits", "method", "gmse", "se", "scale",
-                                       "eff_bits", "rho", "rho/bit", "D(R) gap dB", "seconds"};
-    static const int right[] = {0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    static const char *const head[] = {"spec", "bits", "method", "gmse", "se", "misalign",
+                                       "scale", "eff_bits", "rho", "rho/bit", "D(R) gap dB",
+                                       "seconds"};
+    static const int right[] = {0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     int comp = 0;
     for (size_t i = 0; i < n; i++)
         comp |= !isnan(r[i].rho_product);
     cli_table t;
-    if (cli_table_init(&t, 11, head, right))
+    if (cli_table_init(&t, 12, head, right))
         return;
     for (size_t i = 0; i < n; i++) {
-        char c[9][40];
+        char c[10][40];
         fmt_g(c[0], 40, r[i].bits, 5);
         fmt_g(c[1], 40, r[i].gmse, r[i].method == CM_METHOD_EXACT ? 10 : 6);
         fmt_g(c[2], 40, r[i].gmse_se, 2);
@@ -95,9 +96,10 @@ void print_results(const cm_result *r, size_t n)
         snprintf(c[6], 40, "%.4f", r[i].rho_per_bit);
         snprintf(c[7], 40, "%.3f", r[i].seconds);
         snprintf(c[8], 40, "%.2f", r[i].gap_db);
+        fmt_g(c[9], 40, r[i].misalignment, 4);
         const char *row[] = {r[i].input, c[0], cm_method_name(r[i].method), c[1],
-                             r[i].method == CM_METHOD_EXACT ? "0" : c[2], c[3], c[4], c[5], c[6],
-                             c[8], c[7]};
+                             r[i].method == CM_METHOD_EXACT ? "0" : c[2], c[9], c[3], c[4], c[5],
+                             c[6], c[8], c[7]};
         cli_table_row(&t, row);
     }
     cli_table_print(&t);

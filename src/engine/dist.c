@@ -203,7 +203,7 @@ double cm_dens_isf(const cm_dens *D, double q)
 
 /* the weight under the density: (x - c)^2, or (x - A)(B - x) for stochastic rounding */
 typedef struct wt {
-    int sr;
+    int sr;  /* 1: (y - A)(B - y); 2: (y - c); 0: (y - c)^2 */
     double c, A, B;
     double sign; /* -1: integrating the mirror image of a negative piece */
 } wt;
@@ -211,7 +211,7 @@ typedef struct wt {
 static inline double wt_at(const wt *w, double x)
 {
     double y = w->sign * x;
-    return w->sr ? (y - w->A) * (w->B - y) : (y - w->c) * (y - w->c);
+    return w->sr == 1 ? (y - w->A) * (w->B - y) : w->sr == 2 ? y - w->c : (y - w->c) * (y - w->c);
 }
 
 static gsl_integration_glfixed_table *gl16, *gl8;
@@ -262,19 +262,35 @@ static double t_tail(const cm_dens *D, double x, double c)
     return k * k * T2 - 2 * c * k * T1 + c * c * T0;
 }
 
+/* Student-t: ∫_x^∞ (y - c) f_X(y) dy, x >= 0 */
+static double t_tail1(const cm_dens *D, double x, double c)
+{
+    const double nu = D->d.nu, k = D->k, t = x / D->k, f = t_pdf(D, t);
+    double T0 = gsl_cdf_tdist_Q(t, nu);
+    double T1 = (nu + t * t) / (nu - 1) * f;
+    return k * T1 - c * T0;
+}
+
 /* ∫_a^∞ on a >= 0 */
 static double pos_tail(const cm_dens *D, const wt *w, double a)
 {
     switch (D->d.kind) {
-    case CM_DIST_LAPLACE:
-        if (!w->sr) {
-            double d = a - w->sign * w->c, b = LAPLACE_B;
+    case CM_DIST_LAPLACE: {
+        /* memoryless: beyond a the excess is exponential of mean b */
+        double d = a - w->sign * w->c, b = LAPLACE_B;
+        if (!w->sr)
             return cm_dens_sf(D, a) * (d * d + 2 * b * d + 2 * b * b);
-        }
+        if (w->sr == 2) /* sign (y - sign c) in the mirror's terms */
+            return w->sign * cm_dens_sf(D, a) * (d + b);
         return pos_finite(D, w, a, fmax(a, D->cut));
+    }
     case CM_DIST_STUDENT: {
-        double x1 = a + 20 * (1 + a);
-        return pos_finite(D, w, a, x1) + (w->sr ? 0 : t_tail(D, x1, w->sign * w->c));
+        double x1 = a + 20 * (1 + a), tail = 0;
+        if (!w->sr)
+            tail = t_tail(D, x1, w->sign * w->c);
+        else if (w->sr == 2)
+            tail = w->sign * t_tail1(D, x1, w->sign * w->c);
+        return pos_finite(D, w, a, x1) + tail;
     }
     default: return a < D->cut ? pos_finite(D, w, a, D->cut) : 0;
     }
@@ -309,6 +325,17 @@ double cm_dens_cell(const cm_dens *D, double a, double b, double c)
     wt w = {.sr = 0, .c = c, .sign = 1};
     double r = integrate(D, w, a, b);
     return r > 0 ? r : 0;
+}
+
+/* ∫_a^b x (x - c) f(x) dx = ∫ (x - c)^2 f + c ∫ (x - c) f */
+double cm_dens_xe_cell(const cm_dens *D, double a, double b, double c)
+{
+    if (D->d.kind == CM_DIST_GAUSS)
+        return cm_exact_xe_cell(a, b, c);
+    if (!(b > a))
+        return 0;
+    wt w = {.sr = 2, .c = c, .sign = 1};
+    return cm_dens_cell(D, a, b, c) + c * integrate(D, w, a, b);
 }
 
 double cm_dens_sr_cell(const cm_dens *D, double lo, double hi, double A, double B)

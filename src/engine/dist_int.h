@@ -35,6 +35,9 @@ double cm_dens_isf(const cm_dens *D, double q); /* x with P(X > x) = q, q in (0,
  * closed-form tails: ~1e-15 relative. */
 double cm_dens_cell(const cm_dens *D, double a, double b, double c);
 
+/* ∫_a^b x (x - c) f(x) dx: a cell of the misalignment's numerator. */
+double cm_dens_xe_cell(const cm_dens *D, double a, double b, double c);
+
 /* ∫_lo^hi (x - A)(B - x) f(x) dx: stochastic rounding between A < B. */
 double cm_dens_sr_cell(const cm_dens *D, double lo, double hi, double A, double B);
 

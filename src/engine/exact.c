@@ -19,10 +19,13 @@
 /* GMSE of stochastic rounding onto s*v (unique, sorted), saturating beyond
  * the ends; intervals beyond |x| > D->cut or narrower than NARROW are left
  * out as for nearest rounding. */
-static double grid_mse_sr(const cm_dens *D, const double *v, size_t k, double s)
+static double grid_mse_sr(const cm_dens *D, const double *v, size_t k, double s, int xe)
 {
     if (k == 1)
-        return 1.0 + s * v[0] * s * v[0];
+        return xe ? 1.0 : 1.0 + s * v[0] * s * v[0];
+    if (xe) /* E[R(x) | x] = x between the ends: x (x - R(x)) averages to 0 there */
+        return cm_dens_xe_cell(D, -INFINITY, s * v[0], s * v[0]) +
+               cm_dens_xe_cell(D, s * v[k - 1], INFINITY, s * v[k - 1]);
     double total = cm_dens_cell(D, -INFINITY, s * v[0], s * v[0]) +
                    cm_dens_cell(D, s * v[k - 1], INFINITY, s * v[k - 1]);
     for (size_t j = 0; j + 1 < k; j++) {
@@ -56,10 +59,12 @@ static size_t lower_index(const double *v, size_t k, double s, double x)
  * contribution is at most f(0) w^3 < 4e-31 each (f(0) < 5 for every
  * distribution of dist.h). The two outermost cells (the saturation regions)
  * are always integrated. */
-static double grid_mse_unique(const cm_dens *D, const double *v, size_t k, double s, int sym)
+static double grid_mse_unique(const cm_dens *D, const double *v, size_t k, double s, int sym,
+                              int xe)
 {
     if (k == 1)
-        return 1.0 + s * v[0] * s * v[0]; /* E(X - c)^2 */
+        return xe ? 1.0 : 1.0 + s * v[0] * s * v[0]; /* E X(X - c), E(X - c)^2 */
+    double (*cell)(const cm_dens *, double, double, double) = xe ? cm_dens_xe_cell : cm_dens_cell;
     double total = 0.0;
     /* cells j0..j1 can reach into [-cut, cut] */
     size_t j0 = lower_index(v, k, s, -D->cut);
@@ -75,15 +80,15 @@ static double grid_mse_unique(const cm_dens *D, const double *v, size_t k, doubl
             a = 0.0; /* the centre cell of an odd symmetric grid: its upper half */
         if (b - a < NARROW)
             continue;
-        total += cm_dens_cell(D, a, b, s * v[j]);
+        total += cell(D, a, b, s * v[j]);
     }
     if (!sym) {
         if (j0 > 0)
-            total += cm_dens_cell(D, -INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
+            total += cell(D, -INFINITY, 0.5 * s * (v[0] + v[1]), s * v[0]);
         if (j1 + 1 < k)
-            total += cm_dens_cell(D, 0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+            total += cell(D, 0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
     } else if (j1 + 1 < k) {
-        total += cm_dens_cell(D, 0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
+        total += cell(D, 0.5 * s * (v[k - 2] + v[k - 1]), INFINITY, s * v[k - 1]);
     }
     return sym ? 2.0 * total : total;
 }
@@ -127,15 +132,16 @@ typedef struct objective {
     size_t k;
     int sym;
     int sr;             /* stochastic rounding */
+    int xe;             /* E[x (x - R(x))] (the misalignment's numerator), not E[(x - R(x))^2] */
     const cm_weight *w; /* values selected by a preceding stage, or NULL */
 } objective;
 
 static double objective_at(const objective *o, double s)
 {
     if (o->w && o->w->type)
-        return cm_exact_grid_weighted(o->v, o->k, s, o->w);
-    return o->sr ? grid_mse_sr(o->D, o->v, o->k, s)
-                 : grid_mse_unique(o->D, o->v, o->k, s, o->sym);
+        return cm_exact_grid_weighted(o->v, o->k, s, o->w, o->xe);
+    return o->sr ? grid_mse_sr(o->D, o->v, o->k, s, o->xe)
+                 : grid_mse_unique(o->D, o->v, o->k, s, o->sym, o->xe);
 }
 
 cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *mse, cm_diag *d)
@@ -144,16 +150,16 @@ cm_status cm_exact_grid_mse(const double *levels, size_t k, double s, double *ms
 }
 
 static cm_status grid_mse_dens(const cm_dens *D, const double *levels, size_t k, double s,
-                               unsigned rounding, double *mse, cm_diag *d);
+                               unsigned rounding, int xe, double *mse, cm_diag *d);
 
 cm_status cm_exact_grid_mse_ex(const double *levels, size_t k, double s, unsigned rounding,
                                double *mse, cm_diag *d)
 {
-    return grid_mse_dens(&cm_dens_gauss, levels, k, s, rounding, mse, d);
+    return grid_mse_dens(&cm_dens_gauss, levels, k, s, rounding, 0, mse, d);
 }
 
 static cm_status grid_mse_dens(const cm_dens *D, const double *levels, size_t k, double s,
-                               unsigned rounding, double *mse, cm_diag *d)
+                               unsigned rounding, int xe, double *mse, cm_diag *d)
 {
     if (!(s > 0) || !isfinite(s))
         return cm_diag_set(d, CM_EINVAL, "scale must be positive and finite");
@@ -164,7 +170,7 @@ static cm_status grid_mse_dens(const cm_dens *D, const double *levels, size_t k,
     if (st)
         return st;
     objective o = {.D = D, .v = v, .k = n, .sym = sym,
-                   .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+                   .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC, .xe = xe};
     *mse = objective_at(&o, s);
     free(v);
     return CM_OK;
@@ -487,12 +493,15 @@ cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double 
 
 /* selecting stage alone, or followed by one scalar grid stage (nearest
  * rounding, one global scale) */
-static cm_status exact_selected(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+static cm_status exact_selected(const cm_plan *plan, int xe, double *mse, double *err,
+                                cm_diag *d)
 {
     const cm_pipeline *p = plan->p;
     cm_weight w = cm_exact_stage_weight(&p->st[0]);
     if (!w.type)
         return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': this selection has no exact path", p->input);
+    /* the values the selection settles are pruned (R = 0) or kept (R = x):
+     * either way x (x - R) = (x - R)^2, so the same part serves xe */
     double r = cm_exact_reject_part(&w);
     /* the error estimate: the same integrals on pieces half as wide */
     cm_weight w2 = w;
@@ -514,14 +523,16 @@ static cm_status exact_selected(const cm_plan *plan, double *mse, double *err, c
     cm_status s = cm_exact_stage_grid(p, 1, &v, &n, d);
     if (s)
         return s;
-    *mse = r + cm_exact_grid_weighted(v, n, plan->scale[1], &w);
-    *err = fabs(cm_exact_reject_part(&w2) + cm_exact_grid_weighted(v, n, plan->scale[1], &w2) - *mse);
+    *mse = r + cm_exact_grid_weighted(v, n, plan->scale[1], &w, xe);
+    *err = fabs(cm_exact_reject_part(&w2) + cm_exact_grid_weighted(v, n, plan->scale[1], &w2, xe) -
+                *mse);
     free(v);
     return CM_OK;
 }
 
-/* the exact GMSE and the error estimate of its quadratures (0 where there are none) */
-static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+/* the exact GMSE (xe: E[x (x - R(x))] / sigma^2, the misalignment's
+ * numerator) and the error estimate of its quadratures (0 where there are none) */
+static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *err, cm_diag *d)
 {
     *err = 0;
     const cm_pipeline *p = plan->p;
@@ -533,7 +544,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
                            "'%s': the exact path of a selection covers N(0,1) data only",
                            p->input);
     if (p->st[0].sel)
-        return exact_selected(plan, mse, err, d);
+        return exact_selected(plan, xe, mse, err, d);
     if (p->n == 2 && p->st[0].rot) {
         /* an orthonormal rotation of i.i.d. Gaussian values gives i.i.d.
          * Gaussian values, and the error is measured back in the data's basis
@@ -552,7 +563,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
         sub.p = rest;
         sub.scale = plan->scale + 1;
         sub.opt_mse = plan->opt_mse + 1;
-        s = exact_gmse(&sub, mse, err, d);
+        s = exact_gmse(&sub, xe, mse, err, d);
         cm_pipeline_free(rest);
         return s;
     }
@@ -569,7 +580,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
         if (D->d.kind == CM_DIST_UNIFORM)
             return cm_diag_set(d, CM_EUNSUPPORTED,
                                "'%s': overflow=inf on uniform data has no exact path", p->input);
-        *mse = INFINITY;
+        *mse = xe ? NAN : INFINITY;
         return CM_OK;
     }
     if (st->blk.K) {
@@ -580,12 +591,12 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
         cm_status s = cm_exact_stage_grid(p, 0, &v, &n, d);
         if (s)
             return s;
-        s = cm_block_exact(D, &st->blk, v, n, rounding, mse, err, d);
+        s = cm_block_exact(D, &st->blk, v, n, rounding, xe, mse, err, d);
         free(v);
         return s;
     }
     const double scale = plan->scale[0];
-    if (st->scalar && st->scale_opt && !isnan(plan->opt_mse[0])) {
+    if (st->scalar && st->scale_opt && !isnan(plan->opt_mse[0]) && !xe) {
         *mse = plan->opt_mse[0];
         return CM_OK;
     }
@@ -596,14 +607,14 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
         if (s == CM_OK) {
             /* data sigma x: the error relative to sigma^2 is that of unit data
              * at scale / sigma */
-            s = grid_mse_dens(D, v, k, (st->scalar ? scale : 1.0) / sigma, rounding, mse, d);
+            s = grid_mse_dens(D, v, k, (st->scalar ? scale : 1.0) / sigma, rounding, xe, mse, d);
             free(v);
             return s;
         }
         if (s != CM_EUNSUPPORTED)
             return s;
     }
-    if (CM_FORMAT_HAS(f, exact_mse) && !st->scalar && gauss1)
+    if (CM_FORMAT_HAS(f, exact_mse) && !st->scalar && gauss1 && !xe)
         return f->exact_mse(st->params, mse);
     return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': format '%s' has no exact path", p->input,
                        f->name);
@@ -612,7 +623,7 @@ static cm_status exact_gmse(const cm_plan *plan, double *mse, double *err, cm_di
 cm_status cm_exact_gmse_err(const cm_plan *plan, double *mse, double *err, cm_diag *d)
 {
     double e = 0;
-    cm_status s = exact_gmse(plan, mse, &e, d);
+    cm_status s = exact_gmse(plan, 0, mse, &e, d);
     if (s)
         return s;
     /* closed-form cell sums: every cell accurate to ~1e-14 relative, all of
@@ -627,3 +638,16 @@ cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
     return cm_exact_gmse_err(plan, mse, NULL, d);
 }
 
+
+/* Misalignment E[x (x - R(x))] / E[x^2] by the GMSE's own integrals with
+ * x (x - c) in place of (x - c)^2 (unit-variance densities: E[x^2] = 1). */
+cm_status cm_exact_misalignment_err(const cm_plan *plan, double *mis, double *err, cm_diag *d)
+{
+    double e = 0;
+    cm_status s = exact_gmse(plan, 1, mis, &e, d);
+    if (s)
+        return s;
+    if (err)
+        *err = isfinite(*mis) ? fmax(e, CM_EXACT_CELL_REL * fabs(*mis)) : NAN;
+    return CM_OK;
+}

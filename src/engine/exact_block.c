@@ -42,6 +42,7 @@ typedef struct bx {
     cm_grid g;
     double s;         /* the scale on the current piece (NaN: compute from m) */
     int sr;           /* stochastic rounding */
+    int xe;           /* x (x - R(x)) in place of (x - R(x))^2 */
 } bx;
 
 /* expected squared error of one value v (unit grid) under stochastic
@@ -79,12 +80,21 @@ static double integrand(double m, void *arg)
     const bx *c = arg;
     const size_t K = c->b->K;
     double s = isnan(c->s) ? bscale(c, m) : c->s, emax;
-    if (c->sr) {
+    const double lo0 = s * c->lv[0], hik = s * c->lv[c->k - 1];
+    if (c->xe && c->sr) { /* unbiased between the ends: x (x - end) beyond them */
+        emax = 0.5 * ((m > hik ? m * (m - hik) : m < lo0 ? m * (m - lo0) : 0.0) +
+                      (-m > hik ? -m * (-m - hik) : -m < lo0 ? -m * (-m - lo0) : 0.0));
+    } else if (c->xe) {
+        double ep = m - s * nearest(c, m / s), en = -m - s * nearest(c, -m / s);
+        emax = 0.5 * (m * ep - m * en);
+    } else if (c->sr) {
         emax = 0.5 * s * s * (sr_err(c, m / s) + sr_err(c, -m / s));
     } else {
         double ep = m - s * nearest(c, m / s), en = -m - s * nearest(c, -m / s);
         emax = 0.5 * (ep * ep + en * en);
     }
+    double (*cell)(const cm_dens *, double, double, double) = c->xe ? cm_dens_xe_cell
+                                                                    : cm_dens_cell;
     double logP, phi2;
     if (cm_dens_is_gauss(c->D)) {
         double P = erf(m * M_SQRT1_2);
@@ -97,12 +107,11 @@ static double integrand(double m, void *arg)
     double r = phi2 * exp((double)(K - 1) * logP) * emax;
     if (K > 1 && c->sr) {
         double I = 0;
-        const double lo0 = s * c->lv[0], hik = s * c->lv[c->k - 1];
         if (-m < lo0)
-            I += cm_dens_cell(c->D, -m, fmin(lo0, m), lo0);
+            I += cell(c->D, -m, fmin(lo0, m), lo0);
         if (m > hik)
-            I += cm_dens_cell(c->D, fmax(hik, -m), m, hik);
-        for (size_t j = 0; j + 1 < c->k; j++) {
+            I += cell(c->D, fmax(hik, -m), m, hik);
+        for (size_t j = 0; j + 1 < c->k && !c->xe; j++) {
             double A = s * c->lv[j], B = s * c->lv[j + 1];
             double a = A < -m ? -m : A, b = B > m ? m : B;
             if (b > a)
@@ -117,7 +126,7 @@ static double integrand(double m, void *arg)
             a = a < -m ? -m : a;
             b = b > m ? m : b;
             if (b > a)
-                I += cm_dens_cell(c->D, a, b, s * c->lv[j]);
+                I += cell(c->D, a, b, s * c->lv[j]);
         }
         r += (double)(K - 1) * phi2 * exp((double)(K - 2) * logP) * I;
     }
@@ -173,7 +182,7 @@ static double upper_end(const cm_dens *D, size_t K, double *rest)
 }
 
 cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *lv, size_t k,
-                         unsigned rounding, double *mse, double *err_out, cm_diag *d)
+                         unsigned rounding, int xe, double *mse, double *err_out, cm_diag *d)
 {
     if (b->rule == CM_RULE_MSE)
         return cm_diag_set(d, CM_EUNSUPPORTED, "scale=mse searches per block: no exact path");
@@ -183,7 +192,7 @@ cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *
     cm_block_retarget(&bs, b->tensor_amax * cm_dist_sigma(&D->d));
     b = &bs;
     bx c = {.D = D, .sigma = cm_dist_sigma(&D->d), .b = b, .lv = lv, .k = k, .s = NAN,
-            .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC};
+            .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC, .xe = xe};
     double rest;
     const double m_hi = upper_end(D, b->K, &rest);
     cm_status st = cm_grid_init(&c.g, lv, k, d);
@@ -268,15 +277,15 @@ cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *
     gsl_integration_workspace_free(w);
     free(kinks);
     cm_grid_fini(&c.g);
-    if (overflow) { /* with positive probability: the GMSE is infinite */
-        *mse = INFINITY;
+    if (overflow) { /* with positive probability: the GMSE is infinite (xe: undefined) */
+        *mse = xe ? NAN : INFINITY;
         *err_out = 0;
         return CM_OK;
     }
     if (rc != GSL_SUCCESS)
         return cm_diag_set(d, CM_ENUMERIC, "block integral failed: %s", gsl_strerror(rc));
     /* (an error below 1e-30 is round-off around a lossless format's zero) */
-    if (!(total_err <= CM_EXACT_REL_TOL * total) && total_err > 1e-30)
+    if (!(total_err <= CM_EXACT_REL_TOL * fabs(total)) && total_err > 1e-30)
         return cm_diag_set(d, CM_ENUMERIC,
                            "block integral did not reach the exact path's 1e-9 relative accuracy "
                            "(estimate %.3g, error %.2g%s); use --method mc",

@@ -135,3 +135,33 @@ double cm_exact_sr_cell(double lo, double hi, double A, double B)
     return r > 0 ? r : 0.0;
 }
 
+
+/* ∫_a^b (x - c) φ(x) dx = φ(a) - φ(b) - c [Φ(b) - Φ(a)]; for a narrow cell,
+ * where those cancel, 8-point Gauss–Legendre (exact for the linear factor,
+ * φ smooth on the cell). With cm_exact_cell it gives the misalignment's cell
+ * ∫ x (x - c) φ = ∫ (x - c)^2 φ + c ∫ (x - c) φ (cm_exact_xe_cell). */
+double cm_exact_dev_cell(double a, double b, double c)
+{
+    if (!(b > a))
+        return 0.0;
+    double h = 0.5 * (b - a), m = 0.5 * (b + a);
+    if (isfinite(a) && isfinite(b) && h * (fabs(m) + 4.0) <= 1.0) {
+        static const double gx[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
+                                     0.9602898564975363};
+        static const double gw[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
+                                     0.1012285362903763};
+        double t = 0;
+        for (int i = 0; i < 4; i++)
+            for (int sgn = -1; sgn <= 1; sgn += 2) {
+                double x = m + sgn * h * gx[i];
+                t += gw[i] * (x - c) * npdf(x);
+            }
+        return t * h;
+    }
+    return npdf(a) - npdf(b) - c * nprob(a, b);
+}
+
+double cm_exact_xe_cell(double a, double b, double c)
+{
+    return b > a ? cm_exact_cell(a, b, c) + c * cm_exact_dev_cell(a, b, c) : 0.0;
+}

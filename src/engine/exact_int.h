@@ -25,6 +25,11 @@ double cm_normal_pdf(double x);
 /* ∫_a^b (x - c)^2 φ(x) dx, a < b (either may be infinite). */
 double cm_exact_cell(double a, double b, double c);
 
+/* ∫_a^b (x - c) φ(x) dx, and ∫_a^b x (x - c) φ(x) dx: the misalignment's
+ * cell (its numerator E[x (x - R(x))]). */
+double cm_exact_dev_cell(double a, double b, double c);
+double cm_exact_xe_cell(double a, double b, double c);
+
 /* ∫_lo^hi (x - A)(B - x) φ(x) dx: stochastic rounding between A < B. */
 double cm_exact_sr_cell(double lo, double hi, double A, double B);
 
@@ -36,12 +41,13 @@ int cm_exact_after_selection(const cm_pipeline *p, size_t i);
 cm_status cm_exact_opt_scale_after(const cm_pipeline *p, size_t i, const double *lv, size_t k,
                                    unsigned rounding, double *s, double *mse, cm_diag *d);
 
-/* Exact GMSE of a block format whose scale is a function of the block
+/* Exact GMSE (xe: the misalignment's numerator E[x (x - R(x))] instead) of a
+ * block format whose scale is a function of the block
  * maximum (every rule but mse), for the unit grid lv[0..k) (sorted, unique)
  * and the stage's rounding (nearest or stochastic), on i.i.d. data of D
  * times its sigma (the result relative to sigma^2). */
 cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *lv, size_t k,
-                         unsigned rounding, double *mse, double *err, cm_diag *diag);
+                         unsigned rounding, int xe, double *mse, double *err, cm_diag *diag);
 
 /* cells narrower than this are left out (at most f(0) w^3 < 4e-31 each) */
 #define NARROW 1e-10
@@ -55,8 +61,9 @@ typedef struct cm_weight {
     double ppu;     /* Gauss-Legendre pieces per unit of x (8; 16 for the error check) */
 } cm_weight;
 
-/* nearest rounding onto s*v (unique, sorted) of the values w passes (exact_select.c) */
-double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w);
+/* nearest rounding onto s*v (unique, sorted) of the values w passes (exact_select.c):
+ * E[(x - R(x))^2; passed], or (xe) E[x (x - R(x)); passed] */
+double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w, int xe);
 
 /* the weight a selecting stage puts on the next one (type 0: none usable), and
  * the error of the values it settles itself: ∫ (1 - π) reject φ (exact_select.c) */

@@ -50,6 +50,11 @@ static double pass_sq(const cm_weight *w, double x, double c)
     return w->f->pass_prob(w->params, fabs(x)) * (x - c) * (x - c) * cm_normal_pdf(x);
 }
 
+static double pass_xe(const cm_weight *w, double x, double c)
+{
+    return w->f->pass_prob(w->params, fabs(x)) * x * (x - c) * cm_normal_pdf(x);
+}
+
 static double reject_fn(const cm_weight *w, double x, double c)
 {
     (void)c;
@@ -57,33 +62,35 @@ static double reject_fn(const cm_weight *w, double x, double c)
     return (1.0 - pr) * w->f->reject_mse(w->params, a) * cm_normal_pdf(x);
 }
 
-/* ∫_a^b π(|x|) (x - c)^2 φ(x) dx */
-static double weighted_cell(const cm_weight *w, double a, double b, double c)
+/* ∫_a^b π(|x|) (x - c)^2 φ(x) dx, or (xe) ∫_a^b π(|x|) x (x - c) φ(x) dx */
+static double weighted_cell(const cm_weight *w, double a, double b, double c, int xe)
 {
+    double (*cell)(double, double, double) = xe ? cm_exact_xe_cell : cm_exact_cell;
+    const wfun pass = xe ? pass_xe : pass_sq;
     switch (w->type) {
     case 1: { /* (-inf, -t] and [t, inf) */
         double r = 0;
         if (a < -w->t)
-            r += cm_exact_cell(a, fmin(b, -w->t), c);
+            r += cell(a, fmin(b, -w->t), c);
         if (b > w->t)
-            r += cm_exact_cell(fmax(a, w->t), b, c);
+            r += cell(fmax(a, w->t), b, c);
         return r;
     }
     case 2: { /* [-t, t] */
         double lo = fmax(a, -w->t), hi = fmin(b, w->t);
-        return hi > lo ? cm_exact_cell(lo, hi, c) : 0.0;
+        return hi > lo ? cell(lo, hi, c) : 0.0;
     }
     case 3: {
         double lo = fmax(a, -TAIL_CUT), hi = fmin(b, TAIL_CUT), r = 0;
         if (!(hi > lo))
             return 0.0;
         if (lo < 0 && hi > 0) /* π(|x|) has a kink at 0 */
-            return gl_integrate(pass_sq, w, lo, 0, c) + gl_integrate(pass_sq, w, 0, hi, c);
-        r = gl_integrate(pass_sq, w, lo, hi, c);
+            return gl_integrate(pass, w, lo, 0, c) + gl_integrate(pass, w, 0, hi, c);
+        r = gl_integrate(pass, w, lo, hi, c);
         return r;
     }
     default:
-        return cm_exact_cell(a, b, c);
+        return cell(a, b, c);
     }
 }
 
@@ -123,7 +130,7 @@ int cm_exact_after_selection(const cm_pipeline *p, size_t i)
 }
 
 /* nearest rounding onto s*v (unique, sorted) of the passing values */
-double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w)
+double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weight *w, int xe)
 {
     double total = 0;
     for (size_t j = 0; j < k; j++) {
@@ -131,7 +138,7 @@ double cm_exact_grid_weighted(const double *v, size_t k, double s, const cm_weig
         double b = j + 1 == k ? INFINITY : 0.5 * s * (v[j] + v[j + 1]);
         if (j != 0 && j + 1 != k && (a > TAIL_CUT || b < -TAIL_CUT || b - a < NARROW))
             continue;
-        total += weighted_cell(w, a, b, s * v[j]);
+        total += weighted_cell(w, a, b, s * v[j], xe);
     }
     return total;
 }

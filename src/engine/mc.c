@@ -34,7 +34,9 @@ struct cm_mc_run {
     double *tail_t;      /* per pipeline: stratification threshold T (0: none) */
     double *tail_q;      /* per pipeline: P(|X| > T) */
     cm_dens dens;        /* the data (every plan's), sigma in dens.d.sigma */
-    double *sse;         /* nb x n, batch-major */
+    double *sse;         /* nb x n, batch-major: sum (x - R(x))^2 */
+    double *sxe;         /* nb x n: sum x (x - R(x)), the misalignment's numerator */
+    double *sxx;         /* nb x n: sum x^2 of the same values, its denominator */
     double seconds;
 };
 
@@ -75,13 +77,28 @@ typedef struct shared {
 #define TAIL_MIN_T 3.3 /* q < 1e-3: below, plain sampling sees the tail well enough */
 #define TAIL_MAX_Q 1e-3 /* the same for the other distributions */
 
-static double sumsq_center(const double *x, const double *y, size_t n, double t)
+/* the three sums of a batch: (x - R(x))^2, x (x - R(x)), x^2 */
+typedef struct sums {
+    double ee, xe, xx;
+} sums;
+
+static sums sums_center(const double *x, const double *y, size_t n, double t)
+{
+    sums a = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        double e = x[i] - y[i], in = fabs(x[i]) <= t;
+        a.ee += in ? e * e : 0.0;
+        a.xe += in ? x[i] * e : 0.0;
+        a.xx += in ? x[i] * x[i] : 0.0;
+    }
+    return a;
+}
+
+static double sum_x2(const double *x, size_t n)
 {
     double a = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = x[i] - y[i];
-        a += fabs(x[i]) <= t ? e * e : 0.0;
-    }
+    for (size_t i = 0; i < n; i++)
+        a += x[i] * x[i];
     return a;
 }
 
@@ -118,16 +135,16 @@ static double tail_prob(const cm_dens *D, double t)
     return 2 * cm_dens_sf(D, t / D->d.sigma);
 }
 
-/* the mean error of TAIL_DRAWS values drawn from |X| > T, for batch b of
+/* the mean sums of TAIL_DRAWS values drawn from |X| > T, for batch b of
  * pipeline f: a stream of its own (seed, batch, spec), whatever else runs */
-static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_state *ps, double *x,
-                        double *y, size_t C)
+static sums tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_state *ps, double *x,
+                      double *y, size_t C)
 {
     const double q2 = 0.5 * sh->run->tail_q[f];
     const cm_dens *D = &sh->run->dens;
     cm_pcg64 g;
     cm_pcg64_stream(&g, sh->o->seed ^ sh->spec_hash[f] ^ UINT64_C(0x7a11), b);
-    double sum = 0;
+    sums sum = {0, 0, 0};
     for (size_t done = 0; done < TAIL_DRAWS; done += C) {
         size_t c = TAIL_DRAWS - done < C ? TAIL_DRAWS - done : C;
         for (size_t i = 0; i < c; i++) {
@@ -137,9 +154,15 @@ static double tail_mean(const shared *sh, size_t f, uint64_t b, cm_pipeline_stat
             x[i] = (r & 1) ? -a : a;
         }
         cm_pipeline_apply(sh->p[f]->p, ps, x, y, c);
-        sum += cm_kern_sumsq(x, y, c);
+        double xe;
+        sum.ee += cm_kern_sumsq(x, y, c, &xe);
+        sum.xe += xe;
+        sum.xx += sum_x2(x, c);
     }
-    return sum / TAIL_DRAWS;
+    sum.ee /= TAIL_DRAWS;
+    sum.xe /= TAIL_DRAWS;
+    sum.xx /= TAIL_DRAWS;
+    return sum;
 }
 
 static void fail(shared *sh, cm_status st, const cm_diag *d)
@@ -155,7 +178,7 @@ static void *worker(void *arg)
     cm_diag d;
     cm_diag_clear(&d);
     double *x = malloc(2 * C * sizeof *x);
-    double *acc = malloc(n * sizeof *acc);
+    sums *acc = malloc(n * sizeof *acc);
     cm_pipeline_state **ps = calloc(n, sizeof *ps);
     if (!x || !acc || !ps) {
         cm_diag_set(&d, CM_ENOMEM, "out of memory");
@@ -189,7 +212,8 @@ static void *worker(void *arg)
         else
             cm_pcg64_stream(&g, sh->o->seed, b);
         uint64_t m = b + 1 == run->nb ? run->samples - b * run->bs : run->bs;
-        memset(acc, 0, n * sizeof *acc);
+        for (size_t f = 0; f < n; f++)
+            acc[f] = (sums){0, 0, 0};
         /* randomized formats: a seed per (run seed, batch, canonical spec), not
          * drawn from the batch's stream, so that batch b's values and each
          * format's rounding are the same whatever else is in the run */
@@ -206,34 +230,53 @@ static void *worker(void *arg)
             if (run->dens.d.sigma != 1.0)
                 for (size_t i = 0; i < c; i++)
                     x[i] *= run->dens.d.sigma;
+            size_t xx_n = 0; /* sum x^2 of the first xx_n values, shared */
+            double xx = 0;
             for (size_t f = 0; f < n; f++) {
                 size_t cf = c / run->group[f] * run->group[f];
                 if (!cf)
                     continue;
-                double sse;
+                double sse, sxe;
                 if (run->tail_t[f] > 0) {
                     cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
-                    acc[f] += sumsq_center(x, y, cf, run->tail_t[f]);
-                } else if (cm_pipeline_sse(sh->p[f]->p, ps[f], x, cf, &sse)) {
-                    acc[f] += sse; /* fused: the same bits as the two lines below */
-                } else {
-                    cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
-                    acc[f] += cm_kern_sumsq(x, y, cf);
+                    sums a = sums_center(x, y, cf, run->tail_t[f]);
+                    acc[f].ee += a.ee;
+                    acc[f].xe += a.xe;
+                    acc[f].xx += a.xx;
+                    continue;
                 }
+                if (!cm_pipeline_sse(sh->p[f]->p, ps[f], x, cf, &sse, &sxe)) {
+                    /* (fused above: the same bits as these two lines) */
+                    cm_pipeline_apply(sh->p[f]->p, ps[f], x, y, cf);
+                    sse = cm_kern_sumsq(x, y, cf, &sxe);
+                }
+                if (xx_n != cf) {
+                    xx = sum_x2(x, cf);
+                    xx_n = cf;
+                }
+                acc[f].ee += sse;
+                acc[f].xe += sxe;
+                acc[f].xx += xx;
             }
         }
         for (size_t f = 0; f < n; f++)
-            if (run->tail_t[f] > 0)
-                acc[f] += (double)used_in(m, 1) * run->tail_q[f] *
-                          tail_mean(sh, f, b, ps[f], x, y, C);
+            if (run->tail_t[f] > 0) {
+                sums t = tail_mean(sh, f, b, ps[f], x, y, C);
+                double w = (double)used_in(m, 1) * run->tail_q[f];
+                acc[f].ee += w * t.ee;
+                acc[f].xe += w * t.xe;
+                acc[f].xx += w * t.xx;
+            }
         /* a NaN result for finite input (a non-saturating format's overflow) lost
-         * the value: its error is infinite, never NaN */
+         * the value: its error is infinite, never NaN (its misalignment: NaN) */
+        const double var = run->dens.d.sigma * run->dens.d.sigma;
         for (size_t f = 0; f < n; f++) {
-            if (isnan(acc[f]))
-                acc[f] = INFINITY;
-            acc[f] /= run->dens.d.sigma * run->dens.d.sigma; /* relative to the variance */
+            if (isnan(acc[f].ee))
+                acc[f].ee = INFINITY;
+            run->sse[b * n + f] = acc[f].ee / var; /* relative to the variance */
+            run->sxe[b * n + f] = acc[f].xe / var;
+            run->sxx[b * n + f] = acc[f].xx / var;
         }
-        memcpy(run->sse + b * n, acc, n * sizeof *acc);
         cm_progress("monte carlo", (double)(atomic_fetch_add(&sh->finished, 1) + 1),
                     (double)run->nb);
     }
@@ -309,7 +352,9 @@ cm_status cm_mc_run_alloc(cm_plan *const *plans, size_t n, const cm_mc_opts *o,
         }
     }
     run->sse = calloc(run->nb * n, sizeof *run->sse);
-    if (!run->sse) {
+    run->sxe = calloc(run->nb * n, sizeof *run->sxe);
+    run->sxx = calloc(run->nb * n, sizeof *run->sxx);
+    if (!run->sse || !run->sxe || !run->sxx) {
         unsigned long long nb = run->nb;
         cm_mc_run_free(run);
         return cm_diag_set(d, CM_ENOMEM, "out of memory (%llu batches)", nb);
@@ -351,6 +396,8 @@ void cm_mc_run_free(cm_mc_run *run)
     if (!run)
         return;
     free(run->sse);
+    free(run->sxe);
+    free(run->sxx);
     free(run->group);
     free(run->used);
     free(run->tail_t);
@@ -395,6 +442,31 @@ void cm_mc_gmse(const cm_mc_run *r, size_t i, double *mean, double *se)
 void cm_mc_diff(const cm_mc_run *r, size_t i, size_t j, double *diff, double *se)
 {
     estimate(r, i, j, 1, diff, se);
+}
+
+/* Misalignment 1 - E[x R(x)] / E[x^2] = E[x (x - R(x))] / E[x^2]: the ratio
+ * of the two batch sums, its SE from the residuals r_b = (a_b - m s_b) / S
+ * (the delta method, as estimate() does for the GMSE). */
+void cm_mc_misalignment(const cm_mc_run *r, size_t i, double *mean, double *se)
+{
+    double A = 0, S = 0;
+    for (uint64_t b = 0; b < r->nb; b++) {
+        A += r->sxe[b * r->n + i];
+        S += r->sxx[b * r->n + i];
+    }
+    double m = A / S, ss = 0;
+    *mean = m;
+    if (!isfinite(m)) {
+        *mean = NAN;
+        *se = NAN;
+        return;
+    }
+    for (uint64_t b = 0; b < r->nb; b++) {
+        double rb = (r->sxe[b * r->n + i] - m * r->sxx[b * r->n + i]) / S;
+        ss += rb * rb;
+    }
+    double nb = (double)r->nb;
+    *se = sqrt(ss * nb / (nb - 1));
 }
 
 uint64_t cm_mc_samples(const cm_mc_run *r) { return r->samples; }

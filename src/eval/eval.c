@@ -195,6 +195,7 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         r->scale = NAN;
         r->rho_product = NAN;
         r->gmse_err = NAN;
+        r->misalignment = r->misalignment_se = r->misalignment_err = NAN;
         cm_dist_name(&o->dist, r->dist, sizeof r->dist);
         r->sigma = cm_dist_sigma(&o->dist);
         if (mc_index)
@@ -231,6 +232,11 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
         if (ex == CM_OK) {
             r->method = CM_METHOD_EXACT;
             r->gmse_se = 0.0;
+            cm_diag md;
+            /* (a format's own closed form has no misalignment: it stays NaN) */
+            if (cm_exact_misalignment_err(plans[i], &r->misalignment, &r->misalignment_err,
+                                          &md) == CM_OK)
+                r->misalignment_se = 0.0;
             derive(r, law);
             check_rule(r, p[i], o);
         } else {
@@ -249,6 +255,8 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
             for (size_t k = 0; k < nmc && !st; k++) {
                 cm_result *r = &res[who[k]];
                 cm_mc_gmse(run, k, &r->gmse, &r->gmse_se);
+                cm_mc_misalignment(run, k, &r->misalignment, &r->misalignment_se);
+                r->misalignment_err = NAN;
                 if (isinf(r->gmse) && !declares_overflow(p[who[k]])) {
                     st = cm_diag_set(d, CM_EPLUGIN,
                                      "'%s': the format returned Inf or NaN for finite input; a "

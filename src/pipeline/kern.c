@@ -30,8 +30,8 @@ void cm_fused_set(int on) { atomic_store(&fused_off, !on); }
 
 /* the kernels of each instruction set this build has */
 static const struct {
-    double (*sumsq)(const double *, const double *, size_t);
-    double (*sse)(const cm_kern *, const double *, size_t, double *);
+    double (*sumsq)(const double *, const double *, size_t, double *);
+    double (*sse)(const cm_kern *, const double *, size_t, double *, double *);
     void (*apply)(const cm_kern *, const double *, double *, size_t, double *);
 } isa_kern[CM_ISA_COUNT] = {
     {cm_kern_sumsq_scalar, cm_kern_sse_scalar, cm_kern_apply_scalar},
@@ -47,14 +47,14 @@ static const struct {
 #endif
 };
 
-double cm_kern_sumsq(const double *x, const double *y, size_t n)
+double cm_kern_sumsq(const double *x, const double *y, size_t n, double *sxe)
 {
-    return isa_kern[cm_isa_active()].sumsq(x, y, n);
+    return isa_kern[cm_isa_active()].sumsq(x, y, n, sxe);
 }
 
-double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc)
+double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc, double *sxe)
 {
-    return isa_kern[cm_isa_active()].sse(k, x, n, sc);
+    return isa_kern[cm_isa_active()].sse(k, x, n, sc, sxe);
 }
 
 /* any sorted grid: nearest level, ties to the even index (cm_grid_init) */
@@ -246,12 +246,12 @@ int cm_pipeline_apply_fused(const cm_pipeline *p, cm_pipeline_state *s, const do
 }
 
 int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
-                    double *sse)
+                    double *sse, double *sxe)
 {
     cm_kern k;
     cm_blockspec tmp;
     if (n > s->chunk || !ready(p, s, &k, &tmp))
         return 0;
-    *sse = cm_kern_sse(&k, x, n, s->t0);
+    *sse = cm_kern_sse(&k, x, n, s->t0, sxe);
     return 1;
 }

@@ -18,19 +18,22 @@ static inline double lanes_total(const double *a)
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-double KSUF(cm_kern_sumsq)(const double *x, const double *y, size_t n)
+double KSUF(cm_kern_sumsq)(const double *x, const double *y, size_t n, double *sxe)
 {
-    double a[L] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double a[L] = {0, 0, 0, 0, 0, 0, 0, 0}, b[L] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;
     for (; i + L <= n; i += L)
         for (int l = 0; l < L; l++) {
-            double e = x[i + (size_t)l] - y[i + (size_t)l];
+            double v = x[i + (size_t)l], e = v - y[i + (size_t)l];
             a[l] += e * e;
+            b[l] += v * e;
         }
     for (; i < n; i++) {
         double e = x[i] - y[i];
         a[i % L] += e * e;
+        b[i % L] += x[i] * e;
     }
+    *sxe = lanes_total(b);
     return lanes_total(a);
 }
 
@@ -163,18 +166,21 @@ static inline size_t block_scales(const cm_kern *k, double *sc, size_t nb)
     return j;
 }
 
-/* a result r of value v: stored in y (apply), or its squared error added to
- * the lanes (sse); y is a constant NULL or not where these are inlined */
+/* a result r of value v: stored in y (apply), or its squared error and
+ * v (v - r) added to the lanes (acc[0..NV) and acc[NV..2 NV)); y is a
+ * constant NULL or not where these are inlined */
 static inline void out(double *y, size_t i, vd v, vd r, vd *acc)
 {
     if (y) {
         memcpy(y + i, &r, sizeof r);
     } else {
         vd e = v - r;
-        *acc += e * e;
+        acc[0] += e * e;
+        acc[NV] += v * e;
     }
 }
 
+/* the tail's: a[0..8) squared errors, a[8..16) v (v - r) */
 static inline void out1(double *y, size_t i, double v, double r, double *a)
 {
     if (y) {
@@ -182,6 +188,7 @@ static inline void out1(double *y, size_t i, double v, double r, double *a)
     } else {
         double e = v - r;
         a[i % L] += e * e;
+        a[L + i % L] += v * e;
     }
 }
 
@@ -253,13 +260,16 @@ static inline __attribute__((always_inline)) void run_nm(const double *x, size_t
         for (size_t g = 0; g < L; g += M)
             for (size_t p = 0; p < M; p++)
                 e[g + p] = x[i + g + p] - nm_keep(x + i + g, p, N, M);
-        for (int l = 0; l < L; l++)
+        for (int l = 0; l < L; l++) {
             a[l] += e[l] * e[l];
+            a[L + l] += x[i + (size_t)l] * e[l];
+        }
     }
     for (; i < n; i += M) /* the last groups of a short chunk */
         for (size_t p = 0; p < M; p++) {
             double e = x[i + p] - nm_keep(x + i, p, N, M);
             a[(i + p) % L] += e * e;
+            a[L + (i + p) % L] += x[i + p] * e;
         }
 }
 
@@ -270,22 +280,26 @@ static inline void run_dead(const double *x, double *y, size_t i0, size_t i1, do
 {
     for (size_t i = i0; i < i1; i++) {
         double r = s == 0 && x[i] == 0 ? x[i] : NAN, e = x[i] - r;
-        if (y)
+        if (y) {
             y[i] = r;
-        else
+        } else {
             acc[i % L / W][i % W] += e * e;
+            acc[NV + i % L / W][i % W] += x[i] * e;
+        }
     }
 }
 
 static inline __attribute__((always_inline)) double core(const cm_kern *k, const double *x,
-                                                         double *y, size_t n, double *sc)
+                                                         double *y, size_t n, double *sc,
+                                                         double *sxe)
 {
     /* lane l sums the values of index l mod 8: the vector part in acc, the
      * tail (n % 8 values, after every whole group of 8) in a; adding acc's
-     * lanes into a first keeps each lane's order */
-    double a[L] = {0, 0, 0, 0, 0, 0, 0, 0};
-    vd acc[NV];
-    for (int h = 0; h < NV; h++)
+     * lanes into a first keeps each lane's order. acc[0..NV) and a[0..8):
+     * squared errors; acc[NV..2 NV) and a[8..16): x (x - R(x)). */
+    double a[2 * L] = {0};
+    vd acc[2 * NV];
+    for (int h = 0; h < 2 * NV; h++)
         acc[h] = (vd){0};
     if (k->kind == CM_KERN_NM) {
         if (k->m == 2)
@@ -294,6 +308,8 @@ static inline __attribute__((always_inline)) double core(const cm_kern *k, const
             run_nm(x, n, k->nkeep, 4, a);
         else
             run_nm(x, n, k->nkeep, 8, a);
+        if (sxe)
+            *sxe = lanes_total(a + L);
         return lanes_total(a);
     }
     if (!k->b) {
@@ -323,18 +339,22 @@ static inline __attribute__((always_inline)) double core(const cm_kern *k, const
             }
         }
     }
-    double t[L];
-    for (int l = 0; l < L; l++)
+    double t[L], u[L];
+    for (int l = 0; l < L; l++) {
         t[l] = acc[l / W][l % W] + a[l];
+        u[l] = acc[NV + l / W][l % W] + a[L + l];
+    }
+    if (sxe)
+        *sxe = lanes_total(u);
     return lanes_total(t);
 }
 
-double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc)
+double KSUF(cm_kern_sse)(const cm_kern *k, const double *x, size_t n, double *sc, double *sxe)
 {
-    return core(k, x, NULL, n, sc);
+    return core(k, x, NULL, n, sc, sxe);
 }
 
 void KSUF(cm_kern_apply)(const cm_kern *k, const double *x, double *y, size_t n, double *sc)
 {
-    (void)core(k, x, y, n, sc);
+    (void)core(k, x, y, n, sc, NULL);
 }

@@ -54,17 +54,19 @@ static inline double cm_kern_round(const cm_kern *k, double u)
     return u == u ? k->lv[cm_grid_index(&g, u)] : u;
 }
 
-/* the generic path's error sum: sum (x - y)^2 in 8 lanes */
-double cm_kern_sumsq_scalar(const double *x, const double *y, size_t n);
-double cm_kern_sumsq_avx2(const double *x, const double *y, size_t n);
-double cm_kern_sumsq_avx512(const double *x, const double *y, size_t n);
-double cm_kern_sumsq(const double *x, const double *y, size_t n);
+/* the generic path's error sums in 8 lanes: returns sum (x - y)^2, *sxe
+ * receives sum x (x - y) (the misalignment's numerator) */
+double cm_kern_sumsq_scalar(const double *x, const double *y, size_t n, double *sxe);
+double cm_kern_sumsq_avx2(const double *x, const double *y, size_t n, double *sxe);
+double cm_kern_sumsq_avx512(const double *x, const double *y, size_t n, double *sxe);
+double cm_kern_sumsq(const double *x, const double *y, size_t n, double *sxe);
 
-/* the fused error sum of x[0..n) (n whole blocks); sc: n/K scratch */
-double cm_kern_sse_scalar(const cm_kern *k, const double *x, size_t n, double *sc);
-double cm_kern_sse_avx2(const cm_kern *k, const double *x, size_t n, double *sc);
-double cm_kern_sse_avx512(const cm_kern *k, const double *x, size_t n, double *sc);
-double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc);
+/* the fused error sums of x[0..n) (n whole blocks), the same two; sc: n/K
+ * scratch; sxe may be NULL */
+double cm_kern_sse_scalar(const cm_kern *k, const double *x, size_t n, double *sc, double *sxe);
+double cm_kern_sse_avx2(const cm_kern *k, const double *x, size_t n, double *sc, double *sxe);
+double cm_kern_sse_avx512(const cm_kern *k, const double *x, size_t n, double *sc, double *sxe);
+double cm_kern_sse(const cm_kern *k, const double *x, size_t n, double *sc, double *sxe);
 
 /* y = R(x) by the same loops (not N:M), the bits of cm_pipeline_apply */
 void cm_kern_apply_scalar(const cm_kern *k, const double *x, double *y, size_t n, double *sc);

@@ -72,11 +72,12 @@ struct cm_pipeline_state {
 const cm_blockspec *cm_stage_blockspec(const cm_stage *st, const cm_pipeline_state *s,
                                        cm_blockspec *tmp);
 
-/* sum (x - R(x))^2 over n values (at most the state's chunk) by the fused
- * kernel, bit-identical to cm_pipeline_apply + cm_kern_sumsq: 1 and *sse, or
- * 0 when the pipeline has no kernel (or CAPMETRIC_FUSED=0) */
+/* sum (x - R(x))^2 and sum x (x - R(x)) over n values (at most the state's
+ * chunk) by the fused kernel, bit-identical to cm_pipeline_apply +
+ * cm_kern_sumsq: 1 and *sse, *sxe, or 0 when the pipeline has no kernel (or
+ * CAPMETRIC_FUSED=0) */
 int cm_pipeline_sse(const cm_pipeline *p, cm_pipeline_state *s, const double *x, size_t n,
-                    double *sse);
+                    double *sse, double *sxe);
 /* y = R(x) by the fused kernel, the bits of cm_pipeline_apply: 1, or 0 when
  * the pipeline has none (then use cm_pipeline_apply) */
 int cm_pipeline_apply_fused(const cm_pipeline *p, cm_pipeline_state *s, const double *x,

@@ -60,6 +60,9 @@ cm_status cm_report_json(const cm_result *res, size_t n, const cm_eval_opts *o, 
         bad = bad || add(e, "gmse", num(r->gmse));
         bad = bad || add(e, "gmse_se", num(r->gmse_se));
         bad = bad || add(e, "gmse_err", num(r->gmse_err));
+        bad = bad || add(e, "misalignment", num(r->misalignment));
+        bad = bad || add(e, "misalignment_se", num(r->misalignment_se));
+        bad = bad || add(e, "misalignment_err", num(r->misalignment_err));
         bad = bad || add(e, "scale", num(r->scale));
         bad = bad || add(e, "eff_bits", num(r->eff_bits));
         bad = bad || add(e, "rho", num(r->rho));
@@ -116,7 +119,7 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
     cm_buf_init(&b);
     cm_buf_puts(&b, "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
                     "seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err,dist,"
-                    "sigma\n");
+                    "sigma,misalignment,misalignment_se\n");
     for (size_t i = 0; i < n; i++) {
         const cm_result *r = &res[i];
         const double v[] = {r->gmse, r->gmse_se, r->scale, r->eff_bits, r->rho, r->rho_per_bit,
@@ -143,6 +146,10 @@ cm_status cm_report_csv(const cm_result *res, size_t n, char **out, cm_diag *d)
         csv_text(&b, r->dist);
         cm_buf_puts(&b, ",");
         csv_num(&b, r->sigma);
+        cm_buf_puts(&b, ",");
+        csv_num(&b, r->misalignment);
+        cm_buf_puts(&b, ",");
+        csv_num(&b, r->misalignment_se);
         cm_buf_puts(&b, "\n");
     }
     *out = cm_buf_take(&b);
