@@ -210,10 +210,13 @@ int cmd_rank(int argc, char **argv)
     const char *by = o.by ? o.by : "rho_per_bit";
     for (size_t i = 0; i < n; i++) {
         rk[i].i = i;
+        /* misalignment: the smallest |misalignment| first, unknown ones last */
         rk[i].key = !strcmp(by, "gmse") ? -res[i].gmse
                     : !strcmp(by, "rho") ? res[i].rho
                     : !strcmp(by, "bits") ? -res[i].bits
-                                          : res[i].rho_per_bit;
+                    : !strcmp(by, "misalignment")
+                        ? (isnan(res[i].misalignment) ? -INFINITY : -fabs(res[i].misalignment))
+                        : res[i].rho_per_bit;
     }
     qsort(rk, n, sizeof *rk, by_key_desc);
     /* Pareto frontier in (bits, gmse): nothing else has both no more bits and

@@ -272,6 +272,30 @@ size_t grid_plots(const grid *g, const opts *o, const entry *e, size_t n, const 
     s2.ylabel = ylab;
     names[count] = strdup("rho_vs_bits.svg");
     texts[count++] = svg_plot(px, pr, pl, n, pareto, &s2);
+    /* GMSE against misalignment: error and bias, the two axes of Quartet II;
+     * labelled: the Pareto points in (|misalignment|, GMSE) */
+    int *pm = calloc(n ? n : 1, sizeof *pm);
+    if (!pm)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        pr[i] = num_of(e[i].obj, "misalignment");
+    for (size_t i = 0; i < n; i++) {
+        pm[i] = isfinite(pr[i]) && isfinite(pg[i]);
+        for (size_t j = 0; j < n && pm[i]; j++)
+            if (j != i && fabs(pr[j]) <= fabs(pr[i]) && pg[j] <= pg[i] &&
+                (fabs(pr[j]) < fabs(pr[i]) || pg[j] < pg[i]))
+                pm[i] = 0;
+    }
+    svg_opts s4 = so;
+    snprintf(title, sizeof title, "%s: GMSE against misalignment", g->name);
+    s4.title = title;
+    s4.xlabel = "misalignment 1 - E[x R(x)] / E[x^2]";
+    s4.xbits = 0;
+    s4.ylabel = "GMSE on N(0,1) (log scale)";
+    s4.logy = 1;
+    names[count] = strdup("gmse_vs_misalignment.svg");
+    texts[count++] = svg_plot(pr, pg, pl, n, pm, &s4);
+    free(pm);
     if (xk) { /* GMSE against the key: a line through the points that differ in it alone */
         cats lc = {0}, sc = {0};
         const char *lk = cb ? cb : "sweep";

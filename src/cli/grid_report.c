@@ -141,6 +141,10 @@ static double rank_key(const cJSON *o, const char *by)
         return -num_of(o, "gmse");
     if (!strcmp(by, "bits"))
         return -num_of(o, "bits");
+    if (!strcmp(by, "misalignment")) { /* the smallest |misalignment| first, unknown last */
+        double m = num_of(o, "misalignment");
+        return isnan(m) ? -INFINITY : -fabs(m);
+    }
     return num_of(o, by);
 }
 
@@ -224,7 +228,7 @@ static char *results_csv(const entry *e, size_t n)
     const char **keys = NULL;
     size_t nk = swept_keys(e, n, &keys);
     fprintf(f, "index,sweep,spec,input,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,"
-               "gap_db,rho_product,seconds");
+               "gap_db,rho_product,seconds,misalignment,misalignment_se");
     for (size_t j = 0; j < nk; j++)
         fprintf(f, ",key_%s", keys[j]);
     fputc('\n', f);
@@ -232,12 +236,12 @@ static char *results_csv(const entry *e, size_t n)
         const cJSON *r = e[i].obj;
         fprintf(f,
                 "%ld,\"%s\",\"%s\",\"%s\",%.17g,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
-                "%.17g,%.6g",
+                "%.17g,%.6g,%.17g,%.17g",
                 e[i].index, str_of(r, "sweep"), str_of(r, "spec"), str_of(r, "input"),
                 num_of(r, "bits"), str_of(r, "method"), num_of(r, "gmse"), num_of(r, "gmse_se"),
                 num_of(r, "scale"), num_of(r, "eff_bits"), num_of(r, "rho"),
                 num_of(r, "rho_per_bit"), num_of(r, "gap_db"), num_of(r, "rho_product"),
-                num_of(r, "seconds"));
+                num_of(r, "seconds"), num_of(r, "misalignment"), num_of(r, "misalignment_se"));
         const cJSON *kv = cJSON_GetObjectItemCaseSensitive(r, "keys");
         for (size_t j = 0; j < nk; j++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, keys[j]);
@@ -281,7 +285,8 @@ static char *summary_md(const grid *g, const opts *o, const entry *e, size_t n,
                 g->name, cm_version(), n, (unsigned long long)g->ev.seed,
                 (unsigned long long)g->ev.samples,
                 cm_law_name(cm_eval_law(&g->ev)));
-        fprintf(mf, "![GMSE against bits](gmse_vs_bits.svg)\n\n![rho against bits](rho_vs_bits.svg)\n\n");
+        fprintf(mf, "![GMSE against bits](gmse_vs_bits.svg)\n\n![rho against bits](rho_vs_bits.svg)\n\n"
+                    "![GMSE against misalignment](gmse_vs_misalignment.svg)\n\n");
         const char *xk = o->x_key ? o->x_key : g->x_key;
         if (xk) {
             char fn[160];
@@ -292,15 +297,16 @@ static char *summary_md(const grid *g, const opts *o, const entry *e, size_t n,
                     "compare each row with the next: GMSE difference, its standard error (paired "
                     "on the common samples when both are Monte Carlo) and z.\n\n",
                 by);
-        fprintf(mf, "| # | spec | sweep | bits | method | GMSE | SE | rho | rho/bit | D(R) gap dB | "
-                    "| GMSE - next | SE | z |\n");
-        fprintf(mf, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        fprintf(mf, "| # | spec | sweep | bits | method | GMSE | SE | misalignment | rho | rho/bit | "
+                    "D(R) gap dB | | GMSE - next | SE | z |\n");
+        fprintf(mf, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t r = 0; r < n; r++) {
             const cJSON *x = e[ord[r]].obj;
-            fprintf(mf, "| %zu | `%s` | %s | %.4g | %s | %.6g | %.2g | %.4f | %.4f | %.2f | %s |",
+            fprintf(mf, "| %zu | `%s` | %s | %.4g | %s | %.6g | %.2g | %.4g | %.4f | %.4f | %.2f | %s |",
                     r + 1, str_of(x, "input"), str_of(x, "sweep"), num_of(x, "bits"),
-                    str_of(x, "method"), num_of(x, "gmse"), num_of(x, "gmse_se"), num_of(x, "rho"),
-                    num_of(x, "rho_per_bit"), num_of(x, "gap_db"), pareto[ord[r]] ? "**P**" : "");
+                    str_of(x, "method"), num_of(x, "gmse"), num_of(x, "gmse_se"),
+                    num_of(x, "misalignment"), num_of(x, "rho"), num_of(x, "rho_per_bit"),
+                    num_of(x, "gap_db"), pareto[ord[r]] ? "**P**" : "");
             if (r + 1 < n) {
                 double dd, dse;
                 paired(x, e[ord[r + 1]].obj, &dd, &dse);
@@ -384,10 +390,10 @@ int write_reports(const char *dir, const grid *g, entry *e, size_t n, const cm_r
         }
     }
     char *md = summary_md(g, o, e, n, pareto, by);
-    char *pnames[3] = {0}, *ptexts[3] = {0};
+    char *pnames[4] = {0}, *ptexts[4] = {0};
     size_t np = pareto ? grid_plots(g, o, e, n, pareto, reg, pnames, ptexts) : 0;
     char *mj = meta_json(g, n, hash, t0, t1, started);
-    int rc = 0, ok = js && csv && md && mj && np >= 2;
+    int rc = 0, ok = js && csv && md && mj && np >= 3;
     for (size_t k = 0; k < np; k++)
         ok = ok && pnames[k] && ptexts[k];
     if (!ok) {

@@ -223,17 +223,18 @@ static int set_valued(opts *o, const char *a, const char *val)
     } else if (!strcmp(a, "--plugin")) {
         o->plugins[o->nplugins++] = val;
     } else if (!strcmp(a, "--by")) {
-        static const char *const keys[] = {"rho_per_bit", "gmse", "rho", "bits", "loss"};
+        static const char *const keys[] = {"rho_per_bit", "gmse", "rho", "bits", "loss",
+                                           "misalignment"};
         size_t k = 0;
-        while (k < 5 && strcmp(val, keys[k]))
+        while (k < 6 && strcmp(val, keys[k]))
             k++;
-        if (k == 5) {
-            const char *near = cm_suggest(val, keys, 5);
+        if (k == 6) {
+            const char *near = cm_suggest(val, keys, 6);
             char what[120];
             snprintf(what, sizeof what, "'%.60s'%s%s%s", val, near ? " (did you mean '" : "",
                      near ? near : "", near ? "'?)" : "");
             return usage_error("--by %s is not accepted (accepted: rho_per_bit, gmse, rho, "
-                               "bits, loss)",
+                               "bits, loss, misalignment)",
                                what);
         }
         o->by = val;

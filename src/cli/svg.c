@@ -161,9 +161,11 @@ static void draw_axes(FILE *f, const frame *fr, const svg_opts *o, double canvas
     fprintf(f, "</g>\n<g stroke=\"black\"><line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>"
                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/></g>\n",
             L, H - B, W - R, H - B, L, (double)T, L, H - B);
-    for (double x = x0; x <= fr->xmax; x += xs)
+    for (double x = x0; x <= fr->xmax; x += xs) {
+        double v = fr->logx ? exp2(x) : fabs(x) < 1e-9 * xs ? 0.0 : x; /* (no "-0") */
         fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.10g</text>\n",
-                px_of(fr, fr->logx ? exp2(x) : x), H - B + 18, fr->logx ? exp2(x) : x);
+                px_of(fr, fr->logx ? exp2(x) : x), H - B + 18, v);
+    }
     for (double y = fr->ylo; y <= fr->yhi + 1e-9; y += logy ? 1 : 0.1) {
         if (logy)
             fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">1e%.0f</text>\n", L - 6,

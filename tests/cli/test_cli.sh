@@ -72,7 +72,7 @@ cmp -s "$tmp/t1.json" "$tmp/t2.json" && cmp -s "$tmp/t1.json" "$tmp/t7.json" && 
 cmp -s "$tmp/s2.json" "$tmp/s3.json" && bad "different seeds gave identical output" || ok
 
 "$CM" eval int4 "lut:values=-1;0;1" --csv >"$tmp/c.csv"
-[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err,dist,sigma" ] && ok || bad "csv header"
+[ "$(head -1 "$tmp/c.csv")" = "spec,input,family,bits,method,gmse,gmse_se,scale,eff_bits,rho,rho_per_bit,seconds,samples,shannon_gmse,gap_db,gap_bits,rho_product,gmse_err,dist,sigma,misalignment,misalignment_se" ] && ok || bad "csv header"
 [ "$(wc -l <"$tmp/c.csv")" -eq 3 ] && ok || bad "csv rows"
 grep -q '^"lut:values=-1;0;1,pack=code,scale=opt"' "$tmp/c.csv" && ok || bad "csv quotes specs"
 "$CM" eval int4 --law unified-olmo2 --json >"$tmp/l.json" && [ "$("$JQ" "$tmp/l.json" law)" = unified-olmo2 ] && ok || bad "--law"
@@ -157,13 +157,23 @@ for i in 0 1 2 3 4; do
 done
 "$JQ" "$tmp/rk.json" results.0.diff_next_se >/dev/null && ok || bad "rank: diff_next_se"
 "$CM" rank int4 e2m1 --by gmse --json >"$tmp/rg.json" && [ "$("$JQ" "$tmp/rg.json" results.0.input)" = int4 ] && ok || bad "rank --by gmse"
+# misalignment (Quartet II): in every result, exact and Monte Carlo; rank --by it
+"$CM" eval int4_g32 "int:bits=4,block=32,round=stochastic" mxfp4 --json >"$tmp/mis.json" || bad "eval misalignment"
+[ "$("$JQ" "$tmp/mis.json" results.1.misalignment)" = 0 ] && [ "$("$JQ" "$tmp/mis.json" results.1.misalignment_se)" = 0 ] && ok || bad "exact misalignment of unbiased stochastic rounding is 0"
+awk -v m="$("$JQ" "$tmp/mis.json" results.2.misalignment)" 'BEGIN { exit !(m > 0.019 && m < 0.0197) }' && ok || bad "mxfp4 misalignment"
+"$CM" eval mxfp4 --method mc --samples 2^20 --json >"$tmp/mism.json" || bad "eval mc misalignment"
+awk -v m="$("$JQ" "$tmp/mism.json" results.0.misalignment)" -v s="$("$JQ" "$tmp/mism.json" results.0.misalignment_se)" -v e="$("$JQ" "$tmp/mis.json" results.2.misalignment)" \
+  'BEGIN { d = m - e; if (d < 0) d = -d; exit !(s > 0 && d <= 4 * s) }' && ok || bad "Monte Carlo misalignment within 4 SE of exact"
+"$CM" rank mxfp4 "int:bits=4,block=32,round=stochastic" int4 --by misalignment --json >"$tmp/rm.json" && [ "$("$JQ" "$tmp/rm.json" results.0.input)" = "int:bits=4,block=32,round=stochastic" ] && [ "$("$JQ" "$tmp/rm.json" results.2.input)" = mxfp4 ] && ok || bad "rank --by misalignment"
+"$CM" eval int4 | head -1 | grep -q misalign && ok || bad "misalignment column in the table"
+expect_fail "did you mean 'misalignment'?" rank int4 --by misalignmnt
 "$CM" rank int4 "int:bits=4,grid=twos" --method mc --samples 2^20 >"$tmp/rm" && grep -q "^1 " "$tmp/rm" && ok || bad "rank table"
 
 # distributions and sigma: every result says what data it measured
 "$CM" eval int4 mxfp4 --dist student:nu=5 --sigma 0.02 --json >"$tmp/d.json" || bad "eval --dist --sigma"
 [ "$("$JQ" "$tmp/d.json" results.1.dist)" = student:nu=5 ] && [ "$("$JQ" "$tmp/d.json" results.1.sigma)" = 0.02 ] && ok || bad "dist and sigma in JSON"
 [ "$("$JQ" "$tmp/d.json" dist)" = student:nu=5 ] && [ "$("$JQ" "$tmp/d.json" results.1.method)" = exact ] && ok || bad "dist: top level, exact block format"
-"$CM" eval int4 --dist uniform --csv | head -1 | grep -q ",dist,sigma$" && ok || bad "csv: dist, sigma columns"
+"$CM" eval int4 --dist uniform --csv | head -1 | grep -q ",dist,sigma,misalignment,misalignment_se$" && ok || bad "csv: dist, sigma columns"
 "$CM" eval int4 --dist laplace | grep -q "^data: laplace, sigma 1" && ok || bad "table: data footnote"
 "$CM" eval int4 | grep -q "^data:" && bad "N(0,1) needs no data footnote" || ok
 expect_fail "nu must be above 2" eval int4 --dist student:nu=2

@@ -20,7 +20,7 @@ cat >g.json <<'G'
  }}
 G
 "$CM" grid g.json -o full --quiet || bad "grid run"
-for f in results.json results.csv meta.json summary.md gmse_vs_bits.svg rho_vs_bits.svg; do
+for f in results.json results.csv meta.json summary.md gmse_vs_bits.svg rho_vs_bits.svg gmse_vs_misalignment.svg; do
     [ -s "full/$f" ] && ok || bad "missing full/$f"
 done
 [ ! -e full/progress.jsonl ] && ok || bad "progress file left after a finished run"
