@@ -70,6 +70,10 @@ static const cm_alias fp_aliases[] = {
     {"e2m1", "fp:e=2,m=1"},
     {"e2m3", "fp:e=2,m=3"},
     {"e3m2", "fp:e=3,m=2"},
+    /* a uniform 4-bit grid: 0, 0.25 .. 1.75 (E1M2); UFP4 of arXiv 2606.20381 is
+     * built on uniform FP4 grids */
+    {"e1m2", "fp:e=1,m=2"},
+    {"ufp4", "fp:e=1,m=2"},
     {"e4m3", "fp:e=4,m=3,special=ocp"},
     {"e5m2", "fp:e=5,m=2,special=ocp"},
     {"fp8", "fp:e=4,m=3,special=ocp"},

@@ -56,6 +56,9 @@ static const cm_alias lut_aliases[] = {
     {"af4", "lut:name=af4,block=64"},
     {"nf4_global", "lut:name=nf4"},
     {"af4_global", "lut:name=af4"},
+    /* ParetoQ's 2-bit SEQ grid (arXiv 2502.02631): zero-free, +-1/4 and +-3/4
+     * of the range, at the MSE-optimal scale */
+    {"seq2", "lut:values=-0.75;-0.25;0.25;0.75"},
 };
 
 static int cmp_double(const void *a, const void *b)

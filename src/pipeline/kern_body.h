@@ -160,6 +160,7 @@ static inline size_t block_scales(const cm_kern *k, double *sc, size_t nb)
         t = k->sfast == 2 ? vq_fp(&k->sgrid, lo, hi, r) : r;
         t = sel(t == 0, splat(1.0), t); /* the NVFP4 recipe: a zero scale becomes 1 */
         t = t * b->sg;
+        t = t * b->mult;
         t = sel(am > 0, t, sel(am == 0, (vd){0}, splat(NAN)));
         memcpy(sc + j, &t, sizeof t);
     }

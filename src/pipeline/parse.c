@@ -123,6 +123,13 @@ static int generic_shown(const cm_stage *st, size_t g)
         return st->blk.tensor;
     if (g == CM_G_CAND)
         return st->blk.rule == CM_RULE_MSE;
+    /* the 2026 keys: shown when they change something (older specs keep their text) */
+    if (g == CM_G_TTOP)
+        return st->blk.tensor && st->blk.top > 0;
+    if (g == CM_G_SMULT)
+        return st->blk.mult != 1.0;
+    if (g == CM_G_SELECT)
+        return st->blk.rule == CM_RULE_MSE && st->blk.select != CM_SEL_MSE;
     return 1;
 }
 
@@ -132,6 +139,8 @@ static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
                                         "ceil", "even", "rceil", "mse"};
     if (g == CM_G_SCALE && st->blk.K)
         return rules[st->blk.rule]; /* block given without scale: absmax */
+    if (g == CM_G_SFMT && st->blk.sfmt == CM_SF_E8M0)
+        return "e8m0"; /* ue8m0 is its other name */
     return v->text;
 }
 
@@ -148,6 +157,11 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->tensor = (int)v[CM_G_TENSOR].num;
     b->tensor_amax = v[CM_G_TAMAX].num;
     b->ncand = (int)v[CM_G_CAND].num;
+    if (b->sfmt == CM_SF_UE8M0_ALIAS)
+        b->sfmt = CM_SF_E8M0;
+    b->top = v[CM_G_TTOP].num;
+    b->mult = v[CM_G_SMULT].num;
+    b->select = (cm_select)(int)v[CM_G_SELECT].num;
     st->scale_opt = b->rule == CM_RULE_OPT;
     st->scale = b->rule == CM_RULE_FIXED ? v[CM_G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
     if (!b->K) {
@@ -156,6 +170,8 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                                    "scale=%s is a per-block rule: give block=K too", v[CM_G_SCALE].text);
         const char *needs = given[CM_G_SFMT] >= 0 ? "scale_fmt" : given[CM_G_TENSOR] >= 0 ? "tensor_scale"
                             : given[CM_G_TAMAX] >= 0 ? "tensor_amax" : given[CM_G_CAND] >= 0 ? "candidates"
+                            : given[CM_G_TTOP] >= 0 ? "tensor_top" : given[CM_G_SMULT] >= 0 ? "scale_mult"
+                            : given[CM_G_SELECT] >= 0 ? "select"
                                                                                         : NULL;
         if (needs)
             return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
@@ -184,6 +200,17 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     if (given[CM_G_TAMAX] >= 0 && !b->tensor)
         return cm_diag_set_key(d, CM_EINVAL, "tensor_amax",
                                "tensor_amax applies to tensor_scale=fp32 only");
+    if (given[CM_G_TTOP] >= 0 && !b->tensor)
+        return cm_diag_set_key(d, CM_EINVAL, "tensor_top",
+                               "tensor_top applies to tensor_scale=fp32 only");
+    if (b->top > cm_sfmt_max(b->sfmt) || (given[CM_G_TTOP] >= 0 && !(b->top > 0)))
+        return cm_diag_set_key(d, CM_EINVAL, "tensor_top",
+                               "tensor_top=%g is not a positive value of scale_fmt=%s (accepted: "
+                               "0 < V <= %g)",
+                               b->top, v[CM_G_SFMT].text, cm_sfmt_max(b->sfmt));
+    if (given[CM_G_SELECT] >= 0 && b->rule != CM_RULE_MSE)
+        return cm_diag_set_key(d, CM_EINVAL, "select",
+                               "select chooses among the candidate scales of scale=mse only");
     if (!CM_FORMAT_HAS(f, levels))
         return cm_diag_set_key(d, CM_EUNSUPPORTED, "block",
                                "block scaling needs the grid of '%s' (its levels)", f->name);

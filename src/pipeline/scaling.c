@@ -18,6 +18,9 @@ static const cm_fpgrid G_E5M2 = {2, -14, 1, 57344.0};
 static const cm_fpgrid G_BF16 = {7, -126, 1, 0x1.fep127};
 static const cm_fpgrid G_FP16 = {10, -14, 1, 65504.0};
 static const cm_fpgrid G_FP32 = {23, -126, 1, FLT_MAX};
+/* UE5M3 (an unsigned scale of 8 bits): E4M3's layout with 5 exponent bits,
+ * bias 15, the all-ones code NaN: max 2^16 * 1.75, subnormals to 2^-17 */
+static const cm_fpgrid G_UE5M3 = {3, -14, 1, 114688.0};
 
 double cm_sfmt_bits(cm_sfmt f)
 {
@@ -39,6 +42,7 @@ int cm_sfmt_grid(cm_sfmt f, cm_fpgrid *g)
     case CM_SF_E4M3:
     case CM_SF_UE4M3: *g = G_E4M3; return 1;
     case CM_SF_E5M2: *g = G_E5M2; return 1;
+    case CM_SF_UE5M3: *g = G_UE5M3; return 1;
     default: return 0;
     }
 }
@@ -49,6 +53,7 @@ static double sfmt_max(cm_sfmt f)
     case CM_SF_E4M3:
     case CM_SF_UE4M3: return G_E4M3.maxv;
     case CM_SF_E5M2: return G_E5M2.maxv;
+    case CM_SF_UE5M3: return G_UE5M3.maxv;
     case CM_SF_BF16: return G_BF16.maxv;
     case CM_SF_FP16: return G_FP16.maxv;
     case CM_SF_FP32: return G_FP32.maxv;
@@ -56,6 +61,8 @@ static double sfmt_max(cm_sfmt f)
     default: return INFINITY;
     }
 }
+
+double cm_sfmt_max(cm_sfmt f) { return sfmt_max(f); }
 
 /* E8M0 (OCP MX): 2^e, e in -127..127; nearest in value, ties to the even code */
 static double e8m0_round(double s)
@@ -83,6 +90,8 @@ static double sfmt_round(cm_sfmt f, double s)
     case CM_SF_E4M3:
     case CM_SF_UE4M3: return cm_fp_round(&G_E4M3, s);
     case CM_SF_E5M2: return cm_fp_round(&G_E5M2, s);
+    case CM_SF_UE5M3: return cm_fp_round(&G_UE5M3, s);
+    case CM_SF_UE8M0_ALIAS: return e8m0_round(s);
     }
     return s;
 }
@@ -99,7 +108,7 @@ static double finish(const cm_blockspec *b, double r)
                                      : sfmt_round(b->sfmt, rs);
     if (t == 0)
         t = 1.0; /* NVFP4 recipe: a zero scale is replaced by 1 */
-    return t * b->sg;
+    return t * b->sg * b->mult;
 }
 
 double cm_block_scale(const cm_blockspec *b, double amax)
@@ -194,7 +203,8 @@ cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv
 void cm_block_retarget(cm_blockspec *b, double tensor_amax)
 {
     if (b->tensor && tensor_amax > 0 && isfinite(tensor_amax))
-        b->sg = cm_fp_round(&G_FP32, tensor_amax / (sfmt_max(b->sfmt) * b->gmax));
+        b->sg = cm_fp_round(&G_FP32,
+                            tensor_amax / ((b->top > 0 ? b->top : sfmt_max(b->sfmt)) * b->gmax));
 }
 
 /* ---- data path ------------------------------------------------------------- */
@@ -240,10 +250,12 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
                 for (size_t i = 0; i < K; i++)
                     u[i] = xb[i] / s;
                 f->quantize(params, fstate, u, tmp, K);
-                double err = 0;
+                double err = 0; /* select: sum e^2, sum |e| or max |e| */
                 for (size_t i = 0; i < K; i++) {
                     double e = xb[i] - s * tmp[i];
-                    err += e * e;
+                    err = b->select == CM_SEL_MSE ? err + e * e
+                          : b->select == CM_SEL_L1 ? err + fabs(e)
+                                                   : fmax(err, fabs(e));
                 }
                 if (err < best || c == 0) {
                     best = err;

@@ -22,8 +22,12 @@ typedef enum cm_rule {
 
 typedef enum cm_sfmt {
     CM_SF_EXACT = 0, CM_SF_FP32, CM_SF_BF16, CM_SF_FP16, CM_SF_E8M0, CM_SF_E4M3, CM_SF_UE4M3,
-    CM_SF_E5M2
+    CM_SF_E5M2, CM_SF_UE8M0_ALIAS, /* (the key's word ue8m0: parsed as CM_SF_E8M0) */
+    CM_SF_UE5M3
 } cm_sfmt;
+
+/* scale=mse: how a block's candidate scales are compared */
+typedef enum cm_select { CM_SEL_MSE = 0, CM_SEL_L1, CM_SEL_ABSMAX } cm_select;
 
 #define CM_MAX_CAND 16
 
@@ -41,6 +45,10 @@ typedef struct cm_blockspec {
     int melem;           /* element mantissa bits (rule even) */
     int ncand;           /* rule mse: candidate block maxima */
     double cand[CM_MAX_CAND];
+    cm_select select;    /* rule mse: the comparison */
+    double top;          /* tensor scale: the block scale the largest block maps to (0: the
+                            scale format's largest) */
+    double mult;         /* a factor on every block scale after its format (1: none) */
 } cm_blockspec;
 
 /* Scale of a block whose largest finite |x| is amax: the rule, then the
@@ -52,6 +60,9 @@ double cm_block_scale_to(const cm_blockspec *b, double amax, double c);
 
 /* The largest finite |x| of a block of K values (NaN and inf left out). */
 double cm_block_amax(const double *x, size_t K);
+
+/* The largest finite scale of format f (inf for exact scales). */
+double cm_sfmt_max(cm_sfmt f);
 
 /* Storage bits of one scale in format f. */
 double cm_sfmt_bits(cm_sfmt f);

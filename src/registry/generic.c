@@ -15,8 +15,9 @@ static const cm_param generic_params[CM_G_COUNT] = {
     {.key = "block", .type = CM_PARAM_INT, .def = "0",
      .doc = "values per block sharing one scale (0 = one global scale)", .min = 0, .max = 4096},
     {.key = "scale_fmt", .type = CM_PARAM_ENUM, .def = "exact",
-     .doc = "format each block scale is rounded to (exact counts as 16 bits)",
-     .choices = "exact|fp32|bf16|fp16|e8m0|e4m3|ue4m3|e5m2"},
+     .doc = "format each block scale is rounded to (exact counts as 16 bits; ue8m0 is e8m0; "
+            "ue5m3: unsigned, 5 exponent bits (bias 15), 3 mantissa bits, max 114688)",
+     .choices = "exact|fp32|bf16|fp16|e8m0|e4m3|ue4m3|e5m2|ue8m0|ue5m3"},
     {.key = "tensor_scale", .type = CM_PARAM_ENUM, .def = "none",
      .doc = "fp32: a per-tensor scale maps tensor_amax to the largest block scale (NVFP4)",
      .choices = "none|fp32"},
@@ -26,6 +27,18 @@ static const cm_param generic_params[CM_G_COUNT] = {
      .doc = "scale=mse: map the block max onto each of the top N grid values, keep the best "
             "(2 on E2M1 = NVFP4 4-over-6)",
      .min = 1, .max = 16},
+    {.key = "tensor_top", .type = CM_PARAM_REAL, .def = "0",
+     .doc = "tensor_scale=fp32: the block-scale value the tensor's largest block scale maps to "
+            "(0: the scale format's largest, 448 for E4M3; Four Over Six uses 256)",
+     .min = 0, .max = 1e30},
+    {.key = "scale_mult", .type = CM_PARAM_REAL, .def = "1",
+     .doc = "a fixed factor on every block scale, after its format (Quartet II's scale "
+            "overrides, e.g. 0.93 with E4M3)",
+     .min = 1e-6, .max = 1e6},
+    {.key = "select", .type = CM_PARAM_ENUM, .def = "mse",
+     .doc = "scale=mse: how the best candidate scale of a block is chosen: least squared "
+            "error, least absolute error (l1) or least largest error (absmax)",
+     .choices = "mse|l1|absmax"},
 };
 
 const cm_param *cm_generic_params(size_t *count)

@@ -167,6 +167,14 @@ awk -v m="$("$JQ" "$tmp/mism.json" results.0.misalignment)" -v s="$("$JQ" "$tmp/
 "$CM" rank mxfp4 "int:bits=4,block=32,round=stochastic" int4 --by misalignment --json >"$tmp/rm.json" && [ "$("$JQ" "$tmp/rm.json" results.0.input)" = "int:bits=4,block=32,round=stochastic" ] && [ "$("$JQ" "$tmp/rm.json" results.2.input)" = mxfp4 ] && ok || bad "rank --by misalignment"
 "$CM" eval int4 | head -1 | grep -q misalign && ok || bad "misalignment column in the table"
 expect_fail "did you mean 'misalignment'?" rank int4 --by misalignmnt
+# the 2026 block variants: each bad value refused with what is accepted
+expect_fail "key 'tensor_top': -1 is out of range" eval "nvfp4:tensor_top=-1"
+expect_fail "accepted: 0 < V <= 448" eval "nvfp4:tensor_top=500"
+expect_fail "tensor_top applies to tensor_scale=fp32 only" eval "mxfp4:tensor_top=256"
+expect_fail "unknown value 'l2' (accepted: one of mse|l1|absmax)" eval "nvfp4_4o6:select=l2"
+expect_fail "select chooses among the candidate scales of scale=mse only" eval "nvfp4:select=l1"
+expect_fail "scale_mult applies to block scales" eval "int4:scale_mult=2"
+expect_fail "key 'scale_mult': 0 is out of range" eval "nvfp4:scale_mult=0"
 "$CM" rank int4 "int:bits=4,grid=twos" --method mc --samples 2^20 >"$tmp/rm" && grep -q "^1 " "$tmp/rm" && ok || bad "rank table"
 
 # distributions and sigma: every result says what data it measured

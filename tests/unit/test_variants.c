@@ -1,0 +1,175 @@
+/* The 2026 block-format variants (issue: misalignment and block variants):
+ *  - scale_mult, tensor_top, ue5m3 and ue8m0 scales: hand-worked blocks, bit
+ *    for bit;
+ *  - select=mse|l1|absmax: on random blocks the chosen candidate is no worse,
+ *    in its own measure, than either candidate alone (scale_mult=1.5 gives
+ *    the 4-candidate alone: amax / 6 * 1.5 = amax / 4);
+ *  - the new aliases (nvint4, mxint4, e1m2, ufp4, seq2) against their spelled-out specs;
+ *  - the exact path of scale_mult and tensor_top against Monte Carlo (4 SE). */
+#include <capmetric/capmetric.h>
+
+#include "../testutil.h"
+
+static cm_registry *reg;
+
+/* apply `spec` to n values (whole blocks) */
+static int apply(const char *spec, const double *x, double *y, size_t n)
+{
+    cm_pipeline *p;
+    cm_plan *plan = NULL;
+    cm_diag d;
+    if (cm_spec_parse(reg, spec, &p, &d) || cm_plan_alloc(p, &plan, &d)) {
+        CHECK(0, "%s: %s", spec, d.msg);
+        return -1;
+    }
+    cm_pipeline_state *st;
+    cm_plan_state_alloc(plan, n, &st, &d);
+    cm_pipeline_apply(p, st, x, y, n);
+    cm_pipeline_state_free(p, st);
+    cm_plan_free(plan);
+    cm_pipeline_free(p);
+    return 0;
+}
+
+static void hand_worked(void)
+{
+    double x[16] = {3.0, -1.1, 0.4, 2.2}, y[16];
+    /* int -7..7, exact absmax scale 3/7, times 0.5: s = 3/14; 3 / s = 14 saturates to 7 */
+    apply("int:bits=4,grid=symmetric,block=16,scale_mult=0.5", x, y, 16);
+    double s = 3.0 / 7.0 * 0.5;
+    CHECK(y[0] == 7 * s && y[1] == -5 * s && y[2] == 2 * s && y[3] == 7 * s,
+          "scale_mult=0.5: %.17g %.17g %.17g %.17g", y[0], y[1], y[2], y[3]);
+    /* NVFP4 with tensor_top=256, tensor_amax=6: sg = fp32(6 / (256 * 6)) = 2^-8; the
+     * block max 3 gives raw scale 0.5, 0.5 / sg = 128 (an E4M3 value), s = 0.5 */
+    apply("nvfp4:tensor_top=256", x, y, 16);
+    CHECK(y[0] == 3.0 && y[1] == -1.0 && y[2] == 0.5 && y[3] == 2.0,
+          "tensor_top=256: %.17g %.17g %.17g %.17g", y[0], y[1], y[2], y[3]);
+    /* tensor_top=7: sg = fp32(6 / 42); 0.5 / sg rounds to 3.5 in E4M3: s = 3.5 sg */
+    apply("nvfp4:tensor_top=7", x, y, 16);
+    double sg = (double)(float)(6.0 / 42.0), s7 = 3.5 * sg;
+    CHECK(y[0] == 6 * s7, "tensor_top=7: %.17g, expected %.17g", y[0], 6 * s7);
+    /* UE5M3: raw scale 19.8 / 6 = 3.3 rounds to 3.25 (3 mantissa bits), so 19.8 -> 6 * 3.25 */
+    double z[16] = {19.8};
+    apply("fp:e=2,m=1,block=16,scale_fmt=ue5m3", z, y, 16);
+    CHECK(y[0] == 19.5, "ue5m3: 19.8 gives %.17g, expected 19.5", y[0]);
+    /* UE5M3 saturates at 2^16 * 1.75 */
+    z[0] = 6e6;
+    apply("fp:e=2,m=1,block=16,scale_fmt=ue5m3", z, y, 16);
+    CHECK(y[0] == 6 * 114688.0, "ue5m3 max: %.17g", y[0]);
+    /* ue8m0 is e8m0, also in the canonical text */
+    cm_pipeline *p;
+    cm_diag d;
+    if (cm_spec_parse(reg, "mxfp4:scale_fmt=ue8m0", &p, &d) == CM_OK) {
+        CHECK(strstr(cm_pipeline_canonical(p), "scale_fmt=e8m0") != NULL, "ue8m0 canonical: %s",
+              cm_pipeline_canonical(p));
+        cm_pipeline_free(p);
+    } else {
+        CHECK(0, "ue8m0: %s", d.msg);
+    }
+}
+
+static double measure(int sel, const double *x, const double *y, size_t n)
+{
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = fabs(x[i] - y[i]);
+        e = sel == 0 ? e + a * a : sel == 1 ? e + a : fmax(e, a);
+    }
+    return e;
+}
+
+static void selection(void)
+{
+    enum { K = 16, NB = 400 };
+    static const char *const sel[] = {"mse", "l1", "absmax"};
+    double x[K * NB], y[K * NB], c6[K * NB], c4[K * NB];
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 99, 0);
+    cm_gauss_fill(&g, x, K * NB);
+    apply("fp:e=2,m=1,block=16", x, c6, K * NB);
+    apply("fp:e=2,m=1,block=16,scale_mult=1.5", x, c4, K * NB);
+    for (int s = 0; s < 3; s++) {
+        char spec[120];
+        snprintf(spec, sizeof spec, "fp:e=2,m=1,block=16,scale=mse,candidates=2,select=%s",
+                 sel[s]);
+        apply(spec, x, y, K * NB);
+        int worse = 0, differs = 0;
+        for (size_t b = 0; b < NB; b++) {
+            const size_t o = b * K;
+            double m = measure(s, x + o, y + o, K), m6 = measure(s, x + o, c6 + o, K),
+                   m4 = measure(s, x + o, c4 + o, K);
+            worse += m > fmin(m6, m4) * (1 + 1e-12);
+            differs += m4 < m6;
+        }
+        CHECK(worse == 0, "select=%s: %d of %d blocks worse than a candidate alone", sel[s], worse,
+              NB);
+        CHECK(differs > 20, "select=%s: the 4-candidate won only %d times", sel[s], differs);
+    }
+}
+
+static void aliases(void)
+{
+    static const char *const pairs[][2] = {
+        {"nvint4", "int:bits=4,grid=symmetric,block=16,scale=absmax,scale_fmt=e4m3,tensor_scale=fp32"},
+        {"mxint4", "int:bits=4,grid=symmetric,block=32,scale=floor,scale_fmt=e8m0"},
+        {"e1m2", "fp:e=1,m=2"},
+        {"ufp4", "fp:e=1,m=2"},
+        {"seq2", "lut:values=-0.75;-0.25;0.25;0.75"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        cm_pipeline *a = NULL, *b = NULL;
+        cm_diag d;
+        CHECK(cm_spec_parse(reg, pairs[i][0], &a, &d) == CM_OK &&
+                  cm_spec_parse(reg, pairs[i][1], &b, &d) == CM_OK,
+              "%s: %s", pairs[i][0], d.msg);
+        if (a && b)
+            CHECK(!strcmp(cm_pipeline_canonical(a), cm_pipeline_canonical(b)), "%s is not %s",
+                  pairs[i][0], pairs[i][1]);
+        cm_pipeline_free(a);
+        cm_pipeline_free(b);
+    }
+}
+
+static void exact_vs_mc(void)
+{
+    static const char *const specs[] = {"nvfp4:scale_mult=0.93", "nvfp4:tensor_top=256",
+                                        "mxfp4:scale_mult=0.84", "fp:e=2,m=1,block=16,scale_fmt=ue5m3",
+                                        "nvint4", "mxint4"};
+    enum { N = sizeof specs / sizeof *specs };
+    cm_pipeline *p[N];
+    cm_diag d;
+    for (size_t i = 0; i < N; i++)
+        if (cm_spec_parse(reg, specs[i], &p[i], &d) != CM_OK) {
+            CHECK(0, "%s: %s", specs[i], d.msg);
+            return;
+        }
+    cm_result ex[N], mc[N];
+    cm_eval_opts o;
+    cm_eval_opts_default(&o);
+    o.method = CM_METHOD_EXACT;
+    CHECK(cm_eval(p, N, &o, ex, NULL, NULL, &d) == CM_OK, "exact: %s", d.msg);
+    o.method = CM_METHOD_MC;
+    o.samples = (uint64_t)1 << 22;
+    CHECK(cm_eval(p, N, &o, mc, NULL, NULL, &d) == CM_OK, "mc: %s", d.msg);
+    for (size_t i = 0; i < N; i++) {
+        CHECK(fabs(ex[i].gmse - mc[i].gmse) <= 4 * mc[i].gmse_se, "%s: exact %.9g, mc %.6g +- %.2g",
+              specs[i], ex[i].gmse, mc[i].gmse, mc[i].gmse_se);
+        CHECK(fabs(ex[i].misalignment - mc[i].misalignment) <= 4 * mc[i].misalignment_se,
+              "%s: misalignment exact %.9g, mc %.6g +- %.2g", specs[i], ex[i].misalignment,
+              mc[i].misalignment, mc[i].misalignment_se);
+        cm_pipeline_free(p[i]);
+    }
+}
+
+int main(void)
+{
+    cm_diag d;
+    if (cm_registry_alloc(&reg, &d))
+        return 99;
+    hand_worked();
+    selection();
+    aliases();
+    exact_vs_mc();
+    cm_registry_free(reg);
+    return t_done("variants");
+}
