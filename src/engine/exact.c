@@ -586,6 +586,9 @@ static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *er
     if (st->blk.K) {
         if (st->blk.rule == CM_RULE_MSE)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse has no exact path", p->input);
+        if (st->blk.eden)
+            return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': correct=eden has no exact path",
+                               p->input);
         double *v;
         size_t n;
         cm_status s = cm_exact_stage_grid(p, 0, &v, &n, d);

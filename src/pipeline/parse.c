@@ -130,6 +130,8 @@ static int generic_shown(const cm_stage *st, size_t g)
         return st->blk.mult != 1.0;
     if (g == CM_G_SELECT)
         return st->blk.rule == CM_RULE_MSE && st->blk.select != CM_SEL_MSE;
+    if (g == CM_G_CORRECT)
+        return st->blk.eden;
     return 1;
 }
 
@@ -162,6 +164,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->top = v[CM_G_TTOP].num;
     b->mult = v[CM_G_SMULT].num;
     b->select = (cm_select)(int)v[CM_G_SELECT].num;
+    b->eden = (int)v[CM_G_CORRECT].num == 1;
     st->scale_opt = b->rule == CM_RULE_OPT;
     st->scale = b->rule == CM_RULE_FIXED ? v[CM_G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
     if (!b->K) {
@@ -171,7 +174,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
         const char *needs = given[CM_G_SFMT] >= 0 ? "scale_fmt" : given[CM_G_TENSOR] >= 0 ? "tensor_scale"
                             : given[CM_G_TAMAX] >= 0 ? "tensor_amax" : given[CM_G_CAND] >= 0 ? "candidates"
                             : given[CM_G_TTOP] >= 0 ? "tensor_top" : given[CM_G_SMULT] >= 0 ? "scale_mult"
-                            : given[CM_G_SELECT] >= 0 ? "select"
+                            : given[CM_G_SELECT] >= 0 ? "select" : given[CM_G_CORRECT] >= 0 ? "correct"
                                                                                         : NULL;
         if (needs)
             return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
@@ -208,6 +211,10 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                                "tensor_top=%g is not a positive value of scale_fmt=%s (accepted: "
                                "0 < V <= %g)",
                                b->top, v[CM_G_SFMT].text, cm_sfmt_max(b->sfmt));
+    if (b->eden && b->rule == CM_RULE_MSE)
+        return cm_diag_set_key(d, CM_EINVAL, "correct",
+                               "correct=eden rescales a block's one scale; scale=mse picks among "
+                               "several: give one rule (absmax, floor, ...)");
     if (given[CM_G_SELECT] >= 0 && b->rule != CM_RULE_MSE)
         return cm_diag_set_key(d, CM_EINVAL, "select",
                                "select chooses among the candidate scales of scale=mse only");

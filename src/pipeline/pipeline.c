@@ -142,7 +142,8 @@ cm_status cm_pipeline_state_alloc(const cm_pipeline *p, const double *scales, si
     s->stage = malloc(3 * p->n * s->chunk * sizeof(double));
     s->pass = malloc(p->n * s->chunk);
     s->fstate = calloc(p->n, sizeof *s->fstate);
-    if (!s->t0 || !s->stage || !s->pass || !s->fstate) {
+    s->srng = calloc(p->n, sizeof *s->srng);
+    if (!s->t0 || !s->stage || !s->pass || !s->fstate || !s->srng) {
         cm_pipeline_state_free(p, s);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
@@ -194,6 +195,7 @@ void cm_pipeline_state_free(const cm_pipeline *p, cm_pipeline_state *s)
                 free(s->fstate[i]);
             }
     free(s->fstate);
+    free(s->srng);
     free(s->t0);
     free(s->stage);
     free(s->pass);
@@ -205,6 +207,7 @@ void cm_pipeline_state_seed(const cm_pipeline *p, cm_pipeline_state *s, uint64_t
 {
     for (size_t i = 0; i < p->n; i++) {
         const cm_format *f = p->st[i].fmt;
+        cm_pcg64_stream(&s->srng[i], seed, 0x5ca1e0000ull + i);
         if (s->fstate[i] && CM_FORMAT_HAS(f, state_seed))
             f->state_seed(p->st[i].params, s->fstate[i],
                           seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
@@ -238,7 +241,7 @@ static void apply_stage(const cm_pipeline *p, cm_pipeline_state *s, size_t i, co
     if (st->blk.K) {
         cm_blockspec retargeted;
         const cm_blockspec *b = cm_stage_blockspec(st, s, &retargeted);
-        cm_block_apply(b, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp);
+        cm_block_apply(b, st->fmt, st->params, s->fstate[i], in, out, m, u, sc, tmp, &s->srng[i]);
     } else if (st->scalar && s->scale[i] != 1.0) {
         const double scale = s->scale[i];
         for (size_t j = 0; j < m; j++) /* divided: x / s as defined, ties kept */

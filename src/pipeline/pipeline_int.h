@@ -63,6 +63,7 @@ struct cm_pipeline_state {
      * largest scale: tamax_abs when > 0 (a tensor's own), else tamax_mul times
      * the stage's tensor_amax key (data sigma times wider than N(0,1)) */
     double tamax_abs, tamax_mul;
+    cm_pcg64 *srng;    /* per stage: correct=eden's generator (seeded with the state) */
     cm_kern kern;      /* the fused kernel of a one-stage pipeline (kind 0: none) */
     int kern_known;    /* kern set up (kern.c, at first use) */
 };

@@ -233,10 +233,63 @@ static double block_amax_impl(const double *x, size_t K)
 
 double cm_block_amax(const double *x, size_t K) { return block_amax_impl(x, K); }
 
+/* Stochastic rounding of a positive scale v onto the scale format: the two
+ * neighbours lo <= v <= hi, hi with probability (v - lo) / (hi - lo)
+ * (unbiased; Quartet II's sr_e4m3 / sr_e8m0); saturating at the top. */
+static double sfmt_round_sr(const cm_blockspec *b, double v, cm_pcg64 *rng)
+{
+    cm_fpgrid g;
+    double lo, hi;
+    if (b->sfmt == CM_SF_EXACT || !(v > 0) || !isfinite(v))
+        return v;
+    if (b->sfmt == CM_SF_E8M0) { /* in OCP's X = s * unit */
+        double w = v * b->unit;
+        lo = cm_pow2i(cm_ilog2(w) < -127 ? -127 : cm_ilog2(w) > 127 ? 127 : cm_ilog2(w));
+        hi = 2 * lo > 0x1p127 ? lo : 2 * lo;
+        if (w >= hi || w <= lo)
+            return (w >= hi ? hi : lo) / b->unit;
+        return (cm_uniform01(rng) * (hi - lo) < w - lo ? hi : lo) / b->unit;
+    }
+    if (!cm_sfmt_grid(b->sfmt, &g))
+        return v;
+    if (v >= g.maxv)
+        return g.maxv;
+    double r = cm_fp_round(&g, v);
+    if (r == v)
+        return v;
+    int e = cm_ilog2(r < v ? r : v);
+    double ulp = cm_pow2i((e < g.emin ? g.emin : e) - g.M); /* the spacing around v */
+    lo = r < v ? r : r - ulp;
+    hi = r > v ? r : r + ulp;
+    if (hi > g.maxv)
+        hi = g.maxv;
+    return cm_uniform01(rng) * (hi - lo) < v - lo ? hi : lo;
+}
+
+/* correct=eden on one block of unit codes q[0..K) at scale s: the scale that
+ * makes <x, R(x)> = <x, x> (1 when undefined), its stored value rounded
+ * stochastically onto the scale format (exact and FP32 scales: as is) */
+static double eden_scale(const cm_blockspec *b, const double *x, const double *q, size_t K,
+                         double s, cm_pcg64 *rng)
+{
+    double xx = 0, xq = 0;
+    for (size_t i = 0; i < K; i++) {
+        xx += x[i] * x[i];
+        xq += x[i] * (s * q[i]);
+    }
+    double c = xx / xq;
+    if (!(c > 0) || !isfinite(c))
+        return s;
+    double sgm = b->sg * b->mult; /* the stored scale is s / (sg mult) */
+    if (b->sfmt == CM_SF_FP32)
+        return s * c;
+    return sfmt_round_sr(b, s / sgm * c, rng) * sgm;
+}
+
 /* (multiversioned as a file-local function: an exported ifunc would leak the symbol) */
 CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
-                                    const void *params, void *fstate,
-                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp)
+                                    const void *params, void *fstate, const double *x, double *y,
+                                    size_t n, double *u, double *sc, double *tmp, cm_pcg64 *rng)
 {
     const size_t K = b->K, nb = n / K;
     if (b->rule == CM_RULE_MSE) {
@@ -289,6 +342,8 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
     for (size_t j = 0; j < nb; j++) {
         double s = sc[j];
         double *yb = y + j * K;
+        if (b->eden && s > 0 && rng)
+            s = eden_scale(b, x + j * K, yb, K, s, rng);
         if (s > 0) {
             for (size_t i = 0; i < K; i++)
                 yb[i] *= s;
@@ -301,7 +356,8 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
 
 
 void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
-                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp)
+                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp,
+                    cm_pcg64 *rng)
 {
-    block_apply(b, f, params, fstate, x, y, n, u, sc, tmp);
+    block_apply(b, f, params, fstate, x, y, n, u, sc, tmp, rng);
 }

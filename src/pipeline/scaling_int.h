@@ -8,6 +8,7 @@
 
 #include <capmetric/errors.h>
 #include <capmetric/format.h>
+#include <capmetric/rng.h>
 
 typedef enum cm_rule {
     CM_RULE_OPT = 0,  /* one global MSE-optimal scale (no blocks) */
@@ -49,6 +50,8 @@ typedef struct cm_blockspec {
     double top;          /* tensor scale: the block scale the largest block maps to (0: the
                             scale format's largest) */
     double mult;         /* a factor on every block scale after its format (1: none) */
+    int eden;            /* correct=eden: each block's scale times <x,x> / <x,R(x)>, rounded
+                            stochastically onto the scale format */
 } cm_blockspec;
 
 /* Scale of a block whose largest finite |x| is amax: the rule, then the
@@ -80,8 +83,10 @@ cm_status cm_block_prepare(cm_blockspec *b, const cm_format *f, const double *lv
 void cm_block_retarget(cm_blockspec *b, double tensor_amax);
 
 /* y = block-scaled quantization of x (n a multiple of K); u, sc and tmp are
- * scratch vectors of n values. */
+ * scratch vectors of n values; rng: the stage's generator (correct=eden's
+ * stochastic scale rounding; may be NULL otherwise). */
 void cm_block_apply(const cm_blockspec *b, const cm_format *f, const void *params, void *fstate,
-                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp);
+                    const double *x, double *y, size_t n, double *u, double *sc, double *tmp,
+                    cm_pcg64 *rng);
 
 #endif

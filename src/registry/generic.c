@@ -39,6 +39,10 @@ static const cm_param generic_params[CM_G_COUNT] = {
      .doc = "scale=mse: how the best candidate scale of a block is chosen: least squared "
             "error, least absolute error (l1) or least largest error (absmax)",
      .choices = "mse|l1|absmax"},
+    {.key = "correct", .type = CM_PARAM_ENUM, .def = "none",
+     .doc = "eden: each block's scale times <x,x>/<x,R(x)> (then stochastically rounded onto "
+            "scale_fmt), as Quartet II's MS-EDEN: unbiased in magnitude (Monte Carlo only)",
+     .choices = "none|eden"},
 };
 
 const cm_param *cm_generic_params(size_t *count)

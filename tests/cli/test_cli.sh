@@ -175,6 +175,9 @@ expect_fail "unknown value 'l2' (accepted: one of mse|l1|absmax)" eval "nvfp4_4o
 expect_fail "select chooses among the candidate scales of scale=mse only" eval "nvfp4:select=l1"
 expect_fail "scale_mult applies to block scales" eval "int4:scale_mult=2"
 expect_fail "key 'scale_mult': 0 is out of range" eval "nvfp4:scale_mult=0"
+expect_fail "correct=eden rescales a block's one scale" eval "nvfp4_4o6:correct=eden"
+expect_fail "correct applies to block scales" eval "int4:correct=eden"
+expect_fail "correct=eden has no exact path" eval "nvfp4:correct=eden" --method exact
 "$CM" rank int4 "int:bits=4,grid=twos" --method mc --samples 2^20 >"$tmp/rm" && grep -q "^1 " "$tmp/rm" && ok || bad "rank table"
 
 # distributions and sigma: every result says what data it measured

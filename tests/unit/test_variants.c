@@ -161,6 +161,43 @@ static void exact_vs_mc(void)
     }
 }
 
+/* correct=eden (Quartet II's MS-EDEN, arXiv 2601.22813, eden.py): with exact block
+ * scales every block has <x, R(x)> = <x, x>, so misalignment vanishes to
+ * round-off; with E4M3 scales rounded stochastically it vanishes in expectation
+ * (4 SE). Quartet II: MS-EDEN has more than 2x lower error than stochastic
+ * rounding (which needs the 17/16 margin to stay unbiased: exactly 0 here). */
+static void eden(void)
+{
+    static const char *const specs[] = {"fp:e=2,m=1,block=16,correct=eden",
+                                        "nvfp4:tensor_top=256,scale_mult=1.0625,correct=eden",
+                                        "nvfp4:tensor_top=256,scale_mult=1.0625,round=stochastic"};
+    cm_pipeline *p[3];
+    cm_diag d;
+    for (size_t i = 0; i < 3; i++)
+        if (cm_spec_parse(reg, specs[i], &p[i], &d) != CM_OK) {
+            CHECK(0, "%s: %s", specs[i], d.msg);
+            return;
+        }
+    cm_result r[3];
+    cm_eval_opts o;
+    cm_eval_opts_default(&o);
+    o.samples = (uint64_t)1 << 22;
+    CHECK(cm_eval(p, 3, &o, r, NULL, NULL, &d) == CM_OK, "eval: %s", d.msg);
+    CHECK(r[0].method == CM_METHOD_MC && r[1].method == CM_METHOD_MC, "eden: Monte Carlo");
+    CHECK(fabs(r[0].misalignment) <= 1e-12, "eden, exact scales: misalignment %g", r[0].misalignment);
+    CHECK(fabs(r[1].misalignment) <= 4 * r[1].misalignment_se,
+          "eden, E4M3 scales: misalignment %g +- %g", r[1].misalignment, r[1].misalignment_se);
+    CHECK(fabs(r[2].misalignment) <= 1e-12 && r[2].method == CM_METHOD_EXACT,
+          "stochastic rounding with the 17/16 margin: misalignment %g", r[2].misalignment);
+    CHECK(r[1].gmse < 0.5 * r[2].gmse, "eden %g not below half of stochastic rounding's %g",
+          r[1].gmse, r[2].gmse);
+    o.method = CM_METHOD_EXACT;
+    CHECK(cm_eval(p, 1, &o, r, NULL, NULL, &d) == CM_EUNSUPPORTED && strstr(d.msg, "correct=eden"),
+          "eden --method exact: %s", d.msg);
+    for (size_t i = 0; i < 3; i++)
+        cm_pipeline_free(p[i]);
+}
+
 int main(void)
 {
     cm_diag d;
@@ -170,6 +207,7 @@ int main(void)
     selection();
     aliases();
     exact_vs_mc();
+    eden();
     cm_registry_free(reg);
     return t_done("variants");
 }
