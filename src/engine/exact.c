@@ -584,8 +584,9 @@ static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *er
         return CM_OK;
     }
     if (st->blk.K) {
-        if (st->blk.rule == CM_RULE_MSE)
-            return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse has no exact path", p->input);
+        if (st->blk.rule == CM_RULE_MSE || st->blk.rule == CM_RULE_SEARCH)
+            return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=%s has no exact path", p->input,
+                               st->blk.rule == CM_RULE_MSE ? "mse" : "search");
         if (st->blk.eden)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': correct=eden has no exact path",
                                p->input);

@@ -362,8 +362,11 @@ static cm_status encode_ok(const cm_pipeline *p, cm_diag *d)
     if ((cm_stage_rounding(st) & 0xff) != CM_ROUND_NEAREST)
         return cm_diag_set(d, CM_EUNSUPPORTED,
                            "'%s': stochastic rounding has no single code per value", p->input);
-    if (st->blk.K && st->blk.rule == CM_RULE_MSE)
-        return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=mse: codes are not written",
+    if (st->blk.K && (st->blk.rule == CM_RULE_MSE || st->blk.rule == CM_RULE_SEARCH ||
+                      st->blk.eden))
+        return cm_diag_set(d, CM_EUNSUPPORTED,
+                           "'%s': scales chosen per block by search or correction: codes are not "
+                           "written",
                            p->input);
     return CM_OK;
 }

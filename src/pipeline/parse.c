@@ -109,7 +109,7 @@ static void list_keys(const cm_format *f, cm_buf *b)
 /* ---- the host's generic keys of scalar formats (order: CM_G_* in param_int.h) ---- */
 
 static const cm_rule word_rule[] = {CM_RULE_OPT,  CM_RULE_ABSMAX, CM_RULE_FLOOR, CM_RULE_CEIL,
-                                    CM_RULE_EVEN, CM_RULE_RCEIL,  CM_RULE_MSE};
+                                    CM_RULE_EVEN, CM_RULE_RCEIL,  CM_RULE_MSE, CM_RULE_SEARCH};
 
 /* Which generic keys the canonical spec shows: scale always; the block keys
  * when there are blocks; tensor_amax and candidates when they matter. */
@@ -132,13 +132,15 @@ static int generic_shown(const cm_stage *st, size_t g)
         return st->blk.rule == CM_RULE_MSE && st->blk.select != CM_SEL_MSE;
     if (g == CM_G_CORRECT)
         return st->blk.eden;
+    if (g == CM_G_WINDOW)
+        return st->blk.rule == CM_RULE_SEARCH;
     return 1;
 }
 
 static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
 {
-    static const char *const rules[] = {"opt", "fixed", "absmax", "floor",
-                                        "ceil", "even", "rceil", "mse"};
+    static const char *const rules[] = {"opt",  "fixed", "absmax", "floor", "ceil",
+                                        "even", "rceil", "mse",    "search"};
     if (g == CM_G_SCALE && st->blk.K)
         return rules[st->blk.rule]; /* block given without scale: absmax */
     if (g == CM_G_SFMT && st->blk.sfmt == CM_SF_E8M0)
@@ -165,6 +167,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->mult = v[CM_G_SMULT].num;
     b->select = (cm_select)(int)v[CM_G_SELECT].num;
     b->eden = (int)v[CM_G_CORRECT].num == 1;
+    b->window = (int)v[CM_G_WINDOW].num;
     st->scale_opt = b->rule == CM_RULE_OPT;
     st->scale = b->rule == CM_RULE_FIXED ? v[CM_G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
     if (!b->K) {
@@ -175,6 +178,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                             : given[CM_G_TAMAX] >= 0 ? "tensor_amax" : given[CM_G_CAND] >= 0 ? "candidates"
                             : given[CM_G_TTOP] >= 0 ? "tensor_top" : given[CM_G_SMULT] >= 0 ? "scale_mult"
                             : given[CM_G_SELECT] >= 0 ? "select" : given[CM_G_CORRECT] >= 0 ? "correct"
+                            : given[CM_G_WINDOW] >= 0 ? "search_window"
                                                                                         : NULL;
         if (needs)
             return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
@@ -211,10 +215,20 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                                "tensor_top=%g is not a positive value of scale_fmt=%s (accepted: "
                                "0 < V <= %g)",
                                b->top, v[CM_G_SFMT].text, cm_sfmt_max(b->sfmt));
-    if (b->eden && b->rule == CM_RULE_MSE)
+    if (given[CM_G_WINDOW] >= 0 && b->rule != CM_RULE_SEARCH)
+        return cm_diag_set_key(d, CM_EINVAL, "search_window",
+                               "search_window applies to scale=search only");
+    if (b->rule == CM_RULE_SEARCH && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32))
+        return cm_diag_set_key(d, CM_EINVAL, "scale",
+                               "scale=search tries the scale format's codes around the absmax "
+                               "scale; scale_fmt=%s has %s codes: give a narrow one (e4m3, ue4m3, "
+                               "ue5m3, e5m2, e8m0, bf16 or fp16)",
+                               v[CM_G_SFMT].text, b->sfmt == CM_SF_FP32 ? "2^32" : "no");
+    if (b->eden && (b->rule == CM_RULE_MSE || b->rule == CM_RULE_SEARCH))
         return cm_diag_set_key(d, CM_EINVAL, "correct",
-                               "correct=eden rescales a block's one scale; scale=mse picks among "
-                               "several: give one rule (absmax, floor, ...)");
+                               "correct=eden rescales a block's one scale; scale=%s picks among "
+                               "several: give one rule (absmax, floor, ...)",
+                               b->rule == CM_RULE_MSE ? "mse" : "search");
     if (given[CM_G_SELECT] >= 0 && b->rule != CM_RULE_MSE)
         return cm_diag_set_key(d, CM_EINVAL, "select",
                                "select chooses among the candidate scales of scale=mse only");

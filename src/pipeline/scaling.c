@@ -266,6 +266,25 @@ static double sfmt_round_sr(const cm_blockspec *b, double v, cm_pcg64 *rng)
     return cm_uniform01(rng) * (hi - lo) < v - lo ? hi : lo;
 }
 
+/* the scale format's code next to a stored scale t > 0 (dir +1 up, -1 down);
+ * t itself at either end of the format */
+static double sfmt_step(const cm_blockspec *b, double t, int dir)
+{
+    cm_fpgrid g;
+    if (b->sfmt == CM_SF_E8M0) {
+        double w = t * b->unit, n = dir > 0 ? 2 * w : 0.5 * w;
+        return n > 0x1p127 || n < 0x1p-127 ? t : n / b->unit;
+    }
+    if (!cm_sfmt_grid(b->sfmt, &g))
+        return t;
+    int e = cm_ilog2(t);
+    /* going down from a power of two: the spacing below is half */
+    if (dir < 0 && t == cm_pow2i(e) && e > g.emin)
+        e--;
+    double n = t + dir * cm_pow2i((e < g.emin ? g.emin : e) - g.M);
+    return n > g.maxv || !(n > 0) ? t : n;
+}
+
 /* correct=eden on one block of unit codes q[0..K) at scale s: the scale that
  * makes <x, R(x)> = <x, x> (1 when undefined), its stored value rounded
  * stochastically onto the scale format (exact and FP32 scales: as is) */
@@ -292,6 +311,45 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
                                     size_t n, double *u, double *sc, double *tmp, cm_pcg64 *rng)
 {
     const size_t K = b->K, nb = n / K;
+    if (b->rule == CM_RULE_SEARCH) {
+        /* the absmax scale's code, then window codes above and below it, in
+         * that order; the least squared error wins (a tie: the earlier) */
+        const double sgm = b->sg * b->mult;
+        for (size_t j = 0; j < nb; j++) {
+            const double *xb = x + j * K;
+            double *yb = y + j * K, s0 = cm_block_scale(b, block_amax_impl(xb, K));
+            double best = INFINITY, up = s0 / sgm, dn = s0 / sgm;
+            for (int c = 0; c <= 2 * b->window; c++) {
+                double s = s0;
+                if (c) {
+                    double *t = (c & 1) ? &up : &dn, nt = sfmt_step(b, *t, (c & 1) ? 1 : -1);
+                    if (nt == *t || !(s0 > 0))
+                        continue; /* the format's end, or an all-zero block */
+                    *t = nt;
+                    s = nt * sgm;
+                }
+                if (!(s > 0)) { /* all-zero block (0) or a NaN scale */
+                    for (size_t i = 0; i < K; i++)
+                        yb[i] = s == 0 && xb[i] == 0 ? xb[i] : NAN;
+                    break;
+                }
+                for (size_t i = 0; i < K; i++)
+                    u[i] = xb[i] / s;
+                f->quantize(params, fstate, u, tmp, K);
+                double err = 0;
+                for (size_t i = 0; i < K; i++) {
+                    double e = xb[i] - s * tmp[i];
+                    err += e * e;
+                }
+                if (err < best) {
+                    best = err;
+                    for (size_t i = 0; i < K; i++)
+                        yb[i] = s * tmp[i];
+                }
+            }
+        }
+        return;
+    }
     if (b->rule == CM_RULE_MSE) {
         for (size_t j = 0; j < nb; j++) {
             const double *xb = x + j * K;

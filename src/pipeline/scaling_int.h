@@ -18,7 +18,8 @@ typedef enum cm_rule {
     CM_RULE_CEIL,     /* 2^ceil(log2(amax) - emax_elem) */
     CM_RULE_EVEN,     /* floor rule on amax rounded to the element mantissa width */
     CM_RULE_RCEIL,    /* 2^ceil(log2(amax / gmax)) */
-    CM_RULE_MSE       /* best of `candidates` scales per block */
+    CM_RULE_MSE,      /* best of `candidates` scales per block */
+    CM_RULE_SEARCH    /* best scale code within `search_window` codes of the absmax one */
 } cm_rule;
 
 typedef enum cm_sfmt {
@@ -50,6 +51,7 @@ typedef struct cm_blockspec {
     double top;          /* tensor scale: the block scale the largest block maps to (0: the
                             scale format's largest) */
     double mult;         /* a factor on every block scale after its format (1: none) */
+    int window;          /* rule search: codes each side of the absmax scale */
     int eden;            /* correct=eden: each block's scale times <x,x> / <x,R(x)>, rounded
                             stochastically onto the scale format */
 } cm_blockspec;

@@ -10,8 +10,9 @@ static const cm_param generic_params[CM_G_COUNT] = {
     {.key = "scale", .type = CM_PARAM_REAL, .def = "opt",
      .doc = "R(x) = s*Q(x/s). Global: opt (MSE-optimal for N(0,1)) or a number. "
             "Per block: absmax (default with block), floor|ceil|even (OCP MX powers of two), "
-            "rceil, mse (best of `candidates`)",
-     .choices = "opt|absmax|floor|ceil|even|rceil|mse", .min = 1e-300, .max = 1e300},
+            "rceil, mse (best of `candidates`), search (best scale code within "
+            "`search_window` codes of absmax's)",
+     .choices = "opt|absmax|floor|ceil|even|rceil|mse|search", .min = 1e-300, .max = 1e300},
     {.key = "block", .type = CM_PARAM_INT, .def = "0",
      .doc = "values per block sharing one scale (0 = one global scale)", .min = 0, .max = 4096},
     {.key = "scale_fmt", .type = CM_PARAM_ENUM, .def = "exact",
@@ -43,6 +44,9 @@ static const cm_param generic_params[CM_G_COUNT] = {
      .doc = "eden: each block's scale times <x,x>/<x,R(x)> (then stochastically rounded onto "
             "scale_fmt), as Quartet II's MS-EDEN: unbiased in magnitude (Monte Carlo only)",
      .choices = "none|eden"},
+    {.key = "search_window", .type = CM_PARAM_INT, .def = "2",
+     .doc = "scale=search: scale codes tried each side of the absmax one",
+     .min = 1, .max = 64},
 };
 
 const cm_param *cm_generic_params(size_t *count)

@@ -198,6 +198,32 @@ static void eden(void)
         cm_pipeline_free(p[i]);
 }
 
+/* scale=search: the absmax scale's code is among those tried, so no block is
+ * worse than with scale=absmax; a wider window is never worse in total */
+static void search(void)
+{
+    enum { K = 16, NB = 500 };
+    double x[K * NB], ya[K * NB], y2[K * NB], y4[K * NB];
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 7, 3);
+    cm_gauss_fill(&g, x, K * NB);
+    apply("nvfp4", x, ya, K * NB);
+    apply("nvfp4:scale=search", x, y2, K * NB);
+    apply("nvfp4:scale=search,search_window=4", x, y4, K * NB);
+    int worse = 0, better = 0, wider_worse = 0;
+    for (size_t b = 0; b < NB; b++) {
+        const size_t o = b * K;
+        double ea = measure(0, x + o, ya + o, K), e2 = measure(0, x + o, y2 + o, K),
+               e4 = measure(0, x + o, y4 + o, K);
+        worse += e2 > ea;
+        better += e2 < ea;
+        wider_worse += e4 > e2;
+    }
+    CHECK(worse == 0 && wider_worse == 0, "scale=search: %d blocks worse than absmax, %d worse "
+          "with the wider window", worse, wider_worse);
+    CHECK(better > NB / 4, "scale=search improved only %d of %d blocks", better, NB);
+}
+
 int main(void)
 {
     cm_diag d;
@@ -208,6 +234,7 @@ int main(void)
     aliases();
     exact_vs_mc();
     eden();
+    search();
     cm_registry_free(reg);
     return t_done("variants");
 }
