@@ -224,8 +224,64 @@ static void search(void)
     CHECK(better > NB / 4, "scale=search improved only %d of %d blocks", better, NB);
 }
 
-int main(void)
+/* tests/anchors/quartet2_gaussian.json: Quartet II's notebook, printed digits */
+static int decimals(const cJSON *v)
 {
+    /* the printed digits of a number as the anchor file spells it */
+    char b[64];
+    snprintf(b, sizeof b, "%.10g", v->valuedouble);
+    const char *dot = strchr(b, '.');
+    return dot ? (int)strlen(dot + 1) : 0;
+}
+
+static void quartet2(void)
+{
+    cJSON *a = t_load_json("quartet2_gaussian.json");
+    const cJSON *row;
+    int checked = 0;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(a, "rows"))
+    {
+        const char *spec = cJSON_GetObjectItem(row, "spec")->valuestring;
+        const cJSON *known = cJSON_GetObjectItem(row, "known_difference");
+        cm_pipeline *p;
+        cm_diag d;
+        if (cm_spec_parse(reg, spec, &p, &d) != CM_OK) {
+            CHECK(0, "%s: %s", spec, d.msg);
+            continue;
+        }
+        cm_eval_opts o;
+        cm_eval_opts_default(&o);
+        o.samples = (uint64_t)1 << 23;
+        cm_result r;
+        CHECK(cm_eval(&p, 1, &o, &r, NULL, NULL, &d) == CM_OK, "%s: %s", spec, d.msg);
+        const cJSON *mse = cJSON_GetObjectItem(row, "mse"), *bits = cJSON_GetObjectItem(row, "bits");
+        double their = 1.5 / sqrt(cJSON_GetObjectItem(row, "values")->valuedouble) * r.gmse;
+        double tol = 0.5 * pow(10, -decimals(mse)) * 1e-3 + 4 * r.gmse_se + 4 * their;
+        int same_quantizer = !known || !strstr(known->valuestring, "Not the same quantizer");
+        if (same_quantizer) {
+            CHECK(fabs(r.gmse - 1e-3 * mse->valuedouble) <= tol,
+                  "Quartet II cell %d '%s': capmetric %s MSE %.6g, printed %.1f e-3 (+- %.2g)",
+                  cJSON_GetObjectItem(row, "cell")->valueint,
+                  cJSON_GetObjectItem(row, "row")->valuestring, spec, r.gmse, mse->valuedouble, tol);
+            checked++;
+        }
+        if (!known) { /* rate: the same MSE on the log scale */
+            double tb = 0.5 * pow(10, -decimals(bits)) +
+                        4 * (r.gmse_se + their) / (2 * M_LN2 * r.gmse);
+            CHECK(fabs(r.eff_bits - bits->valuedouble) <= tb,
+                  "Quartet II '%s': capmetric %.4f bits, printed %.3f (+- %.2g)", spec, r.eff_bits,
+                  bits->valuedouble, tb);
+            checked++;
+        }
+        cm_pipeline_free(p);
+    }
+    CHECK(checked >= 10, "only %d Quartet II numbers compared", checked);
+    cJSON_Delete(a);
+}
+
+int main(int argc, char **argv)
+{
+    t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
     cm_diag d;
     if (cm_registry_alloc(&reg, &d))
         return 99;
@@ -235,6 +291,7 @@ int main(void)
     exact_vs_mc();
     eden();
     search();
+    quartet2();
     cm_registry_free(reg);
     return t_done("variants");
 }
