@@ -345,6 +345,8 @@ static void print_ranked(const entry *e, size_t ne)
         rs[i].method = strcmp(str_of(e[i].obj, "method"), "exact") ? CM_METHOD_MC : CM_METHOD_EXACT;
         rs[i].gmse = num_of(e[i].obj, "gmse");
         rs[i].gmse_se = num_of(e[i].obj, "gmse_se");
+        rs[i].misalignment = num_of(e[i].obj, "misalignment");
+        rs[i].misalignment_se = num_of(e[i].obj, "misalignment_se");
         rs[i].scale = num_of(e[i].obj, "scale");
         rs[i].eff_bits = num_of(e[i].obj, "eff_bits");
         rs[i].rho = num_of(e[i].obj, "rho");
