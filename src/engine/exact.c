@@ -624,17 +624,23 @@ static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *er
                        f->name);
 }
 
-cm_status cm_exact_gmse_err(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+/* the GMSE (xe 0) or the misalignment (xe 1) and the bound on its error:
+ * closed-form cell sums are accurate to ~1e-14 relative each (the floor of
+ * every estimate; GMSE's cells are all non-negative, so is their sum) */
+static cm_status exact_with_err(const cm_plan *plan, int xe, double *v, double *err, cm_diag *d)
 {
     double e = 0;
-    cm_status s = exact_gmse(plan, 0, mse, &e, d);
+    cm_status s = exact_gmse(plan, xe, v, &e, d);
     if (s)
         return s;
-    /* closed-form cell sums: every cell accurate to ~1e-14 relative, all of
-     * them non-negative, so their sum too (the floor of every estimate) */
     if (err)
-        *err = isfinite(*mse) ? fmax(e, CM_EXACT_CELL_REL * *mse) : NAN;
+        *err = isfinite(*v) ? fmax(e, CM_EXACT_CELL_REL * fabs(*v)) : NAN;
     return CM_OK;
+}
+
+cm_status cm_exact_gmse_err(const cm_plan *plan, double *mse, double *err, cm_diag *d)
+{
+    return exact_with_err(plan, 0, mse, err, d);
 }
 
 cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
@@ -642,16 +648,9 @@ cm_status cm_exact_gmse(const cm_plan *plan, double *mse, cm_diag *d)
     return cm_exact_gmse_err(plan, mse, NULL, d);
 }
 
-
 /* Misalignment E[x (x - R(x))] / E[x^2] by the GMSE's own integrals with
  * x (x - c) in place of (x - c)^2 (unit-variance densities: E[x^2] = 1). */
 cm_status cm_exact_misalignment_err(const cm_plan *plan, double *mis, double *err, cm_diag *d)
 {
-    double e = 0;
-    cm_status s = exact_gmse(plan, 1, mis, &e, d);
-    if (s)
-        return s;
-    if (err)
-        *err = isfinite(*mis) ? fmax(e, CM_EXACT_CELL_REL * fabs(*mis)) : NAN;
-    return CM_OK;
+    return exact_with_err(plan, 1, mis, err, d);
 }

@@ -107,6 +107,23 @@ double cm_exact_cell(double a, double b, double c)
     return cell_closed(a, b, c);
 }
 
+/* 8-point Gauss–Legendre of w(x) φ(x) on [m - h, m + h], w the polynomial
+ * (x - A)(B - x) (sr) or x - A: exact for the polynomial, φ smooth there */
+static double gl8(double m, double h, int sr, double A, double B)
+{
+    static const double gx[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
+                                 0.9602898564975363};
+    static const double gw[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
+                                 0.1012285362903763};
+    double t = 0;
+    for (int i = 0; i < 4; i++)
+        for (int sgn = -1; sgn <= 1; sgn += 2) {
+            double x = m + sgn * h * gx[i];
+            t += gw[i] * (sr ? (x - A) * (B - x) : x - A) * npdf(x);
+        }
+    return t * h;
+}
+
 /* Stochastic rounding between neighbouring values A < B: E[(x - Q)^2] =
  * (x - A)(B - x). ∫_lo^hi (x - A)(B - x) φ(x) dx in closed form, with
  * ∫ x^2 φ = Φ - x φ and ∫ x φ = -φ; for a narrow interval, where the closed
@@ -115,26 +132,14 @@ double cm_exact_cell(double a, double b, double c)
 double cm_exact_sr_cell(double lo, double hi, double A, double B)
 {
     double h = 0.5 * (hi - lo), m = 0.5 * (hi + lo);
-    if (h * (fabs(m) + 4.0) <= 1.0) {
-        static const double gx[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
-                                     0.9602898564975363};
-        static const double gw[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
-                                     0.1012285362903763};
-        double t = 0;
-        for (int i = 0; i < 4; i++)
-            for (int sgn = -1; sgn <= 1; sgn += 2) {
-                double x = m + sgn * h * gx[i];
-                t += gw[i] * (x - A) * (B - x) * npdf(x);
-            }
-        return t * h;
-    }
+    if (h * (fabs(m) + 4.0) <= 1.0)
+        return gl8(m, h, 1, A, B);
     double D = nprob(lo, hi);
     double x2 = D - (hi * npdf(hi) - lo * npdf(lo)); /* ∫ x^2 φ */
     double x1 = npdf(lo) - npdf(hi);                 /* ∫ x φ */
     double r = -x2 + (A + B) * x1 - A * B * D;
     return r > 0 ? r : 0.0;
 }
-
 
 /* ∫_a^b (x - c) φ(x) dx = φ(a) - φ(b) - c [Φ(b) - Φ(a)]; for a narrow cell,
  * where those cancel, 8-point Gauss–Legendre (exact for the linear factor,
@@ -145,19 +150,8 @@ double cm_exact_dev_cell(double a, double b, double c)
     if (!(b > a))
         return 0.0;
     double h = 0.5 * (b - a), m = 0.5 * (b + a);
-    if (isfinite(a) && isfinite(b) && h * (fabs(m) + 4.0) <= 1.0) {
-        static const double gx[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
-                                     0.9602898564975363};
-        static const double gw[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
-                                     0.1012285362903763};
-        double t = 0;
-        for (int i = 0; i < 4; i++)
-            for (int sgn = -1; sgn <= 1; sgn += 2) {
-                double x = m + sgn * h * gx[i];
-                t += gw[i] * (x - c) * npdf(x);
-            }
-        return t * h;
-    }
+    if (isfinite(a) && isfinite(b) && h * (fabs(m) + 4.0) <= 1.0)
+        return gl8(m, h, 0, c, 0.0);
     return npdf(a) - npdf(b) - c * nprob(a, b);
 }
 
