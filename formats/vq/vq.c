@@ -491,6 +491,7 @@ static cm_status generate_codebook(vq *p, const cm_value *v, size_t dim, double 
     if (p->lattice) {
         if ((st = vq_build_lattice(p, dg)))
             return st;
+        vq_build_reps(p); /* (the exact overload search's representatives) */
     } else {
         char path[4096];
         uint64_t seed = (uint64_t)v[7].num;

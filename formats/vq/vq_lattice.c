@@ -362,7 +362,6 @@ cm_status vq_build_lattice(vq *p, cm_diag *dg)
             memcpy(p->last, v[p->K - 1].c, sizeof p->last); /* membership: see vq_member */
             p->last_n2 = v[p->K - 1].n2;
             p->last_ninf = v[p->K - 1].ninf;
-            vq_build_reps(p);
             free(v);
             return CM_OK;
         }
