@@ -4,6 +4,7 @@
  * after the threads join, so results do not depend on the thread count. Every
  * pipeline sees the same values (common random numbers). Each thread owns its
  * buffers and format states, allocated before the hot loop. */
+#include <capmetric/export.h>
 #include <capmetric/mc.h>
 #include <capmetric/progress.h>
 #include <capmetric/rng.h>
@@ -94,12 +95,17 @@ static sums sums_center(const double *x, const double *y, size_t n, double t)
     return a;
 }
 
-static double sum_x2(const double *x, size_t n)
+/* sum x^2 in 8 lanes by index (the loop vectorizes; the order is fixed) */
+CM_HOT_LOOP static double sum_x2(const double *x, size_t n)
 {
-    double a = 0;
-    for (size_t i = 0; i < n; i++)
-        a += x[i] * x[i];
-    return a;
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t l = 0; l < 8; l++)
+            a[l] += x[i + l] * x[i + l];
+    for (; i < n; i++)
+        a[i % 8] += x[i] * x[i];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 /* T for pipeline p: 0.9 of its saturation point (one stage, a scalar grid at one
