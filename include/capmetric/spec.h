@@ -63,6 +63,11 @@ CM_API double cm_pipeline_bits(const cm_pipeline *p);
 /*! cm_pipeline_group() : least common multiple of the stages' groups. */
 CM_API size_t cm_pipeline_group(const cm_pipeline *p);
 
+/*! cm_pipeline_tile() : 1 and the tile's rows and columns when a stage has
+ * 2-D block scales (block=RxC: one scale per R x C tile of the last two
+ * dimensions of a tensor), else 0. */
+CM_API int cm_pipeline_tile(const cm_pipeline *p, size_t *rows, size_t *cols);
+
 /*! cm_pipeline_scale() : the scale stage i was given: 1 for a non-scalar or
  * block-scaled stage, the value of `scale=VALUE`, NaN for `scale=opt` (the
  * engine resolves the optimum into a cm_plan, see plan.h: cm_plan_scale). */

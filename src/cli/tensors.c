@@ -488,9 +488,15 @@ static int write_codes(npz *z, const cm_pipeline *p, const cm_tensor_file *f, co
             npz_array ca = {.codes = codes, .width = w, .count = n, .ndim = a.ndim,
                             .fortran = a.fortran, .shape = a.shape};
             rc = npz_add(z, name, &ca);
-            /* scales: (rows, blocks per row), or one number */
+            /* scales: (rows, blocks per row), or one number; 2-D tiles: (rows / R,
+             * columns / C), the tiles as they lie */
             uint64_t C = a.ndim ? a.shape[a.ndim - 1] : 1, R = C ? n / C : 0;
             uint64_t sh[2] = {R, R ? ns / R : 0};
+            size_t tr, tc;
+            if (cm_pipeline_tile(p, &tr, &tc)) {
+                sh[0] = R / tr;
+                sh[1] = C / tc;
+            }
             npz_array sa = {.values = scales, .width = 8, .count = ns,
                             .ndim = ns == 1 && cm_pipeline_group(p) == 1 ? 0 : 2, .shape = sh};
             snprintf(name, sizeof name, "%s%sscales.npy", tn, *tn ? "." : "");

@@ -39,6 +39,8 @@ typedef struct job {
     void *out;
     cm_dtype odt;
     uint64_t R, C, Cp, P, L, nchunks;
+    uint64_t tr, tc, H, W; /* block=RxC: tiles of tr x tc over the last two dimensions H x W
+                              (then "row" r is tile r, in matrix-major, row-major order) */
     uint64_t seed;
     double *sse, *sxq, *sxx; /* per chunk */
     atomic_uint_fast64_t next, finished;
@@ -48,7 +50,12 @@ typedef struct job {
 /* the run of row r from column j of `len` real values: element offset and stride */
 static inline void run_at(const job *J, uint64_t r, uint64_t j, uint64_t *off, uint64_t *stride)
 {
-    if (J->x->fortran) {
+    if (J->tr) { /* tile r (row j / tc, column j % tc of it): C order only */
+        uint64_t per = (J->H / J->tr) * (J->W / J->tc), m = r / per, t = r % per;
+        uint64_t ti = t / (J->W / J->tc), tj = t % (J->W / J->tc);
+        *off = m * J->H * J->W + (ti * J->tr + j / J->tc) * J->W + tj * J->tc + j % J->tc;
+        *stride = 1;
+    } else if (J->x->fortran) {
         *off = r + j * J->R;
         *stride = J->R;
     } else {
@@ -57,12 +64,19 @@ static inline void run_at(const job *J, uint64_t r, uint64_t j, uint64_t *off, u
     }
 }
 
+/* values from column j of a row that lie next to each other in memory: the
+ * rest of the row (tiles: the rest of the tile's row) */
+static inline uint64_t seg(const job *J, uint64_t j)
+{
+    return J->tr ? J->tc - j % J->tc : J->Cp - j;
+}
+
 static void gather(const job *J, uint64_t a, uint64_t b, double *xb)
 {
     const size_t sz = cm_dtype_size(J->x->dtype);
     const unsigned char *base = J->x->data;
     for (uint64_t i = a; i < b;) {
-        uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
+        uint64_t r = i / J->Cp, j = i % J->Cp, run = seg(J, j) < b - i ? seg(J, j) : b - i;
         uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
         uint64_t off, stride;
         run_at(J, r, j, &off, &stride);
@@ -85,7 +99,7 @@ static void measure(const job *J, uint64_t a, uint64_t b, const double *xb, cons
     const size_t osz = J->out ? cm_dtype_size(J->odt) : 0;
     double e = 0, m = 0, q = 0;
     for (uint64_t i = a; i < b;) {
-        uint64_t r = i / J->Cp, j = i % J->Cp, run = J->Cp - j < b - i ? J->Cp - j : b - i;
+        uint64_t r = i / J->Cp, j = i % J->Cp, run = seg(J, j) < b - i ? seg(J, j) : b - i;
         uint64_t real = j < J->C ? (J->C - j < run ? J->C - j : run) : 0;
         const double *x = xb + (i - a), *y = yb + (i - a);
         /* four lanes of each sum: the additions pipeline and vectorize (the
@@ -214,10 +228,34 @@ static int needs_prepass(const cm_pipeline *p)
     return 0;
 }
 
-/* rows of C values padded to Cp (a multiple of the group g), chunks of L */
-static void layout(job *J, const cm_array *x, uint64_t g)
+/* the block scaling of a one-stage pipeline with block=RxC tiles, or NULL */
+static const cm_blockspec *tile_of(const cm_pipeline *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->st[i].blk.tile_r)
+            return &p->st[i].blk;
+    return NULL;
+}
+
+/* rows of C values padded to Cp (a multiple of the group g), chunks of L;
+ * block=RxC: "rows" are the tiles, K = R C values each, none padded */
+static void layout(job *J, const cm_pipeline *p, const cm_array *x, uint64_t g)
 {
     const uint64_t n = cm_array_count(x);
+    const cm_blockspec *tb = tile_of(p);
+    if (tb && x->ndim >= 2) {
+        J->tr = tb->tile_r;
+        J->tc = tb->tile_c;
+        J->H = x->shape[x->ndim - 2];
+        J->W = x->shape[x->ndim - 1];
+        J->C = J->Cp = g;
+        J->R = n / g;
+        J->P = n;
+        J->L = g >= CHUNK ? g : CHUNK / g * g;
+        J->L = J->L < J->P ? J->L : J->P;
+        J->nchunks = (J->P + J->L - 1) / J->L;
+        return;
+    }
     J->C = x->ndim ? x->shape[x->ndim - 1] : 1;
     J->R = J->C ? n / J->C : 0;
     J->Cp = (J->C + g - 1) / g * g;
@@ -226,6 +264,7 @@ static void layout(job *J, const cm_array *x, uint64_t g)
     J->L = J->L < J->P ? J->L : J->P; /* (small arrays: small buffers) */
     J->nchunks = (J->P + J->L - 1) / J->L;
 }
+
 
 /* The checks every pass over an array makes, and its plan: scale=opt for the
  * options' distribution at the tensor's RMS, tensor scales for its largest
@@ -238,7 +277,18 @@ static cm_status plan_for(const cm_pipeline *p, const cm_array *x, const cm_arra
     const uint64_t C = x->ndim ? x->shape[x->ndim - 1] : 1;
     if (!x->data)
         return cm_diag_set(d, CM_EINVAL, "no data");
-    if (C % g && !o->pad)
+    const cm_blockspec *tb = tile_of(p);
+    if (tb) { /* 2-D tiles: one stage, C order, whole tiles of the last two dimensions */
+        uint64_t H = x->ndim >= 2 ? x->shape[x->ndim - 2] : 0;
+        if (p->n != 1 || x->ndim < 2 || x->fortran || H % tb->tile_r || C % tb->tile_c || o->pad)
+            return cm_diag_set(d, CM_EINVAL,
+                               "block=%zux%zu tiles the last two dimensions of a C-order tensor "
+                               "of at least 2 dimensions, in a format of one stage: they must be "
+                               "multiples of %zu and %zu (shape ends %llu x %llu; no --pad, no "
+                               "Fortran order)",
+                               tb->tile_r, tb->tile_c, tb->tile_r, tb->tile_c,
+                               (unsigned long long)H, (unsigned long long)C);
+    } else if (C % g && !o->pad)
         return cm_diag_set(d, CM_EINVAL,
                            "the last dimension (%llu) is not a multiple of the format's group "
                            "of %llu values (blocks run along the last dimension): pad the rows "
@@ -282,7 +332,7 @@ static cm_status run(const cm_pipeline *p, const cm_array *x, const cm_array_opt
     if (s)
         return s;
     job J = {.plan = plan, .x = x, .out = out, .odt = odt, .seed = o->seed};
-    layout(&J, x, cm_pipeline_group(p));
+    layout(&J, p, x, cm_pipeline_group(p));
     J.sse = malloc(J.nchunks * sizeof *J.sse);
     J.sxq = malloc(J.nchunks * sizeof *J.sxq);
     J.sxx = malloc(J.nchunks * sizeof *J.sxx);
@@ -385,7 +435,7 @@ cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_arra
     const cm_stage *st = &p->st[0];
     const uint64_t K = st->blk.K ? st->blk.K : 1;
     job J = {.x = x};
-    layout(&J, x, K);
+    layout(&J, p, x, K);
     *nscales = st->blk.K ? J.R * (J.Cp / K) : 1;
     if (!scales || cm_array_count(x) == 0)
         return CM_OK;
@@ -422,7 +472,7 @@ cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_arra
             break;
         }
         for (uint64_t i = a; i < e;) { /* scatter the real values' codes */
-            uint64_t r = i / J.Cp, j = i % J.Cp, run = J.Cp - j < e - i ? J.Cp - j : e - i;
+            uint64_t r = i / J.Cp, j = i % J.Cp, run = seg(&J, j) < e - i ? seg(&J, j) : e - i;
             uint64_t real = j < J.C ? (J.C - j < run ? J.C - j : run) : 0, off, stride;
             run_at(&J, r, j, &off, &stride);
             for (uint64_t t = 0; t < real; t++)

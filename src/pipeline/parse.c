@@ -3,6 +3,7 @@
  * returns, nothing changes it. */
 #include <capmetric/spec.h>
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,9 +144,39 @@ static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
                                         "even", "rceil", "mse",    "search"};
     if (g == CM_G_SCALE && st->blk.K)
         return rules[st->blk.rule]; /* block given without scale: absmax */
+    if (g == CM_G_BLOCK) { /* the number(s), written one way */
+        static _Thread_local char b[48];
+        if (st->blk.tile_r)
+            snprintf(b, sizeof b, "%zux%zu", st->blk.tile_r, st->blk.tile_c);
+        else
+            snprintf(b, sizeof b, "%zu", st->blk.K);
+        return b;
+    }
     if (g == CM_G_SFMT && st->blk.sfmt == CM_SF_E8M0)
         return "e8m0"; /* ue8m0 is its other name */
     return v->text;
+}
+
+/* block=K or block=RxC (a tile); 0 when well formed */
+static int parse_block(const char *t, cm_blockspec *b)
+{
+    unsigned long r = 0, c = 0;
+    int n = 0;
+    if (!t || !*t)
+        return -1;
+    if (strchr(t, 'x')) {
+        if (sscanf(t, "%4lux%4lu%n", &r, &c, &n) != 2 || t[n] || !r || !c || r * c > 4096 ||
+            !isdigit((unsigned char)t[0]))
+            return -1;
+        b->tile_r = r;
+        b->tile_c = c;
+        b->K = r * c;
+        return 0;
+    }
+    if (sscanf(t, "%5lu%n", &r, &n) != 1 || t[n] || r > 4096 || !isdigit((unsigned char)t[0]))
+        return -1;
+    b->K = r;
+    return 0;
 }
 
 /* Interpret and check the generic values of a scalar stage. */
@@ -155,7 +186,12 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     (void)kvs;
     cm_blockspec *b = &st->blk;
     memset(b, 0, sizeof *b);
-    b->K = (size_t)v[CM_G_BLOCK].num;
+    if (parse_block(v[CM_G_BLOCK].text, b))
+        return cm_diag_set_key(d, CM_ERANGE, "block",
+                               "key 'block': '%s' is not a block (accepted: K from 0 to 4096, or "
+                               "RxC: a tile of R rows and C columns, each at least 1, R*C at most "
+                               "4096)",
+                               v[CM_G_BLOCK].text);
     b->rule = v[CM_G_SCALE].is_word ? word_rule[(int)v[CM_G_SCALE].num] : CM_RULE_FIXED;
     b->sfmt = (cm_sfmt)(int)v[CM_G_SFMT].num;
     b->tensor = (int)v[CM_G_TENSOR].num;
@@ -262,8 +298,12 @@ static void blame(cm_diag *d, const cm_format *f, const long *given, const kv *k
     long pos = (long)b, len = (long)(e - b);
     long pi = d->key[0] ? find_param(f, d->key, strlen(d->key)) : -1;
     if (pi >= 0 && given[pi] >= 0 && !kvs[given[pi]].from_alias) {
-        pos = kvs[given[pi]].pos;
-        len = (long)(kvs[given[pi]].kn + 1 + kvs[given[pi]].vn);
+        const kv *k = &kvs[given[pi]];
+        /* block=text that is not a block: at the value (as the keys the parameter
+         * reader checks); everything else: the key=value */
+        int at_value = (s == CM_ERANGE || s == CM_EPARSE) && !strcmp(d->key, "block");
+        pos = (long)k->pos + (at_value ? (long)k->kn + 1 : 0);
+        len = (long)(at_value ? k->vn : k->kn + 1 + k->vn);
     }
     err_at(d, pos, len, s);
 }
@@ -497,6 +537,8 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             s = generic_keys(st, f, params, vals + f->n_params, given + f->n_params, kvs, d);
             if (s)
                 blame(d, f, given, kvs, b, e, s);
+            else /* block's text read: its number for the readers of values (laws) */
+                vals[f->n_params + CM_G_BLOCK].num = (double)st->blk.K;
         }
         if (!s && (s = check_reported(f, params, d)))
             err_at(d, (long)b, (long)(e - b), s);

@@ -39,6 +39,17 @@ size_t cm_pipeline_stages(const cm_pipeline *p) { return p->n; }
 const cm_format *cm_pipeline_format(const cm_pipeline *p, size_t i) { return p->st[i].fmt; }
 const void *cm_pipeline_params(const cm_pipeline *p, size_t i) { return p->st[i].params; }
 size_t cm_pipeline_group(const cm_pipeline *p) { return p->group; }
+
+int cm_pipeline_tile(const cm_pipeline *p, size_t *rows, size_t *cols)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->st[i].blk.tile_r) {
+            *rows = p->st[i].blk.tile_r;
+            *cols = p->st[i].blk.tile_c;
+            return 1;
+        }
+    return 0;
+}
 double cm_pipeline_scale(const cm_pipeline *p, size_t i) { return p->st[i].scale; }
 const cm_registry *cm_pipeline_registry(const cm_pipeline *p) { return p->reg; }
 

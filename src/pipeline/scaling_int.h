@@ -35,6 +35,7 @@ typedef enum cm_select { CM_SEL_MSE = 0, CM_SEL_L1, CM_SEL_ABSMAX } cm_select;
 
 typedef struct cm_blockspec {
     size_t K;            /* values per block; 0 = no blocks */
+    size_t tile_r, tile_c; /* block=RxC: a tile of R x C values (K = R C); 0: consecutive */
     cm_rule rule;
     cm_sfmt sfmt;
     int tensor;          /* tensor_scale=fp32 */

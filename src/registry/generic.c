@@ -13,8 +13,9 @@ static const cm_param generic_params[CM_G_COUNT] = {
             "rceil, mse (best of `candidates`), search (best scale code within "
             "`search_window` codes of absmax's)",
      .choices = "opt|absmax|floor|ceil|even|rceil|mse|search", .min = 1e-300, .max = 1e300},
-    {.key = "block", .type = CM_PARAM_INT, .def = "0",
-     .doc = "values per block sharing one scale (0 = one global scale)", .min = 0, .max = 4096},
+    {.key = "block", .type = CM_PARAM_STRING, .def = "0",
+     .doc = "values per block sharing one scale: K (0 = one global scale, up to 4096), or RxC "
+            "(a tile of R rows and C columns of a matrix: 16x16; R*C up to 4096)"},
     {.key = "scale_fmt", .type = CM_PARAM_ENUM, .def = "exact",
      .doc = "format each block scale is rounded to (exact counts as 16 bits; ue8m0 is e8m0; "
             "ue5m3: unsigned, 5 exponent bits (bias 15), 3 mantissa bits, max 114688)",
