@@ -87,7 +87,8 @@ static sums sums_center(const double *x, const double *y, size_t n, double t)
 {
     sums a = {0, 0, 0};
     for (size_t i = 0; i < n; i++) {
-        double e = x[i] - y[i], in = fabs(x[i]) <= t;
+        double e = x[i] - y[i];
+        int in = fabs(x[i]) <= t;
         a.ee += in ? e * e : 0.0;
         a.xe += in ? x[i] * e : 0.0;
         a.xx += in ? x[i] * x[i] : 0.0;
