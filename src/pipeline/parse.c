@@ -135,6 +135,8 @@ static int generic_shown(const cm_stage *st, size_t g)
         return st->blk.eden;
     if (g == CM_G_WINDOW)
         return st->blk.rule == CM_RULE_SEARCH;
+    if (g == CM_G_EGROUP)
+        return st->blk.eden && st->blk.egroup != st->blk.K;
     return 1;
 }
 
@@ -204,6 +206,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->select = (cm_select)(int)v[CM_G_SELECT].num;
     b->eden = (int)v[CM_G_CORRECT].num == 1;
     b->window = (int)v[CM_G_WINDOW].num;
+    b->egroup = (size_t)v[CM_G_EGROUP].num;
     st->scale_opt = b->rule == CM_RULE_OPT;
     st->scale = b->rule == CM_RULE_FIXED ? v[CM_G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
     if (!b->K) {
@@ -215,6 +218,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                             : given[CM_G_TTOP] >= 0 ? "tensor_top" : given[CM_G_SMULT] >= 0 ? "scale_mult"
                             : given[CM_G_SELECT] >= 0 ? "select" : given[CM_G_CORRECT] >= 0 ? "correct"
                             : given[CM_G_WINDOW] >= 0 ? "search_window"
+                            : given[CM_G_EGROUP] >= 0 ? "eden_group"
                                                                                         : NULL;
         if (needs)
             return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
@@ -251,6 +255,15 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                                "tensor_top=%g is not a positive value of scale_fmt=%s (accepted: "
                                "0 < V <= %g)",
                                b->top, v[CM_G_SFMT].text, cm_sfmt_max(b->sfmt));
+    if (given[CM_G_EGROUP] >= 0 && !b->eden)
+        return cm_diag_set_key(d, CM_EINVAL, "eden_group", "eden_group applies to correct=eden only");
+    if (!b->egroup)
+        b->egroup = b->K;
+    if (b->egroup % b->K)
+        return cm_diag_set_key(d, CM_EINVAL, "eden_group",
+                               "eden_group=%zu is not a multiple of block=%zu (accepted: whole "
+                               "blocks share a correction)",
+                               b->egroup, b->K);
     if (given[CM_G_WINDOW] >= 0 && b->rule != CM_RULE_SEARCH)
         return cm_diag_set_key(d, CM_EINVAL, "search_window",
                                "search_window applies to scale=search only");
@@ -544,7 +557,7 @@ static cm_status parse_stage(const cm_registry *reg, const char *text, size_t b,
             err_at(d, (long)b, (long)(e - b), s);
         st->group = s ? 1 : f->group(params);
         if (st->blk.K)
-            st->group = cm_lcm(st->group, st->blk.K);
+            st->group = cm_lcm(st->group, st->blk.eden ? st->blk.egroup : st->blk.K);
         if (!s && st->group == 0) {
             s = cm_diag_set(d, CM_EPLUGIN, "format '%s' reports a group size of 0", f->name);
             err_at(d, (long)b, (long)(e - b), s);

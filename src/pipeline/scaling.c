@@ -285,24 +285,29 @@ static double sfmt_step(const cm_blockspec *b, double t, int dir)
     return n > g.maxv || !(n > 0) ? t : n;
 }
 
-/* correct=eden on one block of unit codes q[0..K) at scale s: the scale that
- * makes <x, R(x)> = <x, x> (1 when undefined), its stored value rounded
- * stochastically onto the scale format (exact and FP32 scales: as is) */
-static double eden_scale(const cm_blockspec *b, const double *x, const double *q, size_t K,
-                         double s, cm_pcg64 *rng)
+/* correct=eden on the nb blocks of one correction group (values x, unit
+ * codes q, scales sc): the factor c that makes <x, R(x)> = <x, x> over the
+ * group (1 when undefined) on every block scale, each stored scale then
+ * rounded stochastically onto the scale format (exact and FP32: as is) */
+static void eden_correct(const cm_blockspec *b, const double *x, const double *q, double *sc,
+                         size_t nb, cm_pcg64 *rng)
 {
+    const size_t K = b->K;
     double xx = 0, xq = 0;
-    for (size_t i = 0; i < K; i++) {
-        xx += x[i] * x[i];
-        xq += x[i] * (s * q[i]);
-    }
+    for (size_t j = 0; j < nb; j++)
+        for (size_t i = 0; i < K; i++) {
+            double v = x[j * K + i];
+            xx += v * v;
+            xq += v * (sc[j] > 0 ? sc[j] * q[j * K + i] : 0.0);
+        }
     double c = xx / xq;
     if (!(c > 0) || !isfinite(c))
-        return s;
-    double sgm = b->sg * b->mult; /* the stored scale is s / (sg mult) */
-    if (b->sfmt == CM_SF_FP32)
-        return s * c;
-    return sfmt_round_sr(b, s / sgm * c, rng) * sgm;
+        return;
+    const double sgm = b->sg * b->mult; /* the stored scale is s / (sg mult) */
+    for (size_t j = 0; j < nb; j++)
+        if (sc[j] > 0)
+            sc[j] = b->sfmt == CM_SF_FP32 ? sc[j] * c
+                                          : sfmt_round_sr(b, sc[j] / sgm * c, rng) * sgm;
 }
 
 /* (multiversioned as a file-local function: an exported ifunc would leak the symbol) */
@@ -397,11 +402,12 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
         }
     }
     f->quantize(params, fstate, u, y, n);
+    if (b->eden && rng) /* n is a multiple of the correction group (the stage's group) */
+        for (size_t j = 0; j < nb; j += b->egroup / K)
+            eden_correct(b, x + j * K, y + j * K, sc + j, b->egroup / K, rng);
     for (size_t j = 0; j < nb; j++) {
         double s = sc[j];
         double *yb = y + j * K;
-        if (b->eden && s > 0 && rng)
-            s = eden_scale(b, x + j * K, yb, K, s, rng);
         if (s > 0) {
             for (size_t i = 0; i < K; i++)
                 yb[i] *= s;

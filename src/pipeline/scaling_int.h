@@ -53,6 +53,7 @@ typedef struct cm_blockspec {
                             scale format's largest) */
     double mult;         /* a factor on every block scale after its format (1: none) */
     int window;          /* rule search: codes each side of the absmax scale */
+    size_t egroup;       /* correct=eden: values per correction factor (a multiple of K) */
     int eden;            /* correct=eden: each block's scale times <x,x> / <x,R(x)>, rounded
                             stochastically onto the scale format */
 } cm_blockspec;

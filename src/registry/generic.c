@@ -48,6 +48,10 @@ static const cm_param generic_params[CM_G_COUNT] = {
     {.key = "search_window", .type = CM_PARAM_INT, .def = "2",
      .doc = "scale=search: scale codes tried each side of the absmax one",
      .min = 1, .max = 64},
+    {.key = "eden_group", .type = CM_PARAM_INT, .def = "0",
+     .doc = "correct=eden: values sharing one correction factor, a multiple of the block (0: "
+            "the block; Quartet II: 128, its Hadamard vector)",
+     .min = 0, .max = 4096},
 };
 
 const cm_param *cm_generic_params(size_t *count)

@@ -180,6 +180,8 @@ expect_fail "correct applies to block scales" eval "int4:correct=eden"
 expect_fail "correct=eden has no exact path" eval "nvfp4:correct=eden" --method exact
 expect_fail "scale_fmt=fp32 has 2^32 codes: give a narrow one" eval "nvfp4:scale=search,scale_fmt=fp32,tensor_scale=none"
 expect_fail "search_window applies to scale=search only" eval "nvfp4:search_window=3"
+expect_fail "eden_group=24 is not a multiple of block=16" eval "nvfp4:correct=eden,eden_group=24"
+expect_fail "eden_group applies to correct=eden only" eval "nvfp4:eden_group=128"
 "$CM" rank int4 "int:bits=4,grid=twos" --method mc --samples 2^20 >"$tmp/rm" && grep -q "^1 " "$tmp/rm" && ok || bad "rank table"
 
 # distributions and sigma: every result says what data it measured
