@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import math
 import os
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
@@ -271,18 +272,27 @@ def evaluate(specs: Union[str, Iterable[str]], *, samples: int = 1 << 24, seed: 
     return Results(doc["results"], meta)
 
 
-_RANK_KEYS = {"rho_per_bit": True, "rho": True, "gmse": False, "bits": False}
+_RANK_KEYS = {"rho_per_bit": True, "rho": True, "gmse": False, "bits": False,
+              "misalignment": False}
+
+
+def _rank_value(x, by):
+    """the sort value: misalignment by its size, unknown (None/NaN) last"""
+    if by != "misalignment":
+        return x[by]
+    m = x.get("misalignment")
+    return math.inf if m is None or m != m else abs(m)
 
 
 def rank(specs: Union[str, Iterable[str]], by: str = "rho_per_bit", **kw) -> Results:
     """evaluate(), sorted best first by `by` (rho_per_bit, rho: higher is
-    better; gmse, bits: lower is better), each result with its 1-based
+    better; gmse, bits, |misalignment|: lower is better), each result with its 1-based
     'rank' and 'pareto' (no other result has both fewer bits and a lower
     GMSE). Keyword arguments are those of evaluate()."""
     if by not in _RANK_KEYS:
         raise ValueError(f"by={by!r} is not accepted (accepted: {', '.join(_RANK_KEYS)})")
     r = evaluate(specs, **kw)
-    rows = sorted(r, key=lambda x: x[by], reverse=_RANK_KEYS[by])
+    rows = sorted(r, key=lambda x: _rank_value(x, by), reverse=_RANK_KEYS[by])
     for i, x in enumerate(rows):
         x["rank"] = i + 1
         x["pareto"] = not any(y["bits"] <= x["bits"] and y["gmse"] < x["gmse"] and

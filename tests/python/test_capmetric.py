@@ -72,6 +72,9 @@ def test_rank():
     assert r[0].input == "int3"
     assert {x.input: x.pareto for x in r}["e2m1"] is False
     assert cm.rank(["int4", "e2m1"], by="gmse")[0].input == "int4"
+    m = cm.rank(["mxfp4", "int:bits=4,block=32,round=stochastic", "int4"], by="misalignment")
+    assert [x.input for x in m] == ["int:bits=4,block=32,round=stochastic", "int4", "mxfp4"]
+    assert m[0].misalignment == 0 and m[2].misalignment > 0.019
     with pytest.raises(ValueError):
         cm.rank(["int4"], by="speed")
 
