@@ -55,7 +55,8 @@ static const cm_alias int_aliases[] = {
     /* INT4 elements (-7..7) under NVFP4's two-level scale: blocks of 16, E4M3
      * scale, FP32 tensor scale (the NVINT4 of arXiv 2510.25602) */
     {"nvint4", "int:bits=4,grid=symmetric,block=16,scale=absmax,scale_fmt=e4m3,tensor_scale=fp32"},
-    /* MXINT8's recipe with 4-bit elements: blocks of 32, E8M0 floor scale */
+    /* MXINT8's recipe with 4-bit elements: blocks of 32, E8M0 floor scale (the
+     * MXINT4 of arXiv 2510.25602) */
     {"mxint4", "int:bits=4,grid=symmetric,block=32,scale=floor,scale_fmt=e8m0"},
 };
 
