@@ -225,11 +225,12 @@ static int set_valued(opts *o, const char *a, const char *val)
     } else if (!strcmp(a, "--by")) {
         static const char *const keys[] = {"rho_per_bit", "gmse", "rho", "bits", "loss",
                                            "misalignment"};
+        const size_t nk = sizeof keys / sizeof *keys;
         size_t k = 0;
-        while (k < 6 && strcmp(val, keys[k]))
+        while (k < nk && strcmp(val, keys[k]))
             k++;
-        if (k == 6) {
-            const char *near = cm_suggest(val, keys, 6);
+        if (k == nk) {
+            const char *near = cm_suggest(val, keys, nk);
             char what[120];
             snprintf(what, sizeof what, "'%.60s'%s%s%s", val, near ? " (did you mean '" : "",
                      near ? near : "", near ? "'?)" : "");

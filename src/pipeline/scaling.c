@@ -244,7 +244,8 @@ static double sfmt_round_sr(const cm_blockspec *b, double v, cm_pcg64 *rng)
         return v;
     if (b->sfmt == CM_SF_E8M0) { /* in OCP's X = s * unit */
         double w = v * b->unit;
-        lo = cm_pow2i(cm_ilog2(w) < -127 ? -127 : cm_ilog2(w) > 127 ? 127 : cm_ilog2(w));
+        int e = cm_ilog2(w);
+        lo = cm_pow2i(e < -127 ? -127 : e > 127 ? 127 : e);
         hi = 2 * lo > 0x1p127 ? lo : 2 * lo;
         if (w >= hi || w <= lo)
             return (w >= hi ? hi : lo) / b->unit;
@@ -310,6 +311,28 @@ static void eden_correct(const cm_blockspec *b, const double *x, const double *q
                                           : sfmt_round_sr(b, sc[j] / sgm * c, rng) * sgm;
 }
 
+/* One candidate scale s of a block (scale=mse, scale=search): its error by
+ * sel (sum e^2, sum |e| or max |e|); its values go to yb when the error is
+ * below *best, or when it is the first candidate. u, tmp: K values of scratch. */
+static inline void try_scale(const cm_format *f, const void *params, void *fstate,
+                             const double *xb, double *yb, size_t K, double s, cm_select sel,
+                             int first, double *best, double *u, double *tmp)
+{
+    for (size_t i = 0; i < K; i++)
+        u[i] = xb[i] / s;
+    f->quantize(params, fstate, u, tmp, K);
+    double err = 0;
+    for (size_t i = 0; i < K; i++) {
+        double e = xb[i] - s * tmp[i];
+        err = sel == CM_SEL_MSE ? err + e * e : sel == CM_SEL_L1 ? err + fabs(e) : fmax(err, fabs(e));
+    }
+    if (err < *best || first) {
+        *best = err;
+        for (size_t i = 0; i < K; i++)
+            yb[i] = s * tmp[i];
+    }
+}
+
 /* (multiversioned as a file-local function: an exported ifunc would leak the symbol) */
 CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
                                     const void *params, void *fstate, const double *x, double *y,
@@ -338,19 +361,7 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
                         yb[i] = s == 0 && xb[i] == 0 ? xb[i] : NAN;
                     break;
                 }
-                for (size_t i = 0; i < K; i++)
-                    u[i] = xb[i] / s;
-                f->quantize(params, fstate, u, tmp, K);
-                double err = 0;
-                for (size_t i = 0; i < K; i++) {
-                    double e = xb[i] - s * tmp[i];
-                    err += e * e;
-                }
-                if (err < best) {
-                    best = err;
-                    for (size_t i = 0; i < K; i++)
-                        yb[i] = s * tmp[i];
-                }
+                try_scale(f, params, fstate, xb, yb, K, s, CM_SEL_MSE, 0, &best, u, tmp);
             }
         }
         return;
@@ -363,21 +374,7 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
                 double s = cm_block_scale_to(b, amax, b->cand[c]);
                 if (!(s > 0))
                     s = 1.0; /* all-zero block: any scale gives zeros */
-                for (size_t i = 0; i < K; i++)
-                    u[i] = xb[i] / s;
-                f->quantize(params, fstate, u, tmp, K);
-                double err = 0; /* select: sum e^2, sum |e| or max |e| */
-                for (size_t i = 0; i < K; i++) {
-                    double e = xb[i] - s * tmp[i];
-                    err = b->select == CM_SEL_MSE ? err + e * e
-                          : b->select == CM_SEL_L1 ? err + fabs(e)
-                                                   : fmax(err, fabs(e));
-                }
-                if (err < best || c == 0) {
-                    best = err;
-                    for (size_t i = 0; i < K; i++)
-                        yb[i] = s * tmp[i];
-                }
+                try_scale(f, params, fstate, xb, yb, K, s, b->select, c == 0, &best, u, tmp);
             }
         }
         return;
