@@ -27,12 +27,16 @@ typedef enum cm_fit_mode {
     CM_FIT_DECOUPLED = 0, /* L = A/(N eff_g)^alpha + B/D^beta + E, one eff per group */
     CM_FIT_UNIFIED = 1,   /* the same with eff = L_f tanh(F_f log4(1/GMSE))^C_f per family */
     CM_FIT_MAP = 2,       /* rho = prod_k L_f tanh(F_f log4(1/GMSE_k))^C_f, fitted to rho */
-    CM_FIT_QUARTET = 3    /* L = (A/(N effN_g)^alpha + B/(D effD_h)^beta)^gamma + E */
+    CM_FIT_QUARTET = 3,   /* L = (A/(N effN_g)^alpha + B/(D effD_h)^beta)^gamma + E */
+    CM_FIT_METRIC = 4     /* the same with effN = 1/(1 + kN x), effD = 1/(1 + kG x2 + kM x3):
+                             x a forward metric (GMSE), x2 and x3 backward loads (GMSE and
+                             |misalignment| summed over the quantized backward operands);
+                             x3 NULL: no kM. `capmetric validate` fits it to Quartet II */
 } cm_fit_mode;
 
-/*! cm_fit_mode_parse() / cm_fit_mode_name() */
 /*! cm_fit_mode_parse() / cm_fit_mode_name() : "decoupled", "unified", "map",
- * "quartet" to a mode and back; CM_EPARSE lists the names. */
+ * "quartet" to a mode and back ("metric" is named, not parsed: its data come
+ * from `validate`); CM_EPARSE lists the names. */
 CM_API cm_status cm_fit_mode_parse(const char *text, cm_fit_mode *out, cm_diag *diag);
 CM_API const char *cm_fit_mode_name(cm_fit_mode m);
 
@@ -49,8 +53,11 @@ typedef struct cm_fit_data {
     size_t ng2;
     const char *const *glabel;  /* names of the groups (for parameter names); may be NULL */
     const char *const *g2label;
-    const double *x;           /* unified: GMSE (NaN = uncompressed); map: GMSE */
-    const double *x2;          /* map: GMSE of a second factor (NaN = none); may be NULL */
+    const double *x;           /* unified: GMSE (NaN = uncompressed); map: GMSE;
+                                  metric: the forward metric (NaN = not quantized) */
+    const double *x2;          /* map: GMSE of a second factor (NaN = none); may be NULL;
+                                  metric: the backward load (NaN = not quantized) */
+    const double *x3;          /* metric: a second backward load (NULL = none) */
     const size_t *fam;         /* unified, map: family of each point (NULL = one family) */
     size_t nfam;
     const char *const *famlabel;
@@ -65,6 +72,8 @@ typedef struct cm_fit_opts {
     unsigned threads;      /* 0 = all cores; results do not depend on it */
     const double *fixed;   /* quartet: A, alpha, B, beta, E, gamma held fixed (NULL = fit them) */
     size_t max_starts;     /* 0 = the whole default grid; else its first max_starts points */
+    const double *start;   /* natural parameter values (the result's order) to start from
+                              instead of the grid (a warm start); NULL = the grid */
 } cm_fit_opts;
 
 CM_API void cm_fit_opts_default(cm_fit_opts *o);
@@ -90,6 +99,9 @@ typedef struct cm_fit_result {
     double seconds;
     double base[6];        /* quartet with fixed constants: those constants */
     int base_fixed;
+    double *boot;          /* nboot x np natural parameter values of the bootstrap
+                              replicates that converged (NULL without a bootstrap) */
+    size_t nboot;
 } cm_fit_result;
 
 /*! cm_fit() : fit `mode` to `data`. CM_EINVAL (bad data: non-positive or

@@ -152,20 +152,50 @@ int cmd_validate(int argc, char **argv)
     cJSON_AddStringToObject(v.r.root, "data", v.dir);
     v.r.secs = cJSON_AddArrayToObject(v.r.root, "results");
     cJSON *extra = cJSON_AddObjectToObject(v.r.root, "fits");
-    fprintf(v.r.md, "# capmetric validate\n\ncapmetric %s; data %s.\n", cm_version(), v.dir);
     if (!v.r.quiet)
         printf("capmetric %s validate: data %s\n", cm_version(), v.dir);
     if ((rc = sec_quest_mse(&v)) || (rc = sec_quest(&v, extra)) ||
         (rc = sec_quartet(&v, extra)) || (rc = sec_unified(&v, extra)) ||
-        (rc = sec_capacity(&v, anchors, extra)))
+        (rc = sec_quartet2(&v, extra)) || (rc = sec_capacity(&v, anchors, extra)))
         goto out;
     /* "sections": the old name of results, kept for one version */
     cJSON_AddItemToObject(v.r.root, "sections", cJSON_Duplicate(v.r.secs, 1));
     cJSON_AddNumberToObject(v.r.root, "checks", (double)v.r.checks);
     cJSON_AddNumberToObject(v.r.root, "failed", (double)v.r.failed);
-    fprintf(v.r.md, "\n**%zu checks, %zu failed.**\n", v.r.checks, v.r.failed);
+    cJSON *repro = cJSON_AddObjectToObject(v.r.root, "reproduction");
+    cJSON_AddNumberToObject(repro, "checks", (double)v.r.checks);
+    cJSON_AddNumberToObject(repro, "failed", (double)v.r.failed);
+    if (!v.r.evid)
+        v.r.evid = cJSON_CreateArray();
+    char *evmd = NULL, *verdict = verdict_text(&v.r, &evmd);
+    cJSON_AddItemToObject(v.r.root, "evidence", v.r.evid);
+    cJSON_AddStringToObject(v.r.root, "verdict", verdict ? verdict : "");
+    v.r.evid = NULL; /* owned by root now */
+    fprintf(v.r.md, "\n**Reproduction: %zu checks, %zu failed.**\n", v.r.checks, v.r.failed);
     char *js = cJSON_Print(v.r.root);
-    if (fflush(v.r.md) || !js || !v.r.md_text) {
+    if (fflush(v.r.md) || !js || !v.r.md_text || !verdict || !evmd) {
+        free(js), free(verdict), free(evmd);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    char *md = NULL;
+    size_t mdl = 0;
+    FILE *mf = open_memstream(&md, &mdl);
+    if (mf) {
+        fprintf(mf, "# capmetric validate\n\ncapmetric %s; data %s.\n\n## Verdict\n\n%s\n\n"
+                    "## Evidence\n\nClaims the data could refute, each against a baseline "
+                    "that uses no format metric (a failed claim is a finding: it does not make "
+                    "`validate` fail; a failed reproduction does).\n\n%s\n",
+                cm_version(), v.dir, verdict, evmd);
+        for (size_t k = 0; k < v.r.nplot; k++)
+            fprintf(mf, "![%s](%s)\n\n", v.r.plot_name[k], v.r.plot_name[k]);
+        fputs(v.r.md_text, mf);
+        fclose(mf);
+    }
+    if (!v.r.quiet)
+        printf("\nverdict: %s\n", verdict);
+    free(verdict), free(evmd);
+    if (!md) {
         free(js);
         rc = EXIT_RUNTIME;
         goto out;
@@ -181,19 +211,36 @@ int cmd_validate(int argc, char **argv)
     snprintf(pj, sizeof pj, "%s/report.json", outdir);
     snprintf(pm, sizeof pm, "%s/report.md", outdir);
     rc = write_atomic(pj, js);
-    if (!rc && (rc = write_atomic(pm, v.r.md_text)))
+    if (!rc && (rc = write_atomic(pm, md)))
         remove(pj);
+    free(md);
+    for (size_t k = 0; !rc && k < v.r.nplot; k++) {
+        char pp[4200];
+        snprintf(pp, sizeof pp, "%s/%s", outdir, v.r.plot_name[k]);
+        if ((rc = write_atomic(pp, v.r.plot_svg[k]))) { /* nothing half-written */
+            remove(pj), remove(pm);
+            for (size_t q = 0; q < k; q++) {
+                snprintf(pp, sizeof pp, "%s/%s", outdir, v.r.plot_name[q]);
+                remove(pp);
+            }
+        }
+    }
     if (!rc && o.json)
         printf("%s\n", js);
     free(js);
     if (rc)
         goto out;
     if (!v.r.quiet)
-        printf("\n%zu checks, %zu failed; report in %s/report.md and report.json\n", v.r.checks,
-               v.r.failed, outdir);
+        printf("\nreproduction: %zu checks, %zu failed; evidence: %zu claims hold, %zu fail; "
+               "report in %s/report.md and report.json\n",
+               v.r.checks, v.r.failed, v.r.evid_pass, v.r.evid_fail, outdir);
     if (v.r.failed)
         rc = EXIT_RUNTIME;
 out:
+    cJSON_Delete(v.r.evid);
+    for (size_t k = 0; k < v.r.nplot; k++)
+        free(v.r.plot_name[k]), free(v.r.plot_svg[k]);
+    free(v.r.plot_name), free(v.r.plot_svg);
     cJSON_Delete(v.r.root);
     if (v.r.md)
         fclose(v.r.md);

@@ -10,7 +10,11 @@ typedef struct rep {
     char *md_text;
     size_t md_len;
     int quiet;
-    size_t checks, failed;
+    size_t checks, failed;     /* reproduction: published numbers recomputed */
+    cJSON *evid;               /* evidence: claims that could be false */
+    size_t evid_pass, evid_fail;
+    char **plot_name, **plot_svg; /* plots written beside the report */
+    size_t nplot;
     /* the open section */
     cli_table t;
     cJSON *rows;
@@ -36,6 +40,14 @@ void sec_begin(rep *r, const char *title, const char *text, const char *const *h
 void sec_row(rep *r, const char *const *cells);
 void sec_end(rep *r, const char *note);
 void check_row(rep *r, const char *what, double want, double got, double tol, int rel);
+/* an evidence item: a claim the data could refute, its metric's value against a
+ * baseline's and the criterion; a failed item is a finding, not an error */
+void evidence(rep *r, const char *name, const char *metric, double value, double baseline,
+              const char *criterion, int pass);
+/* a plot for the report folder (svg is taken over); 0 or -1 out of memory */
+int add_plot(rep *r, const char *name, char *svg);
+/* report.md's opening: the verdict paragraph and the evidence table (malloc'ed) */
+char *verdict_text(const rep *r, char **md);
 /* helpers: a file of the data folder; load runs; fit; a fitted parameter by name */
 char *path_in(const vctx *v, const char *file);
 int load(vctx *v, const char *file, runcols *c, cm_fit_mode mode, runs *out);
@@ -47,5 +59,6 @@ int sec_quest(vctx *v, cJSON *extra);
 int sec_quartet(vctx *v, cJSON *extra);
 int sec_unified(vctx *v, cJSON *extra);
 int sec_capacity(vctx *v, const char *anchors, cJSON *extra);
+int sec_quartet2(vctx *v, cJSON *extra);
 
 #endif

@@ -145,3 +145,97 @@ double param(const cm_fit_result *f, const char *name)
             return f->p[k].value;
     return NAN;
 }
+
+/* ---- evidence ----------------------------------------------------------------------- */
+
+void evidence(rep *r, const char *name, const char *metric, double value, double baseline,
+              const char *criterion, int pass)
+{
+    if (!r->evid)
+        r->evid = cJSON_CreateArray();
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddStringToObject(e, "metric", metric);
+    cJSON_AddItemToObject(e, "value", json_num(value));
+    cJSON_AddItemToObject(e, "baseline", json_num(baseline));
+    cJSON_AddStringToObject(e, "criterion", criterion);
+    cJSON_AddBoolToObject(e, "pass", pass);
+    cJSON_AddItemToArray(r->evid, e);
+    pass ? r->evid_pass++ : r->evid_fail++;
+    if (!r->quiet)
+        printf("evidence: %s: %.5g vs %.5g (%s): %s\n", name, value, baseline, criterion,
+               pass ? "holds" : "FAILS");
+}
+
+int add_plot(rep *r, const char *name, char *svg)
+{
+    char **n = realloc(r->plot_name, (r->nplot + 1) * sizeof *n);
+    if (n)
+        r->plot_name = n;
+    char **s = realloc(r->plot_svg, (r->nplot + 1) * sizeof *s);
+    if (s)
+        r->plot_svg = s;
+    char *nm = strdup(name);
+    if (!n || !s || !nm) {
+        free(svg), free(nm);
+        return -1;
+    }
+    r->plot_name[r->nplot] = nm;
+    r->plot_svg[r->nplot++] = svg;
+    return 0;
+}
+
+/* The verdict: which claims hold and which fail, by name, in one paragraph; the
+ * evidence table under it (*md). NULL out of memory. */
+char *verdict_text(const rep *r, char **md)
+{
+    char *vt = NULL, *tt = NULL;
+    size_t vl = 0, tl = 0;
+    FILE *v = open_memstream(&vt, &vl), *t = open_memstream(&tt, &tl);
+    if (!v || !t) {
+        if (v)
+            fclose(v);
+        if (t)
+            fclose(t);
+        free(vt), free(tt);
+        return NULL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(r->evid);
+    fprintf(v, "Of %zu claims that the data could refute, %zu hold and %zu fail. ", n,
+            r->evid_pass, r->evid_fail);
+    for (int want = 1; want >= 0; want--) {
+        size_t k = 0, cnt = want ? r->evid_pass : r->evid_fail;
+        if (!cnt)
+            continue;
+        fprintf(v, want ? "The GMSE -> capacity claim holds where: " : "It fails where: ");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, r->evid)
+        {
+            if (cJSON_IsTrue(cJSON_GetObjectItem(e, "pass")) != want)
+                continue;
+            fprintf(v, "%s (%.4g vs %.4g)%s", cJSON_GetObjectItem(e, "name")->valuestring,
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(e, "value")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(e, "baseline")),
+                    ++k < cnt ? "; " : ". ");
+        }
+    }
+    fprintf(v, "Reproduction of published numbers is separate: %zu checks, %zu failed.",
+            r->checks, r->failed);
+    fprintf(t, "| claim | metric | value | baseline | criterion | result |\n"
+               "|:---|:---|---:|---:|:---|:---|\n");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, r->evid)
+    {
+        fprintf(t, "| %s | %s | %.5g | %.5g | %s | %s |\n",
+                cJSON_GetObjectItem(e, "name")->valuestring,
+                cJSON_GetObjectItem(e, "metric")->valuestring,
+                cJSON_GetNumberValue(cJSON_GetObjectItem(e, "value")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(e, "baseline")),
+                cJSON_GetObjectItem(e, "criterion")->valuestring,
+                cJSON_IsTrue(cJSON_GetObjectItem(e, "pass")) ? "holds" : "fails");
+    }
+    fclose(v);
+    fclose(t);
+    *md = tt;
+    return vt;
+}

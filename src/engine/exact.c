@@ -584,9 +584,12 @@ static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *er
         return CM_OK;
     }
     if (st->blk.K) {
-        if (st->blk.rule == CM_RULE_MSE || st->blk.rule == CM_RULE_SEARCH)
+        if (st->blk.rule == CM_RULE_MSE || st->blk.rule == CM_RULE_SEARCH ||
+            st->blk.rule == CM_RULE_RMS)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': scale=%s has no exact path", p->input,
-                               st->blk.rule == CM_RULE_MSE ? "mse" : "search");
+                               st->blk.rule == CM_RULE_MSE      ? "mse"
+                               : st->blk.rule == CM_RULE_SEARCH ? "search"
+                                                                : "rms");
         if (st->blk.eden)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': correct=eden has no exact path",
                                p->input);

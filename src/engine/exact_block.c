@@ -184,7 +184,7 @@ static double upper_end(const cm_dens *D, size_t K, double *rest)
 cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *lv, size_t k,
                          unsigned rounding, int xe, double *mse, double *err_out, cm_diag *d)
 {
-    if (b->rule == CM_RULE_MSE || b->rule == CM_RULE_SEARCH || b->eden)
+    if (b->rule == CM_RULE_MSE || b->rule == CM_RULE_SEARCH || b->rule == CM_RULE_RMS || b->eden)
         return cm_diag_set(d, CM_EUNSUPPORTED, "a per-block scale search: no exact path");
     cm_gsl_quiet();
     /* a tensor scale calibrated to data sigma times wider than N(0,1) */

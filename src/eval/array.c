@@ -460,7 +460,7 @@ cm_status cm_array_encode(const cm_pipeline *p, const cm_array *x, const cm_arra
         for (uint64_t j = a; j < e; j += K) { /* each block's scale, then x / s */
             double sc = plan->scale[0];
             if (st->blk.K) { /* the scale the block path computes (scaling.c) */
-                sc = cm_block_scale(&b, cm_block_amax(xb + (j - a), (size_t)K));
+                sc = cm_block_scale(&b, cm_block_stat(&b, xb + (j - a), (size_t)K));
                 scales[j / K] = sc;
             }
             for (uint64_t t = 0; t < K; t++)

@@ -28,9 +28,9 @@
 
 #include "util_int.h"
 
-static const char *const mode_names[] = {"decoupled", "unified", "map", "quartet"};
+static const char *const mode_names[] = {"decoupled", "unified", "map", "quartet", "metric"};
 
-const char *cm_fit_mode_name(cm_fit_mode m) { return (unsigned)m < 4 ? mode_names[m] : "?"; }
+const char *cm_fit_mode_name(cm_fit_mode m) { return (unsigned)m < 5 ? mode_names[m] : "?"; }
 
 cm_status cm_fit_mode_parse(const char *text, cm_fit_mode *out, cm_diag *d)
 {
@@ -92,6 +92,9 @@ static double lnmap(const double *fcl, double gmse, double *gF, double *gC, doub
 
 /* Prediction at point i and its gradient in theta (grad may be NULL; it has
  * np entries, zeroed here). */
+/* the loss law has the exponent gamma (Quartet's form) */
+static int gam_of(const model *m) { return m->mode == CM_FIT_QUARTET || m->mode == CM_FIT_METRIC; }
+
 static double predict(const model *m, const double *th, size_t i, double *grad)
 {
     const cm_fit_data *d = m->d;
@@ -116,7 +119,7 @@ static double predict(const model *m, const double *th, size_t i, double *grad)
     const double *b = m->nb ? th : m->fixed;
     if (m->nb || m->mode != CM_FIT_QUARTET) {
         lA = b[0], al = b[1], lB = b[2], be = b[3], lE = b[4];
-        if (m->mode == CM_FIT_QUARTET)
+        if (gam_of(m))
             lg = b[5];
     } else { /* fixed natural constants */
         lA = log(b[0]), al = b[1], lB = log(b[2]), be = b[3], lE = log(b[4]), lg = log(b[5]);
@@ -131,7 +134,7 @@ static double predict(const model *m, const double *th, size_t i, double *grad)
             je = m->nb + 3 * fam_of(d, i);
             le = lnmap(th + je, d->x[i], &gF, &gC, &gL);
         }
-    } else if (d->g[i] != CM_FIT_BASE) {
+    } else if (m->mode != CM_FIT_METRIC && d->g[i] != CM_FIT_BASE) {
         je = m->nb + d->g[i];
         le = th[je];
     }
@@ -139,19 +142,30 @@ static double predict(const model *m, const double *th, size_t i, double *grad)
         jd = m->nb + d->ng + d->g2[i];
         ld = th[jd];
     }
+    /* metric: effN = 1/(1 + kN x), effD = 1/(1 + kG x2 + kM x3) */
+    double qn = 0, qg = 0, qm = 0, dn = 0, dd = 0;
+    if (m->mode == CM_FIT_METRIC) {
+        double x = isnan(d->x[i]) ? 0 : d->x[i], x2 = isnan(d->x2[i]) ? 0 : d->x2[i];
+        double x3 = d->x3 && !isnan(d->x3[i]) ? d->x3[i] : 0;
+        qn = exp(th[m->nb]) * x;
+        qg = exp(th[m->nb + 1]) * x2;
+        qm = d->x3 ? exp(th[m->nb + 2]) * x3 : 0;
+        dn = 1 + qn, dd = 1 + qg + qm;
+        le = -log(dn), ld = -log(dd);
+    }
     double u = exp(lA - al * (lnN + le)), v = exp(lB - be * (lnD + ld));
     double S = u + v, gam = exp(lg), E = exp(lE);
-    double Sg = m->mode == CM_FIT_QUARTET ? pow(S, gam) : S;
+    double Sg = gam_of(m) ? pow(S, gam) : S;
     double p = Sg + E;
     if (grad) {
-        double dS = m->mode == CM_FIT_QUARTET ? gam * Sg / S : 1;
+        double dS = gam_of(m) ? gam * Sg / S : 1;
         if (m->nb) {
             grad[0] = dS * u;
             grad[1] = -dS * u * (lnN + le);
             grad[2] = dS * v;
             grad[3] = -dS * v * (lnD + ld);
             grad[4] = E;
-            if (m->mode == CM_FIT_QUARTET)
+            if (gam_of(m))
                 grad[5] = gam * Sg * log(S);
         }
         double dle = -dS * al * u; /* d p / d ln effN */
@@ -164,6 +178,13 @@ static double predict(const model *m, const double *th, size_t i, double *grad)
         }
         if (jd != SIZE_MAX)
             grad[jd] = -dS * be * v;
+        if (m->mode == CM_FIT_METRIC) { /* d ln eff / d ln k = -q / (1 + sum q) */
+            double dld = -dS * be * v;
+            grad[m->nb] = dle * -qn / dn;
+            grad[m->nb + 1] = dld * -qg / dd;
+            if (d->x3)
+                grad[m->nb + 2] = dld * -qm / dd;
+        }
     }
     return p;
 }
@@ -291,7 +312,7 @@ static size_t grid_size(const model *m)
 {
     if (m->mode == CM_FIT_MAP)
         return 27;
-    if (m->mode == CM_FIT_QUARTET)
+    if (m->mode == CM_FIT_QUARTET || m->mode == CM_FIT_METRIC)
         return m->nb ? 3 * 3 * 3 * 3 * 3 * 3 : 3;
     return 5 * 3 * 5 * 3 * 5;
 }
@@ -307,7 +328,7 @@ static void grid_start(const model *m, size_t s, double *th)
         }
         return;
     }
-    if (m->mode == CM_FIT_QUARTET) {
+    if (m->mode == CM_FIT_QUARTET || m->mode == CM_FIT_METRIC) {
         if (m->nb) {
             th[0] = q_lnA[s % 3];
             th[1] = q_al[s / 3 % 3];
@@ -317,8 +338,8 @@ static void grid_start(const model *m, size_t s, double *th)
             th[5] = log(q_g[s / 243 % 3]);
         }
         double e0 = m->nb ? 0.8 : 0.3 + 0.3 * (double)s;
-        for (; j < m->np; j++)
-            th[j] = log(e0);
+        for (; j < m->np; j++) /* metric: k = 1 (eff ~ 1 - k x) */
+            th[j] = m->mode == CM_FIT_METRIC ? 0 : log(e0);
         return;
     }
     th[0] = g_lnA[s % 5];
@@ -343,6 +364,7 @@ typedef struct job {
     const model *m;
     size_t nrun;               /* starts or bootstrap replicates */
     const double *best;        /* bootstrap: warm start */
+    const double *start;       /* one start (internal units) instead of the grid */
     uint64_t seed;
     atomic_size_t next;
     atomic_size_t done;        /* for progress */
@@ -378,6 +400,8 @@ static void *worker(void *arg)
                 idx[k] = j->m->idx ? j->m->idx[cm_pcg64_next(&g) % m.n]
                                    : (size_t)(cm_pcg64_next(&g) % m.n);
             memcpy(start, j->best, m.np * sizeof *start);
+        } else if (j->start) {
+            memcpy(start, j->start, m.np * sizeof *start);
         } else {
             grid_start(&m, r, start);
         }
@@ -426,6 +450,12 @@ static void name_params(const model *m, cm_fit_result *r)
                     snprintf(r->p[j].name, sizeof r->p[j].name, "%s", fcl[k]);
         return;
     }
+    if (m->mode == CM_FIT_METRIC) {
+        static const char *const k[] = {"kN", "kG", "kM"};
+        for (size_t q = 0; j < m->np; j++, q++)
+            snprintf(r->p[j].name, sizeof r->p[j].name, "%s", k[q]);
+        return;
+    }
     const char *en = m->mode == CM_FIT_QUARTET ? "effN" : "eff";
     for (size_t g = 0; g < d->ng; g++, j++)
         snprintf(r->p[j].name, sizeof r->p[j].name, "%s[%s]", en,
@@ -458,6 +488,11 @@ static cm_status check_data(const model *m, cm_diag *dg)
         if ((m->mode == CM_FIT_DECOUPLED || m->mode == CM_FIT_QUARTET) &&
             d->g[i] != CM_FIT_BASE && d->g[i] >= d->ng)
             return cm_diag_set(dg, CM_EINVAL, "run %zu: group out of range", i + 1);
+        if (m->mode == CM_FIT_METRIC && (!(d->x[i] >= 0 || isnan(d->x[i])) ||
+                                         !(d->x2[i] >= 0 || isnan(d->x2[i])) ||
+                                         (d->x3 && !(d->x3[i] >= 0 || isnan(d->x3[i])))))
+            return cm_diag_set(dg, CM_EINVAL, "run %zu: the metrics must be >= 0 (NaN: not "
+                                              "quantized)", i + 1);
         if ((m->mode == CM_FIT_UNIFIED || m->mode == CM_FIT_MAP) && fam_of(d, i) >= (d->nfam ? d->nfam : 1))
             return cm_diag_set(dg, CM_EINVAL, "point %zu: family out of range", i + 1);
     }
@@ -547,6 +582,7 @@ void cm_fit_result_free(cm_fit_result *r)
         return;
     free(r->p);
     free(r->theta);
+    free(r->boot);
     memset(r, 0, sizeof *r);
 }
 
@@ -574,6 +610,10 @@ static void setup(model *m, cm_fit_mode mode, const cm_fit_data *d, const cm_fit
         m->nb = o->fixed ? 0 : 6;
         m->np = m->nb + d->ng + (d->g2 ? d->ng2 : 0);
         break;
+    case CM_FIT_METRIC:
+        m->nb = 6;
+        m->np = 6 + 2 + (d->x3 != NULL);
+        break;
     }
     m->delta = isinf(o->huber) ? INFINITY : o->huber / o->rscale;
 }
@@ -593,6 +633,15 @@ static cm_status bootstrap(const model *m, const cm_fit_opts *o, cm_fit_result *
         st = cm_diag_set(dg, CM_ENOMEM, "out of memory");
         return st;
     }
+    /* the replicates themselves, for intervals of predictions */
+    r->boot = calloc((size_t)o->bootstrap * m->np, sizeof *r->boot);
+    r->nboot = 0;
+    for (unsigned q = 0; r->boot && q < o->bootstrap; q++)
+        if (isfinite(b.cost[q])) {
+            for (size_t k = 0; k < m->np; k++)
+                r->boot[r->nboot * m->np + k] = natural(m, k, b.theta[(size_t)q * m->np + k]);
+            r->nboot++;
+        }
     for (size_t k = 0; k < m->np; k++) {
         size_t c = 0;
         double mean = 0, sq = 0;
@@ -632,8 +681,8 @@ cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *d, const cm_fit_opts *o, c
     }
     if (!(o->huber > 0) || !(o->rscale > 0) || !isfinite(o->rscale))
         return cm_diag_set(dg, CM_EINVAL, "the Huber delta and residual scale must be positive");
-    if ((unsigned)mode > CM_FIT_QUARTET)
-        return cm_diag_set(dg, CM_EINVAL, "unknown fit mode");
+    if ((unsigned)mode > CM_FIT_METRIC || (mode == CM_FIT_METRIC && (!d->x || !d->x2)))
+        return cm_diag_set(dg, CM_EINVAL, "unknown fit mode, or a metric fit without x and x2");
     model m;
     setup(&m, mode, d, o);
     cm_status st = check_data(&m, dg);
@@ -649,15 +698,18 @@ cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *d, const cm_fit_opts *o, c
     r->np = m.np;
     r->p = calloc(m.np, sizeof *r->p);
     r->theta = calloc(m.np, sizeof *r->theta);
-    size_t ns = grid_size(&m);
+    size_t ns = o->start ? 1 : grid_size(&m);
     if (o->max_starts && o->max_starts < ns)
         ns = o->max_starts;
-    job j = {.m = &m, .nrun = ns};
+    double *warm = o->start ? calloc(m.np, sizeof *warm) : NULL;
+    for (size_t k = 0; warm && k < m.np; k++)
+        warm[k] = is_log(&m, k) ? log(o->start[k]) : o->start[k];
+    job j = {.m = &m, .nrun = ns, .start = warm};
     j.cost = calloc(ns, sizeof *j.cost);
     j.theta = calloc(ns * m.np, sizeof *j.theta);
     j.ok = calloc(ns, sizeof *j.ok);
     lm s = {0};
-    if (!r->p || !r->theta || !j.cost || !j.theta || !j.ok || lm_init(&s, &m) ||
+    if (!r->p || !r->theta || !j.cost || !j.theta || !j.ok || (o->start && !warm) || lm_init(&s, &m) ||
         run_jobs(&j, o->threads)) {
         st = cm_diag_set(dg, CM_ENOMEM, "out of memory");
         goto out;
@@ -705,6 +757,7 @@ cm_status cm_fit(cm_fit_mode mode, const cm_fit_data *d, const cm_fit_opts *o, c
     r->seconds = cm_now() - t0;
 out:
     lm_fini(&s);
+    free(warm);
     free(j.cost);
     free(j.theta);
     free(j.ok);

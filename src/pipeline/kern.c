@@ -189,7 +189,8 @@ static void kern_setup(const cm_pipeline *p, cm_kern *k)
     if (p->n != 1 || !st->scalar || st->sel || st->rot || cm_stage_rounding(st) != 0 ||
         !CM_FORMAT_HAS(st->fmt, levels) ||
         (st->blk.K && (st->blk.K % 8 || st->blk.rule == CM_RULE_MSE ||
-                        st->blk.rule == CM_RULE_SEARCH || st->blk.eden)))
+                        st->blk.rule == CM_RULE_SEARCH || st->blk.rule == CM_RULE_RMS ||
+                        st->blk.eden)))
         return;
     size_t n = 0;
     if (st->fmt->levels(st->params, NULL, 0, &n) || n < 2 || n > 4096)

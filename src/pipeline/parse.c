@@ -110,7 +110,8 @@ static void list_keys(const cm_format *f, cm_buf *b)
 /* ---- the host's generic keys of scalar formats (order: CM_G_* in param_int.h) ---- */
 
 static const cm_rule word_rule[] = {CM_RULE_OPT,  CM_RULE_ABSMAX, CM_RULE_FLOOR, CM_RULE_CEIL,
-                                    CM_RULE_EVEN, CM_RULE_RCEIL,  CM_RULE_MSE, CM_RULE_SEARCH};
+                                    CM_RULE_EVEN, CM_RULE_RCEIL,  CM_RULE_MSE, CM_RULE_SEARCH,
+                                    CM_RULE_RMS};
 
 /* Which generic keys the canonical spec shows: scale always; the block keys
  * when there are blocks; tensor_amax and candidates when they matter. */
@@ -137,13 +138,15 @@ static int generic_shown(const cm_stage *st, size_t g)
         return st->blk.rule == CM_RULE_SEARCH;
     if (g == CM_G_EGROUP)
         return st->blk.eden && st->blk.egroup != st->blk.K;
+    if (g == CM_G_RCLIP)
+        return st->blk.rule == CM_RULE_RMS;
     return 1;
 }
 
 static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
 {
     static const char *const rules[] = {"opt",  "fixed", "absmax", "floor", "ceil",
-                                        "even", "rceil", "mse",    "search"};
+                                        "even", "rceil", "mse",    "search", "rms"};
     if (g == CM_G_SCALE && st->blk.K)
         return rules[st->blk.rule]; /* block given without scale: absmax */
     if (g == CM_G_BLOCK) { /* the number(s), written one way */
@@ -207,6 +210,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->eden = (int)v[CM_G_CORRECT].num == 1;
     b->window = (int)v[CM_G_WINDOW].num;
     b->egroup = (size_t)v[CM_G_EGROUP].num;
+    b->rclip = v[CM_G_RCLIP].num;
     st->scale_opt = b->rule == CM_RULE_OPT;
     st->scale = b->rule == CM_RULE_FIXED ? v[CM_G_SCALE].num : b->rule == CM_RULE_OPT ? NAN : 1.0;
     if (!b->K) {
@@ -219,6 +223,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                             : given[CM_G_SELECT] >= 0 ? "select" : given[CM_G_CORRECT] >= 0 ? "correct"
                             : given[CM_G_WINDOW] >= 0 ? "search_window"
                             : given[CM_G_EGROUP] >= 0 ? "eden_group"
+                            : given[CM_G_RCLIP] >= 0 ? "rms_clip"
                                                                                         : NULL;
         if (needs)
             return cm_diag_set_key(d, CM_EINVAL, needs, "%s applies to block scales: give block=K too",
@@ -228,13 +233,13 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     if (b->rule == CM_RULE_FIXED)
         return cm_diag_set_key(d, CM_EINVAL, "scale",
                                "scale=%s is one fixed scale for the tensor; with block=%zu give a "
-                               "block rule (absmax, floor, ceil, even, rceil or mse)",
+                               "block rule (absmax, floor, ceil, even, rceil, mse, search or rms)",
                                v[CM_G_SCALE].text, b->K);
     if (b->rule == CM_RULE_OPT) {
         if (given[CM_G_SCALE] >= 0)
             return cm_diag_set_key(d, CM_EINVAL, "scale",
                                    "scale=opt is one global MSE-optimal scale; with block=%zu give "
-                                   "a block rule (absmax, floor, ceil, even, rceil or mse)",
+                                   "a block rule (absmax, floor, ceil, even, rceil, mse, search or rms)",
                                    b->K);
         b->rule = CM_RULE_ABSMAX;
     }
@@ -255,6 +260,8 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                                "tensor_top=%g is not a positive value of scale_fmt=%s (accepted: "
                                "0 < V <= %g)",
                                b->top, v[CM_G_SFMT].text, cm_sfmt_max(b->sfmt));
+    if (given[CM_G_RCLIP] >= 0 && b->rule != CM_RULE_RMS)
+        return cm_diag_set_key(d, CM_EINVAL, "rms_clip", "rms_clip applies to scale=rms only");
     if (given[CM_G_EGROUP] >= 0 && !b->eden)
         return cm_diag_set_key(d, CM_EINVAL, "eden_group", "eden_group applies to correct=eden only");
     if (!b->egroup)

@@ -233,6 +233,16 @@ static double block_amax_impl(const double *x, size_t K)
 
 double cm_block_amax(const double *x, size_t K) { return block_amax_impl(x, K); }
 
+double cm_block_stat(const cm_blockspec *b, const double *x, size_t K)
+{
+    if (b->rule != CM_RULE_RMS)
+        return block_amax_impl(x, K);
+    double s = 0;
+    for (size_t i = 0; i < K; i++)
+        s += x[i] * x[i];
+    return sqrt(s / (double)K) * b->rclip;
+}
+
 /* Stochastic rounding of a positive scale v onto the scale format: the two
  * neighbours lo <= v <= hi, hi with probability (v - lo) / (hi - lo)
  * (unbiased; Quartet II's sr_e4m3 / sr_e8m0); saturating at the top. */
@@ -381,7 +391,8 @@ CM_HOT_LOOP static void block_apply(const cm_blockspec *b, const cm_format *f,
     }
     for (size_t j = 0; j < nb; j++) {
         const double *xb = x + j * K;
-        double s = cm_block_scale(b, block_amax_impl(xb, K));
+        double s = cm_block_scale(b, b->rule == CM_RULE_RMS ? cm_block_stat(b, xb, K)
+                                                            : block_amax_impl(xb, K));
         sc[j] = s;
         /* x / s as defined (ties like x/s = 3.5 exactly must stay ties): a
          * power-of-two scale's reciprocal is exact, any other is divided by */

@@ -19,7 +19,8 @@ typedef enum cm_rule {
     CM_RULE_EVEN,     /* floor rule on amax rounded to the element mantissa width */
     CM_RULE_RCEIL,    /* 2^ceil(log2(amax / gmax)) */
     CM_RULE_MSE,      /* best of `candidates` scales per block */
-    CM_RULE_SEARCH    /* best scale code within `search_window` codes of the absmax one */
+    CM_RULE_SEARCH,   /* best scale code within `search_window` codes of the absmax one */
+    CM_RULE_RMS       /* s = rms * rms_clip / gmax (QuEST) */
 } cm_rule;
 
 typedef enum cm_sfmt {
@@ -54,6 +55,7 @@ typedef struct cm_blockspec {
     double mult;         /* a factor on every block scale after its format (1: none) */
     int window;          /* rule search: codes each side of the absmax scale */
     size_t egroup;       /* correct=eden: values per correction factor (a multiple of K) */
+    double rclip;        /* rule rms: the clipping level in RMS units */
     int eden;            /* correct=eden: each block's scale times <x,x> / <x,R(x)>, rounded
                             stochastically onto the scale format */
 } cm_blockspec;
@@ -67,6 +69,9 @@ double cm_block_scale_to(const cm_blockspec *b, double amax, double c);
 
 /* The largest finite |x| of a block of K values (NaN and inf left out). */
 double cm_block_amax(const double *x, size_t K);
+/* What the rule scales a block by: its amax, or for rule rms its RMS times
+ * rms_clip (NaN with a NaN value). */
+double cm_block_stat(const cm_blockspec *b, const double *x, size_t K);
 
 /* The largest finite scale of format f (inf for exact scales). */
 double cm_sfmt_max(cm_sfmt f);

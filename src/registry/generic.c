@@ -11,8 +11,9 @@ static const cm_param generic_params[CM_G_COUNT] = {
      .doc = "R(x) = s*Q(x/s). Global: opt (MSE-optimal for N(0,1)) or a number. "
             "Per block: absmax (default with block), floor|ceil|even (OCP MX powers of two), "
             "rceil, mse (best of `candidates`), search (best scale code within "
-            "`search_window` codes of absmax's)",
-     .choices = "opt|absmax|floor|ceil|even|rceil|mse|search", .min = 1e-300, .max = 1e300},
+            "`search_window` codes of absmax's), rms (the block's RMS times `rms_clip` "
+            "maps to the grid's largest value: QuEST's NVFP4/MXFP4 rule)",
+     .choices = "opt|absmax|floor|ceil|even|rceil|mse|search|rms", .min = 1e-300, .max = 1e300},
     {.key = "block", .type = CM_PARAM_STRING, .def = "0",
      .doc = "values per block sharing one scale: K (0 = one global scale, up to 4096), or RxC "
             "(a tile of R rows and C columns of a matrix: 16x16; R*C up to 4096)"},
@@ -52,6 +53,10 @@ static const cm_param generic_params[CM_G_COUNT] = {
      .doc = "correct=eden: values sharing one correction factor, a multiple of the block (0: "
             "the block; Quartet II: 128, its Hadamard vector)",
      .min = 0, .max = 4096},
+    {.key = "rms_clip", .type = CM_PARAM_REAL, .def = "2.92247856",
+     .doc = "scale=rms: the clipping level in block RMS units (QuEST's 2.92247856 for E2M1, "
+            "IST-DASLab/Quartet-II nvfp4.py QuestNvfp4Quantizer)",
+     .min = 0.01, .max = 1000},
 };
 
 const cm_param *cm_generic_params(size_t *count)

@@ -26,7 +26,7 @@ cm_status cm_params_check(const cm_format *fmt, cm_diag *diag);
 const cm_param *cm_generic_params(size_t *count);
 enum {
     CM_G_SCALE, CM_G_BLOCK, CM_G_SFMT, CM_G_TENSOR, CM_G_TAMAX, CM_G_CAND, CM_G_TTOP, CM_G_SMULT,
-    CM_G_SELECT, CM_G_CORRECT, CM_G_WINDOW, CM_G_EGROUP, CM_G_COUNT
+    CM_G_SELECT, CM_G_CORRECT, CM_G_WINDOW, CM_G_EGROUP, CM_G_RCLIP, CM_G_COUNT
 };
 
 #endif
