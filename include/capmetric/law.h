@@ -72,6 +72,8 @@ typedef struct cm_law_input {
     const char *label;          /* the spec as typed, for messages (NULL: spec) */
     const cm_pipeline *pipeline; /* the parsed format: laws read its traits (family, keys)
                                     from it; NULL refuses laws that need them */
+    double misalignment;        /* 1 - E[x R(x)]/E[x^2] (NaN or 0 if unknown); laws of the
+                                   backward pass read it */
 } cm_law_input;
 
 typedef struct cm_law_output {
@@ -87,6 +89,27 @@ typedef struct cm_law_output {
  *   why and what it accepts), CM_EINVAL (N or D not positive). */
 CM_API cm_status cm_law_predict(const cm_law *law, const cm_law_input *in, cm_law_output *out,
                          cm_diag *diag);
+
+/*! cm_law_range() : the N and D range of the runs the law was fitted on
+ * (non-embedding parameters, tokens); -1 if the law does not record it. */
+CM_API int cm_law_range(const cm_law *law, double *nlo, double *nhi, double *dlo, double *dhi);
+
+/*! cm_law_undetermined() : the fitted constants the runs do not determine
+ * (comma-separated names), or NULL. */
+CM_API const char *cm_law_undetermined(const cm_law *law);
+
+/*! cm_law_interval() : the law's prediction at quantiles (1 - level)/2 and
+ * (1 + level)/2 of its bootstrap replicates (refits on resampled runs):
+ * loss, gap and rho of each end in *lo and *hi (lo->loss <= hi->loss).
+ * CM_EUNSUPPORTED for a law without replicates, or what cm_law_predict says. */
+CM_API cm_status cm_law_interval(const cm_law *law, const cm_law_input *in, double level,
+                                 cm_law_output *lo, cm_law_output *hi, cm_diag *diag);
+
+/*! cm_law_diff_interval() : the same for loss(in) - loss(ref), replicate by
+ * replicate (both formats judged by the same refit). */
+CM_API cm_status cm_law_diff_interval(const cm_law *law, const cm_law_input *in,
+                                      const cm_law_input *ref, double level, double *lo,
+                                      double *hi, cm_diag *diag);
 
 /*! cm_law_load() : a law from a JSON file written by `capmetric fit --save`:
  *   {"capmetric_law": 1, "name": "...", "source": "...", "kind":

@@ -334,7 +334,7 @@ cm_status cm_api_predict(const char *request, char **out, cm_diag *d)
     pred *pv = NULL;
     size_t n = 0, nl = 0, np = 0;
     cm_eval_opts o;
-    pred_ask a = {0, 0, 0, 0};
+    pred_ask a = {0, 0, 0, 0, 0, -1};
     const cm_law *ls[64];
     *out = NULL;
     cm_status s = parse_request(request,

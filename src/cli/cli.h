@@ -40,6 +40,8 @@ typedef struct opts {
     double params, tokens, memory; /* 0 = not given */
     unsigned tensors;              /* CM_TENSOR_*; 0 = not given */
     cm_law *law_owned;             /* --law file:PATH */
+    double ci;                     /* predict --ci: interval level (0 = 0.9) */
+    const char *vs;                /* predict --vs SPEC: the reference format */
     /* grid and merge */
     const char *out_dir;
     int resume, force, use_default, shard_i, shard_n;

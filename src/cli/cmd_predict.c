@@ -37,6 +37,9 @@ int cmd_predict(int argc, char **argv)
                                "(e.g. capmetric predict int4 mxfp4 --params 1e9 --tokens 2e10)");
         goto out;
     }
+    if (o.vs) { /* the reference format is evaluated with the others, last */
+        o.specs[n++] = o.vs;
+    }
     if ((rc = parse_specs(reg, o.specs, n, &p)))
         goto out;
     const cm_law *ls[64];
@@ -56,7 +59,7 @@ int cmd_predict(int argc, char **argv)
         rc = report(s, &d, "predict", NULL);
         goto out;
     }
-    const pred_ask ask = {o.params, o.tokens, o.memory, o.tensors};
+    const pred_ask ask = {o.params, o.tokens, o.memory, o.tensors, o.ci, o.vs ? (long)n - 1 : -1};
     if ((s = predict_all(&ask, o.ev.law, p, res, n, ls, &nl, &pv, &np, &d))) {
         fprintf(stderr, "%s: error: %s\n", prog, d.msg);
         rc = exit_code_for(s);

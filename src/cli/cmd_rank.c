@@ -287,7 +287,7 @@ static int rank_by_loss(const opts *o, const cm_law *law, cm_pipeline *const *p,
         rc = EXIT_RUNTIME;
         goto out;
     }
-    const pred_ask ask = {o->params, o->tokens, o->memory, o->tensors};
+    const pred_ask ask = {o->params, o->tokens, o->memory, o->tensors, 0, -1};
     for (size_t i = 0; i < n; i++) {
         judge(&pv[i], law, &res[i], &ask, p[i], i);
         if (pv[i].st) {

@@ -110,7 +110,7 @@ static const struct {
              "--params --tokens --memory --tensors --dist --sigma "},
     {"bench", " --samples --seed --threads --method --plugin --json --quiet --progress --help "},
     {"predict", " --samples --seed --threads --method --law --plugin --json --quiet --progress --help "
-                "--params --tokens --memory --tensors "},
+                "--params --tokens --memory --tensors --ci --vs "},
     {"fit", " --samples --seed --threads --method --law --plugin --json --quiet --progress --help "},
     {"validate", " --samples --seed --threads --method --plugin --json --quiet --progress --help "},
 };
@@ -120,7 +120,7 @@ static const char all_opts[] = " --samples --seed --threads --method --law --plu
                                "--quiet --progress --help --by --params --tokens --memory --tensors -o "
                                "--resume --force --skip-invalid --default --shard --dist --sigma --data "
                                "--color-by --marker-by --x "
-                               "--tensor --pad --dtype --codes ";
+                               "--tensor --pad --dtype --codes --ci --vs ";
 
 /* 0 if `cli_cmd` takes option `a`, or if no command knows it (commands not in
  * the table take all). */
@@ -192,6 +192,18 @@ static int set_valued(opts *o, const char *a, const char *val)
                                            "16e9, 2G)");
         *(!strcmp(a, "--params") ? &o->params : !strcmp(a, "--tokens") ? &o->tokens
                                                                        : &o->memory) = x;
+    } else if (!strcmp(a, "--ci")) {
+        char *end;
+        double x = strtod(val, &end);
+        if (*end == '%')
+            x /= 100, end++;
+        if (end == val || *end || !(x > 0 && x < 1))
+            return usage_error("--ci '%s' is not accepted (accepted: a level between 0 and 1, "
+                               "e.g. 0.9 or 90%%)",
+                               val);
+        o->ci = x;
+    } else if (!strcmp(a, "--vs")) {
+        o->vs = val;
     } else if (!strcmp(a, "--tensors")) {
         if (cm_tensors_parse(val, &o->tensors, &d))
             return usage_error("--tensors: %s", d.msg);
@@ -280,7 +292,8 @@ int parse_opts(int argc, char **argv, opts *o, int allow_specs)
                     !strcmp(a, "--params") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--memory") || !strcmp(a, "--tensors") ||
                     !strcmp(a, "--dist") || !strcmp(a, "--sigma") || !strcmp(a, "--data") ||
-                    !strcmp(a, "--tensor") || !strcmp(a, "--dtype") || !strcmp(a, "--codes");
+                    !strcmp(a, "--tensor") || !strcmp(a, "--dtype") || !strcmp(a, "--codes") ||
+                    !strcmp(a, "--ci") || !strcmp(a, "--vs");
         if (a[0] == '-') {
             int rc = check_opt(a);
             if (rc)

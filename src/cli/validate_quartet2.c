@@ -322,6 +322,35 @@ static void table_constants(vctx *v, const cm_fit_result *f, cJSON *js)
     cm_fit_opts o;
     cm_fit_opts_default(&o);
     cJSON_AddItemToObject(js, "unified_fit", fit_json(f, &o));
+    /* the built-in law is this fit: its predictions against the refit's */
+    const cm_law *l = NULL;
+    cm_diag d;
+    cm_diag_clear(&d);
+    cm_law_find("unified-quartet2", &l, &d);
+    sec_begin(&v->r, "Built-in law unified-quartet2",
+              "The built-in law's loss against the refit above at three (N, D, GMSE) points, "
+              "forward (w,a) and backward (g).",
+              check_head, check_right, 6);
+    static const double pts[3][3] = {{5e7, 2e9, 0.009}, {2e8, 8e10, 0.0124}, {1e9, 2e10, 0.02}};
+    for (int i = 0; l && i < 3; i++)
+        for (int g = 0; g < 2; g++) {
+            const double *P = pts[i];
+            cm_law_input in = {"", 4.5, P[2], P[0], P[1], g ? CM_TENSOR_G : 0, v->reg, NULL,
+                               NULL, 0.001};
+            cm_law_output o2;
+            cm_law_predict(l, &in, &o2, &d);
+            double en = g ? 1 : 1 / (1 + f->p[6].value * P[2]);
+            double ed = g ? 1 / (1 + 4 * (f->p[7].value * P[2] + f->p[8].value * 0.001)) : 1;
+            double want = pow(f->p[0].value * pow(P[0] * en, -f->p[1].value) +
+                                  f->p[2].value * pow(P[1] * ed, -f->p[3].value),
+                              f->p[5].value) +
+                          f->p[4].value;
+            char what[96];
+            snprintf(what, sizeof what, "loss(%s, N=%g, D=%g, GMSE %g)", g ? "g" : "w,a", P[0],
+                     P[1], P[2]);
+            check_row(&v->r, what, want, o2.loss, 1e-6, 1);
+        }
+    sec_end(&v->r, NULL);
 }
 
 /* the claims these runs can refute */

@@ -129,7 +129,7 @@ static void check_builtin(vctx *v, const runs *ru, const cm_fit_result *fu)
               "FP4, BF16). E is not determined (fitted ~0; the law uses 0).",
               check_head, check_right, 6);
     {
-        cm_law_input in = {"", 4, 0, 1e9, 2e10, 0, v->reg, NULL, NULL};
+        cm_law_input in = {"", 4, 0, 1e9, 2e10, 0, v->reg, NULL, NULL, NAN};
         static const double gm[] = {0.3633802276324186, 0.11884605038769407, 0.011542884500323213};
         for (int q = 0; q < 3; q++) {
             char what[64];
@@ -260,6 +260,7 @@ int sec_unified(vctx *v, cJSON *extra)
     cm_fit_opts o;
     cm_fit_opts_default(&o);
     for (int k = 0; k < 2 && !rc; k++) {
+        o.bootstrap = k ? 0 : 100; /* unified-quest's replicates: its intervals */
         runcols c = {0};
         c.specs_file = specs;
         c.where = ws[k];
@@ -269,6 +270,7 @@ int sec_unified(vctx *v, cJSON *extra)
             !(rc = fit(v, CM_FIT_UNIFIED, &ru[k], &o, &fu[k], "unified fit")))
             rc = fit(v, CM_FIT_DECOUPLED, &rd[k], &o, &fd[k], "decoupled fit");
     }
+    o.bootstrap = 0;
     if (rc)
         goto out;
     table_forms(v, ru, fu, fd);

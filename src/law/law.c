@@ -12,6 +12,7 @@
 #include <capmetric/io.h>
 #include <capmetric/spec.h>
 
+#include "law_boot.h"
 #include "util_int.h"
 
 enum kind {
@@ -20,7 +21,9 @@ enum kind {
     K_TABLE,    /* effN/effD per format: QuEST, Quartet, decoupled fits */
     K_KUMAR,
     K_CHEN,
-    K_CAPYBARA
+    K_CAPYBARA,
+    K_METRIC, /* effN, effD from forward GMSE and backward GMSE/misalignment (fit mode metric) */
+    K_OUYANG  /* post-training quantization degradation k D^beta / (N^alpha P^gamma) */
 };
 
 /* One format of a table law: effN and effD by training setting. The specs
@@ -41,6 +44,12 @@ struct cm_law {
     size_t nrows;
     const double *k; /* kind-specific constants */
     int heap;        /* loaded from a file */
+    /* the runs it was fitted on (0: not recorded); constants they leave open */
+    double nlo, nhi, dlo, dhi;
+    const char *undet;
+    /* bootstrap replicates: nboot x kb natural parameters in the fit's order */
+    const double *boot;
+    size_t nboot, kb;
 };
 
 #define X NAN
@@ -87,15 +96,23 @@ static const double capy_k[] = {11334.5197, 3.1926, 2.9543};
 
 #define NROWS(a) (sizeof a / sizeof a[0])
 
+/* unified-quartet2: kN, kG, kM (fitted by `capmetric validate`, section Quartet II) */
+static const double q2_k[] = {39.43595337590226, 1.321116216030924, 0.1094780243870499};
+/* Ouyang et al. 2024 (arXiv 2411.17691) Eq. 8 joint fit: k, alpha (N), beta (D), gamma (P) */
+static const double ouyang_k[] = {0.017, 0.2261, 0.5316, 5.4451};
+
+/* the fields after heap: filled for loaded laws; built-in ones read metas[] */
+#define NO_META 0, 0, 0, 0, NULL, NULL, 0, 0
+
 static const cm_law laws[] = {
     {"unified-llama-c4",
      "Panferov et al. 2025 (arXiv 2506.01863) Eq. 3, Table 3, Llama/C4 (A, B unpublished)",
      "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_MAP, X, 0.13, X, 0.33,
-     1.3, 1, 0.41, 1.39, 1.0, NULL, 0, NULL, 0},
+     1.3, 1, 0.41, 1.39, 1.0, NULL, 0, NULL, 0, NO_META},
     {"unified-olmo2",
      "Panferov et al. 2025 (arXiv 2506.01863) Eq. 3, Table 3, OLMo2/ClimbMix (A, B unpublished)",
      "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_MAP, X, 0.18, X, 0.26,
-     1.4, 1, 0.37, 1.24, 0.84, NULL, 0, NULL, 0},
+     1.4, 1, 0.37, 1.24, 0.84, NULL, 0, NULL, 0, NO_META},
     /* fitted by this tool on the QuEST runs: `capmetric fit data/runs/quest_runs.csv
      * --mode unified --specs data/runs/quest_specs.csv --where
      * "fit_group=wa_hadamard;wa_fp4_hadamard;bf16_baseline"` (58 runs; Huber 1e-3,
@@ -105,36 +122,110 @@ static const cm_law laws[] = {
      "capmetric unified fit on the QuEST C4 runs (W&A Hadamard INT1-8, FP4 E2M1, BF16; 58 runs)",
      "rho = L tanh(F log4(1/GMSE))^C; " BASE_FORM, "GMSE (any format)", K_UNIFIED,
      8.30081164150221, 0.06387240733333913, 77.5304271215062, 0.23650806971965793, 0, 1,
-     0.405684280950658, 3.192044665376239, 1.07090566526698, NULL, 0, NULL, 0},
+     0.405684280950658, 3.192044665376239, 1.07090566526698, NULL, 0, NULL, 0, NO_META},
     {"quest", "Panferov et al. 2025 QuEST (arXiv 2502.05003), notebook fit of eff(P)",
      "L = A/(N eff)^alpha + B/D^beta + E, eff from the published table",
      "the spec must be a format of the table (int1-4, int8, e2m1, 2:4+int4); tensors w,a or w",
      K_TABLE, 8.134031011055859, 0.062726522, 86.41190623830154, 0.241288351,
-     0.0014232897805828435, 1, X, X, X, quest_rows, NROWS(quest_rows), NULL, 0},
+     0.0014232897805828435, 1, X, X, X, quest_rows, NROWS(quest_rows), NULL, 0, NO_META},
     {"quest-noh", "QuEST (arXiv 2502.05003) notebook fit, W&A INT without Hadamard",
      "L = A/(N eff)^alpha + B/D^beta + E, eff from the published table",
      "the spec must be int1-4 or int8; tensors w,a", K_TABLE, 8.134031011055859, 0.062726522,
      86.41190623830154, 0.241288351, 0.0014232897805828435, 1, X, X, X, quest_noh_rows,
-     NROWS(quest_noh_rows), NULL, 0},
+     NROWS(quest_noh_rows), NULL, 0, NO_META},
     {"kumar", "Kumar et al. 2024 'Scaling Laws for Precision' (arXiv 2411.04330) Eq. 2-4, App. K",
      "L = A N_eff^-alpha + B D^-beta + E, N_eff = N prod_t (1 - exp(-P_t/gamma_t)), t = w, a, kv",
      "bits of an int or fp spec (P of each tensor in --tensors; the others at 16)", K_KUMAR,
-     4299.0, 0.4965, 18060.0, 0.4965, 2.7648, 1, X, X, X, NULL, 0, kumar_k, 0},
+     4299.0, 0.4965, 18060.0, 0.4965, 2.7648, 1, X, X, X, NULL, 0, kumar_k, 0, NO_META},
     {"chen-qat", "Chen et al. 2025 'Scaling Law for Quantization-Aware Training' (arXiv 2505.14302)",
      "delta_p = k D^gamma_D (log2 G)^gamma_G / N^gamma_N (A, B, E unpublished)",
      "int4 with block=G (the group size); tensors w,a | w | a", K_CHEN, X, X, X, X, X, 1, X, X,
-     X, NULL, 0, chen_k, 0},
+     X, NULL, 0, chen_k, 0, NO_META},
     {"capybara", "Sun et al. 2025 'Scaling Laws for Floating-Point Quantization Training' "
                  "(arXiv 2501.02423 v3) Eq. 1, Table 2",
      "L = n/N^alpha + d/D^beta + eps + D^beta/N^alpha log2(B)/(gamma (E+.5)^delta (M+.5)^nu)",
      "fp spec: exponent bits E, mantissa bits M, block=B", K_CAPYBARA, 69.2343, 0.2368,
-     68973.0621, 0.5162, 1.9061, 1, X, X, X, NULL, 0, capy_k, 0},
+     68973.0621, 0.5162, 1.9061, 1, X, X, X, NULL, 0, capy_k, 0, NO_META},
     {"quartet", "Castro et al. 2025 Quartet (arXiv 2505.14669), notebook fit at 5b9d74c",
      "L = (A/(N effN)^alpha + B/(D effD)^beta)^gamma + E",
      "mxfp4; tensors w,a (forward only) or w,a,g (Quartet: forward and backward)", K_TABLE,
      127444.7, 0.578520, 465834.3, 0.538877, 1.340846, 0.276416, X, X, X, quartet_rows,
-     NROWS(quartet_rows), NULL, 0},
+     NROWS(quartet_rows), NULL, 0, NO_META},
+    /* fitted by this tool on Quartet II's 574 runs (data/runs/quartet2_runs.csv, formats
+     * data/runs/quartet2_specs.csv): `capmetric validate`, section "Quartet II: the unified
+     * law's constants", which refits it and checks these digits. */
+    {"unified-quartet2",
+     "capmetric fit on Quartet II's 574 NVFP4/MXFP4 training runs (arXiv 2601.22813, "
+     "IST-DASLab/Quartet-II for_plots/runs.json); not a published law",
+     "L = (A/(N effN)^alpha + B/(D effD)^beta)^gamma + E, effN = 1/(1 + kN GMSE) for w,a; "
+     "effD = 1/(1 + kG 4 GMSE + kM 4 |misalignment|) for g (4 backward operands)",
+     "GMSE and misalignment (any format); tensors w,a (forward), g (backward) or w,a,g", K_METRIC,
+     6502.875775006827, 0.35719606888575256, 325838.1916567698, 0.5064813575147683,
+     0.745237739272578, 0.306916397242537, X, X, X, NULL, 0, q2_k,
+     0, NO_META},
+    {"ouyang-qid",
+     "Ouyang et al. 2024 'Low-Bit Quantization Favors Undertrained LLMs' (arXiv 2411.17691) "
+     "Eq. 8, joint fit on Pythia GPTQ checkpoints",
+     "delta_qLoss = k D^beta / (N^alpha P^gamma), P = bits per weight (16-bit base loss not "
+     "included)",
+     "weight-only post-training quantization: an int or fp spec (P = its bits); tensors w",
+     K_OUYANG, X, X, X, X, X, 1, X, X, X, NULL, 0, ouyang_k, 0, NO_META},
 };
+
+/* What each built-in law was fitted on (N non-embedding parameters, D tokens), and
+ * its undetermined constants. 0: not recorded. */
+typedef struct law_meta {
+    const char *name;
+    double nlo, nhi, dlo, dhi;
+    const char *undet;
+} law_meta;
+static const law_meta metas[] = {
+    /* data/runs/quest_runs.csv (the 104 runs; the unified fit uses 58 of the same range) */
+    {"quest", 30482560, 822151168, 749993984, 79999795200, NULL},
+    {"quest-noh", 30482560, 822151168, 749993984, 79999795200, NULL},
+    {"unified-quest", 30482560, 822151168, 749993984, 79999795200, "E"},
+    /* data/runs/quartet_runs.csv */
+    {"quartet", 30482560, 1586076160, 749993984, 158607616000, NULL},
+    /* data/runs/quartet2_runs.csv */
+    {"unified-quartet2", 30482560, 203188480, 749993984, 79999795200, "A, B, E, kG, kM"},
+    /* Pythia suite as the paper states it: 160M-12B parameters, 1B-206B tokens */
+    {"ouyang-qid", 1.6e8, 1.2e10, 1e9, 2.06e11, NULL},
+};
+
+static const law_meta *meta_of(const cm_law *l)
+{
+    for (size_t i = 0; !l->heap && i < sizeof metas / sizeof metas[0]; i++)
+        if (!strcmp(metas[i].name, l->name))
+            return &metas[i];
+    return NULL;
+}
+
+int cm_law_range(const cm_law *l, double *nlo, double *nhi, double *dlo, double *dhi)
+{
+    const law_meta *m = meta_of(l);
+    double a = m ? m->nlo : l->nlo, b = m ? m->nhi : l->nhi;
+    double c = m ? m->dlo : l->dlo, e = m ? m->dhi : l->dhi;
+    if (!(a > 0 && b > 0 && c > 0 && e > 0))
+        return -1;
+    *nlo = a, *nhi = b, *dlo = c, *dhi = e;
+    return 0;
+}
+
+const char *cm_law_undetermined(const cm_law *l)
+{
+    const law_meta *m = meta_of(l);
+    return m ? m->undet : l->undet;
+}
+
+/* the bootstrap replicates of a law: built-in ones from law_boot.c */
+static const double *boot_of(const cm_law *l, size_t *n, size_t *kb)
+{
+    if (l->heap) {
+        *n = l->nboot, *kb = l->kb;
+        return l->boot;
+    }
+    return cm_law_boot_builtin(l->name, n, kb);
+}
 
 #define N_LAWS (sizeof laws / sizeof laws[0])
 
@@ -352,6 +443,30 @@ cm_status cm_law_predict(const cm_law *l, const cm_law_input *in, cm_law_output 
         o->gap = k[0] * pow(D, k[2]) * pow(log2(G), k[3]) / pow(N, k[1]);
         return CM_OK;
     }
+    case K_METRIC: {
+        if (isnan(in->gmse))
+            return refuse(l, in, d, "no GMSE");
+        unsigned fw = CM_TENSOR_W | CM_TENSOR_A;
+        if ((t & ~(fw | CM_TENSOR_G)) || ((t & fw) && (t & fw) != fw))
+            return refuse(l, in, d, "it was fitted with w and a quantized together (forward) "
+                                    "and gradients (g)");
+        double mis = isnan(in->misalignment) ? 0 : fabs(in->misalignment);
+        o->rho = (t & fw) ? 1 / (1 + l->k[0] * in->gmse) : 1;
+        o->rho_d = (t & CM_TENSOR_G) ? 1 / (1 + 4 * (l->k[1] * in->gmse + l->k[2] * mis)) : 1;
+        o->loss = base_loss(l, N * o->rho, D * o->rho_d);
+        o->loss_base = base_loss(l, N, D);
+        o->gap = o->loss - o->loss_base;
+        return CM_OK;
+    }
+    case K_OUYANG: {
+        if (!single_of(in, "int") && !single_of(in, "fp"))
+            return refuse(l, in, d, "P is the bit width of an integer or floating-point format");
+        if (t & ~(CM_TENSOR_W | CM_TENSOR_A))
+            return refuse(l, in, d, "the law is for weight quantization after training");
+        const double *k = l->k;
+        o->gap = k[0] * pow(D, k[2]) / (pow(N, k[1]) * pow(in->bits, k[3]));
+        return CM_OK;
+    }
     case K_CAPYBARA: {
         if (!single_of(in, "fp"))
             return refuse(l, in, d, "the law is for floating-point formats only");
@@ -371,6 +486,115 @@ cm_status cm_law_predict(const cm_law *l, const cm_law_input *in, cm_law_output 
     return cm_diag_set(d, CM_EINVAL, "law %s: unknown kind", l->name);
 }
 
+/* ---- intervals from bootstrap replicates ----------------------------------------------- */
+
+static int by_loss(const void *a, const void *b)
+{
+    double x = ((const cm_law_output *)a)->loss, y = ((const cm_law_output *)b)->loss;
+    return (x > y) - (x < y);
+}
+
+/* the law with the constants of bootstrap replicate r (k: room for 3) */
+static int replicate(const cm_law *l, const double *b, size_t kb, size_t r, cm_law *t, double *k)
+{
+    const double *p = b + r * kb;
+    *t = *l;
+    t->A = p[0], t->alpha = p[1], t->B = p[2], t->beta = p[3], t->E = p[4];
+    if (l->kind == K_METRIC && kb == 9) {
+        t->gamma = p[5], k[0] = p[6], k[1] = p[7], k[2] = p[8];
+        t->k = k;
+        return 0;
+    }
+    if (l->kind == K_UNIFIED && kb == 8) {
+        t->F = p[5], t->C = p[6], t->L = p[7];
+        return 0;
+    }
+    return -1;
+}
+
+static cm_status boot_check(const cm_law *l, double level, const double **b, size_t *n,
+                            size_t *kb, cm_diag *d)
+{
+    *b = boot_of(l, n, kb);
+    if (!*b || *n < 2 || (l->kind != K_UNIFIED && l->kind != K_METRIC))
+        return cm_diag_set(d, CM_EUNSUPPORTED, "law %s has no bootstrap replicates: no interval",
+                           l->name);
+    if (!(level > 0 && level < 1))
+        return cm_diag_set(d, CM_EINVAL, "interval level %g: accepted 0 < level < 1", level);
+    return CM_OK;
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+cm_status cm_law_diff_interval(const cm_law *l, const cm_law_input *in, const cm_law_input *ref,
+                               double level, double *lo, double *hi, cm_diag *d)
+{
+    const double *b;
+    size_t n, kb, m = 0;
+    cm_status st = boot_check(l, level, &b, &n, &kb, d);
+    double *v = st ? NULL : calloc(n, sizeof *v);
+    if (!st && !v)
+        st = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    for (size_t r = 0; !st && r < n; r++) {
+        cm_law t;
+        double k[3];
+        cm_law_output oa, ob;
+        if (replicate(l, b, kb, r, &t, k))
+            st = cm_diag_set(d, CM_EINVAL, "law %s: its replicates have %zu values", l->name, kb);
+        else if (!(st = cm_law_predict(&t, in, &oa, d)) && !(st = cm_law_predict(&t, ref, &ob, d)))
+            if (isfinite(oa.loss - ob.loss))
+                v[m++] = oa.loss - ob.loss;
+    }
+    if (!st && m < 2)
+        st = cm_diag_set(d, CM_ENUMERIC, "law %s: no finite replicate prediction", l->name);
+    if (!st) {
+        qsort(v, m, sizeof *v, by_double);
+        double q = (1 - level) / 2 * (double)(m - 1);
+        *lo = v[(size_t)floor(q)];
+        *hi = v[(size_t)ceil((double)(m - 1) - q)];
+    }
+    free(v);
+    return st;
+}
+
+cm_status cm_law_interval(const cm_law *l, const cm_law_input *in, double level,
+                          cm_law_output *lo, cm_law_output *hi, cm_diag *d)
+{
+    const double *b;
+    size_t n, kb;
+    cm_status st = boot_check(l, level, &b, &n, &kb, d);
+    if (st)
+        return st;
+    cm_law_output *o = calloc(n, sizeof *o);
+    if (!o)
+        return cm_diag_set(d, CM_ENOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t r = 0; r < n && !st; r++) {
+        cm_law t;
+        double k[3];
+        if (replicate(l, b, kb, r, &t, k)) {
+            st = cm_diag_set(d, CM_EINVAL, "law %s: its replicates have %zu values", l->name, kb);
+            break;
+        }
+        st = cm_law_predict(&t, in, &o[m], d);
+        m += !st && isfinite(o[m].loss);
+    }
+    if (!st && m < 2)
+        st = cm_diag_set(d, CM_ENUMERIC, "law %s: no finite replicate prediction", l->name);
+    if (!st) {
+        qsort(o, m, sizeof *o, by_loss);
+        double q = (1 - level) / 2 * (double)(m - 1);
+        *lo = o[(size_t)floor(q)];
+        *hi = o[(size_t)ceil((double)(m - 1) - q)];
+    }
+    free(o);
+    return st;
+}
+
 /* ---- laws from files ------------------------------------------------------------------- */
 
 void cm_law_free(cm_law *l)
@@ -382,6 +606,8 @@ void cm_law_free(cm_law *l)
         free((void *)l->rows[i].spec);
     }
     free((void *)l->rows);
+    free((void *)l->boot);
+    free((void *)l->undet);
     free((void *)l->name);
     free((void *)l->source);
     free(l);
@@ -430,6 +656,58 @@ static cm_status read_table(const cJSON *root, cm_law *l, const char **bad, cm_d
         r->eff[C_WAG_D] = ed;
     }
     return CM_OK;
+}
+
+/* optional: "range": {"N": [lo, hi], "D": [lo, hi]}, "undetermined": "...",
+ * "bootstrap": [[params...], ...] (a unified law's replicates) */
+static void read_extras(const cJSON *root, cm_law *l, const char **bad)
+{
+    const cJSON *rg = cJSON_GetObjectItemCaseSensitive(root, "range");
+    if (rg) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(rg, "N");
+        const cJSON *dd = cJSON_GetObjectItemCaseSensitive(rg, "D");
+        if (cJSON_GetArraySize(n) != 2 || cJSON_GetArraySize(dd) != 2) {
+            *bad = "range (N and D: [low, high])";
+            return;
+        }
+        l->nlo = cJSON_GetNumberValue(cJSON_GetArrayItem(n, 0));
+        l->nhi = cJSON_GetNumberValue(cJSON_GetArrayItem(n, 1));
+        l->dlo = cJSON_GetNumberValue(cJSON_GetArrayItem(dd, 0));
+        l->dhi = cJSON_GetNumberValue(cJSON_GetArrayItem(dd, 1));
+        if (!(l->nlo > 0 && l->nhi >= l->nlo && l->dlo > 0 && l->dhi >= l->dlo)) {
+            *bad = "range (positive, low <= high)";
+            return;
+        }
+    }
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "undetermined");
+    if (cJSON_IsString(u) && u->valuestring[0])
+        l->undet = cm_strdup(u->valuestring);
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(root, "bootstrap");
+    int nb = cJSON_GetArraySize(bs);
+    if (!bs || l->kind != K_UNIFIED)
+        return;
+    int kb = cJSON_GetArraySize(cJSON_GetArrayItem(bs, 0));
+    double *b = nb > 0 && kb == 8 ? calloc((size_t)nb * 8, sizeof *b) : NULL;
+    if (!b) {
+        *bad = "bootstrap (arrays of 8 numbers: A, alpha, B, beta, E, F, C, L)";
+        return;
+    }
+    const cJSON *e;
+    size_t r = 0;
+    cJSON_ArrayForEach(e, bs)
+    {
+        for (int k = 0; k < 8; k++) {
+            const cJSON *x = cJSON_GetArrayItem(e, k);
+            if (cJSON_GetArraySize(e) != 8 || !cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
+                free(b);
+                *bad = "bootstrap (arrays of 8 numbers: A, alpha, B, beta, E, F, C, L)";
+                return;
+            }
+            b[r * 8 + (size_t)k] = x->valuedouble;
+        }
+        r++;
+    }
+    l->boot = b, l->nboot = r, l->kb = 8;
 }
 
 cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
@@ -513,6 +791,8 @@ cm_status cm_law_load(const char *path, cm_law **out, cm_diag *d)
     } else {
         st = read_table(root, l, &bad, d);
     }
+    if (!bad && !st)
+        read_extras(root, l, &bad);
 done:
     cJSON_Delete(root);
     if (bad)

@@ -46,6 +46,11 @@ cJSON *fit_json(const cm_fit_result *f, const cm_fit_opts *o)
             cJSON_AddItemToArray(und, cJSON_CreateString(p->name));
     }
     cJSON_AddItemToObject(j, "not_determined", und);
+    if (f->boot && f->nboot) { /* the replicates, for intervals of predictions */
+        cJSON *bs = cJSON_AddArrayToObject(j, "bootstrap_samples");
+        for (size_t r = 0; r < f->nboot; r++)
+            cJSON_AddItemToArray(bs, cJSON_CreateDoubleArray(f->boot + r * f->np, (int)f->np));
+    }
     return j;
 }
 
@@ -58,6 +63,28 @@ cJSON *law_json(const cm_fit_result *f, const runs *r, const char *name, const c
     cJSON_AddStringToObject(j, "source", source);
     const char *kind = f->mode == CM_FIT_QUARTET ? "quartet" : cm_fit_mode_name(f->mode);
     cJSON_AddStringToObject(j, "kind", kind);
+    if (f->mode != CM_FIT_MAP && r->n) { /* the runs' range: predict warns outside it */
+        double nl = INFINITY, nh = 0, dl = INFINITY, dh = 0;
+        for (size_t i = 0; i < r->n; i++)
+            nl = fmin(nl, r->N[i]), nh = fmax(nh, r->N[i]), dl = fmin(dl, r->D[i]),
+            dh = fmax(dh, r->D[i]);
+        cJSON *rg = cJSON_AddObjectToObject(j, "range");
+        double na[2] = {nl, nh}, da[2] = {dl, dh};
+        cJSON_AddItemToObject(rg, "N", cJSON_CreateDoubleArray(na, 2));
+        cJSON_AddItemToObject(rg, "D", cJSON_CreateDoubleArray(da, 2));
+    }
+    char und[256] = "";
+    for (size_t q = 0; q < f->np; q++)
+        if (!f->p[q].determined && strlen(und) + strlen(f->p[q].name) + 3 < sizeof und)
+            snprintf(und + strlen(und), sizeof und - strlen(und), "%s%s", *und ? ", " : "",
+                     f->p[q].name);
+    if (*und)
+        cJSON_AddStringToObject(j, "undetermined", und);
+    if (f->mode == CM_FIT_UNIFIED && f->np == 8 && f->boot && f->nboot) {
+        cJSON *bs = cJSON_AddArrayToObject(j, "bootstrap");
+        for (size_t q = 0; q < f->nboot; q++)
+            cJSON_AddItemToArray(bs, cJSON_CreateDoubleArray(f->boot + q * 8, 8));
+    }
     size_t k = 0;
     if (f->mode != CM_FIT_MAP) {
         cJSON *c = cJSON_AddObjectToObject(j, "constants");

@@ -13,6 +13,8 @@
 typedef struct pred_ask {
     double params, tokens, memory;
     unsigned tensors;
+    double ci;      /* interval level (0: 0.9) */
+    long vs;        /* --vs: index of the reference format among the results (-1: none) */
 } pred_ask;
 
 /* One (spec, law) judgement. */
@@ -24,11 +26,22 @@ typedef struct pred {
     cm_law_output out;
     double n_iso;        /* parameters that fit in the memory budget */
     cm_law_output iso;   /* the law at (n_iso, D) */
+    int has_ci;          /* lo, hi: the interval from the law's bootstrap replicates */
+    cm_law_output lo, hi;
+    char warn[640];      /* warnings, "; "-separated ("" none) */
+    /* --vs: loss - the reference's loss at equal N (interval: paired replicates)
+     * and at equal memory; NaN without */
+    double dloss, dlo, dhi, diso;
 } pred;
 
 /* What law says of result r (pipeline pipe, spec index i) at the options' N, D. */
 void judge(pred *pr, const cm_law *law, const cm_result *r, const pred_ask *o,
            const cm_pipeline *pipe, size_t i);
+/* --vs: the differences of pr against the reference judgement ref */
+void judge_vs(pred *pr, const pred *ref, const cm_result *r, const cm_result *rr,
+              const pred_ask *o, const cm_pipeline *pipe, const cm_pipeline *rpipe);
+/* the closing line of --vs: equal-N and equal-memory verdicts and the laws behind them */
+char *vs_verdict(const pred *pv, size_t np, const cm_result *res, const pred_ask *o);
 cJSON *pred_json(const pred *p, const cm_result *r);
 /* the law asked for, or (NULL) every built-in law; how many */
 size_t pick_laws(const cm_law *law, const cm_law **ls);

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!p && cm_spec_parse(fuzz_registry(), "int4", &p, &d))
             abort();
         cm_law_input in = {cm_pipeline_canonical(p), 4, 0.0115, 1e9, 2e10, 0, fuzz_registry(),
-                           "int4", p};
+                           "int4", p, 0.001};
         cm_law_output o;
         cm_law_predict(l, &in, &o, &d);
         cm_law_rho(l, 0.5);

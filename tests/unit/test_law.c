@@ -6,6 +6,8 @@
 
 #include "../testutil.h"
 
+#define CHECK_REL(x, ref, tol, ...) CHECK(fabs((x) / (ref)-1) <= (tol), __VA_ARGS__)
+
 static cm_registry *reg;
 static cJSON *cap;
 
@@ -30,7 +32,7 @@ static cm_status pr(const char *name, const char *spec, double N, double D, unsi
     eo.method = CM_METHOD_EXACT;
     cm_pipeline *pp[1] = {p};
     CHECK(cm_eval(pp, 1, &eo, &r, NULL, NULL, d) == CM_OK, "eval %s", spec);
-    cm_law_input in = {r.spec, r.bits, r.gmse, N, D, tensors, reg, spec, p};
+    cm_law_input in = {r.spec, r.bits, r.gmse, N, D, tensors, reg, spec, p, r.misalignment};
     cm_status s = cm_law_predict(law(name), &in, o, d);
     cm_pipeline_free(p);
     return s;
@@ -38,7 +40,7 @@ static cm_status pr(const char *name, const char *spec, double N, double D, unsi
 
 static void registry(void)
 {
-    CHECK(cm_law_count() == 9, "9 built-in laws, got %zu", cm_law_count());
+    CHECK(cm_law_count() == 11, "11 built-in laws, got %zu", cm_law_count());
     for (size_t i = 0; i < cm_law_count(); i++) {
         const cm_law *l = cm_law_get(i);
         CHECK(cm_law_name(l)[0] && cm_law_form(l)[0] && cm_law_inputs(l)[0] &&
@@ -77,7 +79,7 @@ static void predictions(void)
     CHECK(pr("quartet", "mxfp4", N, D, 0, &o, &d) == CM_OK, "quartet row: %s", d.msg);
     /* a law that reads traits refuses a format given without its parsed pipeline */
     cm_law_input bare = {"int:bits=4,grid=midrise,pack=code,round=rne,scale=opt", 4, 0.01, N, D,
-                         0, reg, NULL, NULL};
+                         0, reg, NULL, NULL, NAN};
     CHECK(cm_law_predict(law("kumar"), &bare, &o, &d) == CM_EUNSUPPORTED,
           "kumar needs the parsed format");
     CHECK(pr("quest", "2:4+int4", N, D, 0, &o, &d) == CM_OK, "quest 2:4+int4");
@@ -187,7 +189,7 @@ static void files(void)
     if (l) {
         CHECK(!strcmp(cm_law_name(l), "mine") && cm_law_has_map(l), "loaded law");
         CHECK_NEAR(cm_law_rho(l, 0.01), pow(tanh(0.4 * cm_eff_bits(0.01)), 3), 1e-15, "rho");
-        cm_law_input in = {"x", 4, 0.01, 1e9, 1e10, 0, NULL, NULL, NULL};
+        cm_law_input in = {"x", 4, 0.01, 1e9, 1e10, 0, NULL, NULL, NULL, NAN};
         cm_law_output o;
         CHECK(cm_law_predict(l, &in, &o, &d) == CM_OK, "predict");
         double rho = pow(tanh(0.4 * cm_eff_bits(0.01)), 3);
@@ -228,6 +230,76 @@ static void files(void)
     rmdir(dir);
 }
 
+/* ouyang-qid against its equation computed here in log form (arXiv 2411.17691 Eq. 8:
+ * k 0.017, alpha 0.2261, beta 0.5316, gamma 5.4451); unified-quartet2 against its form;
+ * ranges and intervals */
+static void laws_2026(void)
+{
+    cm_law_output o;
+    cm_diag d;
+    const double N = 7e9, D = 1e13;
+    static const int P[] = {2, 3, 4, 8};
+    for (int i = 0; i < 4; i++) {
+        char spec[32];
+        snprintf(spec, sizeof spec, "int:bits=%d", P[i]);
+        CHECK(pr("ouyang-qid", spec, N, D, CM_TENSOR_W, &o, &d) == CM_OK, "ouyang %s: %s", spec,
+              d.msg);
+        double want = exp(log(0.017) + 0.5316 * log(D) - 0.2261 * log(N) - 5.4451 * log(P[i]));
+        CHECK_REL(o.gap, want, 1e-12, "ouyang gap at P=%d", P[i]);
+        CHECK(isnan(o.loss), "ouyang has no absolute loss");
+    }
+    CHECK(pr("ouyang-qid", "nf4", N, D, CM_TENSOR_W, &o, &d) == CM_EUNSUPPORTED,
+          "ouyang refuses a lookup table");
+    /* unified-quartet2: forward (w,a) and backward (g) */
+    const cm_law *l = law("unified-quartet2");
+    cm_pipeline *p = t_spec(reg, "nvfp4");
+    cm_result r;
+    cm_eval_opts eo;
+    cm_eval_opts_default(&eo);
+    cm_pipeline *pp[1] = {p};
+    CHECK(cm_eval(pp, 1, &eo, &r, NULL, NULL, &d) == CM_OK, "eval nvfp4");
+    /* the constants of `capmetric validate`'s fit (its section "Quartet II") */
+    const double A = 6502.875775006827, al = 0.35719606888575256, B = 325838.1916567698,
+                 be = 0.5064813575147683, E = 0.745237739272578, ga = 0.306916397242537,
+                 kN = 39.43595337590226, kG = 1.321116216030924, kM = 0.1094780243870499;
+    double n = 1e8, dd = 4e9;
+    cm_law_input in = {r.spec, r.bits, r.gmse, n, dd, 0, reg, "nvfp4", p, r.misalignment};
+    CHECK(cm_law_predict(l, &in, &o, &d) == CM_OK, "unified-quartet2 w,a: %s", d.msg);
+    double en = 1 / (1 + kN * r.gmse);
+    CHECK_REL(o.loss, pow(A * pow(n * en, -al) + B * pow(dd, -be), ga) + E, 1e-12, "q2 forward");
+    in.tensors = CM_TENSOR_G;
+    CHECK(cm_law_predict(l, &in, &o, &d) == CM_OK, "unified-quartet2 g");
+    double ed = 1 / (1 + 4 * (kG * r.gmse + kM * fabs(r.misalignment)));
+    CHECK_REL(o.loss, pow(A * pow(n, -al) + B * pow(dd * ed, -be), ga) + E, 1e-12, "q2 backward");
+    in.tensors = CM_TENSOR_W;
+    CHECK(cm_law_predict(l, &in, &o, &d) == CM_EUNSUPPORTED, "q2 refuses weights alone");
+    /* intervals: replicates where a law has them, around its point prediction */
+    in.tensors = 0;
+    cm_law_output lo, hi;
+    CHECK(cm_law_predict(l, &in, &o, &d) == CM_OK, "q2");
+    CHECK(cm_law_interval(l, &in, 0.9, &lo, &hi, &d) == CM_OK, "q2 interval: %s", d.msg);
+    CHECK(lo.loss <= o.loss && o.loss <= hi.loss && lo.loss < hi.loss, "q2 interval %g..%g around %g",
+          lo.loss, hi.loss, o.loss);
+    cm_law_output lo50, hi50;
+    CHECK(cm_law_interval(l, &in, 0.5, &lo50, &hi50, &d) == CM_OK &&
+              lo50.loss >= lo.loss && hi50.loss <= hi.loss,
+          "a 50 %% interval inside the 90 %% one");
+    CHECK(cm_law_interval(l, &in, 1.5, &lo, &hi, &d) == CM_EINVAL, "level 1.5 refused");
+    CHECK(cm_law_interval(law("quest"), &in, 0.9, &lo, &hi, &d) == CM_EUNSUPPORTED,
+          "quest has no replicates");
+    double dlo, dhi;
+    CHECK(cm_law_diff_interval(l, &in, &in, 0.9, &dlo, &dhi, &d) == CM_OK && dlo == 0 && dhi == 0,
+          "a format against itself differs by 0 in every replicate");
+    cm_pipeline_free(p);
+    double nl, nh, dl, dh;
+    CHECK(!cm_law_range(law("quest"), &nl, &nh, &dl, &dh) && nl == 30482560 && nh == 822151168,
+          "quest's range");
+    CHECK(cm_law_range(law("unified-llama-c4"), &nl, &nh, &dl, &dh) == -1,
+          "unified-llama-c4 records no range");
+    CHECK(cm_law_undetermined(l) != NULL && cm_law_undetermined(law("quest")) == NULL,
+          "undetermined constants");
+}
+
 int main(int argc, char **argv)
 {
     t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
@@ -241,6 +313,7 @@ int main(int argc, char **argv)
     predictions();
     tensors();
     files();
+    laws_2026();
     cm_registry_free(reg);
     cJSON_Delete(cap);
     return t_done("law");
