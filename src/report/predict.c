@@ -119,9 +119,9 @@ static void warnings(pred *pr, const cm_law *law, const pred_ask *o)
             ADD("%sD = %.3g is below its runs' fewest tokens (%.3g)", *w ? "; " : "", o->tokens,
                 dl);
     }
-    if (o->tensors && cm_law_has_map(law))
+    if (o->tensors && o->tensors != (CM_TENSOR_W | CM_TENSOR_A) && cm_law_has_map(law))
         ADD("%sthe law ignores --tensors (it maps GMSE alone)", *w ? "; " : "");
-    if ((o->tensors & CM_TENSOR_A) && !strcmp(cm_law_name(law), "ouyang-qid"))
+    if ((!o->tensors || (o->tensors & CM_TENSOR_A)) && !strcmp(cm_law_name(law), "ouyang-qid"))
         ADD("%sthe law models weight quantization only: activations are ignored",
             *w ? "; " : "");
     const char *u = cm_law_undetermined(law);
