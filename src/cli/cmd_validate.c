@@ -139,6 +139,8 @@ int cmd_validate(int argc, char **argv)
     if (!o.samples_given)
         v.ev.samples = 1u << 22; /* Monte-Carlo cells: SE ~1e-4 relative, far below the
                                     tables' two decimals */
+    if ((rc = load_quartet2(&v)))
+        goto out;
     v.threads = o.ev.threads;
     v.r.root = cJSON_CreateObject();
     v.r.md = open_memstream(&v.r.md_text, &v.r.md_len);
@@ -237,6 +239,7 @@ int cmd_validate(int argc, char **argv)
     if (v.r.failed)
         rc = EXIT_RUNTIME;
 out:
+    q2_free(&v.q2);
     cJSON_Delete(v.r.evid);
     for (size_t k = 0; k < v.r.nplot; k++)
         free(v.r.plot_name[k]), free(v.r.plot_svg[k]);

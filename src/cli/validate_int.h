@@ -2,6 +2,7 @@
 #ifndef CM_CLI_VALIDATE_INT_H
 #define CM_CLI_VALIDATE_INT_H
 
+#include "q2data.h"
 #include "runs_int.h"
 
 typedef struct rep {
@@ -28,6 +29,7 @@ typedef struct vctx {
     cm_eval_opts ev;
     unsigned threads;
     rep r;
+    q2data q2; /* Quartet II's runs, read and scored before the fits */
 } vctx;
 
 static const char *const check_head[] = {"quantity", "published", "capmetric", "difference",
@@ -60,5 +62,7 @@ int sec_quartet(vctx *v, cJSON *extra);
 int sec_unified(vctx *v, cJSON *extra);
 int sec_capacity(vctx *v, const char *anchors, cJSON *extra);
 int sec_quartet2(vctx *v, cJSON *extra);
+/* read Quartet II's runs and spec map into v->q2 (before the minutes of work) */
+int load_quartet2(vctx *v);
 
 #endif

@@ -377,11 +377,18 @@ static void claims(vctx *v, const q2data *q, double *const *in, double *const *h
              "value <= 1.25 x baseline", rin[L_UNI] <= 1.25 * rin[L_DEC]);
 }
 
+int load_quartet2(vctx *v)
+{
+    char *pr = path_in(v, "quartet2_runs.csv"), *ps = path_in(v, "quartet2_specs.csv");
+    int rc = pr && ps ? q2_load(&v->q2, pr, ps, v->reg, &v->ev) : EXIT_RUNTIME;
+    free(pr), free(ps);
+    return rc;
+}
+
 int sec_quartet2(vctx *v, cJSON *extra)
 {
-    q2data q;
-    char *pr = path_in(v, "quartet2_runs.csv"), *ps = path_in(v, "quartet2_specs.csv");
-    int rc = pr && ps ? q2_load(&q, pr, ps, v->reg, &v->ev) : EXIT_RUNTIME;
+    const q2data q = v->q2;
+    int rc = 0;
     cm_fit_result full[NLAW], f;
     memset(full, 0, sizeof full);
     double *in[NLAW] = {0}, *held[NLAW] = {0}, *start = NULL;
@@ -445,7 +452,5 @@ int sec_quartet2(vctx *v, cJSON *extra)
         free(in[l]), free(held[l]);
     }
     free(start);
-    q2_free(&q);
-    free(pr), free(ps);
     return rc;
 }

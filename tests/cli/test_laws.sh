@@ -62,6 +62,26 @@ expect_fail "--params: not a positive number" predict int4 --params abc --tokens
 expect_fail "--tokens: not a positive number" predict int4 --params 1e9 --tokens -5
 expect_fail "tensors" predict int4 --params 1e9 --tokens 1e9 --tensors w,x
 expect_fail "unknown law" predict int4 --params 1e9 --tokens 1e9 --law nosuch
+# far outside the runs: warnings; intervals from the bootstrap replicates; --vs; the old key
+"$CM" predict nvfp4 --params 70B --tokens 15T --law unified-quartet2 --vs bf16 --json >"$tmp/p70.json" || bad "predict 70B"
+"$JQ" "$tmp/p70.json" results.0.warnings.0 | grep -q "345x the largest N of its runs" && ok || bad "predict warns at 70B"
+"$JQ" "$tmp/p70.json" results.0.warnings.1 | grep -q "188x the most tokens" && ok || bad "predict warns at 15T"
+l=$("$JQ" "$tmp/p70.json" results.0.loss); lo=$("$JQ" "$tmp/p70.json" results.0.loss_lo); hi=$("$JQ" "$tmp/p70.json" results.0.loss_hi)
+awk -v a="$lo" -v b="$l" -v c="$hi" 'BEGIN { exit !(a <= b && b <= c && a < c) }' && ok || bad "interval $lo..$hi around $l"
+[ "$("$JQ" "$tmp/p70.json" predictions.0.loss)" = "$l" ] && ok || bad "predict --json: 'predictions' alias"
+dl=$("$JQ" "$tmp/p70.json" results.0.loss_diff); dlo=$("$JQ" "$tmp/p70.json" results.0.loss_diff_lo)
+awk -v a="$dl" -v b="$dlo" 'BEGIN { exit !(a > 0 && b > 0 && b <= a) }' && ok || bad "nvfp4 vs bf16 at equal N: $dl ($dlo)"
+"$JQ" "$tmp/p70.json" vs_verdict | grep -q "at equal memory: nvfp4 better by unified-quartet2" && ok || bad "vs verdict"
+"$CM" predict nvfp4 --params 70B --tokens 15T --law unified-quartet2 --ci 0.5 --json >"$tmp/p50.json" || bad "predict --ci"
+awk -v a="$("$JQ" "$tmp/p50.json" results.0.loss_lo)" -v b="$lo" 'BEGIN { exit !(a > b) }' && ok || bad "a 50% interval is narrower"
+"$CM" predict nvfp4 --params 70B --tokens 15T >"$tmp/p70.txt" || bad "predict 70B text"
+grep -q "^warnings:" "$tmp/p70.txt" && grep -q "unified-quest: N = 7e+10 is 85.1x" "$tmp/p70.txt" && ok || bad "predict warnings under the table"
+expect_fail "--ci '2' is not accepted" predict int4 --params 1e9 --tokens 1e9 --ci 2
+expect_fail "unknown" predict int4 --params 1e9 --tokens 1e9 --vs nosuchformat
+# ouyang-qid: k D^beta / (N^alpha P^gamma), arXiv 2411.17691 Eq. 8, at 7B / 10T / 3 bits
+"$CM" predict int:bits=3 --params 7e9 --tokens 1e13 --law ouyang-qid --tensors w --json >"$tmp/po.json" || bad "predict ouyang"
+want=$(awk 'BEGIN { printf "%.17g", 0.017 * (1e13)^0.5316 / ((7e9)^0.2261 * 3^5.4451) }')
+near "$("$JQ" "$tmp/po.json" results.0.gap)" "$want" 1e-12 && ok || bad "ouyang gap"
 expect_fail "does not map GMSE" eval int4 --law quest
 expect_fail "option '--params' does not apply to 'eval'" eval int4 --params 1e9
 expect_fail "option '-o' does not apply to 'predict'" predict int4 --params 1e9 --tokens 1e9 -o x
@@ -175,6 +195,21 @@ expect_fail "Is a directory" fit "$tmp"
 (cd "$SRC" && "$CM" validate -q -o "$tmp/val") || bad "validate: $?"
 [ "$("$JQ" "$tmp/val/report.json" failed)" = 0 ] && [ "$("$JQ" "$tmp/val/report.json" checks)" -ge 40 ] && ok || bad "validate checks"
 grep -q "^## Leave one format out" "$tmp/val/report.md" && ok || bad "validate markdown"
+# evidence apart from reproduction, a verdict, the Quartet II plot
+[ "$("$JQ" "$tmp/val/report.json" reproduction.failed)" = 0 ] && ok || bad "validate reproduction"
+for k in name metric value baseline criterion pass; do
+    "$JQ" "$tmp/val/report.json" "evidence.0.$k" >/dev/null && ok || bad "evidence lacks $k"
+done
+"$JQ" "$tmp/val/report.json" verdict | grep -q "claims that the data could refute" && ok || bad "verdict"
+head -8 "$tmp/val/report.md" | grep -q "^## Verdict" && ok || bad "report.md opens with the verdict"
+grep -q "<svg" "$tmp/val/quartet2_pred_vs_obs.svg" && ok || bad "Quartet II plot"
+# a broken Quartet II spec map is refused before the work, and nothing is written
+mkdir -p "$tmp/runs2" && cp "$RUNS"/*.csv "$tmp/runs2/" && cp "$SRC/data/capacity.json" "$tmp/"
+grep -v "^tetrajetv2" "$RUNS/quartet2_specs.csv" >"$tmp/runs2/quartet2_specs.csv"
+expect_fail "no scheme of quartet2_specs.csv has this run's quantizer columns" validate --data "$tmp/runs2" -o "$tmp/v3"
+sed 's/^tetrajetv2\(.*\),nvfp4,/tetrajetv2\1,nvfp4:nosuchkey=1,/' "$RUNS/quartet2_specs.csv" >"$tmp/runs2/quartet2_specs.csv"
+expect_fail "nosuchkey" validate --data "$tmp/runs2" -o "$tmp/v3"
+[ ! -e "$tmp/v3" ] && ok || bad "a refused validate left its report folder"
 expect_fail "no run data" validate --data "$tmp/nowhere"
 expect_fail "cannot create the report folder" validate --data "$RUNS" -o /proc/capmetric-validation
 # bad inputs are refused before the work, and nothing is created
