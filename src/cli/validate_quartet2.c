@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "q2data.h"
@@ -389,6 +390,8 @@ int sec_quartet2(vctx *v, cJSON *extra)
 {
     const q2data q = v->q2;
     int rc = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     cm_fit_result full[NLAW], f;
     memset(full, 0, sizeof full);
     double *in[NLAW] = {0}, *held[NLAW] = {0}, *start = NULL;
@@ -438,6 +441,12 @@ int sec_quartet2(vctx *v, cJSON *extra)
     free(tmp);
     if (!rc) {
         cJSON *js = cJSON_AddObjectToObject(extra, "quartet2");
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        cJSON_AddNumberToObject(js, "seconds_fits", secs);
+        if (!v->r.quiet)
+            printf("\nQuartet II: %zu runs, %zu schemes, 5 laws, leave one scheme out: %.1f s\n",
+                   q.n, q.ns, secs);
         table_schemes(v, &q);
         table_laws(v, &q, full, in, held, js);
         table_held(v, &q, held);

@@ -9,7 +9,7 @@
 
 /* A Chinchilla-like grid of runs: 5 sizes x 4 token ratios, groups 0..ng-1 and
  * a baseline (CM_FIT_BASE) cycling. */
-#define NR 120
+#define NR 256
 static double N[NR], D[NR], y[NR], x[NR];
 static size_t g[NR], g2[NR];
 
@@ -209,6 +209,72 @@ static void quartet(void)
     cm_fit_result_free(&r);
 }
 
+/* The metric form: effN = 1/(1 + kN x), effD = 1/(1 + kG x2 + kM x3) recovered from
+ * runs made by it; a warm start lands on the same optimum; bootstrap replicates are
+ * kept; a negative metric is refused. */
+static void metric(void)
+{
+    const double A = 900, al = 0.4, B = 3e4, be = 0.45, E = 1.2, gm = 0.5;
+    const double kN = 30, kG = 1.5, kM = 6;
+    static const double sizes[] = {3e7, 6e7, 1e8, 2e8};
+    static const double xf[] = {NAN, 0.009, 0.0124, 0.02};
+    static const double xb[][2] = {{NAN, NAN}, {0.02, 0.0001}, {0.05, 0.004}, {0.1, 0.0}};
+    double x2[256], x3[256]; /* N, D, y, x: the file's run arrays */
+    size_t n = 0;
+    for (int f = 0; f < 4; f++)
+        for (int b = 0; b < 4; b++)
+            for (int s = 0; s < 4; s++)
+                for (int r = 0; r < 4; r++) {
+                    N[n] = sizes[s];
+                    D[n] = sizes[s] * 25 * (1 << (2 * r));
+                    x[n] = xf[f], x2[n] = xb[b][0], x3[n] = xb[b][1];
+                    double eN = isnan(x[n]) ? 1 : 1 / (1 + kN * x[n]);
+                    double eD = isnan(x2[n]) ? 1 : 1 / (1 + kG * x2[n] + kM * x3[n]);
+                    y[n] = pow(A * pow(N[n] * eN, -al) + B * pow(D[n] * eD, -be), gm) + E;
+                    n++;
+                }
+    cm_fit_data d = {.n = n, .N = N, .D = D, .y = y, .x = x, .x2 = x2, .x3 = x3};
+    cm_fit_result r;
+    cm_diag dg;
+    CHECK(fit_lsq(CM_FIT_METRIC, &d, &r, &dg) == CM_OK, "metric: %s", dg.msg);
+    const double want[] = {A, al, B, be, E, gm, kN, kG, kM};
+    CHECK(r.np == 9, "metric: 9 parameters, got %zu", r.np);
+    for (int k = 0; k < 9 && k < (int)r.np; k++)
+        CHECK_NEAR(r.p[k].value / want[k], 1, 1e-4, r.p[k].name);
+    CHECK(!strcmp(r.p[6].name, "kN") && !strcmp(r.p[8].name, "kM"), "metric parameter names");
+    CHECK_NEAR(cm_fit_predict(&r, &d, 100), y[100], 1e-9 * y[100], "metric predict");
+    /* warm start at the answer, with replicates */
+    cm_fit_opts o;
+    cm_fit_opts_default(&o);
+    o.huber = INFINITY;
+    o.start = want;
+    o.bootstrap = 8;
+    cm_fit_result w;
+    CHECK(cm_fit(CM_FIT_METRIC, &d, &o, &w, &dg) == CM_OK, "metric warm: %s", dg.msg);
+    CHECK(w.starts == 1, "a warm start is one start");
+    CHECK_NEAR(w.p[6].value / kN, 1, 1e-6, "warm kN");
+    CHECK(w.boot && w.nboot == 8, "replicates kept: %zu", w.nboot);
+    for (size_t q = 0; w.boot && q < w.nboot; q++)
+        CHECK_NEAR(w.boot[q * w.np + 6] / kN, 1, 1e-4, "replicate kN (exact data)");
+    cm_fit_result_free(&w);
+    /* without x3: no kM */
+    d.x3 = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x2[i]))
+            y[i] = pow(A * pow(N[i] * (isnan(x[i]) ? 1 : 1 / (1 + kN * x[i])), -al) +
+                           B * pow(D[i] / (1 + kG * x2[i]), -be), gm) + E;
+    cm_fit_result_free(&r);
+    CHECK(fit_lsq(CM_FIT_METRIC, &d, &r, &dg) == CM_OK && r.np == 8, "metric without x3");
+    CHECK_NEAR(r.p[7].value / kG, 1, 1e-4, "kG without x3");
+    cm_fit_result_free(&r);
+    x2[5] = -1;
+    CHECK(fit_lsq(CM_FIT_METRIC, &d, &r, &dg) == CM_EINVAL, "a negative metric is refused");
+    cm_fit_result_free(&r);
+    d.x2 = NULL;
+    CHECK(fit_lsq(CM_FIT_METRIC, &d, &r, &dg) == CM_EINVAL, "metric without x2 is refused");
+    cm_fit_result_free(&r);
+}
+
 /* E not determined: runs that cannot tell E from A, B (E = 0, one D/N). */
 static void identifiability(void)
 {
@@ -314,6 +380,7 @@ int main(int argc, char **argv)
     robust();
     unified_and_map();
     quartet();
+    metric();
     identifiability();
     bad_data();
     csv();
