@@ -91,7 +91,8 @@ static int shown(const frame *fr, double x, double y)
 }
 
 /* the data range: whole bits (or whole octaves) on x, whole decades or 0..1.05 on y */
-static void fit_frame(frame *fr, const double *xs, const double *ys, size_t n, int xbits)
+static void fit_frame(frame *fr, const double *xs, const double *ys, size_t n, int xbits,
+                      int yfit)
 {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (size_t i = 0; i < n; i++) {
@@ -121,6 +122,9 @@ static void fit_frame(frame *fr, const double *xs, const double *ys, size_t n, i
         fr->yhi = ceil(log10(ymax));
         if (fr->yhi <= fr->ylo)
             fr->yhi = fr->ylo + 1;
+    } else if (yfit) {
+        fr->ylo = floor(ymin * 10) / 10;
+        fr->yhi = fmax(fr->ylo + 0.1, ceil(ymax * 10) / 10);
     } else {
         fr->ylo = 0;
         fr->yhi = fmax(1.05, ymax * 1.05);
@@ -420,15 +424,20 @@ static void legend_row(FILE *f, double lx, double *ly, const char *text)
 static void draw_legend(FILE *f, const frame *fr, const svg_opts *o)
 {
     double lx = fr->W - fr->R + 20, ly = fr->T + 10;
-    size_t rows = 2 + (size_t)(o->cn > 0) + (size_t)(o->with_dr != 0) + (o->color ? o->ncolor + 1 : 0) +
+    size_t rows = (o->points_name ? 1 : 2) + (size_t)(o->cn > 0) + (size_t)(o->with_dr != 0) + (o->color ? o->ncolor + 1 : 0) +
                   (o->marker ? o->nmarker + 1 : 0);
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%zu\" fill=\"white\" "
                "stroke=\"#888\"/>\n",
             lx - 8, ly - 14, fr->R - 30, 10 + 18 * rows);
-    marker(f, lx, ly, 4.5, 0, o->color ? "#fff" : "#d33", o->color ? "#000" : "#800", 0);
-    legend_row(f, lx, &ly, "Pareto optimal (labelled)");
-    marker(f, lx, ly, 3.2, 0, o->color ? "#ccc" : "#999", "none", 0);
-    legend_row(f, lx, &ly, "other formats");
+    if (o->points_name) {
+        marker(f, lx, ly, 3.2, 0, o->color ? "#ccc" : "#999", "none", 0);
+        legend_row(f, lx, &ly, o->points_name);
+    } else {
+        marker(f, lx, ly, 4.5, 0, o->color ? "#fff" : "#d33", o->color ? "#000" : "#800", 0);
+        legend_row(f, lx, &ly, "Pareto optimal (labelled)");
+        marker(f, lx, ly, 3.2, 0, o->color ? "#ccc" : "#999", "none", 0);
+        legend_row(f, lx, &ly, "other formats");
+    }
     if (o->with_dr) {
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#2a7\" "
                    "stroke-dasharray=\"6 4\"/>\n", lx - 6, ly, lx + 6, ly);
@@ -467,7 +476,7 @@ char *svg_plot(const double *xs, const double *ys, const char *const *plabel, si
     if (fr.H < 80 + 18.0 * (double)rows)
         fr.H = 80 + 18.0 * (double)rows;
     fr.H0 = fr.H;
-    fit_frame(&fr, xs, ys, n, o->xbits);
+    fit_frame(&fr, xs, ys, n, o->xbits, o->yfit);
     /* the body first (the numbered list's length decides the canvas' height) */
     char *body = NULL, *doc = NULL;
     size_t blen = 0, len = 0;

@@ -24,6 +24,8 @@ typedef struct svg_opts {
     size_t nmarker;
     const char *const *marker_name;
     const char *marker_key;
+    int yfit;                 /* y axis over the data (tenths), not from 0 */
+    const char *points_name;  /* legend: one row for the points (no Pareto rows) */
     const int *series;        /* lines: join the points of each series (series[i] <
                                  nseries) in x order, in the colour of their first point */
     size_t nseries;

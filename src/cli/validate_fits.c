@@ -253,6 +253,23 @@ int sec_quartet(vctx *v, cJSON *extra)
                   1e-4, 1);
         sec_end(&v->r, "Tolerance 0.01 %: the published values are printed to 5-7 digits.");
         cJSON_AddItemToObject(extra, "quartet_base_fit", fit_json(&f[0], &o));
+        size_t n = 0;
+        for (int k = 0; k < 4; k++)
+            n += rr[k].n;
+        double *ob = malloc((n ? n : 1) * sizeof *ob), *pr = malloc((n ? n : 1) * sizeof *pr);
+        size_t m = 0;
+        for (int k = 0; k < 4 && ob && pr; k++) {
+            cm_fit_data d;
+            runs_data(&rr[k], &d);
+            for (size_t i = 0; i < rr[k].n; i++, m++)
+                ob[m] = rr[k].y[i], pr[m] = cm_fit_predict(&f[k], &d, i);
+        }
+        if (!ob || !pr ||
+            pred_plot(&v->r, "quartet_pred_vs_obs.svg",
+                      "Quartet (main grid): the published law's fit, BF16 base then effN/effD",
+                      "fitted loss (nats/token)", ob, pr, m))
+            rc = EXIT_RUNTIME;
+        free(ob), free(pr);
     }
     for (int k = 0; k < 4; k++) {
         cm_fit_result_free(&f[k]);

@@ -48,6 +48,9 @@ void evidence(rep *r, const char *name, const char *metric, double value, double
               const char *criterion, int pass);
 /* a plot for the report folder (svg is taken over); 0 or -1 out of memory */
 int add_plot(rep *r, const char *name, char *svg);
+/* a predicted-vs-observed loss plot of n runs for the report folder */
+int pred_plot(rep *r, const char *name, const char *title, const char *ylabel, const double *obs,
+              const double *pred, size_t n);
 /* report.md's opening: the verdict paragraph and the evidence table (malloc'ed) */
 char *verdict_text(const rep *r, char **md);
 /* helpers: a file of the data folder; load runs; fit; a fitted parameter by name */

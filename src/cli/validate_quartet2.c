@@ -25,7 +25,6 @@
 #include "cli.h"
 #include "q2data.h"
 #include "runs_int.h"
-#include "svg.h"
 #include "validate_int.h"
 
 enum { L_DEC, L_UNI, L_GMSE, L_BITS, L_EQ, NLAW };
@@ -194,33 +193,6 @@ static void table_schemes(vctx *v, const q2data *q)
     sec_end(&v->r, "Hadamard rotations, delayed amax and the Hadamard direction leave i.i.d. "
                    "Gaussian data as it is: schemes that differ only there have the same "
                    "metrics, and only the decoupled law can tell them apart.");
-}
-
-/* predicted vs observed losses (held-out predictions), coloured by category */
-static char *q2_plot(const q2data *q, const double *pred)
-{
-    double *xo = malloc(q->n * sizeof *xo), *yp = malloc(q->n * sizeof *yp);
-    const char **lab = calloc(q->n, sizeof *lab);
-    char *svg = NULL;
-    if (xo && yp && lab) {
-        double lo = INFINITY, hi = -INFINITY;
-        size_t m = 0;
-        for (size_t i = 0; i < q->n; i++) {
-            if (isnan(pred[i]))
-                continue;
-            xo[m] = q->y[i], yp[m] = pred[i], lab[m] = "";
-            lo = fmin(lo, fmin(xo[m], yp[m])), hi = fmax(hi, fmax(xo[m], yp[m]));
-            m++;
-        }
-        double cx[2] = {lo, hi}, cy[2] = {lo, hi};
-        svg_opts o = {.title = "Quartet II: held-out predicted vs observed loss (unified law)",
-                      .xlabel = "observed loss (nats/token)",
-                      .ylabel = "predicted loss, scheme held out (nats/token)",
-                      .cx = cx, .cy = cy, .cn = 2, .cname = "predicted = observed"};
-        svg = svg_plot(xo, yp, lab, m, NULL, &o);
-    }
-    free(xo), free(yp), free(lab);
-    return svg;
 }
 
 /* the laws' errors: in-sample (all runs) and held out (each scheme predicted by
@@ -452,8 +424,9 @@ int sec_quartet2(vctx *v, cJSON *extra)
         table_held(v, &q, held);
         table_constants(v, &full[L_UNI], js);
         claims(v, &q, in, held);
-        char *svg = q2_plot(&q, held[L_UNI]);
-        if (!svg || add_plot(&v->r, "quartet2_pred_vs_obs.svg", svg))
+        if (pred_plot(&v->r, "quartet2_pred_vs_obs.svg",
+                      "Quartet II (574 runs): unified law, each scheme held out",
+                      "predicted loss, scheme held out (nats/token)", q.y, held[L_UNI], q.n))
             rc = EXIT_RUNTIME;
     }
     for (int l = 0; l < NLAW; l++) {

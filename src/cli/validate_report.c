@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "svg.h"
 #include "runs_int.h"
 #include "validate_int.h"
 
@@ -238,4 +239,32 @@ char *verdict_text(const rep *r, char **md)
     fclose(t);
     *md = tt;
     return vt;
+}
+
+/* predicted against observed losses (NaN predictions left out), with the line
+ * predicted = observed; added to the report as `name` */
+int pred_plot(rep *r, const char *name, const char *title, const char *ylabel, const double *obs,
+              const double *pred, size_t n)
+{
+    double *xo = malloc((n ? n : 1) * sizeof *xo), *yp = malloc((n ? n : 1) * sizeof *yp);
+    const char **lab = calloc(n ? n : 1, sizeof *lab);
+    char *svg = NULL;
+    if (xo && yp && lab) {
+        double lo = INFINITY, hi = -INFINITY;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (isnan(pred[i]))
+                continue;
+            xo[m] = obs[i], yp[m] = pred[i], lab[m] = "";
+            lo = fmin(lo, xo[m]), hi = fmax(hi, xo[m]); /* the line over the x axis */
+            m++;
+        }
+        double cx[2] = {lo, hi}, cy[2] = {lo, hi};
+        svg_opts o = {.title = title, .xlabel = "observed loss (nats/token)", .ylabel = ylabel,
+                      .cx = cx, .cy = cy, .cn = 2, .cname = "predicted = observed",
+                      .yfit = 1, .points_name = "runs"};
+        svg = svg_plot(xo, yp, lab, m, NULL, &o);
+    }
+    free(xo), free(yp), free(lab);
+    return svg ? add_plot(r, name, svg) : -1;
 }
