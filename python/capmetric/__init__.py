@@ -352,7 +352,7 @@ def quantize(spec: str, array, *, dtype: str = "float32", pad: bool = False, see
 
 def predict(specs: Union[str, Iterable[str]], *, params: float, tokens: float,
             law: Optional[str] = None, tensors: str = "w,a", memory: Optional[float] = None,
-            samples: int = 1 << 24, seed: int = 1, method: str = "auto", dist: str = "gauss",
+            ci: Optional[float] = None, vs: Optional[str] = None, samples: int = 1 << 24, seed: int = 1, method: str = "auto", dist: str = "gauss",
             sigma: float = 1.0, threads: Optional[int] = None,
             plugins: Sequence[str] = ()) -> Results:
     """What the capacity laws say of each format for a model of `params`
@@ -365,14 +365,23 @@ def predict(specs: Union[str, Iterable[str]], *, params: float, tokens: float,
 
     law: one law (a built-in name or "file:PATH", e.g. a Fit's .save());
     None = every built-in law. tensors: which tensors are compressed
-    ("w", "w,a", "w,a,kv,g"). The other arguments are those of evaluate()."""
+    ("w", "w,a", "w,a,kv,g"). Each result has 'warnings' (outside the law's runs,
+    ignored options, undetermined constants) and, for laws with bootstrap
+    replicates, loss_lo/loss_hi and rho_lo/rho_hi at level `ci` (default 0.9).
+    vs: a reference spec, judged last; every result then has loss_diff (with
+    loss_diff_lo/hi) and iso_loss_diff, and .meta['vs_verdict'] sums them up.
+    The other arguments are those of evaluate()."""
     sp = _specs(specs)
     req = _eval_request(sp, samples, seed, method, law, dist, sigma, threads, plugins)
     req.update({"params": float(params), "tokens": float(tokens), "tensors": tensors})
     if memory is not None:
         req["memory"] = float(memory)
+    if ci is not None:
+        req["ci"] = float(ci)
+    if vs is not None:
+        req["vs"] = vs
     doc = json.loads(_call(_lib.cm_api_predict, (json.dumps(req).encode(),), sp))
-    meta = {k: v for k, v in doc.items() if k != "results"}
+    meta = {k: v for k, v in doc.items() if k not in ("results", "predictions")}
     return Results(doc["results"], meta)
 
 

@@ -339,7 +339,7 @@ cm_status cm_api_predict(const char *request, char **out, cm_diag *d)
     *out = NULL;
     cm_status s = parse_request(request,
                                 " specs params tokens memory tensors law samples seed method dist "
-                                "sigma threads plugins ",
+                                "sigma threads plugins ci vs ",
                                 &r, d);
     if (!s)
         s = eval_options(r, &o, &law, d);
@@ -353,8 +353,25 @@ cm_status cm_api_predict(const char *request, char **out, cm_diag *d)
     if (!s && t && !cJSON_IsNull(t))
         s = cJSON_IsString(t) ? cm_tensors_parse(t->valuestring, &a.tensors, d)
                               : cm_diag_set(d, CM_EINVAL, "'tensors' must be text (e.g. \"w,a\")");
+    const cJSON *ci = r ? cJSON_GetObjectItemCaseSensitive(r, "ci") : NULL;
+    if (!s && ci && !cJSON_IsNull(ci)) {
+        if (!cJSON_IsNumber(ci) || !(ci->valuedouble > 0 && ci->valuedouble < 1))
+            s = cm_diag_set(d, CM_EINVAL, "'ci' must be a level between 0 and 1 (e.g. 0.9)");
+        else
+            a.ci = ci->valuedouble;
+    }
+    cJSON *vs = r ? cJSON_GetObjectItemCaseSensitive(r, "vs") : NULL;
+    if (!s && vs && !cJSON_IsNull(vs)) { /* the reference format: evaluated last */
+        cJSON *sp = cJSON_GetObjectItemCaseSensitive(r, "specs");
+        if (!cJSON_IsString(vs) || !cJSON_IsArray(sp))
+            s = cm_diag_set(d, CM_EINVAL, "'vs' must be a spec (text) beside a 'specs' list");
+        else
+            cJSON_AddItemToArray(sp, cJSON_CreateString(vs->valuestring));
+    }
     if (!s)
         s = specs_of(r, &reg, &p, &n, &res, d);
+    if (!s && vs && !cJSON_IsNull(vs))
+        a.vs = (long)n - 1;
     const cm_law *asked = o.law;
     if (!s) {
         if (o.law && !cm_law_has_map(o.law)) /* as predict does: rho from the law alone */

@@ -188,6 +188,8 @@ static const law_meta metas[] = {
     {"quartet", 30482560, 1586076160, 749993984, 158607616000, NULL},
     /* data/runs/quartet2_runs.csv */
     {"unified-quartet2", 30482560, 203188480, 749993984, 79999795200, "A, B, E, kG, kM"},
+    /* Kumar et al. Sec. 3: N 30, 60, 110, 220 M (non-embedding), D 1.5-26 B tokens */
+    {"kumar", 3e7, 2.2e8, 1.5e9, 2.6e10, NULL},
     /* Pythia suite as the paper states it: 160M-12B parameters, 1B-206B tokens */
     {"ouyang-qid", 1.6e8, 1.2e10, 1e9, 2.06e11, NULL},
 };

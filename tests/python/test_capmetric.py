@@ -203,6 +203,22 @@ def test_predict_errors():
         cm.predict("int4", params=1e9, tokens=2e10, tensors="x")
 
 
+def test_predict_intervals_warnings_vs():
+    r = cm.predict(["nvfp4", "mxfp4"], params=7e10, tokens=1.5e13, law="unified-quartet2",
+                   vs="bf16", ci=0.5)
+    assert len(r) == 3 and r.meta["interval"] == 0.5
+    for x in r:
+        assert x["loss_lo"] <= x["loss"] <= x["loss_hi"]
+        assert any("345x the largest N" in w for w in x["warnings"])
+    assert r[0]["loss_diff"] > 0 and r[0]["iso_loss_diff"] < 0  # worse at equal N, better at equal memory
+    assert r[0]["loss_diff_lo"] <= r[0]["loss_diff"] <= r[0]["loss_diff_hi"]
+    assert "at equal memory" in r.meta["vs_verdict"]
+    wide = cm.predict("nvfp4", params=7e10, tokens=1.5e13, law="unified-quartet2")
+    assert wide[0]["loss_hi"] - wide[0]["loss_lo"] > r[0]["loss_hi"] - r[0]["loss_lo"]
+    with pytest.raises(cm.CapmetricError, match="'ci'"):
+        cm.predict("int4", params=1e9, tokens=2e10, ci=2)
+
+
 def _fit_same(f, doc):
     same(f.doc["fit"], doc["fit"])
     src = f.law["source"]
