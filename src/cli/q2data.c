@@ -277,7 +277,7 @@ int q2_load(q2data *q, const char *runs, const char *specs, const cm_registry *r
         const char *why;
         walk(q, s, q->fwd[s], 0, add_metric, &why);
         walk(q, s, q->bwd[s], 1, add_metric, &why);
-        if (q->nf[s]) {
+        if (q->nf[s] > 0) {
             q->fg[s] /= q->nf[s];
             q->fb[s] /= q->nf[s];
             q->fmis[s] /= q->nf[s];

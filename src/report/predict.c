@@ -83,9 +83,9 @@ char *vs_verdict(const pred *pv, size_t np, const cm_result *res, const pred_ask
                 continue;
             fprintf(f, "%s %s", said++ ? ";" : "", res[p->spec].input);
             if (*better)
-                fprintf(f, " better by %s", better);
+                fprintf(f, " better under %s", better);
             if (*worse)
-                fprintf(f, "%s worse by %s", *better ? "," : "", worse);
+                fprintf(f, "%s worse under %s", *better ? "," : "", worse);
         }
         if (!said)
             fprintf(f, " no law judges both");

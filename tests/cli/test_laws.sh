@@ -71,7 +71,7 @@ awk -v a="$lo" -v b="$l" -v c="$hi" 'BEGIN { exit !(a <= b && b <= c && a < c) }
 [ "$("$JQ" "$tmp/p70.json" predictions.0.loss)" = "$l" ] && ok || bad "predict --json: 'predictions' alias"
 dl=$("$JQ" "$tmp/p70.json" results.0.loss_diff); dlo=$("$JQ" "$tmp/p70.json" results.0.loss_diff_lo)
 awk -v a="$dl" -v b="$dlo" 'BEGIN { exit !(a > 0 && b > 0 && b <= a) }' && ok || bad "nvfp4 vs bf16 at equal N: $dl ($dlo)"
-"$JQ" "$tmp/p70.json" vs_verdict | grep -q "at equal memory: nvfp4 better by unified-quartet2" && ok || bad "vs verdict"
+"$JQ" "$tmp/p70.json" vs_verdict | grep -q "at equal memory: nvfp4 better under unified-quartet2" && ok || bad "vs verdict"
 "$CM" predict nvfp4 --params 70B --tokens 15T --law unified-quartet2 --ci 0.5 --json >"$tmp/p50.json" || bad "predict --ci"
 awk -v a="$("$JQ" "$tmp/p50.json" results.0.loss_lo)" -v b="$lo" 'BEGIN { exit !(a > b) }' && ok || bad "a 50% interval is narrower"
 "$CM" predict nvfp4 --params 70B --tokens 15T >"$tmp/p70.txt" || bad "predict 70B text"
