@@ -12,6 +12,7 @@ extern const cm_format cm_format_outlier;
 extern const cm_format cm_format_vq;
 extern const cm_format cm_format_rht;
 extern const cm_format cm_format_hadamard;
+extern const cm_format cm_format_multigrid;
 
 static const cm_format *const builtin[] = {
     &cm_format_int,
@@ -25,6 +26,7 @@ static const cm_format *const builtin[] = {
     &cm_format_vq,
     &cm_format_rht,
     &cm_format_hadamard,
+    &cm_format_multigrid,
 };
 
 const cm_format *const *cm_builtin_init(const cm_host *host, size_t *count)

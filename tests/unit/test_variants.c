@@ -279,6 +279,64 @@ static void quartet2(void)
     cJSON_Delete(a);
 }
 
+/* multigrid: per block no worse than either grid alone (and strictly better
+ * somewhere); one grid twice is that grid's block format to the bit; bits count
+ * the selector; scale=rms against its definition; bad specs refused */
+static void multigrid(void)
+{
+    enum { K = 16, NB = 400 };
+    double x[K * NB], y[K * NB], a[K * NB], b[K * NB];
+    cm_pcg64 g;
+    cm_pcg64_stream(&g, 7, 0);
+    cm_gauss_fill(&g, x, K * NB);
+    apply("multigrid:grids=e2m1|nf4,block=16", x, y, K * NB);
+    apply("fp:e=2,m=1,block=16", x, a, K * NB);
+    apply("lut:name=nf4,block=16", x, b, K * NB);
+    int worse = 0, better = 0;
+    for (size_t j = 0; j < NB; j++) {
+        double m = measure(0, x + j * K, y + j * K, K), ma = measure(0, x + j * K, a + j * K, K),
+               mb = measure(0, x + j * K, b + j * K, K);
+        worse += m > fmin(ma, mb) * (1 + 1e-12);
+        better += m < ma && m < mb * (1 + 1e-12) && ma != mb;
+    }
+    CHECK(worse == 0, "multigrid: %d of %d blocks worse than a grid alone", worse, NB);
+    CHECK(better > 20, "multigrid: e2m1 and nf4 each won (%d blocks changed grid)", better);
+    apply("multigrid:grids=e2m1|e2m1", x, y, K * NB);
+    int same = 1;
+    for (size_t i = 0; i < K * NB; i++)
+        same &= y[i] == a[i];
+    CHECK(same, "multigrid of one grid twice is its block format");
+    cm_pipeline *p;
+    cm_diag d;
+    static const struct {
+        const char *spec;
+        double bits;
+    } bt[] = {{"multigrid", 4 + 17.0 / 16}, {"multigrid:grids=e2m1|int4|nf4|e2m1,block=32", 4 + 18.0 / 32},
+              {"multigrid:selector=free", 5}};
+    for (int k = 0; k < 3; k++)
+        if (cm_spec_parse(reg, bt[k].spec, &p, &d) == CM_OK) {
+            CHECK_NEAR(cm_pipeline_bits(p), bt[k].bits, 1e-12, bt[k].spec);
+            cm_pipeline_free(p);
+        } else {
+            CHECK(0, "%s: %s", bt[k].spec, d.msg);
+        }
+    static const char *const bad[] = {"multigrid:grids=e2m1", "multigrid:grids=e2m1|foo",
+                                      "multigrid:grids=e2m1|0;0", "multigrid:block=1",
+                                      "multigrid:grids=1|1|1|1|1|1|1|1|1"};
+    for (int k = 0; k < 5; k++) {
+        CHECK(cm_spec_parse(reg, bad[k], &p, &d) != CM_OK, "refused: %s", bad[k]);
+        if (d.msg[0] == 0)
+            CHECK(0, "no message for %s", bad[k]);
+    }
+    /* scale=rms: s = RMS * rms_clip / 6, values beyond the clip saturate at 6 s */
+    double z[16] = {4, 1, -1, 0.5};
+    apply("fp:e=2,m=1,block=16,scale=rms,rms_clip=2", z, y, 16);
+    double rms = sqrt((16 + 1 + 1 + 0.25) / 16.0), sr = rms * 2 / 6;
+    CHECK(fabs(y[0] - 6 * sr) < 1e-15 && fabs(y[1] - 3 * sr) < 1e-15,
+          "scale=rms: %.17g %.17g, s %.17g", y[0], y[1], sr);
+    CHECK(cm_spec_parse(reg, "nvfp4:rms_clip=2", &p, &d) == CM_EINVAL, "rms_clip without rms");
+}
+
 int main(int argc, char **argv)
 {
     t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
@@ -292,6 +350,7 @@ int main(int argc, char **argv)
     eden();
     search();
     quartet2();
+    multigrid();
     cm_registry_free(reg);
     return t_done("variants");
 }
