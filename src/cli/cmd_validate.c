@@ -99,6 +99,80 @@ static int check_outdir(const char *dir)
     return 0;
 }
 
+/* The report: JSON (with the verdict, the evidence and the reproduction count),
+ * markdown opening with the verdict, and the plots; all or nothing written. */
+static int write_report(vctx *v, const char *outdir, int json)
+{
+    /* "sections": the old name of results, kept for one version */
+    cJSON_AddItemToObject(v->r.root, "sections", cJSON_Duplicate(v->r.secs, 1));
+    cJSON_AddNumberToObject(v->r.root, "checks", (double)v->r.checks);
+    cJSON_AddNumberToObject(v->r.root, "failed", (double)v->r.failed);
+    cJSON *repro = cJSON_AddObjectToObject(v->r.root, "reproduction");
+    cJSON_AddNumberToObject(repro, "checks", (double)v->r.checks);
+    cJSON_AddNumberToObject(repro, "failed", (double)v->r.failed);
+    if (!v->r.evid)
+        v->r.evid = cJSON_CreateArray();
+    char *evmd = NULL, *verdict = verdict_text(&v->r, &evmd);
+    cJSON_AddItemToObject(v->r.root, "evidence", v->r.evid);
+    cJSON_AddStringToObject(v->r.root, "verdict", verdict ? verdict : "");
+    v->r.evid = NULL; /* owned by root now */
+    fprintf(v->r.md, "\n**Reproduction: %zu checks, %zu failed.**\n", v->r.checks, v->r.failed);
+    char *js = cJSON_Print(v->r.root);
+    if (fflush(v->r.md) || !js || !v->r.md_text || !verdict || !evmd) {
+        free(js), free(verdict), free(evmd);
+        return EXIT_RUNTIME;
+    }
+    char *md = NULL;
+    size_t mdl = 0;
+    FILE *mf = open_memstream(&md, &mdl);
+    if (mf) {
+        fprintf(mf, "# capmetric validate\n\ncapmetric %s; data %s.\n\n## Verdict\n\n%s\n\n"
+                    "## Evidence\n\nClaims the data could refute, each against a baseline "
+                    "that uses no format metric (a failed claim is a finding: it does not make "
+                    "`validate` fail; a failed reproduction does).\n\n%s\n",
+                cm_version(), v->dir, verdict, evmd);
+        for (size_t k = 0; k < v->r.nplot; k++)
+            fprintf(mf, "![%s](%s)\n\n", v->r.plot_name[k], v->r.plot_name[k]);
+        fputs(v->r.md_text, mf);
+        fclose(mf);
+    }
+    if (!v->r.quiet)
+        printf("\nverdict: %s\n", verdict);
+    free(verdict), free(evmd);
+    if (!md) {
+        free(js);
+        return EXIT_RUNTIME;
+    }
+    if (cli_mkdirs(outdir) || access(outdir, W_OK)) {
+        fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
+                outdir, strerror(errno));
+        free(js);
+        return EXIT_USAGE;
+    }
+    char pj[4200], pm[4200];
+    snprintf(pj, sizeof pj, "%s/report.json", outdir);
+    snprintf(pm, sizeof pm, "%s/report.md", outdir);
+    int rc = write_atomic(pj, js);
+    if (!rc && (rc = write_atomic(pm, md)))
+        remove(pj);
+    free(md);
+    for (size_t k = 0; !rc && k < v->r.nplot; k++) {
+        char pp[4200];
+        snprintf(pp, sizeof pp, "%s/%s", outdir, v->r.plot_name[k]);
+        if ((rc = write_atomic(pp, v->r.plot_svg[k]))) { /* nothing half-written */
+            remove(pj), remove(pm);
+            for (size_t q = 0; q < k; q++) {
+                snprintf(pp, sizeof pp, "%s/%s", outdir, v->r.plot_name[q]);
+                remove(pp);
+            }
+        }
+    }
+    if (!rc && json)
+        printf("%s\n", js);
+    free(js);
+    return rc;
+}
+
 int cmd_validate(int argc, char **argv)
 {
     optdef defs[] = {{"--data", 1, 0, 0, {0}}, {"-o", 1, 0, 0, {0}}, {"--anchors", 1, 0, 0, {0}}};
@@ -160,77 +234,7 @@ int cmd_validate(int argc, char **argv)
         (rc = sec_quartet(&v, extra)) || (rc = sec_unified(&v, extra)) ||
         (rc = sec_quartet2(&v, extra)) || (rc = sec_capacity(&v, anchors, extra)))
         goto out;
-    /* "sections": the old name of results, kept for one version */
-    cJSON_AddItemToObject(v.r.root, "sections", cJSON_Duplicate(v.r.secs, 1));
-    cJSON_AddNumberToObject(v.r.root, "checks", (double)v.r.checks);
-    cJSON_AddNumberToObject(v.r.root, "failed", (double)v.r.failed);
-    cJSON *repro = cJSON_AddObjectToObject(v.r.root, "reproduction");
-    cJSON_AddNumberToObject(repro, "checks", (double)v.r.checks);
-    cJSON_AddNumberToObject(repro, "failed", (double)v.r.failed);
-    if (!v.r.evid)
-        v.r.evid = cJSON_CreateArray();
-    char *evmd = NULL, *verdict = verdict_text(&v.r, &evmd);
-    cJSON_AddItemToObject(v.r.root, "evidence", v.r.evid);
-    cJSON_AddStringToObject(v.r.root, "verdict", verdict ? verdict : "");
-    v.r.evid = NULL; /* owned by root now */
-    fprintf(v.r.md, "\n**Reproduction: %zu checks, %zu failed.**\n", v.r.checks, v.r.failed);
-    char *js = cJSON_Print(v.r.root);
-    if (fflush(v.r.md) || !js || !v.r.md_text || !verdict || !evmd) {
-        free(js), free(verdict), free(evmd);
-        rc = EXIT_RUNTIME;
-        goto out;
-    }
-    char *md = NULL;
-    size_t mdl = 0;
-    FILE *mf = open_memstream(&md, &mdl);
-    if (mf) {
-        fprintf(mf, "# capmetric validate\n\ncapmetric %s; data %s.\n\n## Verdict\n\n%s\n\n"
-                    "## Evidence\n\nClaims the data could refute, each against a baseline "
-                    "that uses no format metric (a failed claim is a finding: it does not make "
-                    "`validate` fail; a failed reproduction does).\n\n%s\n",
-                cm_version(), v.dir, verdict, evmd);
-        for (size_t k = 0; k < v.r.nplot; k++)
-            fprintf(mf, "![%s](%s)\n\n", v.r.plot_name[k], v.r.plot_name[k]);
-        fputs(v.r.md_text, mf);
-        fclose(mf);
-    }
-    if (!v.r.quiet)
-        printf("\nverdict: %s\n", verdict);
-    free(verdict), free(evmd);
-    if (!md) {
-        free(js);
-        rc = EXIT_RUNTIME;
-        goto out;
-    }
-    if (cli_mkdirs(outdir) || access(outdir, W_OK)) {
-        fprintf(stderr, "%s: error: cannot create or write the report folder '%s': %s\n", prog,
-                outdir, strerror(errno));
-        free(js);
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    char pj[4200], pm[4200];
-    snprintf(pj, sizeof pj, "%s/report.json", outdir);
-    snprintf(pm, sizeof pm, "%s/report.md", outdir);
-    rc = write_atomic(pj, js);
-    if (!rc && (rc = write_atomic(pm, md)))
-        remove(pj);
-    free(md);
-    for (size_t k = 0; !rc && k < v.r.nplot; k++) {
-        char pp[4200];
-        snprintf(pp, sizeof pp, "%s/%s", outdir, v.r.plot_name[k]);
-        if ((rc = write_atomic(pp, v.r.plot_svg[k]))) { /* nothing half-written */
-            remove(pj), remove(pm);
-            for (size_t q = 0; q < k; q++) {
-                snprintf(pp, sizeof pp, "%s/%s", outdir, v.r.plot_name[q]);
-                remove(pp);
-            }
-        }
-    }
-    if (!rc && o.json)
-        printf("%s\n", js);
-    free(js);
-    if (rc)
+    if ((rc = write_report(&v, outdir, o.json)))
         goto out;
     if (!v.r.quiet)
         printf("\nreproduction: %zu checks, %zu failed; evidence: %zu claims hold, %zu fail; "

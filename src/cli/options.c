@@ -143,6 +143,21 @@ static int check_opt(const char *a)
 }
 
 /* An option that takes a value: check it and store it in o; 0 or an exit code. */
+/* --ci: a level in (0, 1), or a percentage */
+static int parse_ci(const char *val, double *out)
+{
+    char *end;
+    double x = strtod(val, &end);
+    if (*end == '%')
+        x /= 100, end++;
+    if (end == val || *end || !(x > 0 && x < 1))
+        return usage_error("--ci '%s' is not accepted (accepted: a level between 0 and 1, e.g. "
+                           "0.9 or 90%%)",
+                           val);
+    *out = x;
+    return 0;
+}
+
 static int set_valued(opts *o, const char *a, const char *val)
 {
     cm_diag d;
@@ -193,15 +208,7 @@ static int set_valued(opts *o, const char *a, const char *val)
         *(!strcmp(a, "--params") ? &o->params : !strcmp(a, "--tokens") ? &o->tokens
                                                                        : &o->memory) = x;
     } else if (!strcmp(a, "--ci")) {
-        char *end;
-        double x = strtod(val, &end);
-        if (*end == '%')
-            x /= 100, end++;
-        if (end == val || *end || !(x > 0 && x < 1))
-            return usage_error("--ci '%s' is not accepted (accepted: a level between 0 and 1, "
-                               "e.g. 0.9 or 90%%)",
-                               val);
-        o->ci = x;
+        return parse_ci(val, &o->ci);
     } else if (!strcmp(a, "--vs")) {
         o->vs = val;
     } else if (!strcmp(a, "--tensors")) {
