@@ -41,6 +41,11 @@ int cmd_laws(int argc, char **argv)
         const cm_law *l = cm_law_get(i);
         printf("%s\n  form:   %s\n  needs:  %s\n  source: %s\n", cm_law_name(l), cm_law_form(l),
                cm_law_inputs(l), cm_law_source(l));
+        double nl, nh, dl, dh;
+        if (!cm_law_range(l, &nl, &nh, &dl, &dh))
+            printf("  runs:   N %.3g-%.3g, D %.3g-%.3g\n", nl, nh, dl, dh);
+        else
+            printf("  runs:   not recorded\n");
     }
     printf("\nfile:PATH.json  a law saved by 'capmetric fit --save PATH.json'\n");
 out:

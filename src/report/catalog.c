@@ -103,6 +103,15 @@ cm_status cm_report_laws_json(char **out, cm_diag *d)
         cJSON_AddStringToObject(e, "inputs", cm_law_inputs(l));
         cJSON_AddStringToObject(e, "source", cm_law_source(l));
         cJSON_AddBoolToObject(e, "gmse_map", cm_law_has_map(l));
+        double nl, nh, dl, dh; /* the runs it was fitted on (null: not recorded) */
+        if (cm_law_range(l, &nl, &nh, &dl, &dh)) {
+            cJSON_AddNullToObject(e, "range");
+        } else {
+            cJSON *rg = cJSON_AddObjectToObject(e, "range");
+            double na[2] = {nl, nh}, da[2] = {dl, dh};
+            cJSON_AddItemToObject(rg, "N", cJSON_CreateDoubleArray(na, 2));
+            cJSON_AddItemToObject(rg, "D", cJSON_CreateDoubleArray(da, 2));
+        }
         cJSON_AddItemToArray(arr, e);
     }
     return take(root, out, d);

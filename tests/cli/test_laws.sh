@@ -14,10 +14,12 @@ near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d
 
 # --- laws ------------------------------------------------------------------------
 "$CM" laws >"$tmp/laws" || bad "laws"
-for l in unified-llama-c4 unified-olmo2 unified-quest quest kumar chen-qat capybara quartet; do
+for l in unified-llama-c4 unified-olmo2 unified-quest quest kumar chen-qat capybara quartet unified-quartet2 ouyang-qid; do
     grep -q "^$l\$" "$tmp/laws" && ok || bad "laws lacks $l"
 done
 "$CM" laws --json >"$tmp/laws.json" && [ "$("$JQ" "$tmp/laws.json" results.3.name)" = quest ] && ok || bad "laws --json"
+[ "$("$JQ" "$tmp/laws.json" results.3.range.N.1)" = 822151168 ] && ok || bad "laws --json: quest's fitted range"
+grep -A4 "^unified-olmo2" "$tmp/laws" | grep -q "runs:   not recorded" && ok || bad "laws: a range not recorded is said"
 
 # --- predict ---------------------------------------------------------------------
 # QuEST law, int4 at N = 1e9, D = 2e10: A/(N eff)^alpha + B/D^beta + E with the
