@@ -162,6 +162,28 @@ static const char *generic_text(const cm_stage *st, size_t g, const cm_value *v)
     return v->text;
 }
 
+/* scale_fmt: a named format or ueEmM; 0 when known */
+static int parse_sfmt(const char *t, cm_sfmt *out)
+{
+    static const char *const names[] = {"exact", "fp32", "bf16", "fp16",  "e8m0",
+                                        "e4m3",  "ue4m3", "e5m2", "ue8m0", "ue5m3"};
+    for (int i = 0; i < 10; i++)
+        if (t && !strcmp(t, names[i])) {
+            *out = (cm_sfmt)i;
+            return 0;
+        }
+    int E = 0, M = 0, n = 0;
+    if (!t || sscanf(t, "ue%2dm%2d%n", &E, &M, &n) != 2 || t[n] || E < 1 || E > 8 || M < 0 ||
+        M > 10 || !isdigit((unsigned char)t[2]))
+        return -1;
+    char canon[16]; /* one spelling per format: ue04m3 is not accepted */
+    snprintf(canon, sizeof canon, "ue%dm%d", E, M);
+    if (strcmp(canon, t))
+        return -1;
+    *out = cm_sfmt_uem(E, M);
+    return 0;
+}
+
 /* block=K or block=RxC (a tile); 0 when well formed */
 static int parse_block(const char *t, cm_blockspec *b)
 {
@@ -198,7 +220,12 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
                                "4096)",
                                v[CM_G_BLOCK].text);
     b->rule = v[CM_G_SCALE].is_word ? word_rule[(int)v[CM_G_SCALE].num] : CM_RULE_FIXED;
-    b->sfmt = (cm_sfmt)(int)v[CM_G_SFMT].num;
+    if (parse_sfmt(v[CM_G_SFMT].text, &b->sfmt))
+        return cm_diag_set_key(d, CM_EPARSE, "scale_fmt",
+                               "key 'scale_fmt': unknown value '%s' (accepted: exact|fp32|bf16|"
+                               "fp16|e8m0|e4m3|ue4m3|e5m2|ue8m0|ue5m3, or ueEmM: unsigned with E "
+                               "exponent bits 1-8 and M mantissa bits 0-10, e.g. ue6m2)",
+                               v[CM_G_SFMT].text);
     b->tensor = (int)v[CM_G_TENSOR].num;
     b->tensor_amax = v[CM_G_TAMAX].num;
     b->ncand = (int)v[CM_G_CAND].num;
@@ -319,9 +346,10 @@ static void blame(cm_diag *d, const cm_format *f, const long *given, const kv *k
     long pi = d->key[0] ? find_param(f, d->key, strlen(d->key)) : -1;
     if (pi >= 0 && given[pi] >= 0 && !kvs[given[pi]].from_alias) {
         const kv *k = &kvs[given[pi]];
-        /* block=text that is not a block: at the value (as the keys the parameter
-         * reader checks); everything else: the key=value */
-        int at_value = (s == CM_ERANGE || s == CM_EPARSE) && !strcmp(d->key, "block");
+        /* block= or scale_fmt= text that is not one: at the value (as the keys the
+         * parameter reader checks); everything else: the key=value */
+        int at_value = (s == CM_ERANGE || s == CM_EPARSE) &&
+                       (!strcmp(d->key, "block") || !strcmp(d->key, "scale_fmt"));
         pos = (long)k->pos + (at_value ? (long)k->kn + 1 : 0);
         len = (long)(at_value ? k->vn : k->kn + 1 + k->vn);
     }

@@ -22,8 +22,23 @@ static const cm_fpgrid G_FP32 = {23, -126, 1, FLT_MAX};
  * bias 15, the all-ones code NaN: max 2^16 * 1.75, subnormals to 2^-17 */
 static const cm_fpgrid G_UE5M3 = {3, -14, 1, 114688.0};
 
+/* ueEmM: its grid (0 for another format) */
+static int uem_grid(cm_sfmt f, cm_fpgrid *g)
+{
+    if ((int)f < CM_SF_UEM)
+        return 0;
+    int E = ((int)f - CM_SF_UEM) / 16, M = ((int)f - CM_SF_UEM) % 16, bias = (1 << (E - 1)) - 1;
+    g->M = M;
+    g->emin = 1 - bias;
+    g->subnormals = 1;
+    g->maxv = ldexp(2.0 - ldexp(1.0, -M), (1 << E) - 1 - bias);
+    return 1;
+}
+
 double cm_sfmt_bits(cm_sfmt f)
 {
+    if ((int)f >= CM_SF_UEM)
+        return ((int)f - CM_SF_UEM) / 16 + ((int)f - CM_SF_UEM) % 16;
     switch (f) {
     case CM_SF_EXACT: return 16; /* an idealized scale, counted like BF16/FP16 */
     case CM_SF_FP32: return 32;
@@ -43,7 +58,7 @@ int cm_sfmt_grid(cm_sfmt f, cm_fpgrid *g)
     case CM_SF_UE4M3: *g = G_E4M3; return 1;
     case CM_SF_E5M2: *g = G_E5M2; return 1;
     case CM_SF_UE5M3: *g = G_UE5M3; return 1;
-    default: return 0;
+    default: return uem_grid(f, g);
     }
 }
 
@@ -58,7 +73,10 @@ static double sfmt_max(cm_sfmt f)
     case CM_SF_FP16: return G_FP16.maxv;
     case CM_SF_FP32: return G_FP32.maxv;
     case CM_SF_E8M0: return 0x1p127;
-    default: return INFINITY;
+    default: {
+        cm_fpgrid g;
+        return uem_grid(f, &g) ? g.maxv : INFINITY;
+    }
     }
 }
 
@@ -92,8 +110,11 @@ static double sfmt_round(cm_sfmt f, double s)
     case CM_SF_E5M2: return cm_fp_round(&G_E5M2, s);
     case CM_SF_UE5M3: return cm_fp_round(&G_UE5M3, s);
     case CM_SF_UE8M0_ALIAS: return e8m0_round(s);
+    default: {
+        cm_fpgrid g;
+        return uem_grid(f, &g) ? cm_fp_round(&g, s) : s;
     }
-    return s;
+    }
 }
 
 static int ceil_log2(double a) { return cm_ilog2(a) + (a != ldexp(1.0, cm_ilog2(a))); }

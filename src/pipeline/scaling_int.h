@@ -26,8 +26,13 @@ typedef enum cm_rule {
 typedef enum cm_sfmt {
     CM_SF_EXACT = 0, CM_SF_FP32, CM_SF_BF16, CM_SF_FP16, CM_SF_E8M0, CM_SF_E4M3, CM_SF_UE4M3,
     CM_SF_E5M2, CM_SF_UE8M0_ALIAS, /* (the key's word ue8m0: parsed as CM_SF_E8M0) */
-    CM_SF_UE5M3
+    CM_SF_UE5M3,
+    CM_SF_UEM = 64 /* ueEmM, any unsigned E/M scale: CM_SF_UEM + 16 E + M (see cm_sfmt_uem) */
 } cm_sfmt;
+
+/* The unsigned scale format with E exponent bits (1..8) and M mantissa bits (0..10):
+ * bias 2^(E-1) - 1, subnormals, every code finite. */
+static inline cm_sfmt cm_sfmt_uem(int E, int M) { return (cm_sfmt)(CM_SF_UEM + 16 * E + M); }
 
 /* scale=mse: how a block's candidate scales are compared */
 typedef enum cm_select { CM_SEL_MSE = 0, CM_SEL_L1, CM_SEL_ABSMAX } cm_select;

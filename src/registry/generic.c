@@ -17,10 +17,11 @@ static const cm_param generic_params[CM_G_COUNT] = {
     {.key = "block", .type = CM_PARAM_STRING, .def = "0",
      .doc = "values per block sharing one scale: K (0 = one global scale, up to 4096), or RxC "
             "(a tile of R rows and C columns of a matrix: 16x16; R*C up to 4096)"},
-    {.key = "scale_fmt", .type = CM_PARAM_ENUM, .def = "exact",
-     .doc = "format each block scale is rounded to (exact counts as 16 bits; ue8m0 is e8m0; "
-            "ue5m3: unsigned, 5 exponent bits (bias 15), 3 mantissa bits, max 114688)",
-     .choices = "exact|fp32|bf16|fp16|e8m0|e4m3|ue4m3|e5m2|ue8m0|ue5m3"},
+    {.key = "scale_fmt", .type = CM_PARAM_STRING, .def = "exact",
+     .doc = "format each block scale is rounded to: exact (counted as 16 bits), fp32, bf16, "
+            "fp16, e8m0 (= ue8m0), e4m3, ue4m3, e5m2, ue5m3 (5 exponent bits, bias 15, 3 "
+            "mantissa bits, max 114688), or ueEmM: any unsigned scale of E exponent bits (1-8, "
+            "bias 2^(E-1)-1) and M mantissa bits (0-10), subnormals, every code finite"},
     {.key = "tensor_scale", .type = CM_PARAM_ENUM, .def = "none",
      .doc = "fp32: a per-tensor scale maps tensor_amax to the largest block scale (NVFP4)",
      .choices = "none|fp32"},

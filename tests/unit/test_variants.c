@@ -337,6 +337,49 @@ static void multigrid(void)
     CHECK(cm_spec_parse(reg, "nvfp4:rms_clip=2", &p, &d) == CM_EINVAL, "rms_clip without rms");
 }
 
+/* scale_fmt=ueEmM: any unsigned scale format (E exponent bits, bias 2^(E-1)-1, M mantissa
+ * bits, subnormals, every code finite): hand-worked blocks, bits, exact against Monte Carlo,
+ * and what is refused */
+static void uem(void)
+{
+    double z[16] = {600}, y[16];
+    /* ue3m2: bias 3, largest 2^(7-3) * 1.75 = 28: a raw scale of 100 saturates */
+    apply("fp:e=2,m=1,block=16,scale_fmt=ue3m2", z, y, 16);
+    CHECK(y[0] == 6 * 28.0, "ue3m2 saturates at 28: %.17g", y[0]);
+    /* ue4m4: raw scale 19.8 / 6 = 3.3 rounds to 3.25 (step 1/8 in [2, 4)) */
+    z[0] = 19.8;
+    apply("fp:e=2,m=1,block=16,scale_fmt=ue4m4", z, y, 16);
+    CHECK(y[0] == 6 * 3.25, "ue4m4: 19.8 gives %.17g, expected 19.5", y[0]);
+    cm_pipeline *p;
+    cm_diag d;
+    if (cm_spec_parse(reg, "e2m1:block=16,scale_fmt=ue3m2", &p, &d) == CM_OK) {
+        CHECK_NEAR(cm_pipeline_bits(p), 4 + 5.0 / 16, 1e-15, "ue3m2 bits");
+        cm_pipeline_free(p);
+    }
+    /* exact against Monte Carlo, 4 SE */
+    const char *spec = "e2m1:block=16,scale_fmt=ue6m2";
+    CHECK(cm_spec_parse(reg, spec, &p, &d) == CM_OK, "%s: %s", spec, d.msg);
+    cm_eval_opts o;
+    cm_eval_opts_default(&o);
+    o.samples = 1u << 22;
+    cm_result ex, mc;
+    o.method = CM_METHOD_EXACT;
+    CHECK(cm_eval(&p, 1, &o, &ex, NULL, NULL, &d) == CM_OK, "ue6m2 exact: %s", d.msg);
+    o.method = CM_METHOD_MC;
+    CHECK(cm_eval(&p, 1, &o, &mc, NULL, NULL, &d) == CM_OK, "ue6m2 mc: %s", d.msg);
+    CHECK(fabs(ex.gmse - mc.gmse) <= 4 * mc.gmse_se, "ue6m2: exact %.8g, mc %.8g +- %.2g",
+          ex.gmse, mc.gmse, mc.gmse_se);
+    cm_pipeline_free(p);
+    static const char *const bad[] = {"e2m1:block=16,scale_fmt=ue9m1",
+                                      "e2m1:block=16,scale_fmt=ue4m11",
+                                      "e2m1:block=16,scale_fmt=ue04m3",
+                                      "e2m1:block=16,scale_fmt=ue0m2", "e2m1:block=16,scale_fmt=fp4"};
+    for (int k = 0; k < 5; k++) {
+        CHECK(cm_spec_parse(reg, bad[k], &p, &d) == CM_EPARSE && strstr(d.msg, "ueEmM"),
+              "refused with what is accepted: %s (%s)", bad[k], d.msg);
+    }
+}
+
 int main(int argc, char **argv)
 {
     t_anchor_dir = argc > 1 ? argv[1] : getenv("CM_ANCHORS");
@@ -351,6 +394,7 @@ int main(int argc, char **argv)
     search();
     quartet2();
     multigrid();
+    uem();
     cm_registry_free(reg);
     return t_done("variants");
 }
