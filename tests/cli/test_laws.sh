@@ -122,6 +122,12 @@ awk -v c="$("$JQ" "$tmp/fq.json" fit.cost)" 'BEGIN { exit !(c <= 7.384314e-10) }
 "$CM" predict int4 --params 1e9 --tokens 2e10 --law unified-quest --json >"$tmp/pu2.json" || bad "predict unified-quest"
 near "$("$JQ" "$tmp/pu.json" results.0.loss)" "$("$JQ" "$tmp/pu2.json" results.0.loss)" 1e-6 && ok || bad "saved unified law != built-in unified-quest"
 "$CM" eval int4 --law "file:$tmp/u.json" >/dev/null && ok || bad "eval with a fitted map law"
+# the saved law keeps its runs' range and its replicates: predict warns and gives an interval
+l=$("$JQ" "$tmp/pu.json" results.0.loss); lo=$("$JQ" "$tmp/pu.json" results.0.loss_lo); hi=$("$JQ" "$tmp/pu.json" results.0.loss_hi)
+awk -v a="$lo" -v b="$l" -v c="$hi" 'BEGIN { exit !(a <= b && b <= c && a < c) }' && ok || bad "file law interval $lo..$hi around $l"
+[ "$("$JQ" "$tmp/u.json" range.N.1)" = 822151168 ] && ok || bad "law file range"
+"$CM" predict int4 --params 70B --tokens 2e10 --law "file:$tmp/u.json" --json >"$tmp/pu3.json" || bad "predict file law at 70B"
+"$JQ" "$tmp/pu3.json" results.0.warnings.0 | grep -q "85.1x the largest N" && ok || bad "file law warns outside its runs"
 # decoupled law file: judged by spec
 "$CM" fit "$RUNS/quest_runs.csv" --specs "$RUNS/quest_specs.csv" --where "fit_group=wa_hadamard;bf16_baseline" --save "$tmp/d.json" >/dev/null || bad "fit decoupled --save"
 "$CM" predict int3 --params 1e9 --tokens 2e10 --law "file:$tmp/d.json" >/dev/null && ok || bad "predict decoupled file law"
