@@ -20,15 +20,10 @@
 #include <string.h>
 
 #include "../host_int.h"
+#include "../tables/nf4.h"
 
 #define LUT_MAX 65536
 
-/* bitsandbytes functional.py get_4bit_type('nf4') */
-static const double nf4[16] = {
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
 /* Yoshida arXiv 2306.06965; bitsandbytes get_4bit_type('af4') */
 static const double af4[16] = {
     -1.0, -0.69441008, -0.51243739, -0.3736951, -0.25607552, -0.14982478, -0.04934812, 0.0,
@@ -141,7 +136,7 @@ static cm_status lut_parse(const cm_value *v, void **out, cm_diag *d)
     double *vals = NULL;
     size_t k = 0;
     if (v[0].present) {
-        const double *t = v[0].num == 0 ? nf4 : af4;
+        const double *t = v[0].num == 0 ? cm_nf4 : af4;
         k = 16;
         vals = malloc(k * sizeof *vals);
         if (vals)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../host_int.h"
+#include "../tables/nf4.h"
 
 #define MG_MAX 8     /* grids */
 #define MG_LEVELS 256 /* values per grid */
@@ -42,12 +43,6 @@ static const cm_param mg_keys[] = {
      .choices = "counted|free"},
 };
 
-/* bitsandbytes get_4bit_type('nf4'), as formats/lut has it */
-static const double nf4[16] = {
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
 static const double e2m1[15] = {-6, -4, -3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3, 4, 6};
 
 static int cmp_double(const void *a, const void *b)
@@ -74,7 +69,7 @@ static size_t grid_text(const char *t, size_t n, double *v)
         return 15;
     }
     if (n == 3 && !strncmp(t, "nf4", 3)) {
-        memcpy(v, nf4, sizeof nf4);
+        memcpy(v, cm_nf4, sizeof cm_nf4);
         return 16;
     }
     if (n == 4 && !strncmp(t, "int4", 4)) {
