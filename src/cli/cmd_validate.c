@@ -191,8 +191,10 @@ int cmd_validate(int argc, char **argv)
     if (!v.dir)
         v.dir = runs_dir();
     if (!is_dir(v.dir)) {
-        fprintf(stderr, "%s: error: no run data in '%s' (give --data DIR: the folder with "
-                        "quest_runs.csv, quartet_runs.csv, quest_specs.csv)\n", prog, v.dir);
+        fprintf(stderr,
+                "%s: error: no run data in '%s' (give --data DIR: the folder with "
+                "quest_runs.csv, quartet_runs.csv, quartet2_runs.csv and their spec maps)\n",
+                prog, v.dir);
         rc = EXIT_USAGE;
         goto out;
     }
