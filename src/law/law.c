@@ -490,74 +490,68 @@ static cm_status boot_check(const cm_law *l, double level, const double **b, siz
     return CM_OK;
 }
 
-static int by_double(const void *a, const void *b)
+/* Each replicate's prediction at `in` into o (the finite ones, *m of them), sorted by loss;
+ * with `ref`, o[].loss is loss(in) - loss(ref) of the same replicate. *lo, *hi: the indices
+ * of the interval's ends at `level`. */
+static cm_status boot_run(const cm_law *l, const cm_law_input *in, const cm_law_input *ref,
+                          double level, cm_law_output **out, size_t *lo, size_t *hi, cm_diag *d)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    const double *b;
+    size_t n, kb, m = 0;
+    cm_status st = boot_check(l, level, &b, &n, &kb, d);
+    cm_law_output *o = st ? NULL : calloc(n, sizeof *o);
+    if (!st && !o)
+        st = cm_diag_set(d, CM_ENOMEM, "out of memory");
+    for (size_t r = 0; !st && r < n; r++) {
+        cm_law t;
+        double k[3];
+        cm_law_output ob;
+        if (replicate(l, b, kb, r, &t, k))
+            st = cm_diag_set(d, CM_EINVAL, "law %s: its replicates have %zu values", l->name, kb);
+        else if (!(st = cm_law_predict(&t, in, &o[m], d)) && ref &&
+                 !(st = cm_law_predict(&t, ref, &ob, d)))
+            o[m].loss -= ob.loss;
+        m += !st && isfinite(o[m].loss);
+    }
+    if (!st && m < 2)
+        st = cm_diag_set(d, CM_ENUMERIC, "law %s: no finite replicate prediction", l->name);
+    if (st) {
+        free(o);
+        return st;
+    }
+    qsort(o, m, sizeof *o, by_loss);
+    double q = (1 - level) / 2 * (double)(m - 1);
+    *lo = (size_t)floor(q);
+    *hi = (size_t)ceil((double)(m - 1) - q);
+    *out = o;
+    return CM_OK;
 }
 
 cm_status cm_law_diff_interval(const cm_law *l, const cm_law_input *in, const cm_law_input *ref,
                                double level, double *lo, double *hi, cm_diag *d)
 {
-    const double *b;
-    size_t n, kb, m = 0;
-    cm_status st = boot_check(l, level, &b, &n, &kb, d);
-    double *v = st ? NULL : calloc(n, sizeof *v);
-    if (!st && !v)
-        st = cm_diag_set(d, CM_ENOMEM, "out of memory");
-    for (size_t r = 0; !st && r < n; r++) {
-        cm_law t;
-        double k[3];
-        cm_law_output oa, ob;
-        if (replicate(l, b, kb, r, &t, k))
-            st = cm_diag_set(d, CM_EINVAL, "law %s: its replicates have %zu values", l->name, kb);
-        else if (!(st = cm_law_predict(&t, in, &oa, d)) && !(st = cm_law_predict(&t, ref, &ob, d)))
-            if (isfinite(oa.loss - ob.loss))
-                v[m++] = oa.loss - ob.loss;
-    }
-    if (!st && m < 2)
-        st = cm_diag_set(d, CM_ENUMERIC, "law %s: no finite replicate prediction", l->name);
+    cm_law_output *o;
+    size_t i, j;
+    cm_status st = boot_run(l, in, ref, level, &o, &i, &j, d);
     if (!st) {
-        qsort(v, m, sizeof *v, by_double);
-        double q = (1 - level) / 2 * (double)(m - 1);
-        *lo = v[(size_t)floor(q)];
-        *hi = v[(size_t)ceil((double)(m - 1) - q)];
+        *lo = o[i].loss;
+        *hi = o[j].loss;
+        free(o);
     }
-    free(v);
     return st;
 }
 
 cm_status cm_law_interval(const cm_law *l, const cm_law_input *in, double level,
                           cm_law_output *lo, cm_law_output *hi, cm_diag *d)
 {
-    const double *b;
-    size_t n, kb;
-    cm_status st = boot_check(l, level, &b, &n, &kb, d);
-    if (st)
-        return st;
-    cm_law_output *o = calloc(n, sizeof *o);
-    if (!o)
-        return cm_diag_set(d, CM_ENOMEM, "out of memory");
-    size_t m = 0;
-    for (size_t r = 0; r < n && !st; r++) {
-        cm_law t;
-        double k[3];
-        if (replicate(l, b, kb, r, &t, k)) {
-            st = cm_diag_set(d, CM_EINVAL, "law %s: its replicates have %zu values", l->name, kb);
-            break;
-        }
-        st = cm_law_predict(&t, in, &o[m], d);
-        m += !st && isfinite(o[m].loss);
-    }
-    if (!st && m < 2)
-        st = cm_diag_set(d, CM_ENUMERIC, "law %s: no finite replicate prediction", l->name);
+    cm_law_output *o;
+    size_t i, j;
+    cm_status st = boot_run(l, in, NULL, level, &o, &i, &j, d);
     if (!st) {
-        qsort(o, m, sizeof *o, by_loss);
-        double q = (1 - level) / 2 * (double)(m - 1);
-        *lo = o[(size_t)floor(q)];
-        *hi = o[(size_t)ceil((double)(m - 1) - q)];
+        *lo = o[i];
+        *hi = o[j];
+        free(o);
     }
-    free(o);
     return st;
 }
 

@@ -13,6 +13,14 @@
 
 static void warnings(pred *pr, const cm_law *law, const pred_ask *o);
 
+/* what a law reads of result r (pipeline pipe) at the options' N, D */
+static cm_law_input law_in(const cm_result *r, const pred_ask *o, const cm_pipeline *pipe)
+{
+    cm_law_input in = {r->spec, r->bits, r->gmse, o->params, o->tokens, o->tensors,
+                       cm_pipeline_registry(pipe), r->input, pipe, r->misalignment};
+    return in;
+}
+
 void judge(pred *pr, const cm_law *law, const cm_result *r, const pred_ask *o,
            const cm_pipeline *pipe, size_t i)
 {
@@ -20,8 +28,7 @@ void judge(pred *pr, const cm_law *law, const cm_result *r, const pred_ask *o,
     pr->spec = i;
     pr->law = law;
     pr->dloss = pr->dlo = pr->dhi = pr->diso = NAN;
-    cm_law_input in = {r->spec, r->bits, r->gmse, o->params, o->tokens, o->tensors,
-                       cm_pipeline_registry(pipe), r->input, pipe, r->misalignment};
+    cm_law_input in = law_in(r, o, pipe);
     cm_diag d;
     cm_diag_clear(&d);
     pr->st = cm_law_predict(law, &in, &pr->out, &d);
@@ -44,10 +51,7 @@ void judge_vs(pred *pr, const pred *ref, const cm_result *r, const cm_result *rr
         return;
     pr->dloss = pr->out.loss - ref->out.loss;
     pr->diso = pr->iso.loss - ref->iso.loss;
-    cm_law_input a = {r->spec, r->bits, r->gmse, o->params, o->tokens, o->tensors,
-                      cm_pipeline_registry(pipe), r->input, pipe, r->misalignment};
-    cm_law_input b = {rr->spec, rr->bits, rr->gmse, o->params, o->tokens, o->tensors,
-                      cm_pipeline_registry(rpipe), rr->input, rpipe, rr->misalignment};
+    cm_law_input a = law_in(r, o, pipe), b = law_in(rr, o, rpipe);
     cm_diag d;
     cm_diag_clear(&d);
     if (cm_law_diff_interval(pr->law, &a, &b, o->ci > 0 ? o->ci : 0.9, &pr->dlo, &pr->dhi, &d))
