@@ -216,6 +216,17 @@ static void files(void)
         {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"quartet\", \"constants\": "
          "{\"A\": -1, \"alpha\": 1, \"B\": 1, \"beta\": 1, \"E\": 1}, \"table\": []}",
          "A, B, gamma > 0"},
+        /* the extras fit --save writes: the runs' range, the replicates */
+        {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"map\", \"families\": "
+         "[{\"F\": 0.4, \"C\": 1, \"L\": 1}], \"range\": {\"N\": [5, 1], \"D\": [1, 2]}}",
+         "range (positive, low <= high)"},
+        {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"map\", \"families\": "
+         "[{\"F\": 0.4, \"C\": 1, \"L\": 1}], \"range\": {\"N\": [1]}}",
+         "range (N and D"},
+        {"{\"capmetric_law\": 1, \"name\": \"x\", \"kind\": \"unified\", \"constants\": "
+         "{\"A\": 8, \"alpha\": 0.06, \"B\": 80, \"beta\": 0.24, \"E\": 0}, \"families\": "
+         "[{\"F\": 0.4, \"C\": 3, \"L\": 1}], \"bootstrap\": [[1, 2, 3]]}",
+         "bootstrap (arrays of 8 numbers"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         f = fopen(p, "w");
