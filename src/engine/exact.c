@@ -591,8 +591,8 @@ static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *er
                                : st->blk.rule == CM_RULE_SEARCH ? "search"
                                                                 : "rms");
         if (st->blk.eden)
-            return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': correct=eden has no exact path",
-                               p->input);
+            return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': correct=%s has no exact path (give "
+                               "--method mc)", p->input, st->blk.eden == 2 ? "eden_scaled" : "eden");
         double *v;
         size_t n;
         cm_status s = cm_exact_stage_grid(p, 0, &v, &n, d);

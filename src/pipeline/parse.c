@@ -234,7 +234,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->top = v[CM_G_TTOP].num;
     b->mult = v[CM_G_SMULT].num;
     b->select = (cm_select)(int)v[CM_G_SELECT].num;
-    b->eden = (int)v[CM_G_CORRECT].num == 1;
+    b->eden = (int)v[CM_G_CORRECT].num; /* 0 none, 1 eden, 2 eden_scaled */
     b->window = (int)v[CM_G_WINDOW].num;
     b->egroup = (size_t)v[CM_G_EGROUP].num;
     b->rclip = v[CM_G_RCLIP].num;

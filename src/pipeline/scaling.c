@@ -320,18 +320,29 @@ static double sfmt_step(const cm_blockspec *b, double t, int dir)
 /* correct=eden on the nb blocks of one correction group (values x, unit
  * codes q, scales sc): the factor c that makes <x, R(x)> = <x, x> over the
  * group (1 when undefined) on every block scale, each stored scale then
- * rounded stochastically onto the scale format (exact and FP32: as is) */
+ * rounded stochastically onto the scale format (exact and FP32: as is).
+ * eden_scaled takes the ratio on x / s_j instead, each block weighted by
+ * 1/s_j^2, as Quartet II's kernel does (IST-DASLab/Quartet-II
+ * nvfp4_triton.py eden_1x16s_fp4_kernel: num and denom of x_scaled). */
 static void eden_correct(const cm_blockspec *b, const double *x, const double *q, double *sc,
                          size_t nb, cm_pcg64 *rng)
 {
     const size_t K = b->K;
     double xx = 0, xq = 0;
-    for (size_t j = 0; j < nb; j++)
+    for (size_t j = 0; j < nb; j++) {
+        /* a block without a scale reconstructs to 0: its energy stays in <x,x>
+         * (eden), or it has no scaled values to add (eden_scaled) */
+        const int has = sc[j] > 0;
+        if (!has && b->eden == 2)
+            continue;
+        const double w = b->eden == 2 ? 1.0 / sc[j] : 1.0;
+        const double s = !has ? 0.0 : b->eden == 2 ? 1.0 : sc[j];
         for (size_t i = 0; i < K; i++) {
-            double v = x[j * K + i];
+            double v = x[j * K + i] * w;
             xx += v * v;
-            xq += v * (sc[j] > 0 ? sc[j] * q[j * K + i] : 0.0);
+            xq += v * s * q[j * K + i];
         }
+    }
     double c = xx / xq;
     if (!(c > 0) || !isfinite(c))
         return;

@@ -62,7 +62,8 @@ typedef struct cm_blockspec {
     size_t egroup;       /* correct=eden: values per correction factor (a multiple of K) */
     double rclip;        /* rule rms: the clipping level in RMS units */
     int eden;            /* correct=eden: each block's scale times <x,x> / <x,R(x)>, rounded
-                            stochastically onto the scale format */
+                            stochastically onto the scale format; 2 (eden_scaled): the ratio
+                            of the values divided by their block's scale */
 } cm_blockspec;
 
 /* Scale of a block whose largest finite |x| is amax: the rule, then the

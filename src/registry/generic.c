@@ -44,9 +44,12 @@ static const cm_param generic_params[CM_G_COUNT] = {
             "error, least absolute error (l1) or least largest error (absmax)",
      .choices = "mse|l1|absmax"},
     {.key = "correct", .type = CM_PARAM_ENUM, .def = "none",
-     .doc = "eden: each block's scale times <x,x>/<x,R(x)> (then stochastically rounded onto "
-            "scale_fmt), as Quartet II's MS-EDEN: unbiased in magnitude (Monte Carlo only)",
-     .choices = "none|eden"},
+     .doc = "eden: each block's scale times <x,x>/<x,R(x)> over the correction group (then "
+            "stochastically rounded onto scale_fmt), as Quartet II's MS-EDEN: unbiased in "
+            "magnitude (Monte Carlo only); eden_scaled: the same ratio taken on the values "
+            "divided by their block's scale, as Quartet II's kernel computes it (biased when "
+            "the group's blocks have different scales)",
+     .choices = "none|eden|eden_scaled"},
     {.key = "search_window", .type = CM_PARAM_INT, .def = "2",
      .doc = "scale=search: scale codes tried each side of the absmax one",
      .min = 1, .max = 64},

@@ -178,6 +178,8 @@ expect_fail "key 'scale_mult': 0 is out of range" eval "nvfp4:scale_mult=0"
 expect_fail "correct=eden rescales a block's one scale" eval "nvfp4_4o6:correct=eden"
 expect_fail "correct applies to block scales" eval "int4:correct=eden"
 expect_fail "correct=eden has no exact path" eval "nvfp4:correct=eden" --method exact
+expect_fail "correct=eden_scaled has no exact path" eval "nvfp4:correct=eden_scaled" --method exact
+expect_fail "none|eden|eden_scaled" eval "nvfp4:correct=eden_blocks"
 expect_fail "scale_fmt=fp32 has 2^32 codes: give a narrow one" eval "nvfp4:scale=search,scale_fmt=fp32,tensor_scale=none"
 expect_fail "search_window applies to scale=search only" eval "nvfp4:search_window=3"
 expect_fail "eden_group=24 is not a multiple of block=16" eval "nvfp4:correct=eden,eden_group=24"

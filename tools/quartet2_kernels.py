@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Quartet II's cell-2 table, recomputed on the CPU from what its kernels do.
+
+Quartet II (Panferov et al., arXiv 2601.22813) prints, in
+IST-DASLab/Quartet-II notebooks/unbiasedness.ipynb (1a4c53f) cell 2, MSE, rate
+and magnitude misalignment of NVFP4 with E4M3 block scales under three
+roundings (RTN, SR, EDEN). The notebook runs them on a GPU through the Triton
+kernels of src/models/quantization/quantizers/nvfp4_triton.py (1d0c0fb, called
+from eden.py at c4e1ad7). This script re-does the same arithmetic in float32
+numpy, written here from reading those kernels, so that capmetric's numbers
+(tests/anchors/quartet2_gaussian.json) can be told apart from the notebook's
+statistic and the kernels' own choices:
+
+  * data: rows of 128 N(0, 1) values, row i scaled by 2^(8 i / rows), rotated
+    by a 128-point Hadamard transform, quantized, rotated back;
+  * tensor scale from the signed maximum (torch.amax), mapping the largest
+    block to 447.99 (RTN, SR) or 255.99 (EDEN);
+  * block scale absmax / (6 / (17/16 * override)) rounded to E4M3
+    (round-to-nearest-even, a zero code replaced by 1); E2M1 rounding with
+    ties away from zero (RTN) or stochastic between neighbours (SR);
+  * EDEN: per 128 values the factor <u,u> / <u,q> on the block-scaled values
+    u = x / s_j (mode 'eden', as the kernel) or on the values themselves
+    (mode 'eden_values', the EDEN definition), the corrected E4M3 scale then
+    rounded stochastically to a neighbouring code;
+  * MSE and misalignment averaged per 128-value row, as the notebook does.
+
+Usage: tools/quartet2_kernels.py [ROWS [SEED]]   (ROWS default 2^18; 2^20 is
+the notebook's size and needs about 6 GB). Not run by the tests: the anchors
+quote its output (see README, "Bias and the 2026 block variants").
+"""
+import sys
+
+import numpy as np
+
+F = np.float32
+
+
+def e4m3_round(v):
+    """round-to-nearest-even onto E4M3 (positive v), saturating at 448"""
+    a = v.astype(np.float64)
+    step = 2.0 ** (np.floor(np.log2(np.maximum(a, 2.0 ** -6))) - 3)
+    return np.minimum(np.rint(a / step) * step, 448.0).astype(F)
+
+
+def e4m3_neighbour(v, up):
+    """the next E4M3 code above (up) or below a positive code v"""
+    a = v.astype(np.float64)
+    if up:
+        step = 2.0 ** (np.floor(np.log2(np.maximum(a, 2.0 ** -6))) - 3)
+        return (a + step).astype(F)
+    below = np.maximum(np.nextafter(a, 0), 2.0 ** -6)
+    return (a - 2.0 ** (np.floor(np.log2(below)) - 3)).astype(F)
+
+
+def hadamard(n):
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return (h / np.sqrt(n)).astype(F)
+
+
+E2M1 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], dtype=F)
+MIDS = (E2M1[1:] + E2M1[:-1]) / 2
+
+
+def rtn(u):
+    # a midpoint goes up: the kernels compare with >=
+    return E2M1[np.searchsorted(MIDS, np.abs(u), side="right")] * np.sign(u)
+
+
+def sr(u, rng):
+    a = np.minimum(np.abs(u), F(6))
+    hi = np.minimum(np.searchsorted(E2M1, a, side="right"), 7)
+    lo = E2M1[hi - 1]
+    top = E2M1[hi]
+    p = (a - lo) / (top - lo)
+    return np.where(rng.random(a.shape, dtype=F) < p, top, lo) * np.sign(u)
+
+
+def quantize(xh, mode, override, rng, group=16, vec=128):
+    top = F(255.99 if mode.startswith("eden") else 447.99)
+    val_max = F(6.0) / F(17 / 16 * override)
+    s_dec = xh.max() / top / val_max
+    g = xh.reshape(-1, group)
+    code = e4m3_round(np.abs(g).max(axis=1, keepdims=True) / val_max / s_dec)
+    code = np.where(code == 0, F(1), code)
+    u = g / (code * s_dec)
+    if mode == "rtn":
+        return (rtn(u) * code * s_dec).reshape(-1)
+    if mode == "sr":
+        return (sr(u, rng) * code * s_dec).reshape(-1)
+    q = rtn(u)
+    w = u if mode == "eden" else u * code  # values in units of s_dec
+    qq = q if mode == "eden" else q * code
+    w, qq = w.reshape(-1, vec), qq.reshape(-1, vec)
+    num, den = (w * w).sum(1, keepdims=True), (w * qq).sum(1, keepdims=True)
+    c = np.where(den == 0, F(1), num / np.where(den == 0, F(1), den))
+    target = (code.reshape(-1, vec // group) * c).reshape(-1, 1).astype(F)
+    near = e4m3_round(target)
+    up = np.where(near > target, near, e4m3_neighbour(near, True))
+    down = np.where(near > target, e4m3_neighbour(near, False), near)
+    p = (target - down) / (up - down)
+    scale = np.where(rng.random(p.shape, dtype=F) < p, up, down)
+    return (q * scale * s_dec).reshape(-1)
+
+
+def main():
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2 ** 18
+    rng = np.random.default_rng(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    h = hadamard(128)
+    x = rng.standard_normal((rows, 128), dtype=F) * np.logspace(0, 8, rows, base=2).astype(F)[:, None]
+    xh = (x @ h.T).reshape(-1)
+    xx = (x * x).sum(1)
+    print(f"{rows} rows of 128 values")
+    print("| rounding | override | MSE x 1e3 | rate, bits | misalignment |")
+    print("|---|---|---|---|---|")
+    for mode, override in (("rtn", 0.93), ("sr", 1.0), ("eden", 0.93), ("eden_values", 0.93)):
+        dq = quantize(xh, mode, override, rng).reshape(-1, 128) @ h
+        e = ((x - dq) ** 2).sum(1) / xx
+        al = (x * dq).sum(1) / xx
+        n = np.sqrt(rows)
+        print(f"| {mode} | {override} | {e.mean() * 1e3:.4f} ± {e.std() / n * 1e3:.4f} | "
+              f"{-np.log2(e.mean()) / 2:.4f} | {1 - al.mean():.6f} ± {al.std() / n:.6f} |")
+
+
+if __name__ == "__main__":
+    main()
