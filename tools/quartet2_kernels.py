@@ -22,7 +22,10 @@ statistic and the kernels' own choices:
     u = x / s_j (mode 'eden', as the kernel) or on the values themselves
     (mode 'eden_values', the EDEN definition), the corrected E4M3 scale then
     rounded stochastically to a neighbouring code;
-  * MSE and misalignment averaged per 128-value row, as the notebook does.
+  * MSE and misalignment averaged per 128-value row, as the notebook does;
+  * the FP32/128 and E8M0/32 rows the notebook has commented out, by eden.py's
+    PyTorch path (scale absmax / 6 * override, or 2^floor(log2 absmax) / 3 *
+    override; E8M0 corrections rounded stochastically between powers of two).
 
 Usage: tools/quartet2_kernels.py [ROWS [SEED]]   (ROWS default 2^18; 2^20 is
 the notebook's size and needs about 6 GB). Not run by the tests: the anchors
@@ -104,6 +107,31 @@ def quantize(xh, mode, override, rng, group=16, vec=128):
     return (q * scale * s_dec).reshape(-1)
 
 
+def quantize_torch(xh, scale_dtype, mode, override, rng, vec=128):
+    """eden.py's PyTorch path (round_scales, rtn_fp4, sr_fp4, apply_correction),
+    which the notebook's commented-out FP32/128 and E8M0/32 rows would run"""
+    group = 128 if scale_dtype == "fp32" else 32
+    g = xh.reshape(-1, group)
+    amax = np.abs(g).max(axis=1, keepdims=True)
+    if scale_dtype == "fp32":
+        scales, glob = amax, F(1 / 6 * override)
+    else:
+        scales, glob = (2.0 ** np.floor(np.log2(amax))).astype(F), F(1 / 3 * override)
+    u = g / scales / glob
+    if mode == "sr":
+        return (sr(u, rng) * scales * glob).reshape(-1)
+    q = rtn(np.clip(u, -6, 6))
+    if mode == "rtn":
+        return (q * scales * glob).reshape(-1)
+    w, qq = u.reshape(-1, vec), q.reshape(-1, vec)  # the ratio on x_scaled, as eden.py
+    c = (w * w).sum(1, keepdims=True) / (w * qq).sum(1, keepdims=True)
+    target = (scales.reshape(-1, vec // group) * c).reshape(-1, 1).astype(F)
+    if scale_dtype == "e8m0":
+        low = (2.0 ** np.floor(np.log2(target))).astype(F)
+        target = np.where(rng.random(low.shape, dtype=F) < (target - low) / low, 2 * low, low)
+    return (q * target * glob).reshape(-1)
+
+
 def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2 ** 18
     rng = np.random.default_rng(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
@@ -112,14 +140,19 @@ def main():
     xh = (x @ h.T).reshape(-1)
     xx = (x * x).sum(1)
     print(f"{rows} rows of 128 values")
-    print("| rounding | override | MSE x 1e3 | rate, bits | misalignment |")
-    print("|---|---|---|---|---|")
-    for mode, override in (("rtn", 0.93), ("sr", 1.0), ("eden", 0.93), ("eden_values", 0.93)):
-        dq = quantize(xh, mode, override, rng).reshape(-1, 128) @ h
+    print("| scales | rounding | override | MSE x 1e3 | rate, bits | misalignment |")
+    print("|---|---|---|---|---|---|")
+    runs = [("e4m3", m, o) for m, o in (("rtn", 0.93), ("sr", 1.0), ("eden", 0.93), ("eden_values", 0.93))]
+    runs += [(sd, m, o[sd]) for sd in ("fp32", "e8m0") for m, o in
+             (("rtn", {"fp32": 0.96, "e8m0": 0.84}), ("sr", {"fp32": 1.0, "e8m0": 1.0}),
+              ("eden", {"fp32": 0.96, "e8m0": 0.91}))]
+    for sd, mode, override in runs:
+        dq = (quantize(xh, mode, override, rng) if sd == "e4m3" else
+              quantize_torch(xh, sd, mode, override, rng)).reshape(-1, 128) @ h
         e = ((x - dq) ** 2).sum(1) / xx
         al = (x * dq).sum(1) / xx
         n = np.sqrt(rows)
-        print(f"| {mode} | {override} | {e.mean() * 1e3:.4f} ± {e.std() / n * 1e3:.4f} | "
+        print(f"| {sd} | {mode} | {override} | {e.mean() * 1e3:.4f} ± {e.std() / n * 1e3:.4f} | "
               f"{-np.log2(e.mean()) / 2:.4f} | {1 - al.mean():.6f} ± {al.std() / n:.6f} |")
 
 

@@ -233,10 +233,19 @@ cm_status cm_eval(cm_pipeline *const *p, size_t n, const cm_eval_opts *o, cm_res
             r->method = CM_METHOD_EXACT;
             r->gmse_se = 0.0;
             cm_diag md;
-            /* (a format's own closed form has no misalignment: it stays NaN) */
-            if (cm_exact_misalignment_err(plans[i], &r->misalignment, &r->misalignment_err,
-                                          &md) == CM_OK)
+            cm_diag_clear(&md);
+            /* (a format's own closed form has no misalignment: it stays NaN; a
+             * failed integral is an error, as for GMSE, never a silent NaN) */
+            cm_status ms = cm_exact_misalignment_err(plans[i], &r->misalignment,
+                                                     &r->misalignment_err, &md);
+            if (ms == CM_OK)
                 r->misalignment_se = 0.0;
+            else if (ms != CM_EUNSUPPORTED) {
+                if (d)
+                    *d = md;
+                st = ms;
+                break;
+            }
             derive(r, law);
             check_rule(r, p[i], o);
         } else {

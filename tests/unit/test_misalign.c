@@ -190,7 +190,11 @@ int main(void)
     static const char *const gauss[] = {
         "int4", "int4_g32", "mxfp4", "nvfp4", "nf4", "e2m1", "int:bits=4,round=stochastic",
         "mxfp4:round=stochastic", "2:4", "sparse:density=0.5", "sparse:density=0.5+int4",
-        "rht+int4", "int:bits=4,block=32,scale=floor", "lut:name=af4,block=64"};
+        "rht+int4", "int:bits=4,block=32,scale=floor", "lut:name=af4,block=64",
+        /* FP32 block scales (Quartet II's FP32/128 rows): the exact path once
+         * failed on these, stalled by the scale's 2^-24 steps */
+        "fp:e=2,m=1,block=128,scale_fmt=fp32,round=stochastic",
+        "fp:e=2,m=1,block=128,scale_fmt=fp32,scale_mult=0.96"};
     exact_vs_mc("gauss", gauss, sizeof gauss / sizeof *gauss);
     static const char *const other[] = {"int4", "int4_g32", "mxfp4", "int:bits=3,round=stochastic"};
     exact_vs_mc("laplace", other, sizeof other / sizeof *other);
