@@ -132,6 +132,66 @@ static int read_data(const cJSON *doc, const char *file, cm_dist *dist)
     return 0;
 }
 
+/* the options every shard of one grid run shares; EXIT_USAGE, said, when
+ * shard b differs from shard a */
+static int same_options(const cJSON *a, const cJSON *b, const char *name_a, const char *name_b)
+{
+    static const char *const keys[] = {"grid_hash", "seed", "samples", "stream_version", "law",
+                                       "method", "dist", "sigma"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char *ta = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(a, keys[i]));
+        char *tb = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(b, keys[i]));
+        int same = (!ta && !tb) || (ta && tb && !strcmp(ta, tb));
+        cJSON_free(ta);
+        cJSON_free(tb);
+        if (!same) {
+            fprintf(stderr, "%s: error: merge: %s and %s differ in '%s' (shards of one grid run "
+                            "with one set of options only)\n",
+                    prog, name_a, name_b, keys[i]);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* a shard's results appended to e (copies) */
+static int collect(const cJSON *doc, entry **e, size_t *ne, size_t *cap)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "results"))
+    {
+        if (*ne == *cap) {
+            size_t c = *cap ? 2 * *cap : 64;
+            entry *grown = realloc(*e, c * sizeof **e);
+            if (!grown)
+                return EXIT_RUNTIME;
+            *e = grown;
+            *cap = c;
+        }
+        (*e)[*ne].index = (long)num_of(r, "index");
+        (*e)[(*ne)++].obj = cJSON_Duplicate(r, 1);
+    }
+    return 0;
+}
+
+/* the merged points, sorted, are the grid's 0..total-1 once each */
+static int covers_once(entry *e, size_t ne, size_t total)
+{
+    qsort(e, ne, sizeof *e, entry_by_index);
+    for (size_t i = 0; i < ne; i++)
+        if (e[i].index != (long)i) {
+            fprintf(stderr, "%s: error: merge: point %zu is %s (the shards must cover the grid once)\n",
+                    prog, i, e[i].index > (long)i ? "missing" : "given twice");
+            return EXIT_USAGE;
+        }
+    if (ne != total) {
+        fprintf(stderr, "%s: error: merge: %zu of the grid's %zu points are present\n", prog, ne,
+                total);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cmd_merge(int argc, char **argv)
 {
     opts o;
@@ -157,58 +217,19 @@ int cmd_merge(int argc, char **argv)
             goto out;
         if (!first) {
             first = doc;
-        } else {
-            const char *keys[] = {"grid_hash", "seed", "samples", "stream_version", "law",
-                                  "method", "dist", "sigma"};
-            for (int i = 0; i < 8; i++) {
-                char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(first, keys[i]));
-                char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, keys[i]));
-                int same = (!a && !b) || (a && b && !strcmp(a, b));
-                cJSON_free(a);
-                cJSON_free(b);
-                if (!same) {
-                    fprintf(stderr, "%s: error: merge: %s and %s differ in '%s' (shards of one "
-                                    "grid run with one set of options only)\n",
-                            prog, o.specs[0], o.specs[k], keys[i]);
-                    cJSON_Delete(doc);
-                    rc = EXIT_USAGE;
-                    goto out;
-                }
-            }
-        }
-        cJSON *r;
-        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "results"))
-        {
-            if (ne == cap) {
-                cap = cap ? 2 * cap : 64;
-                entry *ne2 = realloc(e, cap * sizeof *e);
-                if (!ne2) {
-                    rc = EXIT_RUNTIME;
-                    goto out;
-                }
-                e = ne2;
-            }
-            e[ne].index = (long)num_of(r, "index");
-            e[ne++].obj = cJSON_Duplicate(r, 1);
-        }
-        if (doc != first)
+        } else if ((rc = same_options(first, doc, o.specs[0], o.specs[k]))) {
             cJSON_Delete(doc);
-    }
-    size_t total = (size_t)num_of(first, "points");
-    qsort(e, ne, sizeof *e, entry_by_index);
-    for (size_t i = 0; i < ne; i++)
-        if (e[i].index != (long)i) {
-            fprintf(stderr, "%s: error: merge: point %zu is %s (the shards must cover the grid once)\n",
-                    prog, i, e[i].index > (long)i ? "missing" : "given twice");
-            rc = EXIT_USAGE;
             goto out;
         }
-    if (ne != total) {
-        fprintf(stderr, "%s: error: merge: %zu of the grid's %zu points are present\n", prog, ne,
-                total);
-        rc = EXIT_USAGE;
-        goto out;
+        rc = collect(doc, &e, &ne, &cap);
+        if (doc != first)
+            cJSON_Delete(doc);
+        if (rc)
+            goto out;
     }
+    size_t total = (size_t)num_of(first, "points");
+    if ((rc = covers_once(e, ne, total)))
+        goto out;
     snprintf(g.name, sizeof g.name, "%s", str_of(first, "grid"));
     g.hash = strtoull(str_of(first, "grid_hash"), NULL, 16);
     g.n = total;
