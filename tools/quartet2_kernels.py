@@ -27,32 +27,43 @@ statistic and the kernels' own choices:
     PyTorch path (scale absmax / 6 * override, or 2^floor(log2 absmax) / 3 *
     override; E8M0 corrections rounded stochastically between powers of two).
 
-Usage: tools/quartet2_kernels.py [ROWS [SEED]]   (ROWS default 2^18; 2^20 is
-the notebook's size and needs about 6 GB). Not run by the tests: the anchors
-quote its output (see README, "Bias and the 2026 block variants").
+Usage: tools/quartet2_kernels.py [ROWS [SEED]] [--capmetric build/capmetric]
+(ROWS default 2^18; 2^20 is the notebook's size and needs about 8 GB). With
+--capmetric, the same rotated values also go through `capmetric quantize` with
+each row's capmetric spelling, and the same per-row statistics are printed
+beside: the two implementations on identical data. Not run by the tests: the
+anchors quote its output (see README, "Bias and the 2026 block variants").
 """
+import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
 F = np.float32
 
 
+def binade(a):
+    """floor(log2 a) for a > 0, exactly (np.log2 rounds 0.25 - 1 ulp to -2)"""
+    return np.frexp(a)[1] - 1
+
+
 def e4m3_round(v):
     """round-to-nearest-even onto E4M3 (positive v), saturating at 448"""
     a = v.astype(np.float64)
-    step = 2.0 ** (np.floor(np.log2(np.maximum(a, 2.0 ** -6))) - 3)
+    step = np.ldexp(1.0, np.maximum(binade(np.maximum(a, 2.0 ** -6)), -6) - 3)
     return np.minimum(np.rint(a / step) * step, 448.0).astype(F)
 
 
 def e4m3_neighbour(v, up):
     """the next E4M3 code above (up) or below a positive code v"""
     a = v.astype(np.float64)
-    if up:
-        step = 2.0 ** (np.floor(np.log2(np.maximum(a, 2.0 ** -6))) - 3)
-        return (a + step).astype(F)
-    below = np.maximum(np.nextafter(a, 0), 2.0 ** -6)
-    return (a - 2.0 ** (np.floor(np.log2(below)) - 3)).astype(F)
+    e = binade(np.maximum(a, 2.0 ** -6))
+    if not up:  # below a power of two the spacing is that of the binade below
+        e = np.where(np.frexp(a)[0] == 0.5, e - 1, e)
+    step = np.ldexp(1.0, np.maximum(e, -6) - 3)
+    return (a + step if up else a - step).astype(F)
 
 
 def hadamard(n):
@@ -116,7 +127,7 @@ def quantize_torch(xh, scale_dtype, mode, override, rng, vec=128):
     if scale_dtype == "fp32":
         scales, glob = amax, F(1 / 6 * override)
     else:
-        scales, glob = (2.0 ** np.floor(np.log2(amax))).astype(F), F(1 / 3 * override)
+        scales, glob = np.ldexp(F(1), binade(amax)).astype(F), F(1 / 3 * override)
     u = g / scales / glob
     if mode == "sr":
         return (sr(u, rng) * scales * glob).reshape(-1)
@@ -127,33 +138,77 @@ def quantize_torch(xh, scale_dtype, mode, override, rng, vec=128):
     c = (w * w).sum(1, keepdims=True) / (w * qq).sum(1, keepdims=True)
     target = (scales.reshape(-1, vec // group) * c).reshape(-1, 1).astype(F)
     if scale_dtype == "e8m0":
-        low = (2.0 ** np.floor(np.log2(target))).astype(F)
+        low = np.ldexp(F(1), binade(target)).astype(F)
         target = np.where(rng.random(low.shape, dtype=F) < (target - low) / low, 2 * low, low)
     return (q * target * glob).reshape(-1)
 
 
+# capmetric's spelling of each row (README, "Bias and the 2026 block variants")
+SPECS = {
+    ("e4m3", "rtn"): "nvfp4:tensor_top=447.99,scale_mult=0.988125",
+    ("e4m3", "sr"): "nvfp4:tensor_top=447.99,scale_mult=1.0625,round=stochastic",
+    ("e4m3", "eden"): "nvfp4:tensor_top=255.99,scale_mult=0.988125,correct=eden_scaled,eden_group=128",
+    ("e4m3", "eden_values"): "nvfp4:tensor_top=255.99,scale_mult=0.988125,correct=eden,eden_group=128",
+    ("fp32", "rtn"): "fp:e=2,m=1,block=128,scale_fmt=fp32,scale_mult=0.96",
+    ("fp32", "sr"): "fp:e=2,m=1,block=128,scale_fmt=fp32,round=stochastic",
+    ("fp32", "eden"): "fp:e=2,m=1,block=128,scale_fmt=fp32,scale_mult=0.96,correct=eden",
+    ("e8m0", "rtn"): "fp:e=2,m=1,block=32,scale_fmt=e8m0,scale=floor,scale_mult=1.12",
+    ("e8m0", "sr"): "fp:e=2,m=1,block=32,scale_fmt=e8m0,scale=floor,scale_mult=1.3333333333333333,"
+                    "round=stochastic",
+    ("e8m0", "eden"): "fp:e=2,m=1,block=32,scale_fmt=e8m0,scale=floor,scale_mult=1.2133333333333334,"
+                      "correct=eden_scaled,eden_group=128",
+}
+
+
+def capmetric_quantize(binary, spec, xh, tmp):
+    """the same rotated values through `capmetric quantize SPEC`"""
+    src, dst = os.path.join(tmp, "xh.npy"), os.path.join(tmp, "q.npy")
+    if not os.path.exists(src):
+        np.save(src, xh.reshape(-1, 128))
+    subprocess.run([binary, "quantize", spec, src, dst, "--quiet"], check=True)
+    return np.load(dst).reshape(-1)
+
+
+def stats(x, dq, xx):
+    e = ((x - dq) ** 2).sum(1) / xx
+    al = (x * dq).sum(1) / xx
+    n = np.sqrt(x.shape[0])
+    return (f"{e.mean() * 1e3:.4f} ± {e.std() / n * 1e3:.4f} | {-np.log2(e.mean()) / 2:.4f} | "
+            f"{1 - al.mean():.6f} ± {al.std() / n:.6f}")
+
+
 def main():
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2 ** 18
-    rng = np.random.default_rng(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    args = sys.argv[1:]
+    binary = None
+    if "--capmetric" in args:
+        i = args.index("--capmetric")
+        binary = args[i + 1]
+        del args[i:i + 2]
+    rows = int(args[0]) if args else 2 ** 18
+    rng = np.random.default_rng(int(args[1]) if len(args) > 1 else 1)
     h = hadamard(128)
     x = rng.standard_normal((rows, 128), dtype=F) * np.logspace(0, 8, rows, base=2).astype(F)[:, None]
     xh = (x @ h.T).reshape(-1)
     xx = (x * x).sum(1)
-    print(f"{rows} rows of 128 values")
-    print("| scales | rounding | override | MSE x 1e3 | rate, bits | misalignment |")
-    print("|---|---|---|---|---|---|")
+    print(f"{rows} rows of 128 values; per row MSE, rate, misalignment (script" +
+          (", then capmetric quantize on the same values)" if binary else ")"))
+    cols = "| MSE x 1e3 | rate, bits | misalignment "
+    print("| scales | rounding | override " + cols + (cols + "| capmetric spec " if binary else "") + "|")
+    print("|---" * (10 if binary else 6) + "|")
     runs = [("e4m3", m, o) for m, o in (("rtn", 0.93), ("sr", 1.0), ("eden", 0.93), ("eden_values", 0.93))]
     runs += [(sd, m, o[sd]) for sd in ("fp32", "e8m0") for m, o in
              (("rtn", {"fp32": 0.96, "e8m0": 0.84}), ("sr", {"fp32": 1.0, "e8m0": 1.0}),
               ("eden", {"fp32": 0.96, "e8m0": 0.91}))]
-    for sd, mode, override in runs:
-        dq = (quantize(xh, mode, override, rng) if sd == "e4m3" else
-              quantize_torch(xh, sd, mode, override, rng)).reshape(-1, 128) @ h
-        e = ((x - dq) ** 2).sum(1) / xx
-        al = (x * dq).sum(1) / xx
-        n = np.sqrt(rows)
-        print(f"| {sd} | {mode} | {override} | {e.mean() * 1e3:.4f} ± {e.std() / n * 1e3:.4f} | "
-              f"{-np.log2(e.mean()) / 2:.4f} | {1 - al.mean():.6f} ± {al.std() / n:.6f} |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for sd, mode, override in runs:
+            dq = (quantize(xh, mode, override, rng) if sd == "e4m3" else
+                  quantize_torch(xh, sd, mode, override, rng)).reshape(-1, 128) @ h
+            line = f"| {sd} | {mode} | {override} | {stats(x, dq, xx)} |"
+            if binary:
+                spec = SPECS[(sd, mode)]
+                cq = capmetric_quantize(binary, spec, xh, tmp).reshape(-1, 128).astype(F) @ h
+                line += f" {stats(x, cq, xx)} | `{spec}` |"
+            print(line)
 
 
 if __name__ == "__main__":
