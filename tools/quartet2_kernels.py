@@ -31,8 +31,9 @@ Usage: tools/quartet2_kernels.py [ROWS [SEED]] [--capmetric build/capmetric]
 (ROWS default 2^18; 2^20 is the notebook's size and needs about 8 GB). With
 --capmetric, the same rotated values also go through `capmetric quantize` with
 each row's capmetric spelling, and the same per-row statistics are printed
-beside: the two implementations on identical data. Not run by the tests: the
-anchors quote its output (see README, "Bias and the 2026 block variants").
+beside: the two implementations on identical data (tests/data/
+test_quartet2_kernels.py does the same on 2^12 rows; the README and the
+anchors quote its full-size output, "Bias and the 2026 block variants").
 """
 import os
 import subprocess
