@@ -57,6 +57,11 @@ CM_API const char *cm_strerror(cm_status s);
  * you mean" in messages. */
 CM_API const char *cm_suggest(const char *name, const char *const *cands, size_t n);
 
+/*! cm_did_you_mean() : the hint of a message, "; did you mean 'NEAR'?", in
+ * buf (n bytes), or "" when near is NULL: one wording for every "unknown
+ * name" message. Returns buf. */
+CM_API const char *cm_did_you_mean(const char *near, char *buf, size_t n);
+
 /*! cm_diag_clear() : reset a diagnostic to "no error". NULL is accepted. */
 static inline void cm_diag_clear(cm_diag *d)
 {

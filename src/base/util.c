@@ -233,6 +233,14 @@ void cm_nearer(const char *name, size_t len, const char *cand, const char **best
     }
 }
 
+const char *cm_did_you_mean(const char *near, char *buf, size_t n)
+{
+    if (n)
+        snprintf(buf, n, "%s%.64s%s", near ? "; did you mean '" : "", near ? near : "",
+                 near ? "'?" : "");
+    return buf;
+}
+
 const char *cm_suggest(const char *name, const char *const *cands, size_t n)
 {
     const char *best = NULL;

@@ -120,10 +120,9 @@ static int dispatch(int argc, char **argv)
     static const char *const cmds[] = {"formats", "laws", "eval", "rank", "predict", "fit",
                                        "validate", "grid", "merge", "quantize", "bench", "help",
                                        "version"};
-    const char *near = cm_suggest(cmd, cmds, sizeof cmds / sizeof *cmds);
-    char what[160];
-    snprintf(what, sizeof what, "'%.60s'%s%s%s", cmd, near ? "; did you mean '" : "",
-             near ? near : "", near ? "'?" : "");
+    char hint[96], what[256];
+    snprintf(what, sizeof what, "'%.60s'%s", cmd,
+             cm_did_you_mean(cm_suggest(cmd, cmds, sizeof cmds / sizeof *cmds), hint, sizeof hint));
     return usage_error("unknown command %s (commands: formats, laws, eval, rank, predict, fit, "
                        "validate, grid, merge, quantize, bench, help, version)",
                        what);

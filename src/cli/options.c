@@ -249,12 +249,11 @@ static int set_valued(opts *o, const char *a, const char *val)
         while (k < nk && strcmp(val, keys[k]))
             k++;
         if (k == nk) {
-            const char *near = cm_suggest(val, keys, nk);
-            char what[120];
-            snprintf(what, sizeof what, "'%.60s'%s%s%s", val, near ? " (did you mean '" : "",
-                     near ? near : "", near ? "'?)" : "");
-            return usage_error("--by %s is not accepted (accepted: rho_per_bit, gmse, rho, "
-                               "bits, loss, misalignment)",
+            char hint[96], what[256];
+            snprintf(what, sizeof what, "'%.60s' is not accepted%s", val,
+                     cm_did_you_mean(cm_suggest(val, keys, nk), hint, sizeof hint));
+            return usage_error("--by %s (accepted: rho_per_bit, gmse, rho, bits, loss, "
+                               "misalignment)",
                                what);
         }
         o->by = val;

@@ -88,9 +88,10 @@ cm_status cm_dist_parse(const char *t, cm_dist *out, cm_diag *diag)
         out->nu = nu;
         return CM_OK;
     }
-    const char *near = cm_suggest(t, names, sizeof names / sizeof *names);
-    return cm_diag_set(diag, CM_EPARSE, "unknown distribution '%s'%s%s%s (accepted: %s)", t,
-                       near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "",
+    char hint[96];
+    return cm_diag_set(diag, CM_EPARSE, "unknown distribution '%s'%s (accepted: %s)", t,
+                       cm_did_you_mean(cm_suggest(t, names, sizeof names / sizeof *names), hint,
+                                       sizeof hint),
                        accepted);
 }
 

@@ -31,9 +31,9 @@ cm_status cm_method_parse(const char *t, cm_method *out, cm_diag *d)
             return CM_OK;
         }
     static const char *const names[] = {"auto", "exact", "mc"};
-    const char *near = cm_suggest(t, names, 3);
-    return cm_diag_set(d, CM_EPARSE, "unknown method '%s'%s%s%s (accepted: auto, exact, mc)", t,
-                       near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+    char hint[96];
+    return cm_diag_set(d, CM_EPARSE, "unknown method '%s'%s (accepted: auto, exact, mc)", t,
+                       cm_did_you_mean(cm_suggest(t, names, 3), hint, sizeof hint));
 }
 
 unsigned cm_default_threads(void) { return cm_cores(); }

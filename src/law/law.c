@@ -217,9 +217,9 @@ cm_status cm_law_find(const char *name, const cm_law **out, cm_diag *d)
         cm_buf_printf(&b, "%s, ", laws[i].name);
         names[i] = laws[i].name;
     }
-    const char *near = cm_suggest(name, names, N_LAWS);
-    cm_diag_set(d, CM_ENOTFOUND, "unknown law '%s'%s%s%s (laws: %sfile:PATH.json)", name,
-                near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "",
+    char hint[96];
+    cm_diag_set(d, CM_ENOTFOUND, "unknown law '%s'%s (laws: %sfile:PATH.json)", name,
+                cm_did_you_mean(cm_suggest(name, names, N_LAWS), hint, sizeof hint),
                 b.s ? b.s : "");
     cm_buf_free(&b);
     return CM_ENOTFOUND;

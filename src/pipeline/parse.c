@@ -417,9 +417,8 @@ static cm_status match_keys(const cm_format *f, const kv *kvs, size_t nkv, long 
                           k < f->n_params ? f->params[k].key : g[k - f->n_params].key, &near,
                           &bd);
             }
-            char hint[80] = "";
-            if (near)
-                snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+            char hint[96];
+            cm_did_you_mean(near, hint, sizeof hint);
             cm_diag_set(d, CM_ENOTFOUND, "format '%s' has no key '%.*s'%s (keys: %s)", f->name,
                         (int)kvs[i].kn, kvs[i].k, hint, kb.s ? kb.s : "");
             cm_buf_free(&kb);

@@ -257,9 +257,8 @@ cm_status cm_registry_find(const cm_registry *r, const char *name, size_t len,
     for (size_t i = 0; i < r->n; i++)
         cm_buf_printf(&b, "%s%s", i ? ", " : "", r->e[i].fmt->name);
     const char *near = nearest_name(r, name, len);
-    char hint[96] = "";
-    if (near)
-        snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+    char hint[96];
+    cm_did_you_mean(near, hint, sizeof hint);
     cm_diag_set(d, CM_ENOTFOUND,
                 "unknown format '%.*s'%s (families: %s; 'capmetric formats' lists them with "
                 "their %zu aliases)",

@@ -105,6 +105,21 @@ static void good_specs(void)
     cm_pipeline_free(p);
 }
 
+/* the "did you mean" of every unknown-name message: cm_suggest picks a slip
+ * of the keyboard (a swap, one letter) and nothing far; cm_did_you_mean words it */
+static void suggestions(void)
+{
+    static const char *const names[] = {"auto", "exact", "mc", "laplace", "gauss"};
+    char b[64];
+    CHECK(!strcmp(cm_suggest("exct", names, 5), "exact"), "exct -> exact");
+    CHECK(!strcmp(cm_suggest("lapalce", names, 5), "laplace"), "lapalce -> laplace (a swap)");
+    CHECK(!strcmp(cm_suggest("GAUSS", names, 5), "gauss"), "case is not a slip");
+    CHECK(cm_suggest("student", names, 5) == NULL, "nothing near 'student'");
+    CHECK(!strcmp(cm_did_you_mean("exact", b, sizeof b), "; did you mean 'exact'?"), "%s", b);
+    CHECK(!strcmp(cm_did_you_mean(NULL, b, sizeof b), ""), "no suggestion, no hint: '%s'", b);
+    CHECK(!strcmp(cm_did_you_mean("exact", b, 8), "; did y"), "truncated to the buffer: '%s'", b);
+}
+
 static void bad_specs(void)
 {
     char *c;
@@ -317,6 +332,7 @@ int main(int argc, char **argv)
     }
     good_specs();
     bad_specs();
+    suggestions();
     registry_refusals();
     cm_registry_free(reg);
     char cmd[700];
