@@ -592,7 +592,7 @@ static cm_status exact_gmse(const cm_plan *plan, int xe, double *mse, double *er
                                                                 : "rms");
         if (st->blk.eden)
             return cm_diag_set(d, CM_EUNSUPPORTED, "'%s': correct=%s has no exact path (give "
-                               "--method mc)", p->input, st->blk.eden == 2 ? "eden_scaled" : "eden");
+                               "--method mc)", p->input, st->blk.eden == CM_EDEN_SCALED ? "eden_scaled" : "eden");
         double *v;
         size_t n;
         cm_status s = cm_exact_stage_grid(p, 0, &v, &n, d);

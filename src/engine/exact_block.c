@@ -193,8 +193,8 @@ cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *
     /* an absmax scale kept in FP32 is integrated as the exact one: its 2^-24
      * steps move GMSE by ~1e-14 relative, but as micro-jumps of the integrand
      * they stall the quadrature (stochastic rounding: "limited by round-off") */
-    if (bs.rule == CM_RULE_ABSMAX && bs.sfmt == CM_SF_FP32 && !bs.tensor)
-        bs.sfmt = CM_SF_EXACT;
+    if (bs.rule == CM_RULE_ABSMAX && bs.sfmt == CM_SF_FP32)
+        bs.sfmt = CM_SF_EXACT; /* (a tensor scale over FP32 block scales is refused at parse) */
     b = &bs;
     bx c = {.D = D, .sigma = cm_dist_sigma(&D->d), .b = b, .lv = lv, .k = k, .s = NAN,
             .sr = (rounding & 0xff) == CM_ROUND_STOCHASTIC, .xe = xe};
@@ -211,9 +211,8 @@ cm_status cm_block_exact(const cm_dens *D, const cm_blockspec *b, const double *
         free(kinks);
         return cm_diag_set(d, CM_ENOMEM, "out of memory");
     }
-    /* a continuous scale (absmax kept exact or in FP32: 2^-24 steps change
-     * GMSE by ~1e-14) needs no pieces */
-    int continuous = b->rule == CM_RULE_ABSMAX && (b->sfmt == CM_SF_EXACT || b->sfmt == CM_SF_FP32);
+    /* a continuous scale (absmax kept exact; FP32 became exact above) needs no pieces */
+    int continuous = b->rule == CM_RULE_ABSMAX && b->sfmt == CM_SF_EXACT;
     gsl_function F = {integrand, &c};
     double total = 0, total_err = 0;
     int rc = GSL_SUCCESS, floor_hit = 0, overflow = 0;

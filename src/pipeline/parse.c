@@ -133,7 +133,7 @@ static int generic_shown(const cm_stage *st, size_t g)
     if (g == CM_G_SELECT)
         return st->blk.rule == CM_RULE_MSE && st->blk.select != CM_SEL_MSE;
     if (g == CM_G_CORRECT)
-        return st->blk.eden;
+        return st->blk.eden != CM_EDEN_NONE;
     if (g == CM_G_WINDOW)
         return st->blk.rule == CM_RULE_SEARCH;
     if (g == CM_G_EGROUP)
@@ -234,7 +234,7 @@ static cm_status generic_keys(cm_stage *st, const cm_format *f, const void *para
     b->top = v[CM_G_TTOP].num;
     b->mult = v[CM_G_SMULT].num;
     b->select = (cm_select)(int)v[CM_G_SELECT].num;
-    b->eden = (int)v[CM_G_CORRECT].num; /* 0 none, 1 eden, 2 eden_scaled */
+    b->eden = (cm_eden)(int)v[CM_G_CORRECT].num;
     b->window = (int)v[CM_G_WINDOW].num;
     b->egroup = (size_t)v[CM_G_EGROUP].num;
     b->rclip = v[CM_G_RCLIP].num;

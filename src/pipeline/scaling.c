@@ -332,11 +332,11 @@ static void eden_correct(const cm_blockspec *b, const double *x, const double *q
     for (size_t j = 0; j < nb; j++) {
         /* a block without a scale reconstructs to 0: its energy stays in <x,x>
          * (eden), or it has no scaled values to add (eden_scaled) */
-        const int has = sc[j] > 0;
-        if (!has && b->eden == 2)
+        const int has = sc[j] > 0, scaled = b->eden == CM_EDEN_SCALED;
+        if (!has && scaled)
             continue;
-        const double w = b->eden == 2 ? 1.0 / sc[j] : 1.0;
-        const double s = !has ? 0.0 : b->eden == 2 ? 1.0 : sc[j];
+        const double w = scaled ? 1.0 / sc[j] : 1.0;
+        const double s = !has ? 0.0 : scaled ? 1.0 : sc[j];
         for (size_t i = 0; i < K; i++) {
             double v = x[j * K + i] * w;
             xx += v * v;

@@ -39,6 +39,13 @@ typedef enum cm_select { CM_SEL_MSE = 0, CM_SEL_L1, CM_SEL_ABSMAX } cm_select;
 
 #define CM_MAX_CAND 16
 
+/* correct= (the order of its choices "none|eden|eden_scaled") */
+typedef enum {
+    CM_EDEN_NONE = 0,
+    CM_EDEN_VALUES = 1, /* eden: the ratio on the values (EDEN's definition) */
+    CM_EDEN_SCALED = 2  /* eden_scaled: on the values divided by their block's scale */
+} cm_eden;
+
 typedef struct cm_blockspec {
     size_t K;            /* values per block; 0 = no blocks */
     size_t tile_r, tile_c; /* block=RxC: a tile of R x C values (K = R C); 0: consecutive */
@@ -61,9 +68,8 @@ typedef struct cm_blockspec {
     int window;          /* rule search: codes each side of the absmax scale */
     size_t egroup;       /* correct=eden: values per correction factor (a multiple of K) */
     double rclip;        /* rule rms: the clipping level in RMS units */
-    int eden;            /* correct=eden: each block's scale times <x,x> / <x,R(x)>, rounded
-                            stochastically onto the scale format; 2 (eden_scaled): the ratio
-                            of the values divided by their block's scale */
+    cm_eden eden;        /* correct=: each block's scale times <x,x> / <x,R(x)>, rounded
+                            stochastically onto the scale format (0: none) */
 } cm_blockspec;
 
 /* Scale of a block whose largest finite |x| is amax: the rule, then the
